@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+)
+
+// DefaultManifestPattern names upstream's rendered kind overlay per release.
+const DefaultManifestPattern = "kind-{version}.yaml"
+
+// ManifestOverride points releases at local rendered manifest files instead of
+// their catalog source, for tests and offline runs (e.g. the upstream catalog
+// with /work/shared/upstream-manifests).
+type ManifestOverride struct {
+	// Dir holds the files; a relative Dir is taken from the working directory.
+	Dir string
+	// Pattern is the file name below Dir; "{version}" is replaced by the release
+	// version. Default DefaultManifestPattern.
+	Pattern string
+	// Only limits the override to these versions (all releases when empty), for
+	// a directory that holds files for some releases only.
+	Only []string
+}
+
+// ApplyManifestOverride replaces the manifest source of every selected release
+// with Dir/Pattern. A selected release whose file is missing is an error naming
+// the file; all missing files are reported together.
+func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
+	if o.Dir == "" {
+		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir is empty (want a directory of rendered manifests)"))
+	}
+	pattern := o.Pattern
+	if pattern == "" {
+		pattern = DefaultManifestPattern
+	}
+	if !strings.Contains(pattern, "{version}") {
+		return exitcode.BadInputErr(fmt.Errorf("manifest override: pattern %q has no {version} placeholder (want e.g. %s)", pattern, DefaultManifestPattern))
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir %q: %w", o.Dir, err))
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir %s does not exist or is not a directory", dir))
+	}
+	var problems []string
+	for _, v := range o.Only {
+		if _, ok := c.Release(v); !ok {
+			problems = append(problems, fmt.Sprintf("manifest override: only %q is not a release of catalog %s (want one of %s)", v, c.Name, validVersionsText(c)))
+		}
+	}
+	resolved := map[int]string{}
+	for i, r := range c.Releases {
+		if len(o.Only) > 0 && !contains(o.Only, r.Version) {
+			continue
+		}
+		file := filepath.Join(dir, strings.ReplaceAll(pattern, "{version}", r.Version))
+		if _, err := os.Stat(file); err != nil {
+			problems = append(problems, fmt.Sprintf("manifest override: release %s: %s does not exist (dir %s, pattern %q)", r.Version, file, dir, pattern))
+			continue
+		}
+		resolved[i] = file
+	}
+	if len(problems) > 0 {
+		return exitcode.BadInputErr(fmt.Errorf("%s", strings.Join(problems, "\n")))
+	}
+	for i, file := range resolved {
+		c.Releases[i].Manifests = ManifestSource{Path: file, resolved: file}
+	}
+	return nil
+}

@@ -1,0 +1,323 @@
+package catalog
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+)
+
+// ValidateOptions tunes Validate.
+type ValidateOptions struct {
+	// CheckPaths checks that every local manifest path exists. Off by default
+	// because manifests may be produced after the catalog is read.
+	CheckPaths bool
+}
+
+var (
+	labelRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	ruleNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	scpLikeRE  = regexp.MustCompile(`^[\w.-]+@[\w.-]+:[\w./~-]+$`)
+)
+
+type validator struct {
+	c        *Catalog
+	problems []Problem
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// lineOf finds the line of field, or of its nearest ancestor that was written.
+func (c *Catalog) lineOf(field string) int {
+	for field != "" {
+		if l, ok := c.lines[field]; ok {
+			return l
+		}
+		cut := strings.LastIndexAny(field, ".[")
+		if cut < 0 {
+			break
+		}
+		field = field[:cut]
+	}
+	return 0
+}
+
+// Validate checks the catalog's semantics and returns every problem found,
+// wrapped as exitcode.BadInput.
+func (c *Catalog) Validate(opts ValidateOptions) error {
+	v := &validator{c: c}
+	v.header()
+	versions := v.releases(opts)
+	v.matrix(versions)
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return exitcode.BadInputErr(&ValidationError{Problems: v.problems})
+}
+
+func (v *validator) header() {
+	c := v.c
+	if c.APIVersion != APIVersion {
+		v.add("apiVersion", "%q is not supported (want %q)", c.APIVersion, APIVersion)
+	}
+	if c.Kind != Kind {
+		v.add("kind", "%q is not supported (want %q)", c.Kind, Kind)
+	}
+	if !catalogNameRE.MatchString(c.Name) {
+		v.add("name", "%q is not a valid catalog name (want lowercase letters, digits and '-', e.g. \"simulated\")", c.Name)
+	}
+	if c.Build != BuildSimulated && c.Build != BuildPull {
+		v.add("build", "%q is not a build mode (want %s or %s)", c.Build, BuildSimulated, BuildPull)
+	}
+}
+
+// releases validates the release list and returns the set of valid versions.
+func (v *validator) releases(opts ValidateOptions) map[string]bool {
+	versions := map[string]bool{}
+	if len(v.c.Releases) == 0 {
+		v.add("releases", "no releases (want at least one)")
+	}
+	firstIndex := map[string]int{}
+	for i, r := range v.c.Releases {
+		p := fmt.Sprintf("releases[%d]", i)
+		switch {
+		case r.Version == "":
+			v.add(p+".version", "is required (want a release tag such as v0.2.0)")
+		case !parseVersion(r.Version).valid:
+			v.add(p+".version", "%q is not a release tag (want vMAJOR.MINOR.PATCH, e.g. v0.2.0)", r.Version)
+		default:
+			if prev, dup := firstIndex[r.Version]; dup {
+				prevField := fmt.Sprintf("releases[%d]", prev)
+				v.add(p+".version", "%q is a duplicate release (already defined by %s at line %d)", r.Version, prevField, v.c.lineOf(prevField+".version"))
+			} else {
+				firstIndex[r.Version] = i
+				versions[r.Version] = true
+			}
+		}
+		v.images(p+".images", r.Images)
+		v.manifests(p+".manifests", r.Manifests, opts)
+		for j, ki := range r.KnownIssues {
+			kp := fmt.Sprintf("%s.knownIssues[%d]", p, j)
+			if strings.TrimSpace(ki.Title) == "" {
+				v.add(kp+".title", "is required (want a one-line description of the issue)")
+			}
+			if ki.URL != "" && !isHTTPURL(ki.URL) {
+				v.add(kp+".url", "%q is not an http(s) URL (want e.g. https://github.com/ambient-code/platform/issues/1425)", ki.URL)
+			}
+		}
+	}
+	return versions
+}
+
+func (v *validator) images(p string, imgs Images) {
+	for _, c := range ImageComponents {
+		field := p + "." + string(c)
+		img := imgs.Get(c)
+		if img == "" {
+			if c != StateSync {
+				v.add(field, "is required (want an image reference %s)", ImageRefGrammar)
+			}
+			continue
+		}
+		if msg := checkPinnedImage(img); msg != "" {
+			v.add(field, "%s", msg)
+		}
+	}
+}
+
+// checkPinnedImage returns "" for a valid reference with a tag or digest.
+func checkPinnedImage(img string) string {
+	ref, err := ParseImageRef(img)
+	if err != nil {
+		return err.Error()
+	}
+	if !ref.Pinned() {
+		return fmt.Sprintf("%q has neither tag nor digest (want a pinned reference such as %s:v0.2.0)", img, ref.Name())
+	}
+	return ""
+}
+
+func (v *validator) manifests(p string, m ManifestSource, opts ValidateOptions) {
+	switch {
+	case m.Path != "" && m.Git != nil:
+		v.add(p, "both path and git are set (want exactly one manifest source)")
+		return
+	case m.Path == "" && m.Git == nil:
+		v.add(p, "no manifest source (want exactly one of path: <file or kustomize dir> or git: {url, ref, path})")
+		return
+	case m.Git != nil:
+		g := m.Git
+		if g.URL == "" {
+			v.add(p+".git.url", "is required (want e.g. https://github.com/ambient-code/platform)")
+		} else if !isGitURL(g.URL) {
+			v.add(p+".git.url", "%q is not a git URL (want https://, http://, ssh://, git://, file:// or user@host:path)", g.URL)
+		}
+		if strings.TrimSpace(g.Ref) == "" {
+			v.add(p+".git.ref", "is required (want a tag, branch or commit, e.g. v0.2.0)")
+		}
+		if g.Path != "" && (path.IsAbs(g.Path) || path.Clean(g.Path) == ".." || strings.HasPrefix(path.Clean(g.Path), "../")) {
+			v.add(p+".git.path", "%q must stay inside the repository (want a relative path such as components/manifests/overlays/kind)", g.Path)
+		}
+	case opts.CheckPaths:
+		if _, err := os.Stat(m.resolved); err != nil {
+			v.add(p+".path", "%q does not exist (resolved to %s; want a manifest file or kustomize directory)", m.Path, m.resolved)
+		}
+	}
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func isGitURL(s string) bool {
+	if scpLikeRE.MatchString(s) {
+		return true
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https", "http", "ssh", "git":
+		return u.Host != ""
+	case "file":
+		return u.Path != ""
+	}
+	return false
+}
+
+func (v *validator) matrix(versions map[string]bool) {
+	m := v.c.Matrix
+	if m.DefaultOrder != "" {
+		if _, err := ParseOrder(m.DefaultOrder); err != nil {
+			v.add("matrix.defaultOrder", "%s", err)
+		}
+	}
+	valid := validVersionsText(v.c)
+	type key struct{ from, to, order string }
+	firstCell := map[key]int{}
+	for i, cs := range m.Cells {
+		p := fmt.Sprintf("matrix.cells[%d]", i)
+		for _, side := range []struct{ field, value string }{{"from", cs.From}, {"to", cs.To}} {
+			switch {
+			case side.value == "":
+				v.add(p+"."+side.field, "is required (want one of %s)", valid)
+			case !versions[side.value]:
+				v.add(p+"."+side.field, "%q is not a release of this catalog (want one of %s)", side.value, valid)
+			}
+		}
+		orderText := v.order(p+".order", cs.Order)
+		v.expect(p, cs.Expect, cs.ExpectRules)
+		v.labels(p+".labels", cs.Labels)
+		if strings.TrimSpace(cs.Why) == "" && (cs.Expect == ExpectFail || len(cs.ExpectRules) > 0) {
+			v.add(p+".why", "is required when a failure is expected (want the reason, e.g. \"upstream #1425\")")
+		}
+		if orderText == "" {
+			continue
+		}
+		k := key{cs.From, cs.To, orderText}
+		if prev, dup := firstCell[k]; dup {
+			prevField := fmt.Sprintf("matrix.cells[%d]", prev)
+			v.add(p, "duplicates %s at line %d (same from %s, to %s and order %s; want each cell once)", prevField, v.c.lineOf(prevField), cs.From, cs.To, orderText)
+			continue
+		}
+		firstCell[k] = i
+	}
+	for i, g := range m.Generate {
+		p := fmt.Sprintf("matrix.generate[%d]", i)
+		if !contains(GenerateStrategies, g.Strategy) {
+			v.add(p+".strategy", "%q is not a generate strategy (want %s)", g.Strategy, strings.Join(GenerateStrategies, " or "))
+		}
+		v.order(p+".order", g.Order)
+		v.expect(p, g.Expect, g.ExpectRules)
+		v.labels(p+".labels", g.Labels)
+	}
+}
+
+// order validates an order field and returns its canonical text ("" if invalid).
+func (v *validator) order(field, order string) string {
+	if order == "" {
+		o, err := v.c.defaultOrder()
+		if err != nil {
+			return "" // reported once, on matrix.defaultOrder
+		}
+		return o.Text
+	}
+	o, err := ParseOrder(order)
+	if err != nil {
+		v.add(field, "%s", err)
+		return ""
+	}
+	return o.Text
+}
+
+func (v *validator) expect(p, expect string, rules map[string]string) {
+	switch expect {
+	case ExpectPass, ExpectFail:
+	case "":
+		v.add(p+".expect", "is required (want %s or %s)", ExpectPass, ExpectFail)
+	default:
+		v.add(p+".expect", "%q is not a valid expectation (want %s or %s)", expect, ExpectPass, ExpectFail)
+	}
+	for _, name := range sortedKeys(rules) {
+		field := p + ".expectRules." + name
+		if !ruleNameRE.MatchString(name) {
+			v.add(field, "%q is not a rule name (want a kebab-case verdict rule name such as restarted-session-runs)", name)
+		}
+		switch rules[name] {
+		case ExpectPass, ExpectFail, ExpectInconclusive:
+		default:
+			v.add(field, "%q is not a valid rule expectation (want %s, %s or %s)", rules[name], ExpectPass, ExpectFail, ExpectInconclusive)
+		}
+	}
+}
+
+func (v *validator) labels(field string, labels []string) {
+	for i, l := range labels {
+		if !labelRE.MatchString(l) {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "%q is not a valid label (want lowercase letters, digits and '-', e.g. ci)", l)
+		}
+	}
+}
+
+// validVersionsText lists the well-formed, distinct versions, for "want one of".
+func validVersionsText(c *Catalog) string {
+	var vs []string
+	seen := map[string]bool{}
+	for _, v := range c.Versions() {
+		if parseVersion(v).valid && !seen[v] {
+			seen[v] = true
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return "(no releases defined)"
+	}
+	return strings.Join(vs, ", ")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

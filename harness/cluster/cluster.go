@@ -1,0 +1,457 @@
+// Package cluster is an e2e-framework cluster provider over kind's Go library
+// (sigs.k8s.io/kind/pkg/cluster), not the kind CLI: create or reuse a cluster by
+// name, wait until the node is Ready and CoreDNS runs, load local images, export
+// logs, delete. Every cluster the harness makes is named with NamePrefix so that
+// leftovers can be found and removed.
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindlog "sigs.k8s.io/kind/pkg/log"
+
+	"sigs.k8s.io/e2e-framework/klient"
+	"sigs.k8s.io/e2e-framework/support"
+)
+
+// NamePrefix marks clusters made by the harness (make clean-clusters removes them).
+const NamePrefix = "uh-"
+
+var invalidName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// Name returns the harness cluster name for a purpose, e.g. Name("e2e") = "uh-e2e".
+func Name(purpose string) string {
+	s := invalidName.ReplaceAllString(strings.ToLower(purpose), "-")
+	s = strings.Trim(s, "-")
+	if s == "" {
+		s = "cluster"
+	}
+	n := NamePrefix + s
+	if len(n) > 40 { // kind names become container names and DNS labels
+		n = strings.TrimRight(n[:40], "-")
+	}
+	return n
+}
+
+// IsHarnessCluster reports whether a kind cluster name was made by the harness.
+func IsHarnessCluster(name string) bool { return strings.HasPrefix(name, NamePrefix) }
+
+// Cluster is a kind cluster driven through kind's library.
+type Cluster struct {
+	name          string
+	image         string
+	kubeconfigDir string
+	waitForReady  time.Duration
+	log           io.Writer
+	provider      *kindcluster.Provider
+	kubeconfig    string
+	rest          *rest.Config
+	created       bool // this process created it (vs reused)
+}
+
+var (
+	_ support.E2EClusterProvider                = (*Cluster)(nil)
+	_ support.E2EClusterProviderWithImageLoader = (*Cluster)(nil)
+)
+
+// Option configures a Cluster.
+type Option func(*Cluster)
+
+// WithImage sets the node image (e.g. the offline image, or kindest/node:v1.33.x).
+func WithImage(image string) Option { return func(c *Cluster) { c.image = image } }
+
+// WithKubeconfigDir sets where kubeconfig files are written (one per cluster).
+func WithKubeconfigDir(dir string) Option { return func(c *Cluster) { c.kubeconfigDir = dir } }
+
+// WithWaitForReady bounds the wait for the control plane.
+func WithWaitForReady(d time.Duration) Option { return func(c *Cluster) { c.waitForReady = d } }
+
+// WithLog sets where progress lines go.
+func WithLog(w io.Writer) Option { return func(c *Cluster) { c.log = w } }
+
+// New returns a kind cluster provider named name.
+func New(name string, opts ...Option) *Cluster {
+	c := &Cluster{name: name}
+	for _, o := range opts {
+		o(c)
+	}
+	c.SetDefaults()
+	return c
+}
+
+// SetDefaults implements support.E2EClusterProvider.
+func (c *Cluster) SetDefaults() support.E2EClusterProvider {
+	if c.log == nil {
+		c.log = os.Stderr
+	}
+	if c.waitForReady == 0 {
+		c.waitForReady = 3 * time.Minute
+	}
+	if c.kubeconfigDir == "" {
+		c.kubeconfigDir = DefaultKubeconfigDir()
+	}
+	if c.provider == nil {
+		c.provider = kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindlog.NoopLogger{}))
+	}
+	return c
+}
+
+// DefaultKubeconfigDir keeps harness kubeconfigs out of ~/.kube/config, so that
+// creating a cluster never switches the user's current context.
+func DefaultKubeconfigDir() string {
+	if d := os.Getenv("UPGRADE_HARNESS_CACHE"); d != "" {
+		return filepath.Join(d, "kubeconfig")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "upgrade-harness", "kubeconfig")
+	}
+	return filepath.Join(os.TempDir(), "upgrade-harness-kubeconfig")
+}
+
+// WithName implements support.E2EClusterProvider.
+func (c *Cluster) WithName(name string) support.E2EClusterProvider { c.name = name; return c }
+
+// WithVersion implements support.E2EClusterProvider: a version selects the
+// upstream kindest/node image unless an image was set explicitly.
+func (c *Cluster) WithVersion(version string) support.E2EClusterProvider {
+	if c.image == "" && version != "" {
+		c.image = "kindest/node:" + version
+	}
+	return c
+}
+
+// WithPath implements support.E2EClusterProvider; the library needs no binary.
+func (c *Cluster) WithPath(string) support.E2EClusterProvider { return c }
+
+// WithOpts implements support.E2EClusterProvider.
+func (c *Cluster) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvider {
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Name returns the kind cluster name.
+func (c *Cluster) Name() string { return c.name }
+
+// Image returns the node image.
+func (c *Cluster) Image() string { return c.image }
+
+// Created reports whether this process created the cluster (false: reused).
+func (c *Cluster) Created() bool { return c.created }
+
+// Create creates the cluster, or reuses a running one of the same name.
+func (c *Cluster) Create(ctx context.Context, args ...string) (string, error) {
+	return c.create(ctx, nil)
+}
+
+// CreateWithConfig creates the cluster from a kind config file.
+func (c *Cluster) CreateWithConfig(ctx context.Context, configFile string) (string, error) {
+	raw, err := os.ReadFile(configFile)
+	if err != nil {
+		return "", err
+	}
+	return c.create(ctx, raw)
+}
+
+func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) {
+	if err := os.MkdirAll(c.kubeconfigDir, 0o700); err != nil {
+		return "", err
+	}
+	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	exists, err := c.exists()
+	if err != nil {
+		return "", err
+	}
+	start := time.Now()
+	if exists {
+		fmt.Fprintf(c.log, "[cluster] reusing kind cluster %s\n", c.name)
+		if err := c.provider.ExportKubeConfig(c.name, c.kubeconfig, false); err != nil {
+			return "", fmt.Errorf("kubeconfig of existing cluster %s: %w", c.name, err)
+		}
+	} else {
+		fmt.Fprintf(c.log, "[cluster] creating kind cluster %s with node image %s\n", c.name, c.image)
+		opts := []kindcluster.CreateOption{
+			kindcluster.CreateWithKubeconfigPath(c.kubeconfig),
+			kindcluster.CreateWithDisplayUsage(false),
+			kindcluster.CreateWithDisplaySalutation(false),
+		}
+		if c.image != "" {
+			opts = append(opts, kindcluster.CreateWithNodeImage(c.image))
+		}
+		if rawConfig != nil {
+			opts = append(opts, kindcluster.CreateWithRawConfig(rawConfig))
+		}
+		if err := c.provider.Create(c.name, opts...); err != nil {
+			return "", fmt.Errorf("kind create cluster %s (image %s): %w", c.name, c.image, err)
+		}
+		c.created = true
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	c.rest = cfg
+	if err := c.WaitForControlPlane(ctx, nil); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(c.log, "[cluster] %s ready in %s (kubectl --kubeconfig %s --context %s)\n", c.name, time.Since(start).Round(100*time.Millisecond), c.kubeconfig, c.GetKubectlContext())
+	return c.kubeconfig, nil
+}
+
+func (c *Cluster) exists() (bool, error) {
+	names, err := c.provider.List()
+	if err != nil {
+		return false, fmt.Errorf("listing kind clusters: %w", err)
+	}
+	for _, n := range names {
+		if n == c.name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// GetKubeconfig implements support.E2EClusterProvider.
+func (c *Cluster) GetKubeconfig() string { return c.kubeconfig }
+
+// GenerateKubeconfig implements support.E2EClusterProvider.
+func (c *Cluster) GenerateKubeconfig(args ...string) (string, error) {
+	cfg, err := c.provider.KubeConfig(c.name, false)
+	if err != nil {
+		return "", err
+	}
+	return cfg, nil
+}
+
+// GetKubectlContext implements support.E2EClusterProvider.
+func (c *Cluster) GetKubectlContext() string { return "kind-" + c.name }
+
+// KubernetesRestConfig implements support.E2EClusterProvider.
+func (c *Cluster) KubernetesRestConfig() *rest.Config { return c.rest }
+
+// WaitForControlPlane waits until every node is Ready and CoreDNS pods run.
+func (c *Cluster) WaitForControlPlane(ctx context.Context, _ klient.Client) error {
+	if c.rest == nil {
+		return fmt.Errorf("cluster %s: no kubeconfig yet", c.name)
+	}
+	cs, err := kubernetes.NewForConfig(c.rest)
+	if err != nil {
+		return err
+	}
+	return WaitForNodesReadyAndDNS(ctx, cs, c.waitForReady)
+}
+
+// WaitForNodesReadyAndDNS waits for Ready nodes and Running, Ready CoreDNS pods.
+func WaitForNodesReadyAndDNS(ctx context.Context, cs kubernetes.Interface, timeout time.Duration) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if len(nodes.Items) == 0 {
+			last = "no nodes registered"
+			return false, nil
+		}
+		for _, n := range nodes.Items {
+			if !nodeReady(n) {
+				last = "node " + n.Name + " not Ready"
+				return false, nil
+			}
+		}
+		pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if len(pods.Items) == 0 {
+			last = "no CoreDNS pods yet"
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if !PodReady(p) {
+				last = "CoreDNS pod " + p.Name + " is " + string(p.Status.Phase)
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for node Ready and CoreDNS: %s: %w", last, err)
+	}
+	return nil
+}
+
+func nodeReady(n corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// PodReady reports a Running pod whose Ready condition is True.
+func PodReady(p corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ExportLogs implements support.E2EClusterProvider with kind's log collection.
+func (c *Cluster) ExportLogs(ctx context.Context, dest string) error {
+	return c.provider.CollectLogs(c.name, dest)
+}
+
+// Destroy implements support.E2EClusterProvider: deletes the cluster by name.
+func (c *Cluster) Destroy(ctx context.Context) error {
+	fmt.Fprintf(c.log, "[cluster] deleting kind cluster %s\n", c.name)
+	if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
+		return fmt.Errorf("deleting kind cluster %s: %w", c.name, err)
+	}
+	if c.kubeconfig != "" {
+		os.Remove(c.kubeconfig)
+	}
+	return nil
+}
+
+// LoadImage implements support.E2EClusterProviderWithImageLoader.
+func (c *Cluster) LoadImage(ctx context.Context, image string, args ...string) error {
+	return c.LoadImages(ctx, image)
+}
+
+// LoadImages loads local Docker images into every node; images the nodes
+// already hold with the same ID are skipped, the rest go in one archive.
+func (c *Cluster) LoadImages(ctx context.Context, images ...string) error {
+	ns, err := c.provider.ListInternalNodes(c.name)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var missing []string
+	for _, img := range images {
+		id, err := dockerImageID(ctx, img)
+		if err != nil {
+			return fmt.Errorf("image %s is not in the local Docker engine (build or pull it first): %w", img, err)
+		}
+		for _, n := range ns {
+			if have, _ := nodeutils.ImageID(n, img); have != id {
+				missing = append(missing, img)
+				break
+			}
+		}
+	}
+	if len(missing) == 0 {
+		fmt.Fprintf(c.log, "[cluster] %d images already loaded in %s\n", len(images), c.name)
+		return nil
+	}
+	for _, n := range ns {
+		if err := loadArchive(ctx, n, missing); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(c.log, "[cluster] loaded %d images (%d already present) into %s in %s\n", len(missing), len(images)-len(missing), c.name, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func loadArchive(ctx context.Context, n nodes.Node, images []string) error {
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"save"}, images...)...)
+	var serr bytes.Buffer
+	cmd.Stderr = &serr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	loadErr := nodeutils.LoadImageArchive(n, out)
+	waitErr := cmd.Wait()
+	if waitErr != nil {
+		return fmt.Errorf("docker save %s: %s", strings.Join(images, " "), strings.TrimSpace(serr.String()))
+	}
+	if loadErr != nil {
+		return fmt.Errorf("loading %s into node %s: %w", strings.Join(images, " "), n.String(), loadErr)
+	}
+	return nil
+}
+
+// LoadImageArchive implements support.E2EClusterProviderWithImageLoader.
+func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, args ...string) error {
+	ns, err := c.provider.ListInternalNodes(c.name)
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		f, err := os.Open(archivePath)
+		if err != nil {
+			return err
+		}
+		err = nodeutils.LoadImageArchive(n, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dockerImageID(ctx context.Context, image string) (string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ListHarnessClusters returns the kind clusters whose names carry NamePrefix.
+func ListHarnessClusters() ([]string, error) {
+	p := kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindlog.NoopLogger{}))
+	names, err := p.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if IsHarnessCluster(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// ContainersOf lists the Docker containers (any state) of a kind cluster, by
+// kind's cluster label; used to prove a teardown left nothing behind.
+func ContainersOf(ctx context.Context, name string) ([]string, error) {
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}").Output()
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}

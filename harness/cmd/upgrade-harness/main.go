@@ -1,0 +1,74 @@
+// Command upgrade-harness is the harness's one entry point: container engine
+// readiness, the offline node image, kind clusters, simulated images and the
+// upgrade matrix. Exit codes: 0 ok, 1 regression, 2 bad input, 3 infrastructure
+// (harness/exitcode).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, args []string) error) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		os.Exit(exitcode.BadInput)
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "upgrade-harness: unknown command %q\n", os.Args[1])
+		usage()
+		os.Exit(exitcode.BadInput)
+	}
+	err := cmd.run(ctx, os.Args[2:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(exitcode.BadInput)
+		}
+		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
+	}
+	os.Exit(exitcode.Of(err))
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: upgrade-harness <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-14s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nexit codes: 0 ok, 1 regression found, 2 bad input, 3 infrastructure failed")
+}
+
+// badFlags turns a flag parse error into a bad-input exit.
+func badFlags(err error) error {
+	if err == nil {
+		return nil
+	}
+	return exitcode.BadInputErr(err)
+}

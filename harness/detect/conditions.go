@@ -1,0 +1,187 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+)
+
+// AgenticSessionGVR is the session custom resource (contract §4).
+var AgenticSessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
+
+// SessionConditions records every change of a session's phase or of one of its
+// status conditions (contract §4, §8.5, §8.8).
+type SessionConditions struct {
+	client dynamic.Interface
+	ledger *ledger.Ledger
+	opts   options
+
+	mu    sync.Mutex
+	known map[string]sessionStatus // namespace/name -> last recorded status
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// sessionStatus is the part of a session status whose changes are recorded.
+type sessionStatus struct {
+	phase      string
+	conditions map[string]Condition
+}
+
+// Condition is one status condition; lastTransitionTime is left out on purpose:
+// a relist that only re-delivers it is not a change.
+type Condition struct {
+	Type, Status, Reason, Message string
+}
+
+// Detail formats c as "Type=Status Reason: Message".
+func (c Condition) Detail() string {
+	s := c.Type + "=" + c.Status
+	if c.Reason != "" {
+		s += " " + c.Reason
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	return s
+}
+
+// NewSessionConditions returns the detector; the client must serve AgenticSessionGVR.
+func NewSessionConditions(client dynamic.Interface, l *ledger.Ledger, opts ...Option) *SessionConditions {
+	return &SessionConditions{client: client, ledger: l, opts: buildOptions(opts), known: map[string]sessionStatus{}}
+}
+
+// Name implements Detector.
+func (d *SessionConditions) Name() string { return "session-conditions" }
+
+// Start lists and watches sessions in all namespaces. The informer re-lists on
+// watch expiry; unchanged conditions are not recorded again.
+func (d *SessionConditions) Start(ctx context.Context) error {
+	if d.client == nil || d.ledger == nil {
+		return fmt.Errorf("session conditions: need a dynamic client and a ledger")
+	}
+	ctx, d.cancel = context.WithCancel(ctx)
+	factory := dynamicinformer.NewDynamicSharedInformerFactory(d.client, d.opts.resync)
+	inf := factory.ForResource(AgenticSessionGVR).Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.Observe(obj) },
+		UpdateFunc: func(_, obj any) { d.Observe(obj) },
+		DeleteFunc: func(obj any) { d.forget(obj) },
+	}); err != nil {
+		return fmt.Errorf("session conditions: handler: %w", err)
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("session conditions: cache of %s did not sync: %w", AgenticSessionGVR.String(), context.Cause(ctx))
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		<-ctx.Done()
+		factory.Shutdown()
+	}()
+	return nil
+}
+
+// Stop ends the watch.
+func (d *SessionConditions) Stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+}
+
+func unstructuredFrom(obj any) *unstructured.Unstructured {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	u, _ := obj.(*unstructured.Unstructured)
+	return u
+}
+
+func (d *SessionConditions) forget(obj any) {
+	if u := unstructuredFrom(obj); u != nil {
+		d.mu.Lock()
+		delete(d.known, u.GetNamespace()+"/"+u.GetName())
+		d.mu.Unlock()
+	}
+}
+
+// ReadSessionStatus extracts phase and conditions from a session object.
+func ReadSessionStatus(u *unstructured.Unstructured) (phase string, conditions []Condition) {
+	phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+	list, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		if str("type") == "" {
+			continue
+		}
+		conditions = append(conditions, Condition{Type: str("type"), Status: str("status"), Reason: str("reason"), Message: str("message")})
+	}
+	return phase, conditions
+}
+
+// Observe records what changed in obj since the last time this session was
+// seen. Exported so a one-shot GET can feed the same change detection.
+func (d *SessionConditions) Observe(obj any) {
+	u := unstructuredFrom(obj)
+	if u == nil {
+		return
+	}
+	phase, conds := ReadSessionStatus(u)
+	key := u.GetNamespace() + "/" + u.GetName()
+	now := d.opts.now()
+
+	d.mu.Lock()
+	prev, seen := d.known[key]
+	next := sessionStatus{phase: phase, conditions: map[string]Condition{}}
+	for _, c := range conds {
+		next.conditions[c.Type] = c
+	}
+	d.known[key] = next
+	d.mu.Unlock()
+
+	var details []string
+	if phase != "" && (!seen || prev.phase != phase) {
+		details = append(details, "phase="+phase)
+	}
+	types := make([]string, 0, len(next.conditions))
+	for t := range next.conditions {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		if old, ok := prev.conditions[t]; !ok || old != next.conditions[t] {
+			details = append(details, next.conditions[t].Detail())
+		}
+	}
+	for _, detail := range details {
+		d.ledger.Add(ledger.Observation{
+			Time:      now,
+			Phase:     d.opts.phaseAt(now),
+			Signal:    ledger.SignalCondition,
+			Source:    "session-status:" + key,
+			Namespace: u.GetNamespace(),
+			Session:   u.GetName(),
+			Detail:    Redact(strings.TrimSpace(detail)),
+		})
+	}
+}
+
+var _ = metav1.Now

@@ -1,0 +1,161 @@
+package nodeimage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// componentImages makes the images kubeadm's static pods and add-ons run.
+// They are plain root filesystems assembled in Go and imported, no Dockerfile.
+func (b *builder) componentImages(ctx context.Context, w io.Writer, rootfsImage string) error {
+	imgs := b.r.ComponentImages()
+	path := "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	scratch := func(name, bin, dest string, entrypoint string) error {
+		data, err := os.ReadFile(b.bins[bin])
+		if err != nil {
+			return fmt.Errorf("%s binary: %w", bin, err)
+		}
+		tarball, err := writeTar([]tarEntry{
+			{name: "tmp", dir: true, mode: 0o1777},
+			{name: "etc", dir: true, mode: 0o755},
+			{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n")},
+			{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\n")},
+			{name: dest, mode: 0o755, data: data},
+		})
+		if err != nil {
+			return err
+		}
+		return importImage(ctx, w, tarball, imgs[name], path, fmt.Sprintf(`ENTRYPOINT [%q]`, entrypoint))
+	}
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if err := scratch(c, c, "usr/local/bin/"+c, "/usr/local/bin/"+c); err != nil {
+			return err
+		}
+	}
+	if err := scratch("etcd", "etcd", "usr/local/bin/etcd", "/usr/local/bin/etcd"); err != nil {
+		return err
+	}
+	if err := scratch("coredns", "coredns", "coredns", "/coredns"); err != nil {
+		return err
+	}
+	if err := scratch("pause", "pause", "pause", "/pause"); err != nil {
+		return err
+	}
+	// kube-proxy programs iptables: it needs the Debian userland under it.
+	return b.withContainer(ctx, w, rootfsImage, "kube-proxy", func(name string) error {
+		if err := run(ctx, w, "", nil, "docker", "cp", b.bins["kube-proxy"], name+":/usr/local/bin/kube-proxy"); err != nil {
+			return err
+		}
+		return run(ctx, w, "", nil, "docker", "commit", "--change", path, "--change", `ENTRYPOINT ["/usr/local/bin/kube-proxy"]`, "--change", "CMD []", name, imgs["kube-proxy"])
+	})
+}
+
+// withContainer runs fn with a privileged container of image that sleeps, and
+// always removes it (by name) afterwards.
+func (b *builder) withContainer(ctx context.Context, w io.Writer, image, purpose string, fn func(name string) error) error {
+	name := fmt.Sprintf("upgrade-harness-build-%s-%d", purpose, time.Now().UnixNano())
+	if err := run(ctx, w, "", nil, "docker", "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
+		return err
+	}
+	defer exec.Command("docker", "rm", "-f", name).Run()
+	return fn(name)
+}
+
+// assemble layers kind's base files, the binaries and the preloaded images onto
+// the root filesystem and commits the node image.
+func (b *builder) assemble(ctx context.Context, w io.Writer, rootfsImage string) error {
+	baseDir := b.in.KindBaseFiles
+	if baseDir == "" {
+		var err error
+		if baseDir, err = KindBaseFilesDir(ctx, b.r.KindVersion); err != nil {
+			return err
+		}
+	}
+	entries, err := kindBaseEntries(baseDir)
+	if err != nil {
+		return fmt.Errorf("reading kind base files from %s: %w", baseDir, err)
+	}
+	for _, c := range []string{"kubelet", "kubeadm", "kubectl"} {
+		data, err := os.ReadFile(b.bins[c])
+		if err != nil {
+			return err
+		}
+		entries = append(entries, tarEntry{name: "usr/bin/" + c, mode: 0o755, data: data})
+	}
+	crictl, err := os.ReadFile(b.bins["crictl"])
+	if err != nil {
+		return err
+	}
+	entries = append(entries, tarEntry{name: "usr/local/bin/crictl", mode: 0o755, data: crictl},
+		tarEntry{name: "kind/version", mode: 0o644, data: []byte(b.r.KubernetesVersion)})
+	for name, content := range generatedFiles {
+		mode := int64(0o644)
+		if strings.HasSuffix(name, ".sh") {
+			mode = 0o755
+		}
+		entries = append(entries, tarEntry{name: name, mode: mode, data: []byte(content)})
+	}
+	overlay, err := writeTar(entries)
+	if err != nil {
+		return err
+	}
+	return b.withContainer(ctx, w, rootfsImage, "node", func(name string) error {
+		cp := exec.CommandContext(ctx, "docker", "cp", "-", name+":/")
+		cp.Stdin, cp.Stdout, cp.Stderr = strings.NewReader(string(overlay)), w, w
+		fmt.Fprintf(w, "$ docker cp - %s:/ (%d bytes)\n", name, len(overlay))
+		if err := cp.Run(); err != nil {
+			return fmt.Errorf("docker cp overlay: %w", err)
+		}
+		if err := run(ctx, w, "", nil, "docker", "exec", name, "bash", "/kind/bin/upgrade-harness-setup.sh"); err != nil {
+			return err
+		}
+		if err := b.preload(ctx, w, name); err != nil {
+			return err
+		}
+		return run(ctx, w, "", nil, "docker", "commit",
+			"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
+			"--change", "CMD []",
+			"--change", "ENV container=docker",
+			"--change", "LABEL io.ambient-e2e.node-recipe="+b.r.Key(),
+			name, b.r.Tag())
+	})
+}
+
+// preload starts containerd inside the build container and imports every
+// component image into its k8s.io namespace, pinned so kubelet never removes them.
+func (b *builder) preload(ctx context.Context, w io.Writer, name string) error {
+	if err := run(ctx, w, "", nil, "docker", "exec", "-d", name, "sh", "-c", "echo $$ > /run/upgrade-harness-containerd.pid; exec containerd >/var/log/upgrade-harness-containerd.log 2>&1"); err != nil {
+		return err
+	}
+	ready := false
+	for i := 0; i < 60; i++ {
+		if exec.CommandContext(ctx, "docker", "exec", name, "ctr", "version").Run() == nil {
+			ready = true
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !ready {
+		return fmt.Errorf("containerd did not start inside the build container")
+	}
+	refs := b.r.ComponentImages()
+	for _, c := range []string{"pause", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns"} {
+		ref := refs[c]
+		fmt.Fprintf(b.log, "[node-image]   preloading %s\n", ref)
+		script := fmt.Sprintf("docker save %s | docker exec -i %s ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests -", shellQuote(ref), shellQuote(name))
+		if err := run(ctx, w, "", nil, "bash", "-c", "set -o pipefail; "+script); err != nil {
+			return err
+		}
+	}
+	if err := run(ctx, w, "", nil, "docker", "exec", name, "ctr", "--namespace=k8s.io", "images", "ls", "-q"); err != nil {
+		return err
+	}
+	// Stop containerd by its pid so its state is consistent in the commit.
+	return run(ctx, w, "", nil, "docker", "exec", name, "sh", "-c",
+		`p=$(cat /run/upgrade-harness-containerd.pid); kill $p; for i in $(seq 1 50); do kill -0 $p 2>/dev/null || exit 0; sleep 0.2; done; echo containerd did not stop; exit 1`)
+}

@@ -1,0 +1,95 @@
+// Package prepare brings a machine to the point where cells can run: a
+// container engine that runs kind nodes and a node image. The CLI and the e2e
+// suite share it, so `make test` and `make e2e` set up the same way.
+package prepare
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
+)
+
+// StateDir holds dockerd's log and pid file when the harness starts dockerd.
+const StateDir = "/var/lib/upgrade-harness"
+
+// Engine builds the engine's helper binaries (probe, runtime wrapper) and makes
+// sure a Docker engine that runs privileged containers is up.
+func Engine(ctx context.Context, log io.Writer) (engine.Result, error) {
+	dir := filepath.Join(nodeimage.DefaultCacheDir(), "bin")
+	if err := BuildTools(ctx, dir, "./harness/cmd/pause", "./harness/cmd/runc-capfix"); err != nil {
+		return engine.Result{}, exitcode.InfraErr(err)
+	}
+	res, err := engine.Ensure(ctx, engine.EnsureInput{
+		Runner:       engine.ExecRunner{},
+		Host:         engine.DetectHost(),
+		Log:          log,
+		StateDir:     StateDir,
+		ProbeBinary:  filepath.Join(dir, "pause"),
+		CapFixBinary: filepath.Join(dir, "runc-capfix"),
+	})
+	if err != nil {
+		return res, exitcode.InfraErr(err)
+	}
+	fmt.Fprintf(log, "engine: docker %s ready (installed=%v started=%v capfix=%v)\n", res.ServerVersion, res.Installed, res.Started, res.CapFix)
+	return res, nil
+}
+
+// BuildTools builds packages of this module as static binaries into dir.
+func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
+	root, err := ModuleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
+	}
+	return nil
+}
+
+// ModuleRoot is the directory of this repository (the harness builds its own
+// tools and simulated images from source).
+func ModuleRoot(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}")
+	out, err := cmd.Output()
+	if err != nil || !strings.Contains(string(out), "/") {
+		return "", fmt.Errorf("run the harness from its repository (go list -m failed: %v)", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// NodeImage returns $NODE_IMAGE when set (e.g. kindest/node on a machine with a
+// registry), else the offline image of the default recipe at k8sVersion,
+// building it when missing. The engine must be ready.
+func NodeImage(ctx context.Context, log io.Writer, k8sVersion string, force bool) (string, error) {
+	if img := os.Getenv("NODE_IMAGE"); img != "" {
+		fmt.Fprintf(log, "[node-image] using NODE_IMAGE=%s\n", img)
+		return img, nil
+	}
+	r := nodeimage.DefaultRecipe()
+	if k8sVersion != "" {
+		r.KubernetesVersion = k8sVersion
+	}
+	if _, err := r.StagingVersion(); err != nil {
+		return "", exitcode.BadInputErr(err)
+	}
+	res, err := nodeimage.Ensure(ctx, nodeimage.BuildInput{Recipe: r, Mirror: os.Getenv("DEBIAN_MIRROR"), Log: log, Force: force})
+	if err != nil {
+		return "", exitcode.InfraErr(err)
+	}
+	return res.Image, nil
+}

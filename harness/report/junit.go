@@ -1,0 +1,228 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// SuiteName names the single JUnit test suite of a run.
+const SuiteName = "upgrade-harness"
+
+type junitTestsuites struct {
+	XMLName  xml.Name         `xml:"testsuites"`
+	Name     string           `xml:"name,attr"`
+	Tests    int              `xml:"tests,attr"`
+	Failures int              `xml:"failures,attr"`
+	Errors   int              `xml:"errors,attr"`
+	Skipped  int              `xml:"skipped,attr"`
+	Time     string           `xml:"time,attr"`
+	Suites   []junitTestsuite `xml:"testsuite"`
+}
+
+type junitTestsuite struct {
+	Name      string          `xml:"name,attr"`
+	Tests     int             `xml:"tests,attr"`
+	Failures  int             `xml:"failures,attr"`
+	Errors    int             `xml:"errors,attr"`
+	Skipped   int             `xml:"skipped,attr"`
+	Time      string          `xml:"time,attr"`
+	Timestamp string          `xml:"timestamp,attr,omitempty"`
+	Cases     []junitTestcase `xml:"testcase"`
+}
+
+type junitProperties struct {
+	Property []junitProperty `xml:"property"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitTestcase struct {
+	Name       string           `xml:"name,attr"`
+	Classname  string           `xml:"classname,attr"`
+	Time       string           `xml:"time,attr"`
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Failure    *junitProblem    `xml:"failure,omitempty"`
+	Error      *junitProblem    `xml:"error,omitempty"`
+	Skipped    *junitSkipped    `xml:"skipped,omitempty"`
+	SystemOut  string           `xml:"system-out,omitempty"`
+}
+
+type junitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	// CDATA keeps evidence lines on their own lines for people reading the file.
+	Body string `xml:",cdata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// RenderJUnit renders results (already redacted) as one JUnit test suite: a
+// test case per cell and one per rule of each cell.
+func RenderJUnit(results []verdict.CellResult) ([]byte, error) {
+	suite := junitTestsuite{Name: SuiteName}
+	var total time.Duration
+	var first time.Time
+	for _, r := range results {
+		total += r.Duration
+		if !r.Started.IsZero() && (first.IsZero() || r.Started.Before(first)) {
+			first = r.Started
+		}
+		suite.Cases = append(suite.Cases, cellCase(r))
+		for _, rr := range r.Rules {
+			suite.Cases = append(suite.Cases, ruleCase(r, rr))
+		}
+	}
+	for _, c := range suite.Cases {
+		switch {
+		case c.Failure != nil:
+			suite.Failures++
+		case c.Error != nil:
+			suite.Errors++
+		case c.Skipped != nil:
+			suite.Skipped++
+		}
+	}
+	suite.Tests = len(suite.Cases)
+	suite.Time = seconds(total)
+	if !first.IsZero() {
+		suite.Timestamp = first.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	doc := junitTestsuites{
+		Name: SuiteName, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors,
+		Skipped: suite.Skipped, Time: suite.Time, Suites: []junitTestsuite{suite},
+	}
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("render junit.xml: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
+}
+
+func classname(c verdict.Cell) string {
+	if c.Catalog == "" {
+		return SuiteName
+	}
+	return SuiteName + "." + c.Catalog
+}
+
+func cellProperties(r verdict.CellResult) *junitProperties {
+	return &junitProperties{Property: []junitProperty{
+		{"from", r.Cell.From},
+		{"to", r.Cell.To},
+		{"order", orderOf(r.Cell)},
+		{"catalog", r.Cell.Catalog},
+		{"node image", r.Cell.NodeImage},
+		{"overrides", FormatOverrides(r.Cell.Overrides)},
+		{"expected verdict", string(r.Expected.Verdict)},
+		{"expected why", r.Expected.Why},
+		{"verdict", string(r.Verdict)},
+		{"repro command", r.Repro},
+		{"bundle dir", r.BundleDir},
+		{"kept cluster", r.KeptCluster},
+	}}
+}
+
+func cellCase(r verdict.CellResult) junitTestcase {
+	tc := junitTestcase{
+		Name:       CaseName(r.Cell),
+		Classname:  classname(r.Cell),
+		Time:       seconds(r.Duration),
+		Properties: cellProperties(r),
+		SystemOut:  fmt.Sprintf("verdict %s, expected %s; runner 401s: %s", r.Verdict, r.Expected.Verdict, Format401s(r.Unauthorized)),
+	}
+	msg := cellMismatch(r)
+	switch {
+	case r.Error != "":
+		tc.Error = &junitProblem{Message: msg, Type: "infrastructure", Body: xmlSafe(cellBody(r))}
+	case msg != "":
+		tc.Failure = &junitProblem{Message: msg, Type: "mismatch", Body: xmlSafe(cellBody(r))}
+	}
+	return tc
+}
+
+// cellBody lists the broken rules with all their evidence, then how to rerun.
+func cellBody(r verdict.CellResult) string {
+	var b strings.Builder
+	if r.Error != "" {
+		fmt.Fprintf(&b, "error: %s\n", r.Error)
+	}
+	for _, rr := range brokenRules(r) {
+		fmt.Fprintf(&b, "rule %s: %s: %s\n", rr.Rule, rr.Verdict, oneLine(rr.Reason))
+		writeEvidence(&b, rr, 0, "  ")
+	}
+	fmt.Fprintf(&b, "runner 401s: %s\n", Format401s(r.Unauthorized))
+	if r.Repro != "" {
+		fmt.Fprintf(&b, "repro: %s\n", r.Repro)
+	}
+	if r.BundleDir != "" {
+		fmt.Fprintf(&b, "bundle: %s\n", r.BundleDir)
+	}
+	if r.KeptCluster != "" {
+		fmt.Fprintf(&b, "kept cluster: %s\n", r.KeptCluster)
+	}
+	return b.String()
+}
+
+// writeEvidence writes up to limit evidence lines (all when limit <= 0).
+func writeEvidence(b *strings.Builder, rr verdict.RuleResult, limit int, indent string) {
+	for i, o := range rr.Evidence {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(b, "%s… and %d more (see ledger.txt in the bundle)\n", indent, len(rr.Evidence)-limit)
+			return
+		}
+		b.WriteString(indent + FormatObservation(o) + "\n")
+	}
+}
+
+func ruleCase(r verdict.CellResult, rr verdict.RuleResult) junitTestcase {
+	tc := junitTestcase{
+		Name:      CaseName(r.Cell) + " / " + rr.Rule,
+		Classname: classname(r.Cell),
+		Time:      seconds(0),
+	}
+	status, msg := ruleOutcome(r, rr)
+	switch status {
+	case ruleFailed:
+		var b strings.Builder
+		if rr.Description != "" {
+			b.WriteString(rr.Description + "\n")
+		}
+		writeEvidence(&b, rr, 0, "")
+		tc.Failure = &junitProblem{Message: oneLine(msg), Type: string(rr.Verdict), Body: xmlSafe(b.String())}
+	case ruleSkipped:
+		tc.Skipped = &junitSkipped{Message: oneLine(msg)}
+	default:
+		tc.SystemOut = fmt.Sprintf("%s: %s", rr.Verdict, oneLine(rr.Reason))
+	}
+	return tc
+}
+
+// xmlSafe replaces characters XML 1.0 forbids (ANSI escapes and other
+// control bytes in logs), which CDATA sections cannot carry either.
+func xmlSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return r
+		case r < 0x20, r == 0xFFFE, r == 0xFFFF, r >= 0xD800 && r <= 0xDFFF:
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}

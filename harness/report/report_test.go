@@ -1,0 +1,360 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// plantedToken stands for an agui-token that leaked into a log line.
+const plantedToken = "0b8e2f5a-7c41-4e9d-a3b6-1f2e3d4c5b6a"
+
+var t0 = time.Date(2026, 5, 11, 10, 0, 0, 0, time.UTC)
+
+func obs(sec int, sig ledger.Signal, caller ledger.Caller, method, path string, status int, session, detail string) ledger.Observation {
+	return ledger.Observation{
+		Time: t0.Add(time.Duration(sec) * time.Second), Recorded: t0.Add(time.Duration(sec+1) * time.Second),
+		Phase: ledger.PhaseAfter, Signal: sig, Source: "runner-log:proj-a/" + session + "-runner",
+		Caller: caller, CallerPod: "ambient-code/backend-api-7d9f", Method: method, Path: path, Status: status,
+		Namespace: "proj-a", Session: session, Role: ledger.RolePostUpgrade, Detail: detail,
+	}
+}
+
+// fixtureResults is a fixed run: an expected regression, a clean pass with an
+// override, an unexpected failure (with a leaked token and many entries) and
+// an infrastructure error.
+func fixtureResults() []verdict.CellResult {
+	regression := verdict.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Order: "all-at-once", NodeImage: "upgrade-harness/node:v1.33.13-abc123"}
+	e401 := []ledger.Observation{
+		obs(61, ledger.SignalRunner401, ledger.CallerBackend, "POST", "/", 401, "sess-b", `INFO:     10.244.0.7:40112 - "POST / HTTP/1.1" 401 Unauthorized`),
+		obs(62, ledger.SignalRunner401, ledger.CallerBackend, "GET", "/events", 401, "sess-b", `INFO:     10.244.0.7:40114 - "GET /events HTTP/1.1" 401 Unauthorized`),
+		obs(95, ledger.SignalOperatorWorkflow401, ledger.CallerOperator, "POST", "/workflow", 401, "sess-b", "[Reconcile] Runner returned non-200 for workflow change: 401"),
+	}
+	var many []ledger.Observation
+	for i := 0; i < 14; i++ {
+		many = append(many, obs(100+5*i, ledger.SignalRunner401, ledger.CallerOperator, "POST", "/workflow", 401, "sess-c", `INFO:     10.244.0.9:5000 - "POST /workflow HTTP/1.1" 401 Unauthorized`))
+	}
+	many[0].Detail = "request carried X-Ambient-Session-Token: " + plantedToken + " <script>"
+
+	return []verdict.CellResult{
+		{
+			Cell:     regression,
+			Expected: verdict.Expectation{Verdict: verdict.Fail, Why: "fail: upstream #1425", Rules: map[string]verdict.Verdict{"restarted-session-runs": verdict.Fail}},
+			Verdict:  verdict.Fail,
+			Rules: []verdict.RuleResult{
+				{Rule: "no-runner-401", Description: "no caller gets a 401 from a runner", Verdict: verdict.Fail, Reason: "19 runner 401s after the upgrade", Evidence: e401},
+				{Rule: "pre-upgrade-session-works", Description: "the session created before the upgrade keeps working", Verdict: verdict.Pass, Reason: "no 401 for sess-a"},
+				{Rule: "restarted-session-runs", Description: "a pre-upgrade session restarted after the upgrade runs", Verdict: verdict.Fail, Reason: "phase Failed: CreateContainerConfigError"},
+				{Rule: "workflow-reconciled", Description: "WorkflowReconciled becomes True", Verdict: verdict.Inconclusive, Reason: "no session with an active workflow"},
+			},
+			Unauthorized: []verdict.Count401{
+				{Caller: ledger.CallerOperator, Path: "/workflow", Count: 4},
+				{Caller: ledger.CallerBackend, Path: "/", Count: 12},
+				{Caller: ledger.CallerBackend, Path: "/events", Count: 3},
+			},
+			Started: t0, Duration: 252*time.Second + 400*time.Millisecond, UpgradeStarted: t0.Add(45 * time.Second),
+			Matched:     true,
+			Repro:       ReproCommand(regression, ReproOptions{}),
+			BundleDir:   BundleDir(regression),
+			KeptCluster: "kind-uh-v0-2-0-v0-2-2",
+			Ledger:      e401,
+		},
+		{
+			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.7", Order: "operator-first", Overrides: map[string]string{"backend": "quay.io/x/y:pr-1"}},
+			Expected: verdict.Expectation{Verdict: verdict.Pass, Why: "fixed by #1556"},
+			Verdict:  verdict.Pass,
+			Rules: []verdict.RuleResult{
+				{Rule: "no-runner-401", Verdict: verdict.Pass, Reason: "no runner 401"},
+			},
+			Started: t0.Add(10 * time.Minute), Duration: 198 * time.Second, Matched: true,
+		},
+		{
+			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.3", To: "v0.2.6", Order: "all-at-once"},
+			Expected: verdict.Expectation{Verdict: verdict.Pass},
+			Verdict:  verdict.Fail,
+			Rules: []verdict.RuleResult{
+				{Rule: "no-runner-401", Description: "no caller gets a 401 from a runner", Verdict: verdict.Fail, Reason: "operator /workflow 401 every 5 s | token " + plantedToken, Evidence: many},
+				{Rule: "workflow-reconciled", Verdict: verdict.Pass, Reason: "WorkflowReconciled True"},
+			},
+			Unauthorized: []verdict.Count401{{Caller: ledger.CallerOperator, Path: "/workflow", Count: 14}},
+			Started:      t0.Add(20 * time.Minute), Duration: 301 * time.Second, Matched: false,
+			Repro:     "make repro FROM=v0.2.3 TO=v0.2.6 ORDER=all-at-once CATALOG=simulated",
+			BundleDir: "cells/v0.2.3-v0.2.6",
+			Ledger:    many,
+		},
+		{
+			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3"},
+			Expected: verdict.Expectation{Verdict: verdict.Pass},
+			Verdict:  verdict.Inconclusive,
+			Started:  t0.Add(30 * time.Minute), Duration: 12 * time.Second,
+			Error: "kind create cluster uh-v0-2-1: exit status 1",
+		},
+	}
+}
+
+func newTestRedactor() *redact.Redactor {
+	r := redact.New()
+	r.Add("agui-token", plantedToken)
+	return r
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden %s (run go test ./harness/report -update to create it): %v", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from golden; rerun with -update if the change is intended\n--- got ---\n%s", name, got)
+	}
+}
+
+func TestGoldenJUnit(t *testing.T) {
+	got, err := RenderJUnit(RedactResults(fixtureResults(), newTestRedactor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "junit.xml.golden", got)
+}
+
+func TestGoldenMarkdown(t *testing.T) {
+	checkGolden(t, "summary.md.golden", RenderMarkdown(RedactResults(fixtureResults(), newTestRedactor()), 0))
+}
+
+// Parsed JUnit checks, independent of the golden file's formatting.
+func TestJUnitStructure(t *testing.T) {
+	data, err := RenderJUnit(fixtureResults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc junitTestsuites
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("junit.xml is not valid XML: %v", err)
+	}
+	if len(doc.Suites) != 1 {
+		t.Fatalf("want one testsuite per run, got %d", len(doc.Suites))
+	}
+	s := doc.Suites[0]
+	// 4 cells + 4 + 1 + 2 rules.
+	if s.Tests != 11 || len(s.Cases) != 11 {
+		t.Fatalf("tests = %d (cases %d), want 11", s.Tests, len(s.Cases))
+	}
+	byName := map[string]junitTestcase{}
+	for _, c := range s.Cases {
+		byName[c.Name] = c
+	}
+	cases := []struct {
+		name                 string
+		failure, error, skip bool
+		messageContains      string
+	}{
+		{name: "upgrade v0.2.0 -> v0.2.2 [all-at-once]"},
+		{name: "upgrade v0.2.0 -> v0.2.2 [all-at-once] / no-runner-401"},          // expected regression: not a failure
+		{name: "upgrade v0.2.0 -> v0.2.2 [all-at-once] / restarted-session-runs"}, // pinned fail, got fail
+		{name: "upgrade v0.2.0 -> v0.2.2 [all-at-once] / workflow-reconciled", skip: true, messageContains: "inconclusive: no session"},
+		{name: "upgrade v0.2.3 -> v0.2.6 [all-at-once]", failure: true, messageContains: "expected pass, got fail; failing rules: no-runner-401"},
+		{name: "upgrade v0.2.3 -> v0.2.6 [all-at-once] / no-runner-401", failure: true, messageContains: "operator /workflow 401"},
+		{name: "upgrade v0.2.1 -> v0.2.3 [all-at-once]", error: true, messageContains: "infrastructure: kind create cluster"},
+		{name: "upgrade v0.2.0 -> v0.2.7 [operator-first] / no-runner-401"},
+	}
+	for _, want := range cases {
+		c, ok := byName[want.name]
+		if !ok {
+			t.Errorf("missing test case %q", want.name)
+			continue
+		}
+		if (c.Failure != nil) != want.failure || (c.Error != nil) != want.error || (c.Skipped != nil) != want.skip {
+			t.Errorf("%s: failure=%v error=%v skipped=%v, want %v %v %v", want.name, c.Failure != nil, c.Error != nil, c.Skipped != nil, want.failure, want.error, want.skip)
+		}
+		msg := ""
+		switch {
+		case c.Failure != nil:
+			msg = c.Failure.Message
+		case c.Error != nil:
+			msg = c.Error.Message
+		case c.Skipped != nil:
+			msg = c.Skipped.Message
+		}
+		if !strings.Contains(msg, want.messageContains) {
+			t.Errorf("%s: message %q does not contain %q", want.name, msg, want.messageContains)
+		}
+	}
+	props := map[string]string{}
+	for _, p := range byName["upgrade v0.2.0 -> v0.2.2 [all-at-once]"].Properties.Property {
+		props[p.Name] = p.Value
+	}
+	for k, v := range map[string]string{
+		"from": "v0.2.0", "to": "v0.2.2", "order": "all-at-once", "catalog": "simulated",
+		"node image": "upgrade-harness/node:v1.33.13-abc123", "expected verdict": "fail",
+		"repro command": "make repro FROM=v0.2.0 TO=v0.2.2 ORDER=all-at-once CATALOG=simulated NODE_IMAGE=upgrade-harness/node:v1.33.13-abc123",
+	} {
+		if props[k] != v {
+			t.Errorf("property %q = %q, want %q", k, props[k], v)
+		}
+	}
+	if c := byName["upgrade v0.2.0 -> v0.2.2 [all-at-once]"]; c.Time != "252.400" || c.Classname != "upgrade-harness.simulated" {
+		t.Errorf("time=%s classname=%s, want 252.400 upgrade-harness.simulated", c.Time, c.Classname)
+	}
+	body := byName["upgrade v0.2.3 -> v0.2.6 [all-at-once] / no-runner-401"].Failure.Body
+	if n := strings.Count(body, "runner-401 caller=operator"); n != 14 {
+		t.Errorf("rule failure body has %d evidence lines, want all 14:\n%s", n, body)
+	}
+	if s.Failures != 2 || s.Errors != 1 || s.Skipped != 1 {
+		t.Errorf("failures=%d errors=%d skipped=%d, want 2 1 1", s.Failures, s.Errors, s.Skipped)
+	}
+}
+
+func TestJUnitSurvivesControlCharactersAndCDATAEnd(t *testing.T) {
+	results := fixtureResults()[2:3]
+	results[0].Rules[0].Evidence[1].Detail = "\x1b[31mred\x1b[0m ]]> tail"
+	data, err := RenderJUnit(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc junitTestsuites
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("invalid XML with control characters: %v", err)
+	}
+	if body := doc.Suites[0].Cases[1].Failure.Body; !strings.Contains(body, "]]> tail") {
+		t.Errorf("CDATA end marker lost: %q", body)
+	}
+}
+
+func TestPinnedRuleMismatchFailsCell(t *testing.T) {
+	r := fixtureResults()[0]
+	r.Rules[2].Verdict = verdict.Pass // the restart unexpectedly worked
+	r.Matched = false
+	if msg := cellMismatch(r); !strings.Contains(msg, "pinned rules differ: restarted-session-runs: expected fail (pinned), got pass") {
+		t.Fatalf("cellMismatch = %q", msg)
+	}
+	if status, _ := ruleOutcome(r, r.Rules[2]); status != ruleFailed {
+		t.Fatalf("pinned mismatch must fail its test case")
+	}
+}
+
+func TestExpectedFailButPassed(t *testing.T) {
+	r := fixtureResults()[0]
+	r.Verdict, r.Matched = verdict.Pass, false
+	r.Rules = []verdict.RuleResult{{Rule: "no-runner-401", Verdict: verdict.Pass}}
+	if msg := cellMismatch(r); !strings.Contains(msg, "the expected regression was not reproduced") {
+		t.Fatalf("cellMismatch = %q", msg)
+	}
+}
+
+func TestMarkdownEvidenceCap(t *testing.T) {
+	md := string(RenderMarkdown(fixtureResults(), 3))
+	if !strings.Contains(md, "… and 11 more") {
+		t.Fatalf("evidence not capped at 3 of 14:\n%s", md)
+	}
+	if !strings.Contains(md, "| v0.2.0 → v0.2.2 [all-at-once] (simulated) | fail — fail: upstream #1425 | fail | ✓ | backend / ×12, backend /events ×3, operator /workflow ×4 | 4m12s |") {
+		t.Fatalf("matrix row missing or wrong:\n%s", md)
+	}
+}
+
+func TestWriteAll(t *testing.T) {
+	dir := t.TempDir()
+	stepSummary := filepath.Join(t.TempDir(), "step-summary.md")
+	if err := os.WriteFile(stepSummary, []byte("previous step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ARTIFACTS": dir, "GITHUB_STEP_SUMMARY": stepSummary}
+	in := WriteInput{Results: fixtureResults(), Getenv: func(k string) string { return env[k] }, Redactor: newTestRedactor()}
+	if err := WriteAll(in); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{JUnitFile, SummaryFile, ResultsFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s not written into $ARTIFACTS: %v", name, err)
+		}
+	}
+	step, _ := os.ReadFile(stepSummary)
+	if !strings.HasPrefix(string(step), "previous step\n## Upgrade matrix: 4 cells") {
+		t.Errorf("summary not appended to $GITHUB_STEP_SUMMARY:\n%.200s", step)
+	}
+
+	raw, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+	var doc ResultsDocument
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	if doc.Schema != ResultsSchema || len(doc.Results) != 4 || len(doc.Results[2].Ledger) != 14 {
+		t.Fatalf("results.json lost data: schema=%s results=%d", doc.Schema, len(doc.Results))
+	}
+	if doc.Results[3].Ledger == nil || !strings.Contains(string(raw), `"ledger": []`) {
+		t.Errorf("an empty ledger must be [] not null")
+	}
+	if doc.Results[0].Duration != fixtureResults()[0].Duration || !doc.Results[0].UpgradeStarted.Equal(t0.Add(45*time.Second)) {
+		t.Errorf("results.json does not round-trip durations and times")
+	}
+
+	// The planted token (in a ledger detail, an evidence entry and a rule
+	// reason) is nowhere in the artifacts, and the scan really can see it.
+	findings, err := redact.ScanDir(dir, []string{plantedToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 0 {
+		t.Fatalf("token leaked into artifacts: %v", findings)
+	}
+	if f, _ := redact.ScanDir(filepath.Dir(stepSummary), []string{plantedToken}); len(f) != 0 {
+		t.Fatalf("token leaked into step summary: %v", f)
+	}
+	if !strings.Contains(string(raw), "<redacted:agui-token "+redact.Fingerprint(plantedToken)+">") {
+		t.Errorf("results.json lacks the readable redaction marker")
+	}
+	if err := WriteAll(WriteInput{Dir: t.TempDir(), Results: fixtureResults(), Getenv: func(string) string { return "" }}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteAllWithoutRedactorStillHidesHeaderTokens(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteAll(WriteInput{Dir: dir, Results: fixtureResults(), Getenv: func(string) string { return "" }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{JUnitFile, SummaryFile, ResultsFile} {
+		data, _ := os.ReadFile(filepath.Join(dir, name))
+		if strings.Contains(string(data), "X-Ambient-Session-Token: "+plantedToken) {
+			t.Errorf("%s: header value not redacted by pattern", name)
+		}
+	}
+	// The rule reason holds the token bare and unnamed: without a Redactor
+	// nothing can recognise it, and the scan must say so (positive control).
+	findings, err := redact.ScanDir(dir, []string{plantedToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) == 0 {
+		t.Fatal("ScanDir found nothing although a bare token was written")
+	}
+}
+
+func TestArtifactsDir(t *testing.T) {
+	if got := ArtifactsDir(func(string) string { return "" }); got != "_artifacts" {
+		t.Errorf("default = %q", got)
+	}
+	if got := ArtifactsDir(func(k string) string { return map[string]string{"ARTIFACTS": "/a"}[k] }); got != "/a" {
+		t.Errorf("$ARTIFACTS ignored: %q", got)
+	}
+	if got := BundleDir(verdict.Cell{From: "v0.2.0", To: "v0.2.2", Order: "operator,runner"}); got != "cells/v0.2.0-v0.2.2-operator-runner" {
+		t.Errorf("BundleDir = %q", got)
+	}
+}

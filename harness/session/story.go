@@ -1,0 +1,215 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+)
+
+// PrepareProjectInput is the input for PrepareProject.
+type PrepareProjectInput struct {
+	Client      *Client
+	Project     string
+	DisplayName string
+	// Timeout bounds the whole preparation (default 2 min).
+	Timeout time.Duration
+}
+
+// PrepareProject follows upstream's own test flow (contract §5 steps 1–3):
+// create the project (409 is fine), wait until it answers, write runner secrets.
+func PrepareProject(ctx context.Context, in PrepareProjectInput) error {
+	if in.Client == nil || in.Project == "" {
+		return errors.New("PrepareProjectInput needs Client and Project")
+	}
+	timeout := durationOr(in.Timeout, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// The backend may be mid-restart: retry creation until it answers.
+	var res APIResult
+	for {
+		res = in.Client.CreateProject(ctx, in.Project, in.DisplayName)
+		if res.OK() {
+			break
+		}
+		if res.Class == ClassBackend401 {
+			return fmt.Errorf("create project %q: backend rejected the harness identity: %w", in.Project, res.Error())
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return fmt.Errorf("create project %q within %s: %w", in.Project, timeout, res.Error())
+		}
+	}
+	if err := in.Client.WaitForProjectReady(ctx, WaitForProjectReadyInput{Project: in.Project, Timeout: timeout}); err != nil {
+		return err
+	}
+	for {
+		res = in.Client.PutRunnerSecrets(ctx, in.Project)
+		if res.OK() {
+			return nil
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return fmt.Errorf("put runner secrets (ANTHROPIC_API_KEY) in project %q within %s: %w", in.Project, timeout, res.Error())
+		}
+	}
+}
+
+// StartSessionInput is the input for StartSession.
+type StartSessionInput struct {
+	Client *Client
+	Ledger *ledger.Ledger
+	// Project the session is created in (PrepareProject must have run).
+	Project string
+	// Spec defaults to DefaultStartSpec() when nil.
+	Spec *SessionSpec
+	// Role is the session's part in the story (ledger.RolePreUpgrade, ...).
+	Role string
+	// Timeout to reach Running (default 3 min).
+	Timeout time.Duration
+}
+
+// DefaultStartSpec is a session with an initial prompt (so the runner posts
+// agui/run by itself) and an active workflow (so the operator calls /workflow).
+func DefaultStartSpec() SessionSpec {
+	return SessionSpec{
+		InitialPrompt:  "Say hello; this session is upgrade-harness traffic.",
+		ActiveWorkflow: &Workflow{GitURL: ExampleWorkflowURL, Branch: DefaultBranch, Path: "workflows/harness-a"},
+	}
+}
+
+// StartSession creates a session through the backend, tags it with its role in
+// the ledger and waits until it is Running.
+func StartSession(ctx context.Context, in StartSessionInput) (SessionRef, error) {
+	if in.Client == nil || in.Project == "" {
+		return SessionRef{}, errors.New("StartSessionInput needs Client and Project")
+	}
+	spec := DefaultStartSpec()
+	if in.Spec != nil {
+		spec = *in.Spec
+	}
+	timeout := durationOr(in.Timeout, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var (
+		name string
+		res  APIResult
+	)
+	for {
+		name, res = in.Client.CreateSession(ctx, in.Project, spec)
+		if res.OK() {
+			break
+		}
+		// 4xx other than the backend restarting (no answer) will not fix itself.
+		if res.Err == nil && res.Status >= 400 && res.Status < 500 {
+			return SessionRef{}, fmt.Errorf("create session in project %q: %w", in.Project, res.Error())
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return SessionRef{}, fmt.Errorf("create session in project %q within %s: %w", in.Project, timeout, res.Error())
+		}
+	}
+	ref := SessionRef{Project: in.Project, Name: name}
+	if in.Ledger != nil && in.Role != "" {
+		in.Ledger.SetSessionRole(ref.Project, ref.Name, in.Role)
+	}
+	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
+		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: timeout,
+	})
+	if err != nil {
+		return ref, err
+	}
+	if s.Phase != PhaseRunning {
+		return ref, fmt.Errorf("session %s reached phase %s instead of Running: %s", ref, s.Phase, readySummary(s))
+	}
+	return ref, nil
+}
+
+// RestartSessionInput is the input for RestartSession.
+type RestartSessionInput struct {
+	Client  *Client
+	Ledger  *ledger.Ledger
+	Session SessionRef
+	// StopTimeout to reach Stopped and StartTimeout to reach Running or Failed (default 3 min each).
+	StopTimeout  time.Duration
+	StartTimeout time.Duration
+}
+
+// RestartResult is where a restarted session ended up.
+type RestartResult struct {
+	Phase string
+	// ReadyReason and ReadyMessage come from the Ready condition, e.g.
+	// CreateContainerConfigError / "couldn't find key agui-token in Secret …" (contract §3.5 item 7).
+	ReadyReason  string
+	ReadyMessage string
+}
+
+// RestartSession stops the session, waits for Stopped, starts it again and
+// reports the phase reached (Running, or Failed with the Ready reason), also
+// recorded as a SignalSessionState observation. A Failed restart is a result,
+// not an error: it is what the upgrade break looks like.
+func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult, error) {
+	if in.Client == nil || in.Session.Project == "" || in.Session.Name == "" {
+		return RestartResult{}, errors.New("RestartSessionInput needs Client and a complete Session")
+	}
+	ref := in.Session
+	if res := retryCall(ctx, durationOr(in.StopTimeout, 3*time.Minute), func(c context.Context) APIResult { return in.Client.Stop(c, ref) }); !res.OK() {
+		return RestartResult{}, fmt.Errorf("stop session %s: %w", ref, res.Error())
+	}
+	if _, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
+		Session: ref, Phases: []string{PhaseStopped}, Timeout: in.StopTimeout,
+	}); err != nil {
+		return RestartResult{}, err
+	}
+	if res := retryCall(ctx, durationOr(in.StartTimeout, 3*time.Minute), func(c context.Context) APIResult { return in.Client.Start(c, ref) }); !res.OK() {
+		return RestartResult{}, fmt.Errorf("start session %s: %w", ref, res.Error())
+	}
+	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
+		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: in.StartTimeout,
+	})
+	if err != nil {
+		return RestartResult{Phase: s.Phase}, err
+	}
+	out := RestartResult{Phase: s.Phase}
+	if c, ok := s.Condition("Ready"); ok {
+		out.ReadyReason, out.ReadyMessage = c.Reason, c.Message
+	}
+	l := in.Ledger
+	if l == nil {
+		l = in.Client.ledger
+	}
+	if l != nil {
+		l.Add(ledger.Observation{
+			Signal:    ledger.SignalSessionState,
+			Source:    "session-restart:" + ref.String(),
+			Caller:    ledger.CallerHarness,
+			Namespace: ref.Project,
+			Session:   ref.Name,
+			Detail:    fmt.Sprintf("restart: phase=%s ready.reason=%s ready.message=%s", out.Phase, out.ReadyReason, out.ReadyMessage),
+		})
+	}
+	return out, nil
+}
+
+// retryCall repeats a call that found no backend (transport error or 5xx)
+// until timeout; any other answer is final.
+func retryCall(ctx context.Context, timeout time.Duration, fn func(context.Context) APIResult) APIResult {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		res := fn(ctx)
+		if res.OK() || (res.Err == nil && res.Status > 0 && res.Status < 500) {
+			return res
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return res
+		}
+	}
+}
+
+func readySummary(s Session) string {
+	c, ok := s.Condition("Ready")
+	if !ok {
+		return "no Ready condition"
+	}
+	return fmt.Sprintf("Ready %s reason %s: %s", c.Status, c.Reason, c.Message)
+}
