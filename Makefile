@@ -14,11 +14,12 @@ CLUSTER ?= uh-dev
 FROM ?=
 TO ?=
 ORDER ?= all-at-once
+KEEP ?= on-failure
 OVERRIDES ?=
 LABELS ?=
 E2E_TIMEOUT ?= 80m
 
-UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/)
+UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 
 .PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit test test-e2e e2e repro bench lint clean help
 
@@ -68,7 +69,8 @@ test-e2e: bin engine
 test: unit test-e2e
 
 e2e: bin engine
-	$(HARNESS) matrix -catalog $(CATALOG) $(if $(LABELS),-labels $(LABELS)) $(if $(FROM),-from $(FROM)) $(if $(TO),-to $(TO)) -artifacts $(ARTIFACTS)
+	$(HARNESS) matrix -catalog $(CATALOG) $(if $(LABELS),-labels $(LABELS)) $(if $(FROM),-from $(FROM)) $(if $(TO),-to $(TO)) \
+	  $(if $(and $(FROM),$(TO)),-order $(ORDER)) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep $(KEEP) -artifacts $(ARTIFACTS)
 
 repro: bin engine
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [CATALOG=…] [OVERRIDES='backend=img,…'] [NODE_IMAGE=…]"; exit 2; }

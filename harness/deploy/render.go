@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -182,10 +184,14 @@ func (r *Rendered) DeepCopy() *Rendered {
 	return &out
 }
 
-// YAML serialises the objects as one multi-document stream (for dumps and reports).
+// YAML serialises the objects as one multi-document stream for dumps and
+// reports. Secret values are replaced by a fingerprint so no token reaches a file.
 func (r *Rendered) YAML() ([]byte, error) {
 	var buf bytes.Buffer
 	for i, o := range r.Objects {
+		if o.GetKind() == secretKind {
+			o = redactSecret(o)
+		}
 		b, err := sigsyaml.Marshal(o.Object)
 		if err != nil {
 			return nil, fmt.Errorf("marshal %s: %w", RefOf(o), err)
@@ -353,4 +359,26 @@ func checkObject(origin string, doc int, u *unstructured.Unstructured) error {
 			origin, doc, u.GetAPIVersion(), u.GetKind(), u.GetName())
 	}
 	return nil
+}
+
+// Fingerprint is how a secret value may appear in logs and files: "sha256:" and
+// the first 8 hex digits of its SHA-256.
+func Fingerprint(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return "sha256:" + hex.EncodeToString(sum[:])[:8]
+}
+
+func redactSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
+	c := o.DeepCopy()
+	for _, field := range []string{"data", "stringData"} {
+		m, found, _ := unstructured.NestedMap(c.Object, field)
+		if !found {
+			continue
+		}
+		for k, v := range m {
+			m[k] = Fingerprint(fmt.Sprint(v))
+		}
+		_ = unstructured.SetNestedMap(c.Object, m, field)
+	}
+	return c
 }

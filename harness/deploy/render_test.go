@@ -410,3 +410,18 @@ func TestNormalizeImage(t *testing.T) {
 		}
 	}
 }
+
+func TestYAMLRedactsSecretValues(t *testing.T) {
+	s := managedObj("v1", "Secret", "ambient-code", "runner", false)
+	s.Object["stringData"] = map[string]any{"agui-token": "0f3c2a5e-secret-value"}
+	out, err := (&Rendered{Objects: []*unstructured.Unstructured{s}}).YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "secret-value") || !strings.Contains(string(out), Fingerprint("0f3c2a5e-secret-value")) {
+		t.Errorf("YAML must show only a fingerprint of secret values:\n%s", out)
+	}
+	if s.Object["stringData"].(map[string]any)["agui-token"] != "0f3c2a5e-secret-value" {
+		t.Error("YAML must not modify the render")
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -183,5 +182,3 @@ func (d *SessionConditions) Observe(obj any) {
 		})
 	}
 }
-
-var _ = metav1.Now

@@ -216,6 +216,7 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			continue
 		}
 		if err != nil {
+			s.cleanEOF = false
 			if !s.failing {
 				s.failing, s.failSince, s.failErr = true, s.lastTS, err
 				if s.failSince.IsZero() {
@@ -227,8 +228,7 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			backoff = min(2*backoff, f.opts.maxBackoff)
 			continue
 		}
-		// Any successful reconnect with SinceTime covered the broken stretch.
-		s.failing, s.cleanEOF, backoff = false, true, f.opts.minBackoff
+		s.cleanEOF, backoff = true, f.opts.minBackoff
 		if terminated {
 			s.complete = true
 			continue
@@ -281,6 +281,8 @@ func (f *logFollower) read(ctx context.Context, pod *corev1.Pod, container strin
 	if err != nil {
 		return fmt.Errorf("open log of %s/%s container %s: %w", pod.Namespace, pod.Name, container, err)
 	}
+	// Reopened from the last seen timestamp: whatever broke before is covered.
+	s.failing = false
 	stopClose := context.AfterFunc(ctx, func() { rc.Close() })
 	defer func() {
 		if stopClose() {

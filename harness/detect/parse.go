@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // SplitKubeletTimestamp strips the RFC 3339 timestamp the kubelet prepends to
@@ -95,28 +96,9 @@ func ParseAccessLine(line string) (AccessLine, bool) {
 }
 
 // PathFamily groups runner paths for reports: per-thread and per-task paths
-// collapse into one family so counts do not explode with ids.
-func PathFamily(path string) string {
-	if p, _, found := strings.Cut(path, "?"); found {
-		path = p
-	}
-	switch {
-	case path == "/events" || path == "/events/":
-		return "/events"
-	case strings.HasPrefix(path, "/events/"):
-		if strings.HasSuffix(path, "/wait") {
-			return "/events/{thread}/wait"
-		}
-		return "/events/{thread}"
-	case strings.HasPrefix(path, "/tasks/"):
-		parts := strings.SplitN(strings.TrimPrefix(path, "/tasks/"), "/", 2)
-		if len(parts) == 2 && parts[1] != "" {
-			return "/tasks/{id}/" + parts[1]
-		}
-		return "/tasks/{id}"
-	}
-	return path
-}
+// collapse into one family (/events/{thread}, /tasks/{id}/…) so counts do not
+// explode with ids. It is the verdict package's grouping, so reports and rules agree.
+func PathFamily(path string) string { return verdict.PathFamily(path) }
 
 // authEnabledText is what the v0.2.2+ runner logs when it installs its
 // middleware (contract §2, §8.1).

@@ -375,3 +375,23 @@ func TestEngineFailureIsInfrastructure(t *testing.T) {
 		t.Fatalf("err %v (code %d), want an infrastructure error naming the image", err, exitcode.Of(err))
 	}
 }
+
+func TestTarFilesKeepsOrderModesAndLinks(t *testing.T) {
+	raw, err := TarFiles([]File{{Path: "/etc", Dir: true, Mode: 0o755}, {Path: "/etc/x", Mode: 0o600, Data: []byte("hi")}, {Path: "/sbin/init", Link: "/usr/lib/systemd/systemd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(bytes.NewReader(raw))
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, fmt.Sprintf("%s %o %c %s", h.Name, h.Mode, h.Typeflag, h.Linkname))
+	}
+	want := []string{"etc/ 755 5 ", "etc/x 600 0 ", "sbin/init 0 2 /usr/lib/systemd/systemd"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}

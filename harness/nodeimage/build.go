@@ -1,8 +1,6 @@
 package nodeimage
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/images"
 )
 
 // BuildInput configures Build.
@@ -215,57 +215,9 @@ func hostMirror(suite string) string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// --- tar helpers ---
-
-type tarEntry struct {
-	name string
-	mode int64
-	data []byte
-	link string // symlink target when set
-	dir  bool
-}
-
-func writeTar(entries []tarEntry) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: time.Unix(0, 0)}
-		switch {
-		case e.dir:
-			h.Typeflag, h.Name = tar.TypeDir, strings.TrimSuffix(e.name, "/")+"/"
-		case e.link != "":
-			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
-		default:
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write(e.data); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return buf.Bytes(), tw.Close()
-}
-
-// importImage creates an image from a root filesystem tar with docker import.
-func importImage(ctx context.Context, w io.Writer, tarball []byte, ref string, changes ...string) error {
-	args := []string{"import"}
-	for _, c := range changes {
-		args = append(args, "--change", c)
-	}
-	args = append(args, "-", ref)
-	fmt.Fprintf(w, "$ docker %s\n", strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(tarball), w, w
-	return cmd.Run()
-}
-
 // kindBaseEntries reads kind's images/base/files with the modes its Dockerfile sets.
-func kindBaseEntries(root string) ([]tarEntry, error) {
-	var out []tarEntry
+func kindBaseEntries(root string) ([]images.File, error) {
+	var out []images.File
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -282,10 +234,10 @@ func kindBaseEntries(root string) ([]tarEntry, error) {
 		if strings.HasPrefix(rel, "usr/local/bin/") || strings.HasPrefix(rel, "kind/bin/") {
 			mode = 0o755
 		}
-		out = append(out, tarEntry{name: rel, mode: mode, data: data})
+		out = append(out, images.File{Path: rel, Mode: mode, Data: data})
 		return nil
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, err
 }
 

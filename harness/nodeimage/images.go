@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/images"
 )
 
 // componentImages makes the images kubeadm's static pods and add-ons run.
@@ -20,17 +22,9 @@ func (b *builder) componentImages(ctx context.Context, w io.Writer, rootfsImage 
 		if err != nil {
 			return fmt.Errorf("%s binary: %w", bin, err)
 		}
-		tarball, err := writeTar([]tarEntry{
-			{name: "tmp", dir: true, mode: 0o1777},
-			{name: "etc", dir: true, mode: 0o755},
-			{name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n")},
-			{name: "etc/group", mode: 0o644, data: []byte("root:x:0:\nnobody:x:65534:\n")},
-			{name: dest, mode: 0o755, data: data},
-		})
-		if err != nil {
-			return err
-		}
-		return importImage(ctx, w, tarball, imgs[name], path, fmt.Sprintf(`ENTRYPOINT [%q]`, entrypoint))
+		fmt.Fprintf(w, "$ docker import %s (%s)\n", imgs[name], dest)
+		return images.ImportRootFS(ctx, images.ImportInput{Ref: imgs[name], Entrypoint: []string{entrypoint},
+			Files: []images.File{{Path: dest, Mode: 0o755, Data: data}}})
 	}
 	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
 		if err := scratch(c, c, "usr/local/bin/"+c, "/usr/local/bin/"+c); err != nil {
@@ -85,22 +79,22 @@ func (b *builder) assemble(ctx context.Context, w io.Writer, rootfsImage string)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, tarEntry{name: "usr/bin/" + c, mode: 0o755, data: data})
+		entries = append(entries, images.File{Path: "usr/bin/" + c, Mode: 0o755, Data: data})
 	}
 	crictl, err := os.ReadFile(b.bins["crictl"])
 	if err != nil {
 		return err
 	}
-	entries = append(entries, tarEntry{name: "usr/local/bin/crictl", mode: 0o755, data: crictl},
-		tarEntry{name: "kind/version", mode: 0o644, data: []byte(b.r.KubernetesVersion)})
+	entries = append(entries, images.File{Path: "usr/local/bin/crictl", Mode: 0o755, Data: crictl},
+		images.File{Path: "kind/version", Mode: 0o644, Data: []byte(b.r.KubernetesVersion)})
 	for name, content := range generatedFiles {
 		mode := int64(0o644)
 		if strings.HasSuffix(name, ".sh") {
 			mode = 0o755
 		}
-		entries = append(entries, tarEntry{name: name, mode: mode, data: []byte(content)})
+		entries = append(entries, images.File{Path: name, Mode: mode, Data: []byte(content)})
 	}
-	overlay, err := writeTar(entries)
+	overlay, err := images.TarFiles(entries)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,7 @@ type Client struct {
 	http      *http.Client
 	ledger    *ledger.Ledger
 	bodyLimit int
+	timeout   time.Duration
 	now       func() time.Time
 }
 
@@ -90,6 +91,10 @@ func WithLedger(l *ledger.Ledger) ClientOption { return func(c *Client) { c.ledg
 
 // WithHTTPClient replaces the HTTP client (its Transport wins over the endpoint's).
 func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.http = hc } }
+
+// WithRequestTimeout bounds each non-streaming call (default 30 s), so a hung
+// backend during an upgrade cannot stall a caller that passed a long ctx.
+func WithRequestTimeout(d time.Duration) ClientOption { return func(c *Client) { c.timeout = d } }
 
 // WithBodyLimit sets how many body bytes APIResult.Body keeps.
 func WithBodyLimit(n int) ClientOption { return func(c *Client) { c.bodyLimit = n } }
@@ -113,6 +118,7 @@ func NewClient(endpoint *BackendEndpoint, token string, opts ...ClientOption) (*
 		token:     token,
 		http:      &http.Client{Transport: endpoint.Transport()},
 		bodyLimit: DefaultBodyLimit,
+		timeout:   30 * time.Second,
 		now:       time.Now,
 	}
 	for _, o := range opts {
@@ -147,7 +153,7 @@ func tokenFromSecret(sec *corev1.Secret) (string, error) {
 		for k := range sec.Data {
 			keys = append(keys, k)
 		}
-		return "", fmt.Errorf("Secret %s/%s has no non-empty key %q (keys present: %v); it must be a service-account-token Secret for SA %s",
+		return "", fmt.Errorf("secret %s/%s has no non-empty key %q (keys present: %v); it must be a service-account-token Secret for SA %s",
 			sec.Namespace, sec.Name, TestUserSecretTokenKey, keys, TestUserName)
 	}
 	return v, nil
@@ -206,6 +212,11 @@ func (c *Client) newRequest(ctx context.Context, k call) (*http.Request, error) 
 func (c *Client) do(ctx context.Context, k call) (res APIResult, full []byte) {
 	start := c.now()
 	res.Route = k.route
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	req, err := c.newRequest(ctx, k)
 	if err == nil {
 		var resp *http.Response

@@ -46,7 +46,9 @@ func TestClientRoutesMethodsAndBodies(t *testing.T) {
 		{"capabilities", func() APIResult { return c.Capabilities(ctx, testRef) }, "GET", base + "/agui/capabilities", nil},
 		{"feedback", func() APIResult { return c.Feedback(ctx, testRef, "nice") }, "POST", base + "/agui/feedback", map[string]any{"metaType": "thumbs_up"}},
 		{"mcp status", func() APIResult { return c.McpStatus(ctx, testRef) }, "GET", base + "/mcp/status", nil},
-		{"select workflow", func() APIResult { return c.SelectWorkflow(ctx, testRef, Workflow{GitURL: ExampleWorkflowURL, Branch: "main", Path: "w"}) },
+		{"select workflow", func() APIResult {
+			return c.SelectWorkflow(ctx, testRef, Workflow{GitURL: ExampleWorkflowURL, Branch: "main", Path: "w"})
+		},
 			"POST", base + "/workflow", map[string]any{"gitUrl": ExampleWorkflowURL, "branch": "main", "path": "w"}},
 		{"add repo", func() APIResult { return c.AddRepo(ctx, testRef, Repo{URL: ExampleRepoURL, Branch: "main"}) },
 			"POST", base + "/repos", map[string]any{"url": ExampleRepoURL, "branch": "main"}},
@@ -354,5 +356,19 @@ func TestFingerprint(t *testing.T) {
 	fp := Fingerprint("abc")
 	if fp != "sha256:ba7816bf" {
 		t.Errorf("Fingerprint(abc) = %s", fp)
+	}
+}
+
+func TestRequestTimeoutBoundsHungCalls(t *testing.T) {
+	fb := newFakeBackend(t)
+	fb.delay["GET /agui/capabilities"] = 2 * time.Second
+	c := fb.client(t, WithRequestTimeout(50*time.Millisecond))
+	start := time.Now()
+	res := c.Capabilities(context.Background(), testRef)
+	if res.Err == nil || res.Class != ClassError {
+		t.Fatalf("want timeout error, got %+v", res)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Errorf("call took %s", el)
 	}
 }

@@ -94,6 +94,51 @@ type podForwarder struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	err       error // set before done is closed
+
+	connMu   sync.Mutex
+	conns    map[net.Conn]struct{}
+	shutDown bool
+}
+
+// track remembers a connection made through f so that dropping f also cuts
+// kept-alive connections that would otherwise still reach the old pod.
+func (f *podForwarder) track(c net.Conn) (net.Conn, bool) {
+	f.connMu.Lock()
+	defer f.connMu.Unlock()
+	if f.shutDown {
+		return nil, false
+	}
+	if f.conns == nil {
+		f.conns = map[net.Conn]struct{}{}
+	}
+	tc := &trackedConn{Conn: c, owner: f}
+	f.conns[tc] = struct{}{}
+	return tc, true
+}
+
+// shutdown stops the forwarder and closes every connection made through it.
+func (f *podForwarder) shutdown() {
+	f.cancel()
+	f.connMu.Lock()
+	f.shutDown = true
+	conns := f.conns
+	f.conns = nil
+	f.connMu.Unlock()
+	for c := range conns {
+		_ = c.(*trackedConn).Conn.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	owner *podForwarder
+}
+
+func (c *trackedConn) Close() error {
+	c.owner.connMu.Lock()
+	delete(c.owner.conns, c)
+	c.owner.connMu.Unlock()
+	return c.Conn.Close()
 }
 
 func (f *podForwarder) dead() bool {
@@ -188,7 +233,7 @@ func (e *BackendEndpoint) Ready(ctx context.Context) error {
 			return nil
 		}
 		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-			return fmt.Errorf("backend endpoint for %s pods %q in %s: %w: %s", e.cfg.selector, e.cfg.selector, e.cfg.namespace, ErrBackendUnavailable, why)
+			return fmt.Errorf("backend endpoint (pods %q in %s): %w: %s", e.cfg.selector, e.cfg.namespace, ErrBackendUnavailable, why)
 		}
 	}
 }
@@ -209,14 +254,43 @@ func (e *BackendEndpoint) Close() {
 
 func (e *BackendEndpoint) target() (*podForwarder, string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.current != nil && !e.current.dead() {
-		return e.current, ""
+	cur := e.current
+	if cur == nil {
+		defer e.mu.Unlock()
+		return nil, e.unavailable
 	}
-	if e.current != nil {
-		return nil, fmt.Sprintf("port-forward to pod %s ended (%v)", e.current.pod, e.current.err)
+	if !cur.dead() {
+		e.mu.Unlock()
+		return cur, ""
 	}
-	return nil, e.unavailable
+	e.current = nil
+	e.unavailable = fmt.Sprintf("port-forward to pod %s ended (%v)", cur.pod, cur.err)
+	why := e.unavailable
+	e.mu.Unlock()
+	e.dropped(cur)
+	return nil, why
+}
+
+// forwarderEnded retires f at once (not at the next dial), so kept-alive
+// connections to its pod are cut and the next request fails fast or goes to
+// the next pod.
+func (e *BackendEndpoint) forwarderEnded(f *podForwarder) {
+	e.mu.Lock()
+	if e.current == f {
+		e.current = nil
+		e.unavailable = fmt.Sprintf("port-forward to pod %s ended (%v)", f.pod, f.err)
+	}
+	e.mu.Unlock()
+	e.dropped(f)
+}
+
+// dropped cuts everything still tied to a forwarder that is no longer current.
+func (e *BackendEndpoint) dropped(f *podForwarder) {
+	f.shutdown()
+	if e.transport != nil {
+		e.transport.CloseIdleConnections()
+	}
+	e.triggerRefresh()
 }
 
 func (e *BackendEndpoint) triggerRefresh() {
@@ -237,7 +311,7 @@ func (e *BackendEndpoint) switchTo(f *podForwarder, whyNone string) {
 	}
 	e.mu.Unlock()
 	if old != nil && old != f {
-		old.cancel()
+		old.shutdown()
 		if e.transport != nil {
 			e.transport.CloseIdleConnections()
 		}
@@ -319,7 +393,7 @@ func (e *BackendEndpoint) startForwarder(pod *corev1.Pod) (*podForwarder, error)
 		f.err = pf.ForwardPorts()
 		fcancel()
 		close(f.done)
-		e.triggerRefresh()
+		e.forwarderEnded(f)
 	}()
 	select {
 	case <-ready:
@@ -365,11 +439,21 @@ func (e *BackendEndpoint) dialContext(ctx context.Context, _, _ string) (net.Con
 	d := net.Dialer{Timeout: 5 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", f.localAddr)
 	if err != nil {
-		f.cancel()
-		e.triggerRefresh()
+		e.mu.Lock()
+		if e.current == f {
+			e.current = nil
+			e.unavailable = fmt.Sprintf("port-forward to pod %s stopped accepting connections", f.pod)
+		}
+		e.mu.Unlock()
+		e.dropped(f)
 		return nil, fmt.Errorf("backend endpoint: port-forward to pod %s/%s (local %s) is gone: %w: %v", e.cfg.namespace, f.pod, f.localAddr, ErrBackendUnavailable, err)
 	}
-	return conn, nil
+	tc, ok := f.track(conn)
+	if !ok {
+		_ = conn.Close()
+		return nil, fmt.Errorf("backend endpoint: pod %s/%s was dropped while connecting: %w", e.cfg.namespace, f.pod, ErrBackendUnavailable)
+	}
+	return tc, nil
 }
 
 func (e *BackendEndpoint) acceptLoop() {

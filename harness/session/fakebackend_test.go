@@ -192,8 +192,8 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 			conds = append(conds, ready)
 		}
 		writeJSON(w, 200, map[string]any{
-			"metadata": map[string]any{"name": sess, "namespace": project, "generation": 3},
-			"status":   map[string]any{"phase": phase, "observedGeneration": 2, "conditions": conds},
+			"metadata":    map[string]any{"name": sess, "namespace": project, "generation": 3},
+			"status":      map[string]any{"phase": phase, "observedGeneration": 2, "conditions": conds},
 			"agentStatus": "idle",
 		})
 	case sub == "/agui/run":

@@ -67,6 +67,8 @@ type StartSessionInput struct {
 	Role string
 	// Timeout to reach Running (default 3 min).
 	Timeout time.Duration
+	// PollInterval between status reads (default 1 s).
+	PollInterval time.Duration
 }
 
 // DefaultStartSpec is a session with an initial prompt (so the runner posts
@@ -113,7 +115,7 @@ func StartSession(ctx context.Context, in StartSessionInput) (SessionRef, error)
 		in.Ledger.SetSessionRole(ref.Project, ref.Name, in.Role)
 	}
 	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
-		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: timeout,
+		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: timeout, PollInterval: in.PollInterval,
 	})
 	if err != nil {
 		return ref, err
@@ -132,6 +134,8 @@ type RestartSessionInput struct {
 	// StopTimeout to reach Stopped and StartTimeout to reach Running or Failed (default 3 min each).
 	StopTimeout  time.Duration
 	StartTimeout time.Duration
+	// PollInterval between status reads (default 1 s).
+	PollInterval time.Duration
 }
 
 // RestartResult is where a restarted session ended up.
@@ -156,7 +160,7 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 		return RestartResult{}, fmt.Errorf("stop session %s: %w", ref, res.Error())
 	}
 	if _, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
-		Session: ref, Phases: []string{PhaseStopped}, Timeout: in.StopTimeout,
+		Session: ref, Phases: []string{PhaseStopped}, Timeout: in.StopTimeout, PollInterval: in.PollInterval,
 	}); err != nil {
 		return RestartResult{}, err
 	}
@@ -164,7 +168,7 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 		return RestartResult{}, fmt.Errorf("start session %s: %w", ref, res.Error())
 	}
 	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
-		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: in.StartTimeout,
+		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: in.StartTimeout, PollInterval: in.PollInterval,
 	})
 	if err != nil {
 		return RestartResult{Phase: s.Phase}, err

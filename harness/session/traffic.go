@@ -44,7 +44,9 @@ var AllFamilies = []Family{FamilyRun, FamilyEvents, FamilyInterrupt, FamilyCapab
 type EventObserver func(ctx context.Context, stream io.Reader, namespace, session string)
 
 // DiscardEvents is the default observer: it only keeps the stream drained.
-func DiscardEvents(_ context.Context, stream io.Reader, _, _ string) { _, _ = io.Copy(io.Discard, stream) }
+func DiscardEvents(_ context.Context, stream io.Reader, _, _ string) {
+	_, _ = io.Copy(io.Discard, stream)
+}
 
 // TrafficInput configures NewTraffic.
 type TrafficInput struct {

@@ -27,9 +27,13 @@ func (c *Client) WaitForProjectReady(ctx context.Context, in WaitForProjectReady
 	defer cancel()
 	var last APIResult
 	for {
-		last = c.GetProject(ctx, in.Project)
-		if last.OK() {
+		res := c.GetProject(ctx, in.Project)
+		if res.OK() {
 			return nil
+		}
+		// An answer cut by our own deadline says nothing; report the one before.
+		if ctx.Err() == nil || last.Route == "" {
+			last = res
 		}
 		if err := sleepCtx(ctx, durationOr(in.PollInterval, defaultPollInterval)); err != nil {
 			return fmt.Errorf("project %q not ready after %s: last answer %s", in.Project, timeout, describe(last))
@@ -66,7 +70,9 @@ func (c *Client) WaitForSessionPhase(ctx context.Context, in WaitForSessionPhase
 	)
 	for {
 		s, res := c.GetSession(ctx, in.Session)
-		lastRes = res
+		if ctx.Err() == nil || lastRes.Route == "" {
+			lastRes = res
+		}
 		if res.OK() {
 			last = s
 			if slices.Contains(in.Phases, s.Phase) {

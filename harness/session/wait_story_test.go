@@ -86,7 +86,7 @@ func TestPrepareProjectAndStartSession(t *testing.T) {
 		t.Errorf("flow = %v, want %v", paths, want)
 	}
 
-	ref, err := StartSession(ctx, StartSessionInput{Client: c, Ledger: l, Project: "proj-a", Role: ledger.RolePreUpgrade, Timeout: 2 * time.Second})
+	ref, err := StartSession(ctx, StartSessionInput{Client: c, Ledger: l, Project: "proj-a", Role: ledger.RolePreUpgrade, Timeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestStartSessionReportsFailedPhase(t *testing.T) {
 	fb.phases["session-00000001-0000-4000-8000-000000000000"] = []string{PhasePending, PhaseFailed}
 	fb.ready["session-00000001-0000-4000-8000-000000000000"] = Condition{Type: "Ready", Status: "False", Reason: "PodFailed", Message: "boom"}
 	c := fb.client(t)
-	_, err := StartSession(context.Background(), StartSessionInput{Client: c, Project: "proj-a", Timeout: 2 * time.Second})
+	_, err := StartSession(context.Background(), StartSessionInput{Client: c, Project: "proj-a", Timeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "PodFailed") {
 		t.Errorf("want Failed with reason, got %v", err)
 	}
@@ -133,8 +133,8 @@ func TestRestartSessionReportsCreateContainerConfigError(t *testing.T) {
 	l := ledger.New()
 	l.SetSessionRole("proj-a", "session-1", ledger.RoleRestarted)
 	c := fb.client(t)
-	// Speed up polling: the wait helpers default to 1 s, so use short timeouts and rely on phase order.
-	res, err := RestartSession(context.Background(), RestartSessionInput{Client: c, Ledger: l, Session: testRef, StopTimeout: 10 * time.Second, StartTimeout: 10 * time.Second})
+	res, err := RestartSession(context.Background(), RestartSessionInput{Client: c, Ledger: l, Session: testRef,
+		StopTimeout: 2 * time.Second, StartTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

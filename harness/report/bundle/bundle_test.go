@@ -148,9 +148,8 @@ func newFixture(t *testing.T) fixture {
 			"proj-a/sess-a-runner/ambient-code-runner/previous": {ts(-60) + " previous instance"},
 		},
 		errs: map[string]error{
-			"proj-a/sess-c-runner/ambient-code-runner":    errors.New(`container "ambient-code-runner" in pod "sess-c-runner" is waiting to start: CreateContainerConfigError`),
-			"proj-a/sess-b-runner/state-sync/previous":    errors.New("connection reset by peer"),
-			"proj-a/sess-a-runner/ambient-code-runner/xx": errors.New("unused"),
+			"proj-a/sess-c-runner/ambient-code-runner": errors.New(`container "ambient-code-runner" in pod "sess-c-runner" is waiting to start: CreateContainerConfigError`),
+			"proj-a/sess-b-runner/state-sync/previous": errors.New("connection reset by peer"),
 		},
 	}
 	dir := filepath.Join(t.TempDir(), "artifacts", "cells", "v0.2.0-v0.2.2")

@@ -1,0 +1,33 @@
+package progress
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
+	var buf bytes.Buffer
+	p := New(&buf)
+	clock := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { clock = clock.Add(1500 * time.Millisecond); return clock }
+	if err := p.Phase("deploy v0.2.0", func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Phase("upgrade", func() error { return errors.New("rollout stuck") })
+	if err == nil {
+		t.Fatal("the phase's error must be returned")
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{"▶ deploy v0.2.0", "✓ deploy v0.2.0 (1.5s)", "▶ upgrade", "✗ upgrade failed after 1.5s: rollout stuck"}
+	if len(lines) != len(want) {
+		t.Fatalf("got %q", lines)
+	}
+	for i, w := range want {
+		if !strings.HasSuffix(lines[i], w) {
+			t.Errorf("line %d = %q, want suffix %q", i, lines[i], w)
+		}
+	}
+}

@@ -1,0 +1,568 @@
+package verdict
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+)
+
+//go:embed rules.yaml
+var defaultRulesYAML []byte
+
+// maxEvidence bounds the entries kept per rule; the whole ledger is in the
+// cell result anyway, and a 5 s operator retry can produce hundreds.
+const maxEvidence = 50
+
+// RuleSet is a parsed rules file.
+type RuleSet struct {
+	Rules []Rule `yaml:"rules"`
+}
+
+// Rule is one named rule (see rules.yaml for the semantics).
+type Rule struct {
+	Name         string        `yaml:"name"`
+	Description  string        `yaml:"description"`
+	Sessions     *SessionScope `yaml:"sessions"`
+	Fail         []Clause      `yaml:"fail"`
+	Inconclusive []Clause      `yaml:"inconclusive"`
+	Require      []Clause      `yaml:"require"`
+	Pass         []Clause      `yaml:"pass"`
+}
+
+// SessionScope makes a rule run once per session with Role.
+type SessionScope struct {
+	Role string `yaml:"role"`
+}
+
+// Clause is a named selector, optionally limited to entries after an anchor,
+// or (in require) applicable only when When matches something.
+type Clause struct {
+	Name  string    `yaml:"name"`
+	Match Selector  `yaml:"match"`
+	After *Selector `yaml:"after"`
+	When  *Selector `yaml:"when"`
+}
+
+// Selector picks ledger entries. Empty fields match anything.
+type Selector struct {
+	Signal []string `yaml:"signal"`
+	Role   []string `yaml:"role"`
+	Phase  []string `yaml:"phase"`
+	Caller []string `yaml:"caller"`
+	Method []string `yaml:"method"`
+	Path   []string `yaml:"path"`
+	Status []int    `yaml:"status"`
+	Detail string   `yaml:"detail"`
+	Source string   `yaml:"source"`
+
+	detailRE *regexp.Regexp
+	sourceRE *regexp.Regexp
+}
+
+var (
+	knownSignals = []ledger.Signal{
+		ledger.SignalRunnerAccess, ledger.SignalRunner401, ledger.SignalRunnerAuthEnabled,
+		ledger.SignalBackendProxy401, ledger.SignalBackendListener401, ledger.SignalOperatorWorkflow401,
+		ledger.SignalOperatorRepo401, ledger.SignalRunError401, ledger.SignalRunEvent, ledger.SignalCondition,
+		ledger.SignalAPI, ledger.SignalGap, ledger.SignalSessionState,
+	}
+	knownPhases  = []ledger.Phase{ledger.PhaseBefore, ledger.PhaseDuring, ledger.PhaseAfter}
+	knownCallers = []ledger.Caller{ledger.CallerBackend, ledger.CallerOperator, ledger.CallerHarness,
+		ledger.CallerRunner, ledger.CallerKubelet, ledger.CallerUnknown}
+	knownRoles = []string{ledger.RolePreUpgrade, ledger.RolePostUpgrade, ledger.RoleRestarted}
+)
+
+var defaultRules = mustLoadDefault()
+
+func mustLoadDefault() *RuleSet {
+	rs, err := LoadRules(defaultRulesYAML)
+	if err != nil {
+		// The file is compiled in and covered by tests; a broken one is a build defect.
+		panic("harness/verdict/rules.yaml: " + err.Error())
+	}
+	return rs
+}
+
+// DefaultRules returns the embedded rules.yaml.
+func DefaultRules() *RuleSet { return defaultRules }
+
+// LoadRules parses and validates a rules file. Unknown fields, unknown signal,
+// phase, caller or role values, and bad regexes are errors naming the rule.
+func LoadRules(data []byte) (*RuleSet, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var rs RuleSet
+	if err := dec.Decode(&rs); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	if len(rs.Rules) == 0 {
+		return nil, fmt.Errorf("rules: no rules under \"rules:\"")
+	}
+	seen := map[string]bool{}
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		if r.Name == "" {
+			return nil, fmt.Errorf("rules[%d]: name is empty", i)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("rules[%d]: name %q is used twice", i, r.Name)
+		}
+		seen[r.Name] = true
+		if len(r.Fail)+len(r.Inconclusive)+len(r.Require)+len(r.Pass) == 0 {
+			return nil, fmt.Errorf("rule %q: has no fail, inconclusive, require or pass clause", r.Name)
+		}
+		if r.Sessions != nil && !contains(knownRoles, r.Sessions.Role) {
+			return nil, fmt.Errorf("rule %q: sessions.role %q is not one of %v", r.Name, r.Sessions.Role, knownRoles)
+		}
+		for kind, clauses := range map[string][]Clause{"fail": r.Fail, "inconclusive": r.Inconclusive, "require": r.Require, "pass": r.Pass} {
+			for j := range clauses {
+				c := &clauses[j]
+				where := fmt.Sprintf("rule %q: %s[%d]", r.Name, kind, j)
+				if c.Name == "" {
+					return nil, fmt.Errorf("%s: name is empty (it is what reasons cite)", where)
+				}
+				if c.When != nil && kind != "require" {
+					return nil, fmt.Errorf("%s (%q): when is only valid in require clauses", where, c.Name)
+				}
+				for field, sel := range map[string]*Selector{"match": &c.Match, "after": c.After, "when": c.When} {
+					if sel == nil {
+						continue
+					}
+					if err := sel.compile(); err != nil {
+						return nil, fmt.Errorf("%s (%q) %s: %w", where, c.Name, field, err)
+					}
+				}
+			}
+		}
+	}
+	return &rs, nil
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Selector) compile() error {
+	for _, v := range s.Signal {
+		if !contains(knownSignals, ledger.Signal(v)) {
+			return fmt.Errorf("signal %q is not one of %v", v, knownSignals)
+		}
+	}
+	for _, v := range s.Phase {
+		if !contains(knownPhases, ledger.Phase(v)) {
+			return fmt.Errorf("phase %q is not one of %v", v, knownPhases)
+		}
+	}
+	for _, v := range s.Caller {
+		if !contains(knownCallers, ledger.Caller(v)) {
+			return fmt.Errorf("caller %q is not one of %v", v, knownCallers)
+		}
+	}
+	for _, v := range s.Role {
+		if !contains(knownRoles, v) {
+			return fmt.Errorf("role %q is not one of %v", v, knownRoles)
+		}
+	}
+	var err error
+	if s.Detail != "" {
+		if s.detailRE, err = regexp.Compile(s.Detail); err != nil {
+			return fmt.Errorf("detail %q is not an RE2 regex: %v", s.Detail, err)
+		}
+	}
+	if s.Source != "" {
+		if s.sourceRE, err = regexp.Compile(s.Source); err != nil {
+			return fmt.Errorf("source %q is not an RE2 regex: %v", s.Source, err)
+		}
+	}
+	return nil
+}
+
+// entry is an observation with the session role the rules see.
+type entry struct {
+	obs  ledger.Observation
+	role string
+}
+
+func (s *Selector) matches(e entry) bool {
+	o := e.obs
+	if len(s.Signal) > 0 && !contains(s.Signal, string(o.Signal)) ||
+		len(s.Role) > 0 && !contains(s.Role, e.role) ||
+		len(s.Phase) > 0 && !contains(s.Phase, string(o.Phase)) ||
+		len(s.Caller) > 0 && !contains(s.Caller, string(o.Caller)) ||
+		len(s.Method) > 0 && !contains(s.Method, o.Method) ||
+		len(s.Status) > 0 && !contains(s.Status, o.Status) {
+		return false
+	}
+	if len(s.Path) > 0 {
+		ok := false
+		for _, p := range s.Path {
+			ok = ok || glob(p, o.Path) || glob(p, PathFamily(o.Path))
+		}
+		if !ok {
+			return false
+		}
+	}
+	if s.detailRE != nil && !s.detailRE.MatchString(o.Detail) {
+		return false
+	}
+	if s.sourceRE != nil && !s.sourceRE.MatchString(o.Source) {
+		return false
+	}
+	return true
+}
+
+// glob matches with '*' standing for any run of characters, '/' included.
+func glob(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, mid)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(mid):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// PathFamily groups runner paths like the detectors' reports do:
+// /events/{thread}, /tasks/{id}/….
+func PathFamily(path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	switch {
+	case path == "/events/":
+		return "/events"
+	case strings.HasPrefix(path, "/events/"):
+		if strings.HasSuffix(path, "/wait") {
+			return "/events/{thread}/wait"
+		}
+		return "/events/{thread}"
+	case strings.HasPrefix(path, "/tasks/"):
+		id, rest, found := strings.Cut(strings.TrimPrefix(path, "/tasks/"), "/")
+		if found && rest != "" && id != "" {
+			return "/tasks/{id}/" + rest
+		}
+		return "/tasks/{id}"
+	}
+	return path
+}
+
+// EvaluateInput is what the rules read.
+type EvaluateInput struct {
+	Observations []ledger.Observation
+	// Roles overrides session roles, keyed "namespace/session". Otherwise a
+	// session's role is the last non-empty Role among its observations (a
+	// pre-upgrade session that is later restarted counts as restarted).
+	Roles map[string]string
+	// Rules defaults to the embedded rules.yaml.
+	Rules *RuleSet
+}
+
+// Evaluate runs every rule over the observations, in file order.
+func Evaluate(in EvaluateInput) []RuleResult {
+	rs := in.Rules
+	if rs == nil {
+		rs = DefaultRules()
+	}
+	obs := append([]ledger.Observation(nil), in.Observations...)
+	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Time.Before(obs[j].Time) })
+	roles := map[string]string{}
+	for _, o := range obs {
+		if o.Session != "" && o.Role != "" {
+			roles[sessionKey(o)] = o.Role
+		}
+	}
+	for k, v := range in.Roles {
+		roles[k] = v
+	}
+	entries := make([]entry, len(obs))
+	for i, o := range obs {
+		entries[i] = entry{obs: o, role: roles[sessionKey(o)]}
+	}
+	out := make([]RuleResult, 0, len(rs.Rules))
+	for _, r := range rs.Rules {
+		out = append(out, evaluateRule(r, entries, roles))
+	}
+	return out
+}
+
+func sessionKey(o ledger.Observation) string {
+	if o.Session == "" {
+		return ""
+	}
+	return o.Namespace + "/" + o.Session
+}
+
+func evaluateRule(r Rule, entries []entry, roles map[string]string) RuleResult {
+	res := RuleResult{Rule: r.Name, Description: r.Description}
+	if r.Sessions == nil {
+		res.Verdict, res.Reason, res.Evidence = evaluateScope(r, entries)
+		return res
+	}
+	var sessions []string
+	for k, role := range roles {
+		if k != "" && role == r.Sessions.Role {
+			sessions = append(sessions, k)
+		}
+	}
+	sort.Strings(sessions)
+	if len(sessions) == 0 {
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("no session with role %q in the ledger", r.Sessions.Role)
+		return res
+	}
+	var per []RuleResult
+	for _, s := range sessions {
+		var scoped []entry
+		for _, e := range entries {
+			if sessionKey(e.obs) == s {
+				scoped = append(scoped, e)
+			}
+		}
+		v, reason, ev := evaluateScope(r, scoped)
+		per = append(per, RuleResult{Rule: s, Verdict: v, Reason: reason, Evidence: ev})
+	}
+	res.Verdict = Combine(per)
+	var reasons []string
+	for _, p := range per {
+		if p.Verdict == res.Verdict {
+			reasons = append(reasons, "session "+p.Rule+": "+p.Reason)
+			res.Evidence = append(res.Evidence, p.Evidence...)
+		}
+	}
+	res.Reason = strings.Join(reasons, "; ")
+	res.Evidence = capEvidence(res.Evidence)
+	return res
+}
+
+// selectClause returns the entries matching c (after its anchor, if any).
+func selectClause(c Clause, entries []entry) []ledger.Observation {
+	start := 0
+	if c.After != nil {
+		last := -1
+		for i, e := range entries {
+			if c.After.matches(e) {
+				last = i
+			}
+		}
+		if last < 0 {
+			return nil
+		}
+		start = last + 1
+	}
+	var out []ledger.Observation
+	for _, e := range entries[start:] {
+		if c.Match.matches(e) {
+			out = append(out, e.obs)
+		}
+	}
+	return out
+}
+
+func anyMatch(sel *Selector, entries []entry) bool {
+	for _, e := range entries {
+		if sel.matches(e) {
+			return true
+		}
+	}
+	return false
+}
+
+func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observation) {
+	var failed []string
+	var evidence []ledger.Observation
+	for _, c := range r.Fail {
+		if m := selectClause(c, entries); len(m) > 0 {
+			failed = append(failed, fmt.Sprintf("%s: %d entries, first %s", c.Name, len(m), describe(m[0])))
+			evidence = append(evidence, m...)
+		}
+	}
+	if len(failed) > 0 {
+		return Fail, strings.Join(failed, "; "), capEvidence(evidence)
+	}
+	for _, c := range r.Inconclusive {
+		if m := selectClause(c, entries); len(m) > 0 {
+			return Inconclusive, fmt.Sprintf("%s: %d entries, first %s", c.Name, len(m), describe(m[0])), capEvidence(m)
+		}
+	}
+	var missing []string
+	for _, c := range r.Require {
+		if c.When != nil && !anyMatch(c.When, entries) {
+			continue
+		}
+		if m := selectClause(c, entries); len(m) > 0 {
+			evidence = append(evidence, m[0])
+		} else {
+			missing = append(missing, c.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return Inconclusive, "no 401 seen, but no traffic observed for: " + strings.Join(missing, ", "), nil
+	}
+	for _, c := range r.Pass {
+		if m := selectClause(c, entries); len(m) > 0 {
+			evidence = append(evidence, m[0])
+		} else {
+			missing = append(missing, c.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return Inconclusive, "not observed: " + strings.Join(missing, ", "), nil
+	}
+	if len(r.Pass)+len(r.Require) == 0 {
+		return Pass, "no entry matched any fail or inconclusive clause", nil
+	}
+	return Pass, "observed: " + clauseNames(append(append([]Clause(nil), r.Require...), r.Pass...)), evidence
+}
+
+func clauseNames(cs []Clause) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func describe(o ledger.Observation) string {
+	var b strings.Builder
+	b.WriteString(string(o.Signal))
+	if o.Caller != "" {
+		b.WriteString(" from " + string(o.Caller))
+	}
+	if o.Method != "" || o.Path != "" {
+		b.WriteString(" " + strings.TrimSpace(o.Method+" "+o.Path))
+	}
+	if o.Status != 0 {
+		b.WriteString(" " + strconv.Itoa(o.Status))
+	}
+	if o.Session != "" {
+		b.WriteString(" session " + o.Namespace + "/" + o.Session)
+	}
+	if o.Detail != "" && o.Signal != ledger.SignalRunnerAccess && o.Signal != ledger.SignalRunner401 {
+		b.WriteString(" (" + o.Detail + ")")
+	}
+	b.WriteString(" at " + o.Time.UTC().Format("15:04:05.000"))
+	return b.String()
+}
+
+func capEvidence(ev []ledger.Observation) []ledger.Observation {
+	if len(ev) > maxEvidence {
+		return ev[:maxEvidence]
+	}
+	return ev
+}
+
+// Combine folds rule results into a cell verdict: any fail is a fail, else any
+// inconclusive is inconclusive, else pass. No results at all is inconclusive:
+// nothing was checked.
+func Combine(results []RuleResult) Verdict {
+	if len(results) == 0 {
+		return Inconclusive
+	}
+	v := Pass
+	for _, r := range results {
+		switch r.Verdict {
+		case Fail:
+			return Fail
+		case Pass:
+		default:
+			v = Inconclusive
+		}
+	}
+	return v
+}
+
+// Count401s counts runner 401 access lines by caller and path family, largest
+// count first.
+func Count401s(obs []ledger.Observation) []Count401 {
+	counts := map[Count401]int{}
+	for _, o := range obs {
+		if o.Signal != ledger.SignalRunner401 {
+			continue
+		}
+		caller := o.Caller
+		if caller == "" {
+			caller = ledger.CallerUnknown
+		}
+		counts[Count401{Caller: caller, Path: PathFamily(o.Path)}]++
+	}
+	out := make([]Count401, 0, len(counts))
+	for k, n := range counts {
+		k.Count = n
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		if out[i].Caller != out[j].Caller {
+			return out[i].Caller < out[j].Caller
+		}
+		return out[i].Path < out[j].Path
+	})
+	return out
+}
+
+// Match reports whether a cell's result meets its expectation: the cell
+// verdict and every pinned rule verdict must be equal. The string says why not
+// (or "matched").
+func Match(got CellResult, want Expectation) (bool, string) {
+	var diffs []string
+	if got.Verdict != want.Verdict {
+		diffs = append(diffs, fmt.Sprintf("verdict %s, expected %s", got.Verdict, want.Verdict))
+	}
+	names := make([]string, 0, len(want.Rules))
+	for n := range want.Rules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		found := false
+		for _, r := range got.Rules {
+			if r.Rule == n {
+				found = true
+				if r.Verdict != want.Rules[n] {
+					diffs = append(diffs, fmt.Sprintf("rule %s %s, expected %s (%s)", n, r.Verdict, want.Rules[n], r.Reason))
+				}
+			}
+		}
+		if !found {
+			diffs = append(diffs, fmt.Sprintf("rule %s pinned to %s but not evaluated (known rules: %s)", n, want.Rules[n], ruleNames(got.Rules)))
+		}
+	}
+	if len(diffs) == 0 {
+		return true, "matched"
+	}
+	why := strings.Join(diffs, "; ")
+	if want.Why != "" {
+		why += " [expectation: " + want.Why + "]"
+	}
+	return false, why
+}
+
+func ruleNames(rs []RuleResult) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Rule
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+)
+
+// TestKeepOnFailure: with the default keep policy a mismatched cell leaves a
+// complete bundle and its cluster, and a matching cell leaves neither.
+func TestKeepOnFailure(t *testing.T) {
+	name := cluster.Name("keep")
+	var out matrix.Output
+	var runErr error
+	artifacts := t.TempDir()
+	f := features.New("keep on failure").
+		WithLabel("area", "reports").
+		WithSetup("run a deliberately wrong expectation, then a right one, on fresh kind clusters", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			catFile := writeKeepCatalog(t)
+			timing := cell.DefaultTiming()
+			timing.PreUpgradeTraffic, timing.PostUpgradeTraffic = 5*time.Second, 20*time.Second
+			out, runErr = matrix.Run(ctx, matrix.Input{Catalog: catFile, ClusterName: name, NodeImage: suite.NodeImage,
+				Artifacts: artifacts, Log: os.Stderr, Timing: &timing})
+			return ctx
+		}).
+		Assess("the run reports a regression (exit 1)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			g := NewWithT(t)
+			g.Expect(out.Results).To(HaveLen(2))
+			g.Expect(exitcode.Of(runErr)).To(Equal(exitcode.Regression), "err: %v", runErr)
+			g.Expect(out.ExitCode).To(Equal(exitcode.Regression))
+			return ctx
+		}).
+		Assess("the mismatched cell keeps its cluster and leaves a complete bundle", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			g := NewWithT(t)
+			bad := out.Results[0]
+			g.Expect(bad.Matched).To(BeFalse())
+			g.Expect(bad.KeptCluster).To(ContainSubstring("--context kind-" + name))
+			names, err := cluster.ListHarnessClusters()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(names).To(ContainElement(name))
+			dir := filepath.Join(artifacts, bad.BundleDir)
+			for _, f := range []string{"index.md", "ledger.json", "ledger.txt"} {
+				g.Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
+			}
+			logs, _ := filepath.Glob(filepath.Join(dir, "logs", "ambient-code", "*", "*.after.log"))
+			g.Expect(logs).NotTo(BeEmpty(), "platform pod logs split at the upgrade")
+			secrets, _ := filepath.Glob(filepath.Join(dir, "resources", "*", "secrets.yaml"))
+			g.Expect(secrets).NotTo(BeEmpty(), "Secrets as key names and fingerprints")
+			return ctx
+		}).
+		Assess("the matching cell leaves neither bundle nor cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			g := NewWithT(t)
+			good := out.Results[1]
+			g.Expect(good.Matched).To(BeTrue(), "verdict %s: %s", good.Verdict, good.Error)
+			g.Expect(good.BundleDir).To(BeEmpty())
+			g.Expect(good.KeptCluster).To(BeEmpty())
+			names, err := cluster.ListHarnessClusters()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(names).NotTo(ContainElement(name + "-2"))
+			return ctx
+		}).
+		WithTeardown("delete the kept cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			_ = cluster.New(name).Destroy(ctx)
+			return ctx
+		}).Feature()
+	testenvironment.Test(t, f)
+}
+
+// writeKeepCatalog writes a catalog whose first cell has a deliberately wrong
+// expectation (v0.2.0→v0.2.2 "pass") and whose second is right.
+func writeKeepCatalog(t *testing.T) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: upgrade-harness.ambient-e2e/v1alpha1\nkind: Catalog\nname: keep-test\nbuild: simulated\nreleases:\n")
+	for _, v := range []string{"v0.2.0", "v0.2.1", "v0.2.2"} {
+		fmt.Fprintf(&b, "  - version: %s\n    images:\n", v)
+		for _, c := range [][2]string{{"operator", "vteam_operator"}, {"backend", "vteam_backend"}, {"runner", "vteam_claude_runner"}, {"stateSync", "vteam_state_sync"}} {
+			fmt.Fprintf(&b, "      %s: localhost/ambient-sim/%s:%s\n", c[0], c[1], v)
+		}
+		fmt.Fprintf(&b, "    manifests:\n      path: %s\n", filepath.Join(repoRoot, "fixtures", "manifests", v))
+	}
+	b.WriteString(`matrix:
+  cells:
+    - {from: v0.2.0, to: v0.2.2, expect: pass, why: "deliberately wrong expectation: exercises keep-on-failure"}
+    - {from: v0.2.0, to: v0.2.1, expect: pass, why: "no auth on either side"}
+`)
+	p := filepath.Join(t.TempDir(), "keep-test.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
