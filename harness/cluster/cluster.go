@@ -217,6 +217,21 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 	return c.kubeconfig, nil
 }
 
+// CreateNoWait creates the cluster with kind's own defaults: no readiness wait
+// beyond kind's, no reuse. It is the floor the bench compares Create against.
+func (c *Cluster) CreateNoWait(ctx context.Context) error {
+	if err := os.MkdirAll(c.kubeconfigDir, 0o700); err != nil {
+		return err
+	}
+	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	opts := []kindcluster.CreateOption{kindcluster.CreateWithKubeconfigPath(c.kubeconfig),
+		kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false)}
+	if c.image != "" {
+		opts = append(opts, kindcluster.CreateWithNodeImage(c.image))
+	}
+	return c.provider.Create(c.name, opts...)
+}
+
 func (c *Cluster) exists() (bool, error) {
 	names, err := c.provider.List()
 	if err != nil {

@@ -186,10 +186,16 @@ func (r *Rendered) DeepCopy() *Rendered {
 
 // YAML serialises the objects as one multi-document stream for dumps and
 // reports. Secret values are replaced by a fingerprint so no token reaches a file.
-func (r *Rendered) YAML() ([]byte, error) {
+func (r *Rendered) YAML() ([]byte, error) { return r.marshal(true) }
+
+// ApplyableYAML is the render with Secret values intact, for `kubectl apply`
+// (the bench's floor). Never write it to artifacts.
+func (r *Rendered) ApplyableYAML() ([]byte, error) { return r.marshal(false) }
+
+func (r *Rendered) marshal(redact bool) ([]byte, error) {
 	var buf bytes.Buffer
 	for i, o := range r.Objects {
-		if o.GetKind() == secretKind {
+		if redact && o.GetKind() == secretKind {
 			o = redactSecret(o)
 		}
 		b, err := sigsyaml.Marshal(o.Object)

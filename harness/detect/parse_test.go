@@ -74,11 +74,11 @@ func TestPathFamily(t *testing.T) {
 
 func TestIsAuthEnabledLine(t *testing.T) {
 	for line, want := range map[string]bool{
-		"INFO:ambient_runner.app:AG-UI token authentication enabled":                                true,
-		"2026-11-28T21:00:00.5Z INFO:ambient_runner.app:AG-UI token authentication enabled":         true,
-		"INFO:ambient_runner.app:AG-UI token authentication enabled\n":                              true,
-		"INFO:     Started server process [1]":                                                       false,
-		`INFO:     10.244.0.7:51234 - "GET /events HTTP/1.1" 401 Unauthorized`:                      false,
+		"INFO:ambient_runner.app:AG-UI token authentication enabled":                                    true,
+		"2026-11-28T21:00:00.5Z INFO:ambient_runner.app:AG-UI token authentication enabled":             true,
+		"INFO:ambient_runner.app:AG-UI token authentication enabled\n":                                  true,
+		"INFO:     Started server process [1]":                                                          false,
+		`INFO:     10.244.0.7:51234 - "GET /events HTTP/1.1" 401 Unauthorized`:                          false,
 		"INFO:ambient_runner.app:AG-UI token authentication enabled? no, disabled because it was empty": false,
 	} {
 		if got := IsAuthEnabledLine(line); got != want {

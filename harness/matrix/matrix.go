@@ -71,6 +71,8 @@ type Input struct {
 	Timing *cell.Timing
 	// Target runs every cell on this prepared cluster, never created or deleted here.
 	Target *cell.Target
+	// CellNames keeps only the cells with these names (after Filter).
+	CellNames []string
 }
 
 // Output is the run's outcome.
@@ -241,6 +243,19 @@ func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(in.CellNames) > 0 {
+		keep := map[string]bool{}
+		for _, n := range in.CellNames {
+			keep[n] = true
+		}
+		var kept []catalog.Cell
+		for _, c := range cells {
+			if keep[c.Name()] {
+				kept = append(kept, c)
+			}
+		}
+		cells = kept
 	}
 	if len(in.Overrides) > 0 {
 		for i := range cells {

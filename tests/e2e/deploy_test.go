@@ -57,7 +57,7 @@ func TestDeployEngine(t *testing.T) {
 				}
 				podUID = string(p.UID)
 				return true
-			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(BeTrue(), "the v0.2.0 runner pod runs")
+			}).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(BeTrue(), "the v0.2.0 runner pod runs")
 			return ctx
 		}).
 		Assess("an all-at-once upgrade to v0.2.2 runs exactly the v0.2.2 images and keeps the session", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -1,0 +1,488 @@
+// Package bench measures, in one run on one machine, how long each phase of a
+// cell takes and how close it is to its floor (the same work done the plainest
+// way: kubectl apply + rollout status, a bare pod, kind's own create), how the
+// cost grows with the matrix, and the memory the harness and cluster use.
+// Figures are reported, never asserted; a phase that errors fails the run.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// Phase is one measured phase, with its floor when one exists.
+type Phase struct {
+	Name    string        `json:"name"`
+	Took    time.Duration `json:"tookNs"`
+	Floor   time.Duration `json:"floorNs,omitempty"`
+	FloorOf string        `json:"floorOf,omitempty"`
+	Ratio   float64       `json:"ratio,omitempty"`
+	Note    string        `json:"note,omitempty"`
+}
+
+// Scale is the cost of a matrix of N cells.
+type Scale struct {
+	Cells       int           `json:"cells"`
+	Mode        string        `json:"mode"` // "reused" or "fresh"
+	Total       time.Duration `json:"totalNs"`
+	PerCell     time.Duration `json:"perCellNs"`
+	Measured    bool          `json:"measured"`
+	Explanation string        `json:"explanation,omitempty"`
+}
+
+// Report is bench.json.
+type Report struct {
+	When             time.Time     `json:"when"`
+	NodeImage        string        `json:"nodeImage"`
+	Cell             string        `json:"cell"`
+	Phases           []Phase       `json:"phases"`
+	DetectionP50     time.Duration `json:"detectionP50Ns"`
+	DetectionMax     time.Duration `json:"detectionMaxNs"`
+	Detections       int           `json:"detections"`
+	Scaling          []Scale       `json:"scaling"`
+	HarnessPeakRSSMB float64       `json:"harnessPeakRssMiB"`
+	ClusterPeakMB    float64       `json:"clusterPeakMiB"`
+}
+
+// Input configures a run.
+type Input struct {
+	Catalog    *catalog.Catalog
+	NodeImage  string
+	NodeImageT time.Duration // time to resolve the (warm) node image
+	From, To   string
+	// ScaleCells are the matrix sizes measured on one reused cluster.
+	ScaleCells []int
+	// FreshCells are the matrix sizes measured with a fresh cluster per cell.
+	FreshCells []int
+	Artifacts  string
+	Log        io.Writer
+	Timing     cell.Timing
+}
+
+// Run measures everything and writes $ARTIFACTS/bench.json.
+func Run(ctx context.Context, in Input) (*Report, error) {
+	rep := &Report{When: time.Now(), NodeImage: in.NodeImage, Cell: in.From + "-" + in.To}
+	add := func(p Phase) {
+		if p.Floor > 0 {
+			p.Ratio = float64(p.Took) / float64(p.Floor)
+		}
+		rep.Phases = append(rep.Phases, p)
+		fmt.Fprintf(in.Log, "[bench] %-28s %8s  floor %8s  ×%.2f %s\n", p.Name, p.Took.Round(10*time.Millisecond), p.Floor.Round(10*time.Millisecond), p.Ratio, p.Note)
+	}
+	add(Phase{Name: "node image (warm)", Took: in.NodeImageT})
+
+	mem := startClusterSampler(ctx)
+	defer mem.stop()
+
+	// Cluster creation: kind's own defaults (no wait) vs ours (Ready + CoreDNS).
+	floorName, ourName := cluster.Name("bench-floor"), cluster.Name("bench")
+	floor := cluster.New(floorName, cluster.WithImage(in.NodeImage), cluster.WithLog(io.Discard))
+	t0 := time.Now()
+	if err := floor.CreateNoWait(ctx); err != nil {
+		return nil, fmt.Errorf("bench: kind create (floor): %w", err)
+	}
+	floorCreate := time.Since(t0)
+	_ = floor.Destroy(context.Background())
+	c := cluster.New(ourName, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
+	t0 = time.Now()
+	if _, err := c.Create(ctx); err != nil {
+		return nil, fmt.Errorf("bench: cluster: %w", err)
+	}
+	defer c.Destroy(context.Background())
+	add(Phase{Name: "cluster ready", Took: time.Since(t0), Floor: floorCreate, FloorOf: "kind create with kind's defaults (no readiness wait)"})
+	target := &cell.Target{Rest: c.KubernetesRestConfig(), Kind: c, Name: ourName, NodeImage: in.NodeImage}
+	cs, err := kubernetes.NewForConfig(target.Rest)
+	if err != nil {
+		return nil, err
+	}
+	fromRel, _ := in.Catalog.Release(in.From)
+	toRel, _ := in.Catalog.Release(in.To)
+	fromR, err := cell.RenderRelease(in.Catalog, fromRel, nil)
+	if err != nil {
+		return nil, err
+	}
+	toR, err := cell.RenderRelease(in.Catalog, toRel, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	t0 = time.Now()
+	if err := cell.PreloadImages(ctx, target, fromR, toR); err != nil {
+		return nil, fmt.Errorf("bench: preload: %w", err)
+	}
+	add(Phase{Name: "image preload", Took: time.Since(t0)})
+
+	logf := func(string, ...any) {}
+	kubectl := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.GetKubeconfig(), "--context", c.GetKubectlContext()}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	applyFloor := func(r *deploy.Rendered) (time.Duration, error) {
+		y, err := r.ApplyableYAML()
+		if err != nil {
+			return 0, err
+		}
+		f := filepath.Join(os.TempDir(), fmt.Sprintf("uh-bench-%d.yaml", time.Now().UnixNano()))
+		defer os.Remove(f)
+		if err := os.WriteFile(f, y, 0o600); err != nil {
+			return 0, err
+		}
+		t := time.Now()
+		if err := kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "upgrade-harness", "-f", f); err != nil {
+			// CRDs must be established before the objects that use them: apply once more.
+			if err := kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "upgrade-harness", "-f", f); err != nil {
+				return 0, err
+			}
+		}
+		for _, d := range []string{"agentic-operator", "backend-api"} {
+			if err := kubectl("-n", cell.PlatformNamespace, "rollout", "status", "deploy/"+d, "--timeout=180s"); err != nil {
+				return 0, err
+			}
+		}
+		return time.Since(t), nil
+	}
+
+	// Deploy `from`: floor with kubectl, then ours, each on a reset cluster.
+	deployFloor, err := applyFloor(fromR)
+	if err != nil {
+		return nil, fmt.Errorf("bench: kubectl floor for deploy: %w", err)
+	}
+	t0 = time.Now()
+	if err := cell.ResetCluster(ctx, target, logf); err != nil {
+		return nil, err
+	}
+	resetT := time.Since(t0)
+	t0 = time.Now()
+	if err := cell.InstallRelease(ctx, cell.InstallReleaseInput{Target: target, Rendered: fromR, Timeout: 3 * time.Minute, Logf: logf}); err != nil {
+		return nil, fmt.Errorf("bench: deploy: %w", err)
+	}
+	add(Phase{Name: "deploy " + in.From, Took: time.Since(t0), Floor: deployFloor, FloorOf: "kubectl apply + rollout status"})
+
+	// Session start vs a bare pod with the same runner image.
+	podFloor, err := barePodStart(ctx, cs, fromR)
+	if err != nil {
+		return nil, fmt.Errorf("bench: bare pod floor: %w", err)
+	}
+
+	// One full cell, timed by phase from its progress lines.
+	var cellLog strings.Builder
+	cat := in.Catalog
+	cells, err := cat.Cells(catalog.Filter{From: []string{in.From}, To: []string{in.To}})
+	if err != nil {
+		return nil, err
+	}
+	var one catalog.Cell
+	for _, cl := range cells {
+		if cl.Order.Text == "all-at-once" {
+			one = cl
+		}
+	}
+	if one.From == "" {
+		return nil, fmt.Errorf("bench: catalog %s has no all-at-once cell %s→%s", cat.Name, in.From, in.To)
+	}
+	tm := in.Timing
+	res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: one, From: fromRel, To: toRel, Artifacts: in.Artifacts,
+		Log: io.MultiWriter(in.Log, &cellLog), Timing: &tm})
+	if res.Error != "" {
+		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), res.Error)
+	}
+	phases := phaseDurations(cellLog.String())
+	add(Phase{Name: "first session Running", Took: phases["create pre-upgrade sessions"], Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(two sessions: API + CR)"})
+	upg := phases["upgrade"]
+	upgradeFloor, err := upgradeFloorTime(ctx, target, fromR, toR, applyFloor, logf)
+	if err != nil {
+		return nil, err
+	}
+	add(Phase{Name: "upgrade rollout", Took: upg, Floor: upgradeFloor, FloorOf: "kubectl apply + rollout status"})
+	rep.DetectionP50, rep.DetectionMax, rep.Detections = detectionLatency(res.Ledger)
+	add(Phase{Name: "detection latency p50", Took: rep.DetectionP50, Note: fmt.Sprintf("(max %s over %d runner 401s)", rep.DetectionMax.Round(time.Millisecond), rep.Detections)})
+	t0 = time.Now()
+	_ = verdict.Combine(verdict.Evaluate(verdict.EvaluateInput{Observations: res.Ledger}))
+	add(Phase{Name: "verdict", Took: time.Since(t0), Note: fmt.Sprintf("(%d ledger entries)", len(res.Ledger))})
+	add(Phase{Name: "reset for next cell", Took: resetT})
+	add(Phase{Name: "whole cell", Took: res.Duration})
+	_ = c.Destroy(context.Background())
+
+	// Scaling: N cells on one reused cluster vs a fresh cluster per cell.
+	all, err := cat.Cells(catalog.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range in.ScaleCells {
+		s, err := runScale(ctx, in, all, n, false)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scaling = append(rep.Scaling, s)
+	}
+	for _, n := range in.FreshCells {
+		s, err := runScale(ctx, in, all, n, true)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scaling = append(rep.Scaling, s)
+	}
+
+	rep.HarnessPeakRSSMB = peakRSSMiB()
+	rep.ClusterPeakMB = mem.peakMiB()
+	return rep, write(in, rep)
+}
+
+func runScale(ctx context.Context, in Input, all []catalog.Cell, n int, fresh bool) (Scale, error) {
+	if n > len(all) {
+		n = len(all)
+	}
+	var names []string
+	for _, c := range all[:n] {
+		names = append(names, c.Name())
+	}
+	mode := "reused"
+	if fresh {
+		mode = "fresh"
+	}
+	t0 := time.Now()
+	tm := in.Timing
+	var total time.Duration
+	if !fresh {
+		_, err := matrix.Run(ctx, matrix.Input{Catalog: in.Catalog.File,
+			NodeImage: in.NodeImage, ClusterName: cluster.Name(fmt.Sprintf("bench-scale-%d", n)), Keep: matrix.KeepNever,
+			Artifacts: filepath.Join(in.Artifacts, "bench", mode, strconv.Itoa(n)), Log: io.Discard, Timing: &tm, CellNames: names})
+		if err != nil && ctx.Err() != nil {
+			return Scale{}, err
+		}
+		total = time.Since(t0)
+	} else {
+		for i, name := range names {
+			_, err := matrix.Run(ctx, matrix.Input{Catalog: in.Catalog.File, NodeImage: in.NodeImage,
+				ClusterName: cluster.Name(fmt.Sprintf("bench-fresh-%d", i)), Keep: matrix.KeepNever,
+				Artifacts: filepath.Join(in.Artifacts, "bench", mode, strconv.Itoa(n)), Log: io.Discard, Timing: &tm, CellNames: []string{name}})
+			if err != nil && ctx.Err() != nil {
+				return Scale{}, err
+			}
+		}
+		total = time.Since(t0)
+	}
+	s := Scale{Cells: n, Mode: mode, Total: total, PerCell: total / time.Duration(n), Measured: true}
+	fmt.Fprintf(in.Log, "[bench] scale %-6s %d cells: %s (%s per cell)\n", mode, n, total.Round(time.Second), s.PerCell.Round(time.Second))
+	return s, nil
+}
+
+func upgradeFloorTime(ctx context.Context, target *cell.Target, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error), logf func(string, ...any)) (time.Duration, error) {
+	if err := cell.ResetCluster(ctx, target, logf); err != nil {
+		return 0, err
+	}
+	if _, err := applyFloor(fromR); err != nil {
+		return 0, err
+	}
+	d, err := applyFloor(toR)
+	if err != nil {
+		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
+	}
+	return d, cell.ResetCluster(ctx, target, logf)
+}
+
+// barePodStart is the floor of a session start: one pod with the runner image.
+func barePodStart(ctx context.Context, cs kubernetes.Interface, r *deploy.Rendered) (time.Duration, error) {
+	runners, _, err := deploy.RegistryImages(r)
+	if err != nil || len(runners) == 0 {
+		return 0, fmt.Errorf("no runner image in the render: %v", err)
+	}
+	ns := "uh-bench-pod"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return 0, err
+	}
+	defer cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	t0 := time.Now()
+	_, err = cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "floor"}, Spec: corev1.PodSpec{
+		Containers: []corev1.Container{{Name: "runner", Image: runners[0], ImagePullPolicy: corev1.PullIfNotPresent}}}}, metav1.CreateOptions{})
+	if err != nil {
+		return 0, err
+	}
+	for time.Since(t0) < 2*time.Minute {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "floor", metav1.GetOptions{})
+		if err == nil && cluster.PodReady(*p) {
+			return time.Since(t0), nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("bare runner pod not Ready within 2m")
+}
+
+// phaseDurations reads "✓ <name> (<duration>)" progress lines.
+func phaseDurations(log string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, line := range strings.Split(log, "\n") {
+		i := strings.Index(line, "✓ ")
+		j := strings.LastIndex(line, " (")
+		if i < 0 || j < i || !strings.HasSuffix(line, ")") {
+			continue
+		}
+		name := line[i+len("✓ ") : j]
+		d, err := time.ParseDuration(line[j+2 : len(line)-1])
+		if err != nil {
+			continue
+		}
+		if k := strings.Index(name, " "); strings.HasPrefix(name, "upgrade ") && k > 0 {
+			name = "upgrade"
+		}
+		out[name] = d
+	}
+	return out
+}
+
+func detectionLatency(obs []ledger.Observation) (p50, max time.Duration, n int) {
+	var ds []time.Duration
+	for _, o := range obs {
+		if o.Signal == ledger.SignalRunner401 && !o.Time.IsZero() {
+			ds = append(ds, o.Recorded.Sub(o.Time))
+		}
+	}
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], ds[len(ds)-1], len(ds)
+}
+
+func peakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports KiB
+}
+
+// clusterSampler polls the memory of every harness kind node container.
+type clusterSampler struct {
+	mu   sync.Mutex
+	peak float64
+	done chan struct{}
+}
+
+func startClusterSampler(ctx context.Context) *clusterSampler {
+	s := &clusterSampler{done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.sample(ctx)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *clusterSampler) sample(ctx context.Context) {
+	out, err := exec.CommandContext(ctx, "docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").Output()
+	if err != nil {
+		return
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || !strings.HasPrefix(f[0], cluster.NamePrefix) {
+			continue
+		}
+		total += parseMiB(f[1])
+	}
+	s.mu.Lock()
+	if total > s.peak {
+		s.peak = total
+	}
+	s.mu.Unlock()
+}
+
+func parseMiB(s string) float64 {
+	units := map[string]float64{"KiB": 1.0 / 1024, "MiB": 1, "GiB": 1024, "kB": 1.0 / 1024, "MB": 1, "GB": 1024, "B": 1.0 / (1 << 20)}
+	for _, u := range []string{"KiB", "MiB", "GiB", "kB", "MB", "GB", "B"} {
+		if strings.HasSuffix(s, u) {
+			v, err := strconv.ParseFloat(strings.TrimSuffix(s, u), 64)
+			if err == nil {
+				return v * units[u]
+			}
+		}
+	}
+	return 0
+}
+
+func (s *clusterSampler) stop() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+}
+
+func (s *clusterSampler) peakMiB() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak
+}
+
+func write(in Input, rep *Report) error {
+	if err := os.MkdirAll(in.Artifacts, 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(in.Artifacts, "bench.json"), raw, 0o644); err != nil {
+		return err
+	}
+	PrintTable(in.Log, rep)
+	return nil
+}
+
+// PrintTable prints the report as the table the issue notes quote.
+func PrintTable(w io.Writer, rep *Report) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "phase\ttook\tfloor\tratio\tfloor is\n")
+	for _, p := range rep.Phases {
+		floor, ratio := "-", "-"
+		if p.Floor > 0 {
+			floor, ratio = p.Floor.Round(10*time.Millisecond).String(), fmt.Sprintf("%.2f", p.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", p.Name, p.Took.Round(10*time.Millisecond), floor, ratio, p.FloorOf, p.Note)
+	}
+	fmt.Fprintf(tw, "\ncells\tmode\ttotal\tper cell\t\n")
+	for _, s := range rep.Scaling {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t\n", s.Cells, s.Mode, s.Total.Round(time.Second), s.PerCell.Round(time.Second))
+	}
+	fmt.Fprintf(tw, "\nharness peak RSS\t%.0f MiB\t\t\t\ncluster peak memory\t%.0f MiB\t\t\t\n", rep.HarnessPeakRSSMB, rep.ClusterPeakMB)
+	tw.Flush()
+}

@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+)
+
+func TestPhaseDurationsReadsProgressLines(t *testing.T) {
+	log := "[10:00:00] ▶ reset cluster\n[10:00:03] ✓ reset cluster (3.2s)\n[10:00:04] ✓ upgrade v0.2.0 → v0.2.2 (all-at-once) (21.5s)\n[10:00:05] ✗ deploy failed after 1s: x\n"
+	got := phaseDurations(log)
+	if got["reset cluster"] != 3200*time.Millisecond || got["upgrade"] != 21500*time.Millisecond {
+		t.Fatalf("got %v", got)
+	}
+	if _, ok := got["deploy"]; ok {
+		t.Fatal("a failed phase has no duration")
+	}
+}
+
+func TestParseMiB(t *testing.T) {
+	for in, want := range map[string]float64{"512MiB": 512, "1.5GiB": 1536, "2048KiB": 2, "junk": 0} {
+		if got := parseMiB(in); got != want {
+			t.Errorf("%s: got %v want %v", in, got, want)
+		}
+	}
+}
+
+func TestDetectionLatency(t *testing.T) {
+	base := time.Unix(1000, 0)
+	obs := []ledger.Observation{
+		{Signal: ledger.SignalRunner401, Time: base, Recorded: base.Add(300 * time.Millisecond)},
+		{Signal: ledger.SignalRunner401, Time: base, Recorded: base.Add(100 * time.Millisecond)},
+		{Signal: ledger.SignalRunner401, Time: base, Recorded: base.Add(900 * time.Millisecond)},
+		{Signal: ledger.SignalAPI, Time: base, Recorded: base.Add(time.Hour)},
+	}
+	p50, max, n := detectionLatency(obs)
+	if p50 != 300*time.Millisecond || max != 900*time.Millisecond || n != 3 {
+		t.Fatalf("p50=%s max=%s n=%d", p50, max, n)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	var buf bytes.Buffer
+	PrintTable(&buf, &Report{Phases: []Phase{{Name: "deploy v0.2.0", Took: 12 * time.Second, Floor: 8 * time.Second, Ratio: 1.5, FloorOf: "kubectl"}},
+		Scaling: []Scale{{Cells: 2, Mode: "reused", Total: time.Minute, PerCell: 30 * time.Second}}})
+	for _, want := range []string{"deploy v0.2.0", "12s", "8s", "1.50", "reused", "30s"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
