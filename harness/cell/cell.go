@@ -294,10 +294,7 @@ func ResetCluster(ctx context.Context, t *Target, logf func(string, ...any)) err
 	if err != nil {
 		return err
 	}
-	rep, err := deploy.Reset(ctx, deploy.ResetInput{Config: t.Rest, Client: cs, Dynamic: dyn, PlatformNamespace: PlatformNamespace, Logf: logf})
-	if rep != nil && logf != nil {
-		logf("reset: %s", rep.String())
-	}
+	_, err = deploy.Reset(ctx, deploy.ResetInput{Config: t.Rest, Client: cs, Dynamic: dyn, PlatformNamespace: PlatformNamespace, Logf: logf})
 	return err
 }
 

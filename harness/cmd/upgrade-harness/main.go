@@ -14,6 +14,8 @@ import (
 	"sort"
 	"syscall"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
@@ -30,6 +32,8 @@ func register(name, summary string, run func(ctx context.Context, args []string)
 }
 
 func main() {
+	// API deprecation warnings (v1 Endpoints, ...) are noise in progress output.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
