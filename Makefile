@@ -17,6 +17,9 @@ ORDER ?= all-at-once
 KEEP ?= on-failure
 OVERRIDES ?=
 LABELS ?=
+# Upstream mode: MANIFESTS_DIR=../shared/upstream-manifests IMAGE_REMAP=quay.io/ambient_code=localhost/ambient-sim
+MANIFESTS_DIR ?=
+IMAGE_REMAP ?=
 E2E_TIMEOUT ?= 80m
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
@@ -70,11 +73,13 @@ test: unit test-e2e
 
 e2e: bin engine
 	$(HARNESS) matrix -catalog $(CATALOG) $(if $(LABELS),-labels $(LABELS)) $(if $(FROM),-from $(FROM)) $(if $(TO),-to $(TO)) \
-	  $(if $(and $(FROM),$(TO)),-order $(ORDER)) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep $(KEEP) -artifacts $(ARTIFACTS)
+	  $(if $(and $(FROM),$(TO)),-order $(ORDER)) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep $(KEEP) -artifacts $(ARTIFACTS) \
+	  $(if $(MANIFESTS_DIR),-manifests-dir $(MANIFESTS_DIR)) $(if $(IMAGE_REMAP),-image-remap $(IMAGE_REMAP))
 
 repro: bin engine
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [CATALOG=…] [OVERRIDES='backend=img,…'] [NODE_IMAGE=…]"; exit 2; }
-	$(HARNESS) matrix -catalog $(CATALOG) -from $(FROM) -to $(TO) -order $(ORDER) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep always -artifacts $(ARTIFACTS)
+	$(HARNESS) matrix -catalog $(CATALOG) -from $(FROM) -to $(TO) -order $(ORDER) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep always -artifacts $(ARTIFACTS) \
+	  $(if $(MANIFESTS_DIR),-manifests-dir $(MANIFESTS_DIR)) $(if $(IMAGE_REMAP),-image-remap $(IMAGE_REMAP))
 
 bench: bin engine
 	$(HARNESS) bench -artifacts $(ARTIFACTS)

@@ -73,3 +73,47 @@ func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 	}
 	return nil
 }
+
+// RemapRegistry rewrites every image of every release whose reference starts
+// with from (a registry/namespace prefix such as quay.io/ambient_code) to start
+// with to instead, e.g. to run upstream's manifests with locally built or
+// mirrored images. It returns how many references changed; a rewritten
+// reference that is not valid is an error naming it.
+func (c *Catalog) RemapRegistry(from, to string) (int, error) {
+	from, to = strings.TrimRight(from, "/"), strings.TrimRight(to, "/")
+	if from == "" || to == "" {
+		return 0, exitcode.BadInputErr(fmt.Errorf("image remap %q=%q: want FROM=TO prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim", from, to))
+	}
+	n := 0
+	for i := range c.Releases {
+		for _, comp := range []Component{Operator, Backend, Runner, StateSync} {
+			img := c.Releases[i].Images.Get(comp)
+			if !strings.HasPrefix(img, from+"/") {
+				continue
+			}
+			next := to + strings.TrimPrefix(img, from)
+			if _, err := ParseImageRef(next); err != nil {
+				return n, exitcode.BadInputErr(fmt.Errorf("image remap of releases[%d].images.%s: %w", i, comp, err))
+			}
+			c.Releases[i].Images.set(comp, next)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// VersionsInDir lists the releases of the catalog whose manifest file (pattern,
+// default DefaultManifestPattern) exists in dir: the Only of a ManifestOverride
+// for a directory that holds some releases.
+func (c *Catalog) VersionsInDir(dir, pattern string) []string {
+	if pattern == "" {
+		pattern = DefaultManifestPattern
+	}
+	var out []string
+	for _, r := range c.Releases {
+		if _, err := os.Stat(filepath.Join(dir, strings.ReplaceAll(pattern, "{version}", r.Version))); err == nil {
+			out = append(out, r.Version)
+		}
+	}
+	return out
+}

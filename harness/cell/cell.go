@@ -62,7 +62,7 @@ type Timing struct {
 // DefaultTiming is long enough for every path of contract §1 to be exercised
 // at least twice (traffic every 3 s, operator requeue 30 s).
 func DefaultTiming() Timing {
-	return Timing{PreUpgradeTraffic: 15 * time.Second, PostUpgradeTraffic: 40 * time.Second, Settle: 8 * time.Second,
+	return Timing{PreUpgradeTraffic: 10 * time.Second, PostUpgradeTraffic: 25 * time.Second, Settle: 8 * time.Second,
 		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute}
 }
 
@@ -279,13 +279,38 @@ func RenderRelease(cat *catalog.Catalog, rel catalog.Release, overrides map[cata
 			imgs.StateSync = img
 		}
 	}
-	out, err := deploy.Render(deploy.RenderInput{Source: rel.Manifests.ResolvedPath(), Release: rel.Version, Selection: sel,
+	source := rel.Manifests.ResolvedPath()
+	if source == "" && rel.Manifests.Git != nil {
+		dir, err := remoteKustomization(*rel.Manifests.Git)
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		source = dir
+	}
+	out, err := deploy.Render(deploy.RenderInput{Source: source, Release: rel.Version, Selection: sel,
 		Lower:  deploy.DefaultLowResources(),
 		Images: deploy.Images{Operator: imgs.Operator, Backend: imgs.Backend, Runner: imgs.Runner, StateSync: imgs.StateSync}})
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", rel.Version, err)
 	}
 	return out, nil
+}
+
+// remoteKustomization writes a kustomization whose one resource is the git
+// overlay (kustomize fetches it with git), as upstream's overlay is kept by tag.
+func remoteKustomization(g catalog.GitSource) (string, error) {
+	dir, err := os.MkdirTemp("", "uh-remote-")
+	if err != nil {
+		return "", err
+	}
+	url := strings.TrimSuffix(g.URL, ".git")
+	if g.Path != "" {
+		url += "//" + strings.Trim(g.Path, "/")
+	}
+	url += "?ref=" + g.Ref
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + url + "\n"
+	return dir, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644)
 }
 
 // ResetCluster removes everything a previous cell created and waits until it is gone.

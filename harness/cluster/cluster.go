@@ -209,6 +209,9 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	// Detectors, traffic and bundles make many calls; the default 5 QPS would
+	// delay them and with them the ledger.
+	cfg.QPS, cfg.Burst = 50, 100
 	c.rest = cfg
 	if err := c.WaitForControlPlane(ctx, nil); err != nil {
 		return "", err

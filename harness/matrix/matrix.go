@@ -55,8 +55,13 @@ type Input struct {
 	// cell expected to pass when the matrix has no such cell).
 	Order     string
 	Overrides map[catalog.Component]string
-	// ManifestOverride points a catalog at local rendered manifests.
+	// ManifestOverride points a catalog at local rendered manifests; with an
+	// empty Only it applies to the releases whose file exists in Dir.
 	ManifestOverride *catalog.ManifestOverride
+	// ImageRemap rewrites image prefixes of every release (FROM → TO), e.g.
+	// quay.io/ambient_code → localhost/ambient-sim runs upstream's manifests with
+	// the simulated images (built when missing).
+	ImageRemap map[string]string
 	Artifacts        string
 	Keep             Keep
 	// Kubeconfig runs the cells on an existing cluster (no kind); Context selects its context.
@@ -101,7 +106,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	}
 	fmt.Fprintf(in.Log, "[matrix] catalog %s: %d cell(s): %s\n", cat.Name, len(cells), cellNames(cells))
 
-	if cat.Build == catalog.BuildSimulated {
+	if usesSimulatedImages(cat, cells) {
 		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
 			return Output{ExitCode: exitcode.Of(err)}, err
 		}
@@ -222,20 +227,36 @@ func kubectlLine(c *cluster.Cluster) string {
 }
 
 func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
+	load := func(opts ...catalog.LoadOption) (*catalog.Catalog, error) {
+		if strings.HasSuffix(in.Catalog, ".yaml") || strings.Contains(in.Catalog, "/") {
+			return catalog.Load(in.Catalog, opts...)
+		}
+		return catalog.LoadByName(in.CatalogDir, in.Catalog, opts...)
+	}
 	var opts []catalog.LoadOption
-	opts = append(opts, catalog.WithPathChecks())
 	if in.ManifestOverride != nil {
-		opts = append(opts, catalog.WithManifestOverride(*in.ManifestOverride))
-	}
-	var cat *catalog.Catalog
-	var err error
-	if strings.HasSuffix(in.Catalog, ".yaml") || strings.Contains(in.Catalog, "/") {
-		cat, err = catalog.Load(in.Catalog, opts...)
+		mo := *in.ManifestOverride
+		if len(mo.Only) == 0 {
+			plain, err := load()
+			if err != nil {
+				return nil, nil, err
+			}
+			if mo.Only = plain.VersionsInDir(mo.Dir, mo.Pattern); len(mo.Only) == 0 {
+				return nil, nil, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %s holds no manifest file of catalog %s (want e.g. kind-%s.yaml)", mo.Dir, plain.Name, plain.Versions()[0]))
+			}
+		}
+		opts = append(opts, catalog.WithManifestOverride(mo))
 	} else {
-		cat, err = catalog.LoadByName(in.CatalogDir, in.Catalog, opts...)
+		opts = append(opts, catalog.WithPathChecks())
 	}
+	cat, err := load(opts...)
 	if err != nil {
 		return nil, nil, err
+	}
+	for from, to := range in.ImageRemap {
+		if _, err := cat.RemapRegistry(from, to); err != nil {
+			return nil, nil, err
+		}
 	}
 	cells, err := cat.Cells(in.Filter)
 	if in.Order != "" {
@@ -309,6 +330,25 @@ func cellNames(cells []catalog.Cell) string {
 	return strings.Join(n, ", ")
 }
 
+// usesSimulatedImages: the catalog is simulated, or its images were remapped
+// to the simulated images' prefix.
+func usesSimulatedImages(cat *catalog.Catalog, cells []catalog.Cell) bool {
+	if cat.Build == catalog.BuildSimulated {
+		return true
+	}
+	for _, c := range cells {
+		for _, v := range []string{c.From, c.To} {
+			r, _ := cat.Release(v)
+			for _, img := range r.Images.List() {
+				if strings.HasPrefix(img, images.DefaultPrefix+"/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // buildSimulated builds the simulated images of every release the cells use.
 func buildSimulated(ctx context.Context, cat *catalog.Catalog, cells []catalog.Cell, log io.Writer) error {
 	seen := map[string]bool{}
@@ -349,5 +389,9 @@ func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cel
 func restConfig(kubeconfig, context string) (*rest.Config, error) {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err == nil {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	return cfg, err
 }

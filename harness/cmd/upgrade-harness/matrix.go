@@ -43,7 +43,8 @@ func runMatrix(ctx context.Context, args []string) error {
 	name := fs.String("cell", "", "only cells whose name matches this glob, e.g. 'v0.2.0-*'")
 	order := fs.String("order", "", "upgrade order: all-at-once, operator-first, backend-first, runner-only or a component list")
 	overrides := fs.String("overrides", "", "replace images of the `to` release: component=image,… (PR gating)")
-	manifests := fs.String("manifests-dir", "", "use rendered manifests kind-<version>.yaml from this directory (e.g. ../shared/upstream-manifests)")
+	manifests := fs.String("manifests-dir", "", "use rendered manifests kind-<version>.yaml from this directory for the releases it holds (e.g. ../shared/upstream-manifests)")
+	remap := fs.String("image-remap", "", "rewrite image prefixes of every release: FROM=TO,… (e.g. quay.io/ambient_code=localhost/ambient-sim runs upstream manifests with the simulated images)")
 	artifacts := fs.String("artifacts", envOr("ARTIFACTS", "_artifacts"), "where reports and failure bundles go")
 	keep := fs.String("keep", "on-failure", "keep kind clusters: on-failure, always or never")
 	kubeconfig := fs.String("kubeconfig", "", "run on this existing cluster instead of kind (KUBECONFIG too when -existing)")
@@ -74,6 +75,16 @@ func runMatrix(ctx context.Context, args []string) error {
 		in.Overrides = map[catalog.Component]string{}
 		for k, v := range parsed {
 			in.Overrides[catalog.Component(k)] = v
+		}
+	}
+	if *remap != "" {
+		in.ImageRemap = map[string]string{}
+		for _, pair := range splitList(*remap) {
+			from, to, ok := strings.Cut(pair, "=")
+			if !ok || from == "" || to == "" {
+				return exitcode.BadInputErr(fmt.Errorf("-image-remap %q: want FROM=TO, e.g. quay.io/ambient_code=localhost/ambient-sim", pair))
+			}
+			in.ImageRemap[from] = to
 		}
 	}
 	if *manifests != "" {
