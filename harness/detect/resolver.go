@@ -85,24 +85,36 @@ func (r *CallerResolver) Start(ctx context.Context) error {
 			}
 		},
 	}
-	if _, err := platform.Core().V1().Pods().Informer().AddEventHandler(podHandler); err != nil {
+	// A synced cache is not enough: the handlers must have seen the first list,
+	// or a line logged right after Start could not be attributed.
+	var regs []cache.ResourceEventHandlerRegistration
+	reg, err := platform.Core().V1().Pods().Informer().AddEventHandler(podHandler)
+	if err != nil {
 		return fmt.Errorf("caller resolver: platform pod handler: %w", err)
 	}
-	if _, err := runners.Core().V1().Pods().Informer().AddEventHandler(podHandler); err != nil {
+	regs = append(regs, reg)
+	if reg, err = runners.Core().V1().Pods().Informer().AddEventHandler(podHandler); err != nil {
 		return fmt.Errorf("caller resolver: runner pod handler: %w", err)
 	}
-	if _, err := cluster.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	regs = append(regs, reg)
+	if reg, err = cluster.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onNode(obj) },
 		UpdateFunc: func(_, obj any) { r.onNode(obj) },
 	}); err != nil {
 		return fmt.Errorf("caller resolver: node handler: %w", err)
 	}
+	regs = append(regs, reg)
 	for _, f := range []informers.SharedInformerFactory{platform, runners, cluster} {
 		f.Start(ctx.Done())
 		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 			if !ok {
 				return fmt.Errorf("caller resolver: cache of %v did not sync: %w", typ, context.Cause(ctx))
 			}
+		}
+	}
+	for _, reg := range regs {
+		if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+			return fmt.Errorf("caller resolver: handlers did not see the first list: %w", context.Cause(ctx))
 		}
 	}
 	r.wg.Add(1)

@@ -110,6 +110,10 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
 			return Output{ExitCode: exitcode.Of(err)}, err
 		}
+	} else if in.Kubeconfig == "" {
+		if err := p.Phase("pull release images", func() error { return pullImages(ctx, cat, cells, in.Log) }); err != nil {
+			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+		}
 	}
 
 	red := redact.New()
@@ -347,6 +351,19 @@ func usesSimulatedImages(cat *catalog.Catalog, cells []catalog.Cell) bool {
 		}
 	}
 	return false
+}
+
+// pullImages fetches the images of a registry catalog that the engine lacks.
+func pullImages(ctx context.Context, cat *catalog.Catalog, cells []catalog.Cell, log io.Writer) error {
+	var refs []string
+	for _, c := range cells {
+		imgs, err := cat.ImagesFor(c)
+		if err != nil {
+			return err
+		}
+		refs = append(refs, imgs...)
+	}
+	return images.EnsurePulled(ctx, refs, log)
 }
 
 // buildSimulated builds the simulated images of every release the cells use.
