@@ -67,7 +67,7 @@ unit:
 test-e2e: bin engine
 	NODE_IMAGE="$${NODE_IMAGE:-$$($(HARNESS) node-image)}" && export NODE_IMAGE && \
 	$(HARNESS) images && \
-	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/...
+	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/e2e/
 
 test: unit test-e2e
 

@@ -79,7 +79,7 @@ func TestShippedSimulatedCatalog(t *testing.T) {
 		"v0.2.0-v0.2.2":                 {Verdict: verdict.Fail},
 		"v0.2.0-v0.2.3":                 {Verdict: verdict.Fail},
 		"v0.2.0-v0.2.7":                 {Verdict: verdict.Fail, Rules: map[string]verdict.Verdict{"no-runner-401": verdict.Pass, "restarted-session-runs": verdict.Fail}},
-		"v0.2.0-v0.2.2-operator-runner": {Verdict: verdict.Fail},
+		"v0.2.0-v0.2.2-operator-runner": {Verdict: verdict.Fail, Rules: map[string]verdict.Verdict{"no-runner-401": verdict.Fail}},
 	}
 	if len(ci) != len(wantCI) {
 		t.Fatalf("ci cells = %v, want %d cells", cellNames(ci), len(wantCI))

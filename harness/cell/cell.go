@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -57,13 +58,24 @@ type Timing struct {
 	TrafficInterval time.Duration
 	RolloutTimeout  time.Duration
 	SessionTimeout  time.Duration
+	// RunnerSettle is waited after an ordered step that switches the runner
+	// image without restarting the operator: the operator caches the agent
+	// registry for 60 s and the kubelet refreshes the mounted ConfigMap within
+	// about a minute (contract §3.4).
+	RunnerSettle time.Duration
+	// EventsGapThreshold: an agui/events disconnection longer than this is a
+	// coverage gap. The backend's Recreate rollout takes the stream down for as
+	// long as no backend pod runs, when no event can be produced; the stream
+	// replays persisted events on reconnect.
+	EventsGapThreshold time.Duration
 }
 
 // DefaultTiming is long enough for every path of contract §1 to be exercised
 // at least twice (traffic every 3 s, operator requeue 30 s).
 func DefaultTiming() Timing {
 	return Timing{PreUpgradeTraffic: 10 * time.Second, PostUpgradeTraffic: 25 * time.Second, Settle: 8 * time.Second,
-		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute}
+		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute,
+		RunnerSettle: 100 * time.Second, EventsGapThreshold: 45 * time.Second}
 }
 
 // Input configures one cell.
@@ -196,7 +208,7 @@ func (r *runner) run(ctx context.Context) error {
 	plan := deploy.PlanUpgrade(fromR, toR, steps)
 	if err := r.p.Phase(fmt.Sprintf("upgrade %s → %s (%s)", r.in.From.Version, r.in.To.Version, r.in.Cell.Order.Text), func() error {
 		_, err := deploy.Upgrade(ctx, deploy.UpgradeInput{Config: r.in.Target.Rest, Client: r.cs, Plan: plan, FieldManager: fieldManager,
-			RolloutTimeout: r.t.RolloutTimeout, Logf: r.logf,
+			RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle, Logf: r.logf,
 			OnStep: func(i int, s deploy.Step) { r.logf("upgrade step %d: %s", i+1, strings.Join(s.Components, ",")) }})
 		return err
 	}); err != nil {
@@ -211,8 +223,12 @@ func (r *runner) run(ctx context.Context) error {
 		if c, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
 			return err
 		}
-		d, err = r.startCRSession(ctx, client, "uh-cr-after", ledger.RolePostUpgrade)
-		return err
+		if d, err = r.startCRSession(ctx, client, "uh-cr-after", ledger.RolePostUpgrade); err != nil {
+			return err
+		}
+		// The cell only means something if new sessions run the runner the
+		// plan says (to's when the order upgrades the runner, else from's).
+		return r.expectRunnerImage(ctx, toR, fromR, c, d)
 	}); err != nil {
 		return err
 	}
@@ -242,6 +258,31 @@ func (r *runner) run(ctx context.Context) error {
 }
 
 const fieldManager = "upgrade-harness"
+
+// expectRunnerImage checks that the runner pods of refs run the runner image
+// the upgrade plan pins; otherwise the cell cannot tell what it tested.
+func (r *runner) expectRunnerImage(ctx context.Context, toR, fromR *deploy.Rendered, refs ...session.SessionRef) error {
+	src := fromR
+	if r.in.Cell.Order.Upgrades(catalog.Runner) {
+		src = toR
+	}
+	runners, _, err := deploy.RegistryImages(src)
+	if err != nil || len(runners) == 0 {
+		return fmt.Errorf("no runner image pinned in the %s render: %v", src.Release, err)
+	}
+	for _, ref := range refs {
+		pod, err := r.cs.CoreV1().Pods(ref.Project).Get(ctx, ref.Name+"-runner", metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("runner pod of %s: %w", ref, err)
+		}
+		for _, c := range pod.Spec.Containers {
+			if c.Name == "ambient-code-runner" && !deploy.SameImage(c.Image, runners[0]) {
+				return fmt.Errorf("session %s runs runner image %s, but the plan pins %s (the operator did not pick up the new agent registry in time: raise Timing.RunnerSettle)", ref, c.Image, runners[0])
+			}
+		}
+	}
+	return nil
+}
 
 func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
 	from, err := RenderRelease(r.in.Catalog, r.in.From, nil)
@@ -524,6 +565,7 @@ func (r *runner) startCRSession(ctx context.Context, client *session.Client, nam
 
 func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs ...session.SessionRef) error {
 	t, err := session.NewTraffic(session.TrafficInput{Client: client, Ledger: r.ledger, Sessions: refs, Interval: r.t.TrafficInterval,
+		GapThreshold: r.t.EventsGapThreshold,
 		Observer: func(ctx context.Context, stream io.Reader, ns, s string) {
 			detect.ObserveEventStream(ctx, stream, ns, s, r.ledger)
 		}})

@@ -182,6 +182,15 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 		return "", err
 	}
 	start := time.Now()
+	if exists && !c.nodesRunning(ctx) {
+		// A cluster whose node containers stopped (machine restart, CI after a
+		// session) cannot be reused: start over under the same name.
+		fmt.Fprintf(c.log, "[cluster] %s exists but its nodes are not running: recreating it\n", c.name)
+		if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
+			return "", fmt.Errorf("deleting stopped cluster %s: %w", c.name, err)
+		}
+		exists = false
+	}
 	if exists {
 		fmt.Fprintf(c.log, "[cluster] reusing kind cluster %s\n", c.name)
 		if err := c.provider.ExportKubeConfig(c.name, c.kubeconfig, false); err != nil {
@@ -353,9 +362,8 @@ func (c *Cluster) Destroy(ctx context.Context) error {
 	if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
 		return fmt.Errorf("deleting kind cluster %s: %w", c.name, err)
 	}
-	if c.kubeconfig != "" {
-		os.Remove(c.kubeconfig)
-	}
+	// The kubeconfig file is ours (one per cluster name): remove it too.
+	os.Remove(filepath.Join(c.kubeconfigDir, c.name+".yaml"))
 	return nil
 }
 
@@ -462,6 +470,16 @@ func ListHarnessClusters() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// nodesRunning reports whether every node container of the cluster is running.
+func (c *Cluster) nodesRunning(ctx context.Context) bool {
+	all, err := ContainersOf(ctx, c.name)
+	if err != nil || len(all) == 0 {
+		return false
+	}
+	out, err := exec.CommandContext(ctx, "docker", "ps", "--filter", "label=io.x-k8s.kind.cluster="+c.name, "--filter", "status=running", "--format", "{{.Names}}").Output()
+	return err == nil && len(strings.Fields(string(out))) == len(all)
 }
 
 // ContainersOf lists the Docker containers (any state) of a kind cluster, by

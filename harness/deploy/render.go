@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
 )
 
 // Labels, annotations and well-known names shared with the rest of the harness.
@@ -367,13 +366,6 @@ func checkObject(origin string, doc int, u *unstructured.Unstructured) error {
 	return nil
 }
 
-// Fingerprint is how a secret value may appear in logs and files: "sha256:" and
-// the first 8 hex digits of its SHA-256.
-func Fingerprint(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return "sha256:" + hex.EncodeToString(sum[:])[:8]
-}
-
 func redactSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
 	c := o.DeepCopy()
 	for _, field := range []string{"data", "stringData"} {
@@ -382,7 +374,7 @@ func redactSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
 			continue
 		}
 		for k, v := range m {
-			m[k] = Fingerprint(fmt.Sprint(v))
+			m[k] = redact.Fingerprint(fmt.Sprint(v))
 		}
 		_ = unstructured.SetNestedMap(c.Object, m, field)
 	}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
 )
 
 // upstreamManifest returns ../shared/upstream-manifests/kind-<v>.yaml relative to the repo root.
@@ -418,7 +419,7 @@ func TestYAMLRedactsSecretValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "secret-value") || !strings.Contains(string(out), Fingerprint("0f3c2a5e-secret-value")) {
+	if strings.Contains(string(out), "secret-value") || !strings.Contains(string(out), redact.Fingerprint("0f3c2a5e-secret-value")) {
 		t.Errorf("YAML must show only a fingerprint of secret values:\n%s", out)
 	}
 	if s.Object["stringData"].(map[string]any)["agui-token"] != "0f3c2a5e-secret-value" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -216,6 +217,13 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			continue
 		}
 		if err != nil {
+			if s.cleanEOF && (apierrors.IsNotFound(err) || apierrors.IsBadRequest(err) || pod.DeletionTimestamp != nil) {
+				// The previous read ended cleanly (the kubelet closes a followed
+				// stream when the container exits) and now the pod or container is
+				// gone: everything was read; no hole to report.
+				s.complete = true
+				continue
+			}
 			s.cleanEOF = false
 			if !s.failing {
 				s.failing, s.failSince, s.failErr = true, s.lastTS, err

@@ -1,14 +1,13 @@
 package detect
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -266,12 +265,6 @@ func ParsePlatformLine(line string) (PlatformLine, bool) {
 	return PlatformLine{}, false
 }
 
-// Fingerprint is how a secret value may be named in logs and reports.
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:])[:8]
-}
-
 var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)((?:^|[?&\s])(?:token|access_token)=)([^&\s"']+)`),
 	regexp.MustCompile(`(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{8,})`),
@@ -284,7 +277,7 @@ func Redact(line string) string {
 	for _, re := range secretPatterns {
 		line = re.ReplaceAllStringFunc(line, func(s string) string {
 			m := re.FindStringSubmatch(s)
-			return m[1] + "<redacted " + Fingerprint(m[2]) + ">"
+			return m[1] + "<redacted " + redact.Fingerprint(m[2]) + ">"
 		})
 	}
 	return line

@@ -62,8 +62,8 @@ type Input struct {
 	// quay.io/ambient_code → localhost/ambient-sim runs upstream's manifests with
 	// the simulated images (built when missing).
 	ImageRemap map[string]string
-	Artifacts        string
-	Keep             Keep
+	Artifacts  string
+	Keep       Keep
 	// Kubeconfig runs the cells on an existing cluster (no kind); Context selects its context.
 	Kubeconfig string
 	Context    string

@@ -3,8 +3,6 @@ package session
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
 )
 
 // Identity of the harness user (contract §5 kind overlay, §9 item 4).
@@ -127,15 +126,8 @@ func NewClient(endpoint *BackendEndpoint, token string, opts ...ClientOption) (*
 	return c, nil
 }
 
-// Fingerprint is the only form in which a token may be logged: "sha256:" plus
-// the first 8 hex characters of its digest.
-func Fingerprint(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return "sha256:" + hex.EncodeToString(sum[:])[:8]
-}
-
 // TokenFingerprint identifies the client's token without revealing it.
-func (c *Client) TokenFingerprint() string { return Fingerprint(c.token) }
+func (c *Client) TokenFingerprint() string { return redact.Fingerprint(c.token) }
 
 // ReadTestUserToken reads the test-user SA token from Secret test-user-token in ambient-code.
 func ReadTestUserToken(ctx context.Context, cs kubernetes.Interface) (string, error) {
@@ -267,14 +259,14 @@ func (c *Client) redact(b []byte) []byte {
 	if c.token == "" || !bytes.Contains(b, []byte(c.token)) {
 		return b
 	}
-	return bytes.ReplaceAll(b, []byte(c.token), []byte(Fingerprint(c.token)))
+	return bytes.ReplaceAll(b, []byte(c.token), []byte(redact.Fingerprint(c.token)))
 }
 
 func (c *Client) redactErr(err error) error {
 	if err == nil || c.token == "" || !strings.Contains(err.Error(), c.token) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.token, Fingerprint(c.token)))
+	return errors.New(strings.ReplaceAll(err.Error(), c.token, redact.Fingerprint(c.token)))
 }
 
 func truncate(s string, n int) string {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
 )
 
 var testRef = SessionRef{Project: "proj-a", Name: "session-1"}
@@ -209,7 +210,7 @@ func TestLedgerRecordsClassifiedAnswersWithoutTokens(t *testing.T) {
 	if intr.Class != ClassRunner401 || intr.Status != 401 {
 		t.Errorf("interrupt = %+v", intr)
 	}
-	if strings.Contains(ws.Body, testToken) || !strings.Contains(ws.Body, Fingerprint(testToken)) {
+	if strings.Contains(ws.Body, testToken) || !strings.Contains(ws.Body, redact.Fingerprint(testToken)) {
 		t.Errorf("workspace body not redacted: %s", ws.Body)
 	}
 
@@ -338,7 +339,7 @@ func TestReadTestUserToken(t *testing.T) {
 	})
 	tok, err := ReadTestUserToken(context.Background(), cs)
 	if err != nil || tok != testToken {
-		t.Fatalf("token = fingerprint %s, err %v", Fingerprint(tok), err)
+		t.Fatalf("token = fingerprint %s, err %v", redact.Fingerprint(tok), err)
 	}
 	empty := fake.NewSimpleClientset(&corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "test-user-token", Namespace: "ambient-code"},
@@ -353,9 +354,9 @@ func TestReadTestUserToken(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	fp := Fingerprint("abc")
+	fp := redact.Fingerprint("abc")
 	if fp != "sha256:ba7816bf" {
-		t.Errorf("Fingerprint(abc) = %s", fp)
+		t.Errorf("redact.Fingerprint(abc) = %s", fp)
 	}
 }
 

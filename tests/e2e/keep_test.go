@@ -7,13 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
@@ -30,10 +28,8 @@ func TestKeepOnFailure(t *testing.T) {
 		WithLabel("area", "reports").
 		WithSetup("run a deliberately wrong expectation, then a right one, on fresh kind clusters", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			catFile := writeKeepCatalog(t)
-			timing := cell.DefaultTiming()
-			timing.PreUpgradeTraffic, timing.PostUpgradeTraffic = 5*time.Second, 20*time.Second
 			out, runErr = matrix.Run(ctx, matrix.Input{Catalog: catFile, ClusterName: name, NodeImage: suite.NodeImage,
-				Artifacts: artifacts, Log: os.Stderr, Timing: &timing})
+				Artifacts: artifacts, Log: os.Stderr})
 			return ctx
 		}).
 		Assess("the run reports a regression (exit 1)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -72,11 +68,24 @@ func TestKeepOnFailure(t *testing.T) {
 			g.Expect(names).NotTo(ContainElement(name + "-2"))
 			return ctx
 		}).
-		WithTeardown("delete the kept cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			_ = cluster.New(name).Destroy(ctx)
+		WithTeardown("delete the kept cluster (and a second one if an assessment failed)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			for _, n := range []string{name, name + "-2"} {
+				if names, _ := cluster.ListHarnessClusters(); contains(names, n) {
+					_ = cluster.New(n).Destroy(ctx)
+				}
+			}
 			return ctx
 		}).Feature()
 	testenvironment.Test(t, f)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // writeKeepCatalog writes a catalog whose first cell has a deliberately wrong
