@@ -293,8 +293,12 @@ func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, lo := range to.LeftOut {
-		r.logf("left out of %s: %v", r.in.To.Version, lo)
+	if len(to.LeftOut) > 0 {
+		names := make([]string, 0, len(to.LeftOut))
+		for _, lo := range to.LeftOut {
+			names = append(names, fmt.Sprint(lo.ObjectRef))
+		}
+		r.logf("left out of %s (%d objects the selection does not keep): %s", r.in.To.Version, len(names), strings.Join(names, ", "))
 	}
 	return from, to, nil
 }

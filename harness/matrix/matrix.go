@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -116,6 +117,10 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		}
 	}
 
+	// Bundles of an earlier run must not be mistaken for this run's.
+	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
+		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+	}
 	red := redact.New()
 	var out Output
 	// One cluster serves cells until a mismatched cell keeps it for inspection;

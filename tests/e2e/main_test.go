@@ -10,6 +10,7 @@ import (
 	"os"
 	"testing"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 
@@ -22,6 +23,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	rest.SetDefaultWarningHandler(rest.NoWarnings{}) // deprecation warnings are noise here
 	cfg := envconf.New()
 	testenvironment = env.NewWithConfig(cfg)
 	suite = testenv.New(testenv.Options{ClusterName: envOr("E2E_CLUSTER", "uh-e2e"), Log: os.Stderr})

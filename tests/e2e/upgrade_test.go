@@ -123,7 +123,12 @@ func TestUpgradeMatrix(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			var values []string
 			for _, s := range secrets.Items {
-				for _, v := range s.Data {
+				for k, v := range s.Data {
+					// A service-account-token Secret also carries the public CA and the
+					// namespace name, which are not secret and do appear in reports.
+					if k == "ca.crt" || k == "namespace" {
+						continue
+					}
 					values = append(values, string(v))
 				}
 			}
