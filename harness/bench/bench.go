@@ -31,6 +31,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -138,7 +139,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 
 	logf := func(string, ...any) {}
 	kubectl := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", c.GetKubeconfig(), "--context", c.GetKubectlContext()}, args...)...)
+		cmd := exec.CommandContext(ctx, kubectlBinary(), append([]string{"--kubeconfig", c.GetKubeconfig(), "--context", c.GetKubectlContext()}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
@@ -307,6 +308,18 @@ func upgradeFloorTime(ctx context.Context, target *cell.Target, fromR, toR *depl
 		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
 	}
 	return d, cell.ResetCluster(ctx, target, logf)
+}
+
+// kubectlBinary is kubectl from PATH, else the one the node image build compiled.
+func kubectlBinary() string {
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		return p
+	}
+	matches, _ := filepath.Glob(filepath.Join(nodeimage.DefaultCacheDir(), "gobuild", "kubernetes-*", "out", "kubectl"))
+	if len(matches) > 0 {
+		return matches[len(matches)-1]
+	}
+	return "kubectl"
 }
 
 // barePodStart is the floor of a session start: one pod with the runner image.
