@@ -98,6 +98,15 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 
 var catalogNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
+// Open loads a catalog given as a file path (ends in .yaml or contains a
+// slash) or as a name in dir, the way every command accepts it.
+func Open(nameOrPath, dir string, opts ...LoadOption) (*Catalog, error) {
+	if strings.HasSuffix(nameOrPath, ".yaml") || strings.Contains(nameOrPath, "/") {
+		return Load(nameOrPath, opts...)
+	}
+	return LoadByName(dir, nameOrPath, opts...)
+}
+
 // LoadByName loads dir/<name>.yaml (e.g. "simulated" or "upstream") and checks
 // that the file's name field agrees.
 func LoadByName(dir, name string, opts ...LoadOption) (*Catalog, error) {

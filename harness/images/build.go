@@ -162,7 +162,7 @@ func (in BuildInput) withDefaults() (BuildInput, error) {
 		in.CacheDir = filepath.Join(base, "ambient-e2e", "sim-images")
 	}
 	if in.ModuleDir == "" {
-		dir, err := findModuleDir()
+		dir, err := ModuleDir()
 		if err != nil {
 			return in, exitcode.BadInputErr(err)
 		}
@@ -171,8 +171,9 @@ func (in BuildInput) withDefaults() (BuildInput, error) {
 	return in, nil
 }
 
-// findModuleDir walks up from the working directory to the go.mod of this module.
-func findModuleDir() (string, error) {
+// ModuleDir walks up from the working directory to the go.mod of this module:
+// the harness builds its tools and simulated images from its own source.
+func ModuleDir() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("find module root: %w", err)

@@ -237,10 +237,7 @@ func kubectlLine(c *cluster.Cluster) string {
 
 func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
 	load := func(opts ...catalog.LoadOption) (*catalog.Catalog, error) {
-		if strings.HasSuffix(in.Catalog, ".yaml") || strings.Contains(in.Catalog, "/") {
-			return catalog.Load(in.Catalog, opts...)
-		}
-		return catalog.LoadByName(in.CatalogDir, in.Catalog, opts...)
+		return catalog.Open(in.Catalog, in.CatalogDir, opts...)
 	}
 	var opts []catalog.LoadOption
 	if in.ManifestOverride != nil {

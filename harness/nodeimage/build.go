@@ -176,6 +176,10 @@ func (b *builder) rootfs(ctx context.Context, w io.Writer, image string) error {
 	stamp := dir + ".done"
 	if _, err := os.Stat(stamp); err != nil {
 		if _, err := exec.LookPath("debootstrap"); err != nil {
+			// apt-get install needs package lists, which a fresh machine lacks.
+			if err := run(ctx, w, "", nil, "apt-get", "update", "-qq"); err != nil {
+				return fmt.Errorf("apt-get update (to install debootstrap): %w", err)
+			}
 			if err := run(ctx, w, "", []string{"DEBIAN_FRONTEND=noninteractive"}, "apt-get", "install", "-y", "-qq", "debootstrap"); err != nil {
 				return fmt.Errorf("debootstrap is missing and could not be installed (apt-get install debootstrap): %w", err)
 			}

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/images"
 )
 
 var kubernetesCommands = []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
@@ -161,7 +163,7 @@ func (b *builder) crictl(ctx context.Context, w io.Writer) error {
 // pause is the project's own tiny sandbox program (harness/cmd/pause).
 func (b *builder) pause(ctx context.Context, w io.Writer) error {
 	out := filepath.Join(b.cache, "gobuild", "pause", "pause")
-	root, err := moduleRoot(ctx)
+	root, err := images.ModuleDir()
 	if err != nil {
 		return err
 	}
@@ -170,12 +172,4 @@ func (b *builder) pause(ctx context.Context, w io.Writer) error {
 	}
 	b.bins["pause"] = out
 	return nil
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/ambient-e2e/upgrade-harness").Output()
-	if err != nil {
-		return "", fmt.Errorf("finding the upgrade-harness module (run from the repository): %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
@@ -44,7 +45,7 @@ func Engine(ctx context.Context, log io.Writer) (engine.Result, error) {
 
 // BuildTools builds packages of this module as static binaries into dir.
 func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
-	root, err := ModuleRoot(ctx)
+	root, err := images.ModuleDir()
 	if err != nil {
 		return err
 	}
@@ -59,17 +60,6 @@ func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
 		return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
 	}
 	return nil
-}
-
-// ModuleRoot is the directory of this repository (the harness builds its own
-// tools and simulated images from source).
-func ModuleRoot(ctx context.Context) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}")
-	out, err := cmd.Output()
-	if err != nil || !strings.Contains(string(out), "/") {
-		return "", fmt.Errorf("run the harness from its repository (go list -m failed: %v)", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // NodeImage returns $NODE_IMAGE when set (e.g. kindest/node on a machine with a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/bench"
+	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
@@ -50,7 +51,7 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := loadCatalog(*cat, *catDir)
+	c, err := catalog.Open(*cat, *catDir)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func runCells(ctx context.Context, args []string) error {
 	if err := badFlags(fs.Parse(args)); err != nil {
 		return err
 	}
-	c, err := loadCatalog(*cat, *catDir)
+	c, err := catalog.Open(*cat, *catDir)
 	if err != nil {
 		return err
 	}
@@ -51,11 +51,4 @@ func runCells(ctx context.Context, args []string) error {
 		jobs = append(jobs, cellJob{Name: cl.Name(), From: cl.From, To: cl.To, Order: cl.Order.Text, Expect: string(cl.Expect), Labels: cl.Labels})
 	}
 	return json.NewEncoder(os.Stdout).Encode(jobs)
-}
-
-func loadCatalog(name, dir string) (*catalog.Catalog, error) {
-	if fi, err := os.Stat(name); err == nil && !fi.IsDir() {
-		return catalog.Load(name)
-	}
-	return catalog.LoadByName(dir, name)
 }
