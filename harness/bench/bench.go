@@ -88,11 +88,13 @@ type Input struct {
 func Run(ctx context.Context, in Input) (*Report, error) {
 	rep := &Report{When: time.Now(), NodeImage: in.NodeImage, Cell: in.From + "-" + in.To}
 	add := func(p Phase) {
+		floor := "no floor"
 		if p.Floor > 0 {
 			p.Ratio = float64(p.Took) / float64(p.Floor)
+			floor = fmt.Sprintf("floor %8s  ×%.2f", p.Floor.Round(10*time.Millisecond), p.Ratio)
 		}
 		rep.Phases = append(rep.Phases, p)
-		fmt.Fprintf(in.Log, "[bench] %-28s %8s  floor %8s  ×%.2f %s\n", p.Name, p.Took.Round(10*time.Millisecond), p.Floor.Round(10*time.Millisecond), p.Ratio, p.Note)
+		fmt.Fprintf(in.Log, "[bench] %-28s %8s  %s %s\n", p.Name, shown(p.Took), floor, p.Note)
 	}
 	add(Phase{Name: "node image (warm)", Took: in.NodeImageT})
 
@@ -490,7 +492,7 @@ func PrintTable(w io.Writer, rep *Report) {
 		if p.Floor > 0 {
 			floor, ratio = p.Floor.Round(10*time.Millisecond).String(), fmt.Sprintf("%.2f", p.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", p.Name, p.Took.Round(10*time.Millisecond), floor, ratio, p.FloorOf, p.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", p.Name, shown(p.Took), floor, ratio, p.FloorOf, p.Note)
 	}
 	fmt.Fprintf(tw, "\ncells\tmode\ttotal\tper cell\t\n")
 	for _, s := range rep.Scaling {
@@ -498,4 +500,13 @@ func PrintTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(tw, "\nharness peak RSS\t%.0f MiB\t\t\t\ncluster peak memory\t%.0f MiB\t\t\t\n", rep.HarnessPeakRSSMB, rep.ClusterPeakMB)
 	tw.Flush()
+}
+
+// shown rounds a figure for the table: to 10 ms, but sub-second figures such
+// as detection latency keep a tenth of a millisecond.
+func shown(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(10 * time.Millisecond)
 }

@@ -47,12 +47,23 @@ type Target struct {
 	NodeImage string
 }
 
-// Timing holds the cell's waits as data.
+// Timing holds the cell's waits as data. Traffic windows end as soon as the
+// ledger holds the evidence a verdict needs (see EvidenceWindow); the durations
+// here are their bounds.
 type Timing struct {
-	// PreUpgradeTraffic is how long traffic runs on `from` before the upgrade.
+	// PreUpgradeTraffic is the longest traffic runs on `from` before the
+	// upgrade; it ends once every session made MinRounds calls of every family.
 	PreUpgradeTraffic time.Duration
-	// PostUpgradeTraffic is how long traffic runs on `to` before the restart check.
+	// PostUpgradeTraffic is the longest the cell waits after the rollout for
+	// the evidence of the post-upgrade rules.
 	PostUpgradeTraffic time.Duration
+	// PassWindow is how long after the rollout a cell must have watched before
+	// it may pass: at least one operator requeue (30 s, contract §3.2), the
+	// period of its token refresh. A cell already failing needs no more.
+	PassWindow time.Duration
+	// MinRounds is how many calls of every traffic family each session must
+	// make in a window.
+	MinRounds int
 	// Settle lets the last log lines and status changes reach the ledger.
 	Settle          time.Duration
 	TrafficInterval time.Duration
@@ -70,10 +81,12 @@ type Timing struct {
 	EventsGapThreshold time.Duration
 }
 
-// DefaultTiming is long enough for every path of contract §1 to be exercised
-// at least twice (traffic every 3 s, operator requeue 30 s).
+// DefaultTiming exercises every path of contract §1 at least twice (traffic
+// every 3 s) and watches a passing cell for one operator requeue (30 s) after
+// the rollout.
 func DefaultTiming() Timing {
-	return Timing{PreUpgradeTraffic: 10 * time.Second, PostUpgradeTraffic: 25 * time.Second, Settle: 8 * time.Second,
+	return Timing{PreUpgradeTraffic: 10 * time.Second, PostUpgradeTraffic: 60 * time.Second, PassWindow: 35 * time.Second,
+		MinRounds: 2, Settle: 3 * time.Second,
 		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute,
 		RunnerSettle: 100 * time.Second, EventsGapThreshold: 45 * time.Second}
 }
@@ -198,8 +211,9 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.startTraffic(ctx, client, a, b); err != nil {
 		return err
 	}
-	r.p.Waiting("traffic on %s and %s for %s before the upgrade", a.Name, b.Name, r.t.PreUpgradeTraffic)
-	sleep(ctx, r.t.PreUpgradeTraffic)
+	trafficFrom := time.Now()
+	r.p.Waiting("traffic on %s and %s before the upgrade (at most %s)", a.Name, b.Name, r.t.PreUpgradeTraffic)
+	r.waitForEvidence(ctx, EvidenceWindow{Name: "before the upgrade", Since: trafficFrom, Rounds: r.t.MinRounds, Max: r.t.PreUpgradeTraffic})
 
 	// The upgrade.
 	r.ledger.SetPhase(ledger.PhaseDuring)
@@ -215,7 +229,8 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.ledger.SetPhase(ledger.PhaseAfter)
-	r.timeline.MarkUpgradeRolledOut(time.Now())
+	rolledOut := time.Now()
+	r.timeline.MarkUpgradeRolledOut(rolledOut)
 
 	var c, d session.SessionRef
 	if err := r.p.Phase("create post-upgrade sessions", func() error {
@@ -236,9 +251,11 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	// Spec changes make the operator call runners (contract §1.4 drift path).
-	r.changeSpecs(ctx, client, a, c)
-	r.p.Waiting("traffic on every session for %s after the upgrade", r.t.PostUpgradeTraffic)
-	sleep(ctx, r.t.PostUpgradeTraffic)
+	calls := r.changeSpecs(ctx, client, a, c)
+	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout)", r.t.PostUpgradeTraffic)
+	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
+		Rules:     []string{"no-runner-401", "pre-upgrade-sessions-keep-working", "post-upgrade-sessions-work"},
+		PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
 	r.stopTraffic()
 
 	// A pre-upgrade session stopped and started again on `to` (contract §3.5 item 7).
@@ -592,17 +609,42 @@ func (r *runner) stopTraffic() {
 
 // changeSpecs selects a workflow and adds and removes a repo on a pre- and a
 // post-upgrade session: the backend calls the runner, then the operator's drift
-// reconcile does (contract §3.5 item 6).
-func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) {
+// reconcile does (contract §3.5 item 6). It returns the operator calls the
+// changes must cause: only those whose API call the backend accepted, since a
+// rejected change leaves the spec, and so the operator, alone. The repo is
+// removed only once the operator has added it, or it would see no drift.
+func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []RunnerCall {
+	since := time.Now()
+	var added, want []RunnerCall
+	operatorCall := func(res session.APIResult, path string, ref session.SessionRef) *RunnerCall {
+		if res.Status/100 != 2 {
+			return nil
+		}
+		c := RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: path, Session: ref}
+		want = append(want, c)
+		return &c
+	}
 	for _, ref := range refs {
 		wf := session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: "workflows/harness-after-upgrade"}
-		client.SelectWorkflow(ctx, ref, wf)
-		client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/harness-example-repo", Branch: session.DefaultBranch})
+		operatorCall(client.SelectWorkflow(ctx, ref, wf), "/workflow", ref)
+		res := client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/harness-example-repo", Branch: session.DefaultBranch})
+		if c := operatorCall(res, "/repos/add", ref); c != nil {
+			added = append(added, *c)
+		}
 	}
-	sleep(ctx, 5*time.Second)
+	r.waitForEvidence(ctx, EvidenceWindow{Name: "operator repo add", Since: since, Calls: added, Max: 10 * time.Second})
 	for _, ref := range refs {
-		client.RemoveRepo(ctx, ref, "harness-example-repo")
+		operatorCall(client.RemoveRepo(ctx, ref, "harness-example-repo"), "/repos/remove", ref)
 	}
+	return want
+}
+
+// waitForEvidence runs one EvidenceWindow over the cell's ledger and traffic
+// and logs how it ended.
+func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) EvidenceResult {
+	res := WaitForEvidence(ctx, r.ledger, r.traffic, w)
+	r.logf("%s", res.describe(w))
+	return res
 }
 
 // finish judges the ledger, collects the bundle when the cell did not pass, and

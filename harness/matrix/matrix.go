@@ -400,6 +400,15 @@ func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cel
 	c := cluster.New(name, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
 	err := p.Phase("cluster "+name, func() error { _, err := c.Create(ctx); return err })
 	if err != nil {
+		// A cluster this run created but could not make ready (or whose
+		// creation was interrupted) is not left behind, unless asked to keep all.
+		if c.Created() && in.Keep != KeepAlways {
+			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer cancel()
+			if derr := c.Destroy(cleanup); derr != nil {
+				err = fmt.Errorf("%w (deleting it as well: %v)", err, derr)
+			}
+		}
 		return nil, err
 	}
 	return &cell.Target{Rest: c.KubernetesRestConfig(), Kind: c, Name: name, NodeImage: in.NodeImage}, nil

@@ -80,6 +80,14 @@ type Traffic struct {
 	wg      sync.WaitGroup
 	started bool
 	calls   map[Family]int
+	// done holds when each session's calls of each family completed, so a
+	// window can end once every pair has been exercised often enough.
+	done map[sessionFamily][]time.Time
+}
+
+type sessionFamily struct {
+	session SessionRef
+	family  Family
 }
 
 // NewTraffic validates in and fills defaults.
@@ -125,7 +133,7 @@ func NewTraffic(in TrafficInput) (*Traffic, error) {
 		cp.ledger = in.Ledger
 		client = &cp
 	}
-	return &Traffic{in: in, client: client, calls: map[Family]int{}}, nil
+	return &Traffic{in: in, client: client, calls: map[Family]int{}, done: map[sessionFamily][]time.Time{}}, nil
 }
 
 // Start launches the background calls; they end on Stop or when ctx ends.
@@ -181,6 +189,40 @@ func (t *Traffic) Calls() map[Family]int {
 	return out
 }
 
+// FewestCallsSince is the smallest number of calls completed after since over
+// every session and every repeating family, and the pair that has it. The
+// events stream (one long call) and the slower spec changes are left out: the
+// cell waits for their own evidence in the ledger.
+func (t *Traffic) FewestCallsSince(since time.Time) (int, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fewest, which := -1, ""
+	for _, ref := range t.in.Sessions {
+		for _, fam := range t.in.Families {
+			if fam == FamilyEvents || fam == FamilySpecChange {
+				continue
+			}
+			n := 0
+			for _, at := range t.done[sessionFamily{ref, fam}] {
+				if !at.Before(since) {
+					n++
+				}
+			}
+			if fewest < 0 || n < fewest {
+				fewest, which = n, ref.String()+" "+string(fam)
+			}
+		}
+	}
+	return max(fewest, 0), which
+}
+
+func (t *Traffic) completed(ref SessionRef, f Family) {
+	t.mu.Lock()
+	k := sessionFamily{ref, f}
+	t.done[k] = append(t.done[k], time.Now())
+	t.mu.Unlock()
+}
+
 func (t *Traffic) count(f Family) {
 	t.mu.Lock()
 	t.calls[f]++
@@ -198,6 +240,9 @@ func (t *Traffic) repeat(ctx context.Context, fam Family, ref SessionRef) {
 		callCtx, cancel := context.WithTimeout(ctx, t.in.CallTimeout)
 		t.callOnce(callCtx, fam, ref, n)
 		cancel()
+		if ctx.Err() == nil {
+			t.completed(ref, fam)
+		}
 		select {
 		case <-ctx.Done():
 			return

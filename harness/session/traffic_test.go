@@ -211,3 +211,34 @@ func TestTrafficShortDisconnectIsNoGap(t *testing.T) {
 		t.Errorf("unexpected gaps %+v", gaps)
 	}
 }
+
+func TestFewestCallsSinceCountsEverySessionAndFamily(t *testing.T) {
+	fb := newFakeBackend(t)
+	// interrupt is slow: it is the family that lags and must be named.
+	fb.delay["POST /agui/interrupt"] = 150 * time.Millisecond
+	fb.eventsHold = 10 * time.Second
+	sessions := []SessionRef{{Project: "proj-a", Name: "s1"}, {Project: "proj-a", Name: "s2"}}
+	tr, err := NewTraffic(TrafficInput{Client: fb.client(t), Sessions: sessions, Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := tr.FewestCallsSince(time.Time{}); n != 0 {
+		t.Fatalf("before Start: fewest = %d, want 0", n)
+	}
+	start := time.Now()
+	if err := tr.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	time.Sleep(400 * time.Millisecond)
+	n, which := tr.FewestCallsSince(start)
+	if n < 1 || n > 3 {
+		t.Errorf("fewest = %d (%s), want 1..3: the slow interrupt family bounds it", n, which)
+	}
+	if !strings.HasSuffix(which, " interrupt") {
+		t.Errorf("lagging pair = %q, want an interrupt family", which)
+	}
+	if later, _ := tr.FewestCallsSince(time.Now().Add(time.Hour)); later != 0 {
+		t.Errorf("calls counted before since: %d", later)
+	}
+}

@@ -34,6 +34,9 @@ func artifactsDir() string {
 // an existing cluster (the -kubeconfig mode), and checks each verdict against
 // the cell's expectation, then the reports a nightly run and a PR gate read.
 func TestUpgradeMatrix(t *testing.T) {
+	// Parallel with TestKeepOnFailure, which runs on clusters of its own: the
+	// tests that share this cluster are sequential and finish before either starts.
+	t.Parallel()
 	var out matrix.Output
 	var target *cell.Target
 	f := features.New("the ci cells of the simulated catalog give their expected verdicts").

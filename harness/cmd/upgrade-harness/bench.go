@@ -65,7 +65,6 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	timing := cell.DefaultTiming()
-	timing.PreUpgradeTraffic, timing.PostUpgradeTraffic = 10*time.Second, 25*time.Second
 	_, err = bench.Run(ctx, bench.Input{Catalog: c, NodeImage: img, NodeImageT: nodeT, From: *from, To: *to,
 		ScaleCells: sc, FreshCells: fr, Artifacts: *artifacts, Log: os.Stderr, Timing: timing})
 	if err != nil {

@@ -1,0 +1,122 @@
+package cell
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/session"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// RunnerCall is a call the ledger must show a runner received (any status:
+// an access line or a 401 line).
+type RunnerCall struct {
+	Caller  ledger.Caller
+	Method  string
+	Path    string
+	Session session.SessionRef
+}
+
+func (c RunnerCall) String() string {
+	return fmt.Sprintf("%s %s %s on %s", c.Caller, c.Method, c.Path, c.Session)
+}
+
+// EvidenceWindow says when a traffic window has seen enough: every session made
+// Rounds calls of every repeating family, every Call reached its runner, and
+// every Rule is decided. A window that found a failure may end then; one that
+// would pass must last at least PassAfter. It never lasts longer than Max.
+type EvidenceWindow struct {
+	Name      string
+	Since     time.Time
+	Rounds    int
+	Calls     []RunnerCall
+	Rules     []string
+	PassAfter time.Duration
+	Max       time.Duration
+}
+
+// EvidenceResult is how a window ended.
+type EvidenceResult struct {
+	Took time.Duration
+	// Missing names what was still missing when Max ran out (empty when complete).
+	Missing []string
+	// Failing names the rules already failing when the window ended early.
+	Failing []string
+}
+
+// WaitForEvidence polls the ledger and the traffic until w is complete or Max
+// has passed since w.Since. Missing evidence is not an error here: the rules
+// turn it into an inconclusive verdict.
+func WaitForEvidence(ctx context.Context, l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindow) EvidenceResult {
+	const poll = 500 * time.Millisecond
+	for {
+		missing, failing := evidenceState(l, traffic, w)
+		elapsed := time.Since(w.Since)
+		complete := len(missing) == 0 && (len(failing) > 0 || elapsed >= w.PassAfter)
+		if complete || elapsed >= w.Max || ctx.Err() != nil {
+			res := EvidenceResult{Took: elapsed, Failing: failing}
+			if !complete {
+				res.Missing = missing
+				if len(missing) == 0 {
+					res.Missing = []string{fmt.Sprintf("a %s pass window", w.PassAfter)}
+				}
+			}
+			return res
+		}
+		sleep(ctx, poll)
+	}
+}
+
+func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindow) (missing, failing []string) {
+	for _, t := range traffic {
+		if n, which := t.FewestCallsSince(w.Since); n < w.Rounds {
+			missing = append(missing, fmt.Sprintf("%d of %d calls of %s", n, w.Rounds, which))
+		}
+	}
+	if len(w.Calls) > 0 {
+		seen := map[RunnerCall]bool{}
+		for _, o := range l.Filter(func(o ledger.Observation) bool {
+			return (o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401) && !o.Time.Before(w.Since)
+		}) {
+			seen[RunnerCall{Caller: o.Caller, Method: o.Method, Path: verdict.PathFamily(o.Path),
+				Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}] = true
+		}
+		for _, c := range w.Calls {
+			if !seen[c] {
+				missing = append(missing, c.String())
+			}
+		}
+	}
+	if len(w.Rules) > 0 {
+		want := map[string]bool{}
+		for _, n := range w.Rules {
+			want[n] = true
+		}
+		for _, r := range verdict.Evaluate(verdict.EvaluateInput{Observations: l.All()}) {
+			if !want[r.Rule] {
+				continue
+			}
+			switch r.Verdict {
+			case verdict.Inconclusive:
+				missing = append(missing, "rule "+r.Rule+": "+r.Reason)
+			case verdict.Fail:
+				failing = append(failing, r.Rule)
+			}
+		}
+	}
+	return missing, failing
+}
+
+// describe is the progress line of a finished window.
+func (e EvidenceResult) describe(w EvidenceWindow) string {
+	switch {
+	case len(e.Missing) > 0:
+		return fmt.Sprintf("%s: evidence still missing after %s: %s", w.Name, e.Took.Round(100*time.Millisecond), strings.Join(e.Missing, "; "))
+	case len(e.Failing) > 0:
+		return fmt.Sprintf("%s: evidence complete in %s (already failing: %s)", w.Name, e.Took.Round(100*time.Millisecond), strings.Join(e.Failing, ", "))
+	}
+	return fmt.Sprintf("%s: evidence complete in %s", w.Name, e.Took.Round(100*time.Millisecond))
+}
