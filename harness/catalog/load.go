@@ -81,7 +81,7 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	if err != nil {
 		return nil, exitcode.BadInputErr(fmt.Errorf("read catalog: %w", err))
 	}
-	c, err := parse(path, data)
+	c, unknown, err := parse(path, data)
 	if err != nil {
 		return nil, exitcode.BadInputErr(err)
 	}
@@ -90,8 +90,18 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 			return nil, err
 		}
 	}
-	if err := c.Validate(ValidateOptions{CheckPaths: o.checkPaths}); err != nil {
+	// Unknown fields do not stop the other checks: a user fixing a typo should
+	// not discover the next problem only on the next run.
+	problems := unknown
+	var ve *ValidationError
+	if err := c.Validate(ValidateOptions{CheckPaths: o.checkPaths}); errors.As(err, &ve) {
+		problems = append(problems, ve.Problems...)
+	} else if err != nil {
 		return nil, err
+	}
+	if len(problems) > 0 {
+		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
+		return nil, exitcode.BadInputErr(&ValidationError{Problems: problems})
 	}
 	return c, nil
 }
@@ -145,15 +155,17 @@ func Available(dir string) []string {
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-// parse decodes data and reports structural problems (syntax, unknown or
-// duplicate fields, wrong kinds) with their lines. Semantic checks are Validate's.
-func parse(file string, data []byte) (*Catalog, error) {
+// parse decodes data and reports structural problems (syntax, duplicate
+// fields, wrong kinds) with their lines. Unknown fields alone do not stop it:
+// they come back as problems next to a decoded catalog, so that Validate can
+// add its own. Semantic checks are Validate's.
+func parse(file string, data []byte) (*Catalog, []Problem, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ValidationError{Problems: []Problem{yamlProblem(file, err.Error())}}
+		return nil, nil, &ValidationError{Problems: []Problem{yamlProblem(file, err.Error())}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, &ValidationError{Problems: []Problem{{File: file, Message: "file is empty (want a Catalog document)"}}}
+		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Message: "file is empty (want a Catalog document)"}}}
 	}
 	root := doc.Content[0]
 	w := &walker{file: file, lines: map[string]int{}}
@@ -173,13 +185,13 @@ func parse(file string, data []byte) (*Catalog, error) {
 			w.problems = append(w.problems, yamlProblem(file, err.Error()))
 		}
 	}
-	if len(w.problems) > 0 {
-		return nil, &ValidationError{Problems: w.problems}
+	if len(w.problems) > len(w.unknown) {
+		return nil, nil, &ValidationError{Problems: w.problems}
 	}
 	c.File = file
 	c.lines = w.lines
 	c.resolveManifestPaths()
-	return c, nil
+	return c, w.unknown, nil
 }
 
 func yamlProblem(file, msg string) Problem {
@@ -196,6 +208,8 @@ type walker struct {
 	file     string
 	lines    map[string]int
 	problems []Problem
+	// unknown are the problems that are unknown fields only (also in problems).
+	unknown []Problem
 	// decodeErrorsCovered: the walker reported the wrong kinds or duplicate keys
 	// that also make yaml.v3's Decode fail, so Decode's copies are dropped.
 	decodeErrorsCovered bool
@@ -261,6 +275,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			ft, ok := fields[key.Value]
 			if !ok {
 				w.add(key.Line, child, "unknown field %q (valid fields: %s)", key.Value, strings.Join(names, ", "))
+				w.unknown = append(w.unknown, w.problems[len(w.problems)-1])
 				continue
 			}
 			w.record(child, key.Line)

@@ -105,6 +105,17 @@ func TestValidationErrors(t *testing.T) {
 			want:    []string{`broken.yaml:22: matrix.cells[0].lables: unknown field "lables" (valid fields: from, to, order, expect, expectRules, why, labels)`},
 		},
 		{
+			name: "unknown field and a semantic problem are reported together",
+			content: catalogWith(map[int]string{
+				10: "      runner: localhost/sim/run:v0.2.0\n      frontend: quay.io/x/f:1",
+				22: `    - {from: v0.2.0, to: v0.2.9, expect: fail, why: "#1425"}`,
+			}),
+			want: []string{
+				`broken.yaml:11: releases[0].images.frontend: unknown field "frontend" (valid fields: operator, backend, runner, stateSync)`,
+				`broken.yaml:23: matrix.cells[0].to: "v0.2.9" is not a release of this catalog (want one of v0.2.0, v0.2.2)`,
+			},
+		},
+		{
 			name:    "field set twice",
 			content: catalogWith(map[int]string{3: "name: test\nname: again"}),
 			want:    []string{`broken.yaml:4: name: is set twice (first at line 3)`},
