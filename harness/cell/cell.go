@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -612,29 +613,39 @@ func (r *runner) stopTraffic() {
 // reconcile does (contract §3.5 item 6). It returns the operator calls the
 // changes must cause: only those whose API call the backend accepted, since a
 // rejected change leaves the spec, and so the operator, alone. The repo is
-// removed only once the operator has added it, or it would see no drift.
+// removed only once the operator has recorded its add, or it would see no drift.
 func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []RunnerCall {
-	since := time.Now()
-	var added, want []RunnerCall
-	operatorCall := func(res session.APIResult, path string, ref session.SessionRef) *RunnerCall {
+	const repo = "harness-example-repo"
+	var want []RunnerCall
+	expect := func(res session.APIResult, path string, ref session.SessionRef, after time.Time) bool {
 		if res.Status/100 != 2 {
-			return nil
+			return false
 		}
-		c := RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: path, Session: ref}
-		want = append(want, c)
-		return &c
+		want = append(want, RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: path, Session: ref, After: after})
+		return true
 	}
+	var added []session.SessionRef
 	for _, ref := range refs {
 		wf := session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: "workflows/harness-after-upgrade"}
-		operatorCall(client.SelectWorkflow(ctx, ref, wf), "/workflow", ref)
-		res := client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/harness-example-repo", Branch: session.DefaultBranch})
-		if c := operatorCall(res, "/repos/add", ref); c != nil {
-			added = append(added, *c)
+		at := time.Now() // before the call: the operator may act before its answer arrives
+		expect(client.SelectWorkflow(ctx, ref, wf), "/workflow", ref, at)
+		at = time.Now()
+		if expect(client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/" + repo, Branch: session.DefaultBranch}), "/repos/add", ref, at) {
+			added = append(added, ref)
 		}
 	}
-	r.waitForEvidence(ctx, EvidenceWindow{Name: "operator repo add", Since: since, Calls: added, Max: 10 * time.Second})
+	for _, ref := range added {
+		if err := session.WaitForReconciledRepo(ctx, session.WaitForReconciledRepoInput{Dynamic: r.dyn, Session: ref, Repo: repo, Timeout: 10 * time.Second}); err != nil {
+			r.logf("%v", err)
+		}
+	}
 	for _, ref := range refs {
-		operatorCall(client.RemoveRepo(ctx, ref, "harness-example-repo"), "/repos/remove", ref)
+		at := time.Now()
+		res := client.RemoveRepo(ctx, ref, repo)
+		// Removing a repo the spec never got changes nothing for the operator.
+		if slices.Contains(added, ref) {
+			expect(res, "/repos/remove", ref, at)
+		}
 	}
 	return want
 }

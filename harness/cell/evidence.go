@@ -18,6 +18,8 @@ type RunnerCall struct {
 	Method  string
 	Path    string
 	Session session.SessionRef
+	// After, when set, is the earliest the call counts (the change that causes it).
+	After time.Time
 }
 
 func (c RunnerCall) String() string {
@@ -77,15 +79,24 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 		}
 	}
 	if len(w.Calls) > 0 {
-		seen := map[RunnerCall]bool{}
+		// The latest time each call was seen at.
+		type key struct {
+			caller       ledger.Caller
+			method, path string
+			session      session.SessionRef
+		}
+		latest := map[key]time.Time{}
 		for _, o := range l.Filter(func(o ledger.Observation) bool {
 			return (o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401) && !o.Time.Before(w.Since)
 		}) {
-			seen[RunnerCall{Caller: o.Caller, Method: o.Method, Path: verdict.PathFamily(o.Path),
-				Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}] = true
+			k := key{o.Caller, o.Method, verdict.PathFamily(o.Path), session.SessionRef{Project: o.Namespace, Name: o.Session}}
+			if o.Time.After(latest[k]) {
+				latest[k] = o.Time
+			}
 		}
 		for _, c := range w.Calls {
-			if !seen[c] {
+			at, ok := latest[key{c.Caller, c.Method, c.Path, c.Session}]
+			if !ok || at.Before(c.After) {
 				missing = append(missing, c.String())
 			}
 		}

@@ -75,3 +75,21 @@ func TestWaitForEvidenceIgnoresCallsBeforeTheWindow(t *testing.T) {
 		t.Fatalf("a call from before the window counted: %+v", res)
 	}
 }
+
+func TestWaitForEvidenceCountsACallOnlyAfterItsCause(t *testing.T) {
+	l := ledger.New()
+	since := time.Now().Add(-time.Second)
+	runnerLine(l, ledger.CallerOperator, "POST", "/repos/remove", 200) // another repo's removal, before ours
+	cause := time.Now().Add(time.Millisecond)
+	w := EvidenceWindow{Name: "after", Since: since,
+		Calls: []RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/repos/remove", Session: evidenceSession, After: cause}},
+		Max:   2 * time.Second}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		runnerLine(l, ledger.CallerOperator, "POST", "/repos/remove", 200)
+	}()
+	res := WaitForEvidence(context.Background(), l, nil, w)
+	if len(res.Missing) != 0 || res.Took < time.Second+250*time.Millisecond {
+		t.Fatalf("result %+v: the earlier call must not count, the later one must", res)
+	}
+}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -120,4 +121,45 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// WaitForReconciledRepoInput configures WaitForReconciledRepo.
+type WaitForReconciledRepoInput struct {
+	Dynamic dynamic.Interface
+	Session SessionRef
+	// Repo is the repo name (Repo.Name()).
+	Repo    string
+	Timeout time.Duration
+}
+
+// WaitForReconciledRepo waits until the operator lists Repo in the session's
+// status.reconciledRepos: it has handled the add (it records the repo even
+// when the runner refused it, contract §5). Removing the repo before that would
+// leave the operator no drift to act on.
+func WaitForReconciledRepo(ctx context.Context, in WaitForReconciledRepoInput) error {
+	ctx, cancel := context.WithTimeout(ctx, in.Timeout)
+	defer cancel()
+	var last string
+	for {
+		obj, err := in.Dynamic.Resource(AgenticSessionGVR).Namespace(in.Session.Project).Get(ctx, in.Session.Name, metav1.GetOptions{})
+		if err == nil {
+			repos, _, _ := unstructured.NestedSlice(obj.Object, "status", "reconciledRepos")
+			names := make([]string, 0, len(repos))
+			for _, r := range repos {
+				if m, ok := r.(map[string]any); ok {
+					name, _ := m["name"].(string)
+					if name == in.Repo {
+						return nil
+					}
+					names = append(names, name)
+				}
+			}
+			last = fmt.Sprintf("status.reconciledRepos has %q", names)
+		} else {
+			last = err.Error()
+		}
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
+			return fmt.Errorf("session %s: repo %q not in status.reconciledRepos after %s (%s)", in.Session, in.Repo, in.Timeout, last)
+		}
+	}
 }

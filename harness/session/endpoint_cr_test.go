@@ -145,3 +145,26 @@ func TestNewSessionCRRejectsBadNames(t *testing.T) {
 		t.Errorf("empty workflow URL: %v", err)
 	}
 }
+
+func TestWaitForReconciledRepo(t *testing.T) {
+	scheme := runtime.NewScheme()
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"})
+	obj, err := CreateSessionCR(context.Background(), dyn, "proj-a", "s1", SessionSpec{InitialPrompt: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := SessionRef{Project: "proj-a", Name: "s1"}
+	err = WaitForReconciledRepo(context.Background(), WaitForReconciledRepoInput{Dynamic: dyn, Session: ref, Repo: "harness-example-repo", Timeout: 400 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), `repo "harness-example-repo" not in status.reconciledRepos`) {
+		t.Fatalf("err = %v, want a timeout naming the repo", err)
+	}
+	// The operator records the repo (contract §5): the wait ends.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = unstructured.SetNestedSlice(obj.Object, []any{map[string]any{"name": "other"}, map[string]any{"name": "harness-example-repo", "status": "Ready"}}, "status", "reconciledRepos")
+		_, _ = dyn.Resource(AgenticSessionGVR).Namespace("proj-a").Update(context.Background(), obj, metav1.UpdateOptions{})
+	}()
+	if err := WaitForReconciledRepo(context.Background(), WaitForReconciledRepoInput{Dynamic: dyn, Session: ref, Repo: "harness-example-repo", Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+}
