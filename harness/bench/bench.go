@@ -218,7 +218,12 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), res.Error)
 	}
 	phases := phaseDurations(cellLog.String())
-	add(Phase{Name: "first session Running", Took: phases["create pre-upgrade sessions"], Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(two sessions: API + CR)"})
+	first, ok := firstSessionRunning(res.Ledger)
+	if !ok {
+		return nil, fmt.Errorf("bench: cell %s: the ledger has no API-created session reaching phase=Running", one.Name())
+	}
+	add(Phase{Name: "first session Running", Took: first, Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(create call answered → phase=Running)"})
+	add(Phase{Name: "pre-upgrade sessions", Took: phases["create pre-upgrade sessions"], Note: "(project ready + API session + CR session, each to Running)"})
 	upg := phases["upgrade"]
 	upgradeFloor, err := upgradeFloorTime(ctx, target, fromR, toR, applyFloor, logf)
 	if err != nil {
@@ -371,6 +376,25 @@ func phaseDurations(log string) map[string]time.Duration {
 		out[name] = d
 	}
 	return out
+}
+
+// firstSessionRunning is the time from the answer of the first session
+// create call to the first phase=Running condition after it: backend, CR,
+// operator, Secret, runner pod and status, against a bare pod's start.
+func firstSessionRunning(obs []ledger.Observation) (time.Duration, bool) {
+	var created time.Time
+	for _, o := range obs {
+		if created.IsZero() {
+			if o.Signal == ledger.SignalAPI && o.Path == "POST agentic-sessions" && o.Status/100 == 2 {
+				created = o.Time
+			}
+			continue
+		}
+		if o.Signal == ledger.SignalCondition && o.Detail == "phase=Running" && o.Time.After(created) {
+			return o.Time.Sub(created), true
+		}
+	}
+	return 0, false
 }
 
 func detectionLatency(obs []ledger.Observation) (p50, max time.Duration, n int) {

@@ -28,6 +28,23 @@ func TestParseMiB(t *testing.T) {
 	}
 }
 
+func TestFirstSessionRunning(t *testing.T) {
+	t0 := time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
+	obs := []ledger.Observation{
+		{Time: t0.Add(-time.Second), Signal: ledger.SignalCondition, Detail: "phase=Running"}, // an older session
+		{Time: t0, Signal: ledger.SignalAPI, Path: "POST agentic-sessions", Status: 201},
+		{Time: t0.Add(time.Second), Signal: ledger.SignalCondition, Detail: "phase=Creating"},
+		{Time: t0.Add(2900 * time.Millisecond), Signal: ledger.SignalCondition, Detail: "phase=Running"},
+		{Time: t0.Add(5 * time.Second), Signal: ledger.SignalCondition, Detail: "phase=Running"},
+	}
+	if d, ok := firstSessionRunning(obs); !ok || d != 2900*time.Millisecond {
+		t.Fatalf("firstSessionRunning = %s, %v; want 2.9s", d, ok)
+	}
+	if _, ok := firstSessionRunning(obs[:3]); ok {
+		t.Error("no Running after the create call, yet a figure")
+	}
+}
+
 func TestDetectionLatency(t *testing.T) {
 	base := time.Unix(1000, 0)
 	obs := []ledger.Observation{
