@@ -518,7 +518,9 @@ func PrintTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\n", p.Name, shown(p.Took), floor, ratio, p.FloorOf, p.Note)
 	}
-	fmt.Fprintf(tw, "\ncells\tmode\ttotal\tper cell\t\n")
+	if len(rep.Scaling) > 0 {
+		fmt.Fprintf(tw, "\ncells\tmode\ttotal\tper cell\t\n")
+	}
 	for _, s := range rep.Scaling {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t\n", s.Cells, s.Mode, s.Total.Round(time.Second), s.PerCell.Round(time.Second))
 	}
