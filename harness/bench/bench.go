@@ -322,9 +322,8 @@ func kubectlBinary() string {
 	if p, err := exec.LookPath("kubectl"); err == nil {
 		return p
 	}
-	matches, _ := filepath.Glob(filepath.Join(nodeimage.DefaultCacheDir(), "gobuild", "kubernetes-*", "out", "kubectl"))
-	if len(matches) > 0 {
-		return matches[len(matches)-1]
+	if p, ok := nodeimage.BuiltKubectl(); ok {
+		return p
 	}
 	return "kubectl"
 }

@@ -652,10 +652,8 @@ func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs .
 
 // waitForEvidence runs one EvidenceWindow over the cell's ledger and traffic
 // and logs how it ended.
-func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) EvidenceResult {
-	res := WaitForEvidence(ctx, r.ledger, r.traffic, w)
-	r.logf("%s", res.describe(w))
-	return res
+func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
+	r.logf("%s", WaitForEvidence(ctx, r.ledger, r.traffic, w).describe(w))
 }
 
 // finish judges the ledger, collects the bundle when the cell did not pass, and

@@ -79,23 +79,20 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 		}
 	}
 	if len(w.Calls) > 0 {
-		// The latest time each call was seen at.
-		type key struct {
-			caller       ledger.Caller
-			method, path string
-			session      session.SessionRef
-		}
-		latest := map[key]time.Time{}
+		// The latest time each call (keyed without its After) was seen at.
+		latest := map[RunnerCall]time.Time{}
 		for _, o := range l.Filter(func(o ledger.Observation) bool {
 			return (o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401) && !o.Time.Before(w.Since)
 		}) {
-			k := key{o.Caller, o.Method, verdict.PathFamily(o.Path), session.SessionRef{Project: o.Namespace, Name: o.Session}}
+			k := RunnerCall{Caller: o.Caller, Method: o.Method, Path: verdict.PathFamily(o.Path), Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}
 			if o.Time.After(latest[k]) {
 				latest[k] = o.Time
 			}
 		}
 		for _, c := range w.Calls {
-			at, ok := latest[key{c.Caller, c.Method, c.Path, c.Session}]
+			k := c
+			k.After = time.Time{}
+			at, ok := latest[k]
 			if !ok || at.Before(c.After) {
 				missing = append(missing, c.String())
 			}

@@ -236,14 +236,11 @@ func kubectlLine(c *cluster.Cluster) string {
 }
 
 func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
-	load := func(opts ...catalog.LoadOption) (*catalog.Catalog, error) {
-		return catalog.Open(in.Catalog, in.CatalogDir, opts...)
-	}
 	var opts []catalog.LoadOption
 	if in.ManifestOverride != nil {
 		mo := *in.ManifestOverride
 		if len(mo.Only) == 0 {
-			plain, err := load()
+			plain, err := catalog.Open(in.Catalog, in.CatalogDir)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -255,7 +252,7 @@ func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
 	} else {
 		opts = append(opts, catalog.WithPathChecks())
 	}
-	cat, err := load(opts...)
+	cat, err := catalog.Open(in.Catalog, in.CatalogDir, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,6 +16,16 @@ import (
 
 var kubernetesCommands = []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
 
+// BuiltKubectl is a kubectl an earlier node image build compiled into the
+// cache (the newest Kubernetes version's), for machines without kubectl on PATH.
+func BuiltKubectl() (string, bool) {
+	matches, _ := filepath.Glob(filepath.Join(DefaultCacheDir(), "gobuild", "kubernetes-*", "out", "kubectl"))
+	if len(matches) == 0 {
+		return "", false
+	}
+	return matches[len(matches)-1], true
+}
+
 // goModule is a throwaway module (outside the project's go.mod) used to build
 // one upstream command at a pinned version from the Go module proxy.
 type goModule struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,22 +73,13 @@ func TestKeepOnFailure(t *testing.T) {
 		}).
 		WithTeardown("delete the kept cluster (and a second one if an assessment failed)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			for _, n := range []string{name, name + "-2"} {
-				if names, _ := cluster.ListHarnessClusters(); contains(names, n) {
+				if names, _ := cluster.ListHarnessClusters(); slices.Contains(names, n) {
 					_ = cluster.New(n).Destroy(ctx)
 				}
 			}
 			return ctx
 		}).Feature()
 	testenvironment.Test(t, f)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeKeepCatalog writes a catalog whose first cell has a deliberately wrong
