@@ -7,7 +7,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 HARNESS := $(BIN)/upgrade-harness
 export CGO_ENABLED := 0
-export ARTIFACTS ?= $(CURDIR)/_artifacts
+ARTIFACTS ?= $(CURDIR)/_artifacts
 
 CATALOG ?= simulated
 CLUSTER ?= uh-dev
@@ -17,28 +17,72 @@ ORDER ?= all-at-once
 KEEP ?= on-failure
 OVERRIDES ?=
 LABELS ?=
+# ROLLBACK=true selects the cells that roll back to FROM after the upgrade (false: the plain ones).
+ROLLBACK ?=
+# REPEAT=N runs each selected cell N times; cells whose verdicts differ are flaky (exit 1).
+REPEAT ?= 1
+# DIAGNOSE=true runs the compatibility sweep of every failed cell's from and to after the matrix;
+# PROBE=false leaves failed cells undiagnosed (no runner probe).
+DIAGNOSE ?= false
+PROBE ?= true
 # Upstream mode: MANIFESTS_DIR=../shared/upstream-manifests IMAGE_REMAP=quay.io/ambient_code=localhost/ambient-sim
 MANIFESTS_DIR ?=
 IMAGE_REMAP ?=
+NODE_IMAGE ?=
 E2E_TIMEOUT ?= 80m
+# Each fuzz target runs this long in `make test` (seeds alone run in `make unit`).
+FUZZTIME ?= 20s
+# e2e tests `make test` leaves out (CI budget); E2E_SKIP= runs them too.
+E2E_SKIP ?= Slow$$
+# Candidate release (a platform PR's build) as the `to` of every cell, from FROM
+# (default: the two newest releases): CANDIDATE_MANIFESTS=dir|file,
+# CANDIDATE_IMAGES='operator=…,backend=…', CANDIDATE_NAME=pr-1234,
+# CANDIDATE_EXPECT=pass|fail with CANDIDATE_WHY=… (scripts/gate.sh runs this for CI).
+CANDIDATE_MANIFESTS ?=
+CANDIDATE_IMAGES ?=
+CANDIDATE_NAME ?=
+CANDIDATE_EXPECT ?=
+CANDIDATE_WHY ?=
+SCRIPTS = $(wildcard scripts/*.sh)
+
+# What users pass on is data, never code: every value reaches the harness as
+# the literal text given (make does not expand it; $$ stands for $, as in the
+# repro lines the harness prints), through the environment, and recipes quote
+# it ("$$FROM"), so FROM='v0.2.0;id' is a bad release name, not a command.
+USER_VARS := ARTIFACTS CATALOG CLUSTER FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT DIAGNOSE PROBE MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
+  E2E_SKIP CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY
+# ORDER applies to the whole matrix only when given; its default only completes FROM and TO.
+ORDER_GIVEN := $(filter command environment override,$(firstword $(origin ORDER)))
+literal = $(subst $$$$,$$,$(value $(1)))
+$(foreach v,$(USER_VARS),$(eval override $(v) := $$(call literal,$(v))))
+export $(USER_VARS)
+ORDER_FLAG = $(if $(or $(ORDER_GIVEN),$(and $(FROM),$(TO))),-order "$$ORDER")
+MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -overrides "$$OVERRIDES" \
+  -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" \
+  -candidate-manifests "$$CANDIDATE_MANIFESTS" -candidate-images "$$CANDIDATE_IMAGES" -candidate-name "$$CANDIDATE_NAME" \
+  -candidate-expect "$$CANDIDATE_EXPECT" -candidate-why "$$CANDIDATE_WHY"
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 
-.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit test test-e2e e2e repro bench lint clean help
+.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz test test-e2e e2e repro diagnose bench lint clean help
 
 all: bin
 
 help:
 	@echo "make e2e          run the upgrade matrix (simulated catalog by default; CATALOG=, LABELS=, FROM=, TO=)"
-	@echo "make test         unit tests and e2e tests on a real kind cluster"
-	@echo "make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [OVERRIDES=…]   one cell, cluster kept"
+	@echo "make test         unit tests, fuzzing (FUZZTIME=$$FUZZTIME a target) and e2e tests on a real kind cluster"
+	@echo "make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [OVERRIDES=…] [CATALOG=…] [MANIFESTS_DIR=…] [IMAGE_REMAP=…]   one cell, cluster kept"
+	@echo "make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=…] [KEEP=…]   compatibility sweep: which component pair breaks on which call"
+	@echo "make fuzz         the fuzz targets (catalog loader, repro lines), FUZZTIME each"
+	@echo "make e2e CANDIDATE_MANIFESTS=dir CANDIDATE_IMAGES='backend=…' [FROM=…]   cells to a PR's build (scripts/gate.sh)"
+	@echo "make lint-scripts shellcheck on scripts/"
 	@echo "make node-image   build (or reuse) the offline kind node image; NODE_IMAGE=… uses another"
 	@echo "make cluster / cluster-down / clean-clusters"
 	@echo "make bench        phase timings against their floors"
 
 bin:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ ./harness/cmd/...
+	$(GO) build -trimpath -buildvcs=false -o $(BIN)/ ./harness/cmd/...
 
 engine: bin
 	$(HARNESS) engine
@@ -50,10 +94,10 @@ images: bin engine
 	$(HARNESS) images
 
 cluster: bin
-	$(HARNESS) cluster up -name $(CLUSTER)
+	$(HARNESS) cluster up -name "$$CLUSTER"
 
 cluster-down: bin
-	$(HARNESS) cluster down -name $(CLUSTER)
+	$(HARNESS) cluster down -name "$$CLUSTER"
 
 clean-clusters: bin
 	$(HARNESS) cluster clean
@@ -67,22 +111,45 @@ unit:
 test-e2e: bin engine
 	NODE_IMAGE="$${NODE_IMAGE:-$$($(HARNESS) node-image)}" && export NODE_IMAGE && \
 	$(HARNESS) images && \
-	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/e2e/
+	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -skip "$$E2E_SKIP" -v ./tests/e2e/
 
-test: unit test-e2e
+# shellcheck on the scripts/ entry points (installed from Debian when missing).
+lint-scripts: bin
+	"$$($(HARNESS) tool shellcheck)" $(SCRIPTS)
 
-e2e: bin engine
-	$(HARNESS) matrix -catalog $(CATALOG) $(if $(LABELS),-labels $(LABELS)) $(if $(FROM),-from $(FROM)) $(if $(TO),-to $(TO)) \
-	  $(if $(and $(FROM),$(TO)),-order $(ORDER)) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep $(KEEP) -artifacts $(ARTIFACTS) \
-	  $(if $(MANIFESTS_DIR),-manifests-dir $(MANIFESTS_DIR)) $(if $(IMAGE_REMAP),-image-remap $(IMAGE_REMAP))
+# Fuzz targets: `go test -fuzz` takes one target of one package a run. A new
+# input is minimized for at most 1 s: with the default 60 s, minimizing the
+# inputs grown from the 10 KiB catalog seeds takes the whole FUZZTIME.
+FUZZ = $(GO) test -run '^$$' -fuzztime "$$FUZZTIME" -fuzzminimizetime 1s
+fuzz:
+	$(FUZZ) -fuzz '^FuzzLoad$$' ./harness/catalog
+	$(FUZZ) -fuzz '^FuzzParseRepro$$' ./harness/report
 
-repro: bin engine
-	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [CATALOG=…] [OVERRIDES='backend=img,…'] [NODE_IMAGE=…]"; exit 2; }
-	$(HARNESS) matrix -catalog $(CATALOG) -from $(FROM) -to $(TO) -order $(ORDER) $(if $(OVERRIDES),-overrides '$(OVERRIDES)') -keep always -artifacts $(ARTIFACTS) \
-	  $(if $(MANIFESTS_DIR),-manifests-dir $(MANIFESTS_DIR)) $(if $(IMAGE_REMAP),-image-remap $(IMAGE_REMAP))
+test: lint-scripts unit fuzz test-e2e
 
-bench: bin engine
-	$(HARNESS) bench -artifacts $(ARTIFACTS)
+# The harness checks every input before it touches the engine, the node image
+# or a cluster (bad input: exit 2 within a second), so e2e and repro do not
+# prepare the engine themselves. GNU make exits 2 whenever a recipe fails; the
+# harness's own code (1 regression, 2 bad input, 3 infrastructure) is in the
+# "Error N" line make prints and in the line run_harness adds before it.
+run_harness = @set -- $(1); echo "$$(printf '%q ' "$$@")"; "$$@" || { rc=$$?; \
+  echo "make $@: upgrade-harness exited $$rc ($$(case $$rc in 1) echo regression found;; 2) echo bad input;; 3) echo infrastructure failed;; *) echo unexpected;; esac))" >&2; exit $$rc; }
+
+e2e: bin
+	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -labels "$$LABELS" -rollback "$$ROLLBACK" -repeat "$$REPEAT" -keep "$$KEEP" -diagnose="$$DIAGNOSE" -probe="$$PROBE")
+
+repro: bin
+	@[ -n "$$FROM" ] && [ -n "$$TO" ] && [[ "$$FROM$$TO" != *,* ]] || { \
+	  echo "usage: make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [CATALOG=name|file.yaml] [OVERRIDES='backend=img,…'] [MANIFESTS_DIR=…] [IMAGE_REMAP=…] [NODE_IMAGE=…] (one release each for FROM and TO)" >&2; exit 2; }
+	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -rollback "$${ROLLBACK:-false}" -keep always)
+
+diagnose: bin
+	@[ -n "$$FROM" ] && [ -n "$$TO" ] && [[ "$$FROM$$TO" != *,* ]] || { \
+	  echo "usage: make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=name|file.yaml] [KEEP=…] [MANIFESTS_DIR=…] [IMAGE_REMAP=…] [NODE_IMAGE=…] (one release each for FROM and TO)" >&2; exit 2; }
+	$(call run_harness,$(HARNESS) diagnose -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" -keep "$$KEEP")
+
+bench: bin
+	$(call run_harness,$(HARNESS) bench -artifacts "$$ARTIFACTS")
 
 clean:
-	rm -rf $(BIN) $(ARTIFACTS)
+	rm -rf $(BIN) "$$ARTIFACTS"

@@ -32,6 +32,8 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -117,24 +119,24 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	defer c.Destroy(context.Background())
 	add(Phase{Name: "cluster ready", Took: time.Since(t0), Floor: floorCreate, FloorOf: "kind create with kind's defaults (no readiness wait)"})
-	target := &cell.Target{Rest: c.KubernetesRestConfig(), Kind: c, Name: ourName, NodeImage: in.NodeImage}
-	cs, err := kubernetes.NewForConfig(target.Rest)
+	target, err := cluster.NewKindTarget(c)
 	if err != nil {
 		return nil, err
 	}
+	cs := target.Kube
 	fromRel, _ := in.Catalog.Release(in.From)
 	toRel, _ := in.Catalog.Release(in.To)
-	fromR, err := cell.RenderRelease(in.Catalog, fromRel, nil)
+	fromR, err := deploy.RenderRelease(in.Catalog, fromRel, platform.Images{})
 	if err != nil {
 		return nil, err
 	}
-	toR, err := cell.RenderRelease(in.Catalog, toRel, nil)
+	toR, err := deploy.RenderRelease(in.Catalog, toRel, platform.Images{})
 	if err != nil {
 		return nil, err
 	}
 
 	t0 = time.Now()
-	if err := cell.PreloadImages(ctx, target, fromR, toR); err != nil {
+	if err := target.LoadImages(ctx, deploy.ListImages(fromR, toR)...); err != nil {
 		return nil, fmt.Errorf("bench: preload: %w", err)
 	}
 	add(Phase{Name: "image preload", Took: time.Since(t0)})
@@ -165,8 +167,8 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 				return 0, err
 			}
 		}
-		for _, d := range []string{"agentic-operator", "backend-api"} {
-			if err := kubectl("-n", cell.PlatformNamespace, "rollout", "status", "deploy/"+d, "--timeout=180s"); err != nil {
+		for _, d := range []string{platform.OperatorDeployment, platform.BackendDeployment} {
+			if err := kubectl("-n", platform.Namespace, "rollout", "status", "deploy/"+d, "--timeout=180s"); err != nil {
 				return 0, err
 			}
 		}
@@ -179,12 +181,12 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, fmt.Errorf("bench: kubectl floor for deploy: %w", err)
 	}
 	t0 = time.Now()
-	if err := cell.ResetCluster(ctx, target, logf); err != nil {
+	if err := resetPlatform(ctx, target, logf); err != nil {
 		return nil, err
 	}
 	resetT := time.Since(t0)
 	t0 = time.Now()
-	if err := cell.InstallRelease(ctx, cell.InstallReleaseInput{Target: target, Rendered: fromR, Timeout: 3 * time.Minute, Logf: logf}); err != nil {
+	if err := deploy.Install(ctx, deploy.InstallInput{Config: target.Rest, Client: target.Kube, Rendered: fromR, Timeout: 3 * time.Minute, Logf: logf}); err != nil {
 		return nil, fmt.Errorf("bench: deploy: %w", err)
 	}
 	add(Phase{Name: "deploy " + in.From, Took: time.Since(t0), Floor: deployFloor, FloorOf: "kubectl apply + rollout status"})
@@ -195,16 +197,15 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, fmt.Errorf("bench: bare pod floor: %w", err)
 	}
 
-	// One full cell, timed by phase from its progress lines.
-	var cellLog strings.Builder
+	// One full cell, timed by the phases of its result.
 	cat := in.Catalog
 	cells, err := cat.Cells(catalog.Filter{From: []string{in.From}, To: []string{in.To}})
 	if err != nil {
 		return nil, err
 	}
-	var one catalog.Cell
+	var one upgrade.Cell
 	for _, cl := range cells {
-		if cl.Order.Text == "all-at-once" {
+		if cl.Order.IsDefault() {
 			one = cl
 		}
 	}
@@ -212,19 +213,18 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, fmt.Errorf("bench: catalog %s has no all-at-once cell %s→%s", cat.Name, in.From, in.To)
 	}
 	tm := in.Timing
-	res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: one, From: fromRel, To: toRel, Artifacts: in.Artifacts,
-		Log: io.MultiWriter(in.Log, &cellLog), Timing: &tm})
+	res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: one, From: fromRel, To: toRel, Log: in.Log, Timing: &tm})
 	if res.Error != "" {
 		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), res.Error)
 	}
-	phases := phaseDurations(cellLog.String())
+	took := func(step string) time.Duration { t, _ := res.Phase(step); return t.Took }
 	first, ok := firstSessionRunning(res.Ledger)
 	if !ok {
 		return nil, fmt.Errorf("bench: cell %s: the ledger has no API-created session reaching phase=Running", one.Name())
 	}
 	add(Phase{Name: "first session Running", Took: first, Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(create call answered → phase=Running)"})
-	add(Phase{Name: "pre-upgrade sessions", Took: phases["create pre-upgrade sessions"], Note: "(project ready + API session + CR session, each to Running)"})
-	upg := phases["upgrade"]
+	add(Phase{Name: "pre-upgrade sessions", Took: took(cell.StepPreSessions), Note: "(project ready + API session + CR session, each to Running)"})
+	upg := took(cell.StepUpgrade)
 	upgradeFloor, err := upgradeFloorTime(ctx, target, fromR, toR, applyFloor, logf)
 	if err != nil {
 		return nil, err
@@ -264,7 +264,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	return rep, write(in, rep)
 }
 
-func runScale(ctx context.Context, in Input, all []catalog.Cell, n int, fresh bool) (Scale, error) {
+func runScale(ctx context.Context, in Input, all []upgrade.Cell, n int, fresh bool) (Scale, error) {
 	if n > len(all) {
 		n = len(all)
 	}
@@ -303,8 +303,8 @@ func runScale(ctx context.Context, in Input, all []catalog.Cell, n int, fresh bo
 	return s, nil
 }
 
-func upgradeFloorTime(ctx context.Context, target *cell.Target, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error), logf func(string, ...any)) (time.Duration, error) {
-	if err := cell.ResetCluster(ctx, target, logf); err != nil {
+func upgradeFloorTime(ctx context.Context, target *cluster.Target, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error), logf func(string, ...any)) (time.Duration, error) {
+	if err := resetPlatform(ctx, target, logf); err != nil {
 		return 0, err
 	}
 	if _, err := applyFloor(fromR); err != nil {
@@ -314,7 +314,12 @@ func upgradeFloorTime(ctx context.Context, target *cell.Target, fromR, toR *depl
 	if err != nil {
 		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
 	}
-	return d, cell.ResetCluster(ctx, target, logf)
+	return d, resetPlatform(ctx, target, logf)
+}
+
+func resetPlatform(ctx context.Context, t *cluster.Target, logf func(string, ...any)) error {
+	_, err := deploy.Reset(ctx, deploy.ResetInput{Config: t.Rest, Client: t.Kube, Dynamic: t.Dynamic, PlatformNamespace: platform.Namespace, Logf: logf})
+	return err
 }
 
 // kubectlBinary is kubectl from PATH, else the one the node image build compiled.
@@ -353,28 +358,6 @@ func barePodStart(ctx context.Context, cs kubernetes.Interface, r *deploy.Render
 		time.Sleep(100 * time.Millisecond)
 	}
 	return 0, fmt.Errorf("bare runner pod not Ready within 2m")
-}
-
-// phaseDurations reads "✓ <name> (<duration>)" progress lines.
-func phaseDurations(log string) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	for _, line := range strings.Split(log, "\n") {
-		i := strings.Index(line, "✓ ")
-		j := strings.LastIndex(line, " (")
-		if i < 0 || j < i || !strings.HasSuffix(line, ")") {
-			continue
-		}
-		name := line[i+len("✓ ") : j]
-		d, err := time.ParseDuration(line[j+2 : len(line)-1])
-		if err != nil {
-			continue
-		}
-		if k := strings.Index(name, " "); strings.HasPrefix(name, "upgrade ") && k > 0 {
-			name = "upgrade"
-		}
-		out[name] = d
-	}
-	return out
 }
 
 // firstSessionRunning is the time from the answer of the first session

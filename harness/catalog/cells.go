@@ -2,85 +2,36 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// Cell is one expanded matrix cell: a from→to upgrade, how it is run and what
-// it is expected to show.
-type Cell struct {
-	Catalog string
-	From    string
-	To      string
-	Order   Order
-	Expect  verdict.Verdict
-	// ExpectRules pins individual rules (rule name → verdict).
-	ExpectRules map[string]verdict.Verdict
-	Why         string
-	Labels      []string
-	// Source is "cells" for an explicit cell or the generate strategy that made it.
-	Source string
-	// Line is where the cell or its generator is written in the catalog file.
-	Line int
-	// Overrides replaces images of the To release (see ApplyOverrides).
-	Overrides map[Component]string
-}
-
-// VerdictCell converts the cell to the identity used by verdicts and reports.
-func (c Cell) VerdictCell() verdict.Cell {
-	vc := verdict.Cell{
-		Catalog: c.Catalog,
-		From:    c.From,
-		To:      c.To,
-		Order:   c.Order.Text,
-		Labels:  append([]string(nil), c.Labels...),
-	}
-	if len(c.Overrides) > 0 {
-		vc.Overrides = map[string]string{}
-		for k, img := range c.Overrides {
-			vc.Overrides[string(k)] = img
-		}
-	}
-	return vc
-}
-
-// Expectation converts the cell's expected outcome for the verdict package.
-func (c Cell) Expectation() verdict.Expectation {
-	e := verdict.Expectation{Verdict: c.Expect, Why: c.Why}
-	if len(c.ExpectRules) > 0 {
-		e.Rules = make(map[string]verdict.Verdict, len(c.ExpectRules))
-		for k, val := range c.ExpectRules {
-			e.Rules[k] = val
-		}
-	}
-	return e
-}
-
-// Name is the stable file-system-safe name, e.g. "v0.2.0-v0.2.2-operator-runner".
-func (c Cell) Name() string { return c.VerdictCell().Name() }
-
-// HasLabel reports whether the cell carries label l.
-func (c Cell) HasLabel(l string) bool { return contains(c.Labels, l) }
-
 // Filter selects cells. Empty fields select everything; within a field any
-// listed value matches; all set fields must match.
+// listed value matches; all set fields must match. Its errors name the
+// command-line flag of each field (-from, -to, -labels, -cell).
 type Filter struct {
 	From   []string
 	To     []string
 	Labels []string
+	// Rollback, when set, keeps only rollback cells (true) or only plain ones (false).
+	Rollback *bool
 	// Name is a path.Match glob on Cell.Name(), e.g. "v0.2.0-*".
 	Name string
 }
 
 // Cells expands the matrix (explicit cells first, then generated ones that do
 // not repeat an explicit from/to/order) and returns those the filter selects.
+// With a candidate (AddCandidate) its cells replace the matrix.
 // A filter naming an unknown release or label is bad input: in CI it would
 // otherwise silently select nothing.
-func (c *Catalog) Cells(f Filter) ([]Cell, error) {
+func (c *Catalog) Cells(f Filter) ([]upgrade.Cell, error) {
 	all, err := c.allCells()
 	if err != nil {
 		return nil, err
@@ -88,7 +39,7 @@ func (c *Catalog) Cells(f Filter) ([]Cell, error) {
 	if err := c.checkFilter(f, all); err != nil {
 		return nil, exitcode.BadInputErr(err)
 	}
-	var out []Cell
+	var out []upgrade.Cell
 	for _, cell := range all {
 		if f.matches(cell) {
 			out = append(out, cell)
@@ -97,15 +48,15 @@ func (c *Catalog) Cells(f Filter) ([]Cell, error) {
 	return out, nil
 }
 
-func (c *Catalog) checkFilter(f Filter, all []Cell) error {
+func (c *Catalog) checkFilter(f Filter, all []upgrade.Cell) error {
 	var problems []string
 	for _, side := range []struct {
 		name   string
 		values []string
-	}{{"from", f.From}, {"to", f.To}} {
+	}{{"-from", f.From}, {"-to", f.To}} {
 		for _, v := range side.values {
 			if _, ok := c.Release(v); !ok {
-				problems = append(problems, fmt.Sprintf("filter %s: %q is not a release of catalog %s (want one of %s)", side.name, v, c.Name, validVersionsText(c)))
+				problems = append(problems, fmt.Sprintf("%s %q: not a release of catalog %s (want one of %s)", side.name, v, c.Name, validVersionsText(c)))
 			}
 		}
 	}
@@ -117,12 +68,12 @@ func (c *Catalog) checkFilter(f Filter, all []Cell) error {
 	}
 	for _, l := range f.Labels {
 		if !used[l] {
-			problems = append(problems, fmt.Sprintf("filter label: %q is on no cell of catalog %s (want one of %s)", l, c.Name, strings.Join(sortedKeys(used), ", ")))
+			problems = append(problems, fmt.Sprintf("-labels %q: on no cell of catalog %s (want one of %s)", l, c.Name, strings.Join(slices.Sorted(maps.Keys(used)), ", ")))
 		}
 	}
 	if f.Name != "" {
 		if _, err := path.Match(f.Name, ""); err != nil {
-			problems = append(problems, fmt.Sprintf("filter name: %q is not a valid glob (want path.Match syntax such as v0.2.0-*)", f.Name))
+			problems = append(problems, fmt.Sprintf("-cell %q: not a valid glob (want path.Match syntax such as v0.2.0-*)", f.Name))
 		}
 	}
 	if len(problems) > 0 {
@@ -131,11 +82,14 @@ func (c *Catalog) checkFilter(f Filter, all []Cell) error {
 	return nil
 }
 
-func (f Filter) matches(c Cell) bool {
+func (f Filter) matches(c upgrade.Cell) bool {
 	if len(f.From) > 0 && !contains(f.From, c.From) {
 		return false
 	}
 	if len(f.To) > 0 && !contains(f.To, c.To) {
+		return false
+	}
+	if f.Rollback != nil && *f.Rollback != c.Rollback {
 		return false
 	}
 	if len(f.Labels) > 0 {
@@ -155,25 +109,28 @@ func (f Filter) matches(c Cell) bool {
 	return true
 }
 
-func (c *Catalog) defaultOrder() (Order, error) {
+func (c *Catalog) defaultOrder() (upgrade.Order, error) {
 	if c.Matrix.DefaultOrder == "" {
-		return ParseOrder(OrderAllAtOnce)
+		return upgrade.ParseOrder(upgrade.OrderAllAtOnce)
 	}
-	return ParseOrder(c.Matrix.DefaultOrder)
+	return upgrade.ParseOrder(c.Matrix.DefaultOrder)
 }
 
-func (c *Catalog) orderOrDefault(s string) (Order, error) {
+func (c *Catalog) orderOrDefault(s string) (upgrade.Order, error) {
 	if s == "" {
 		return c.defaultOrder()
 	}
-	return ParseOrder(s)
+	return upgrade.ParseOrder(s)
 }
 
-func (c *Catalog) allCells() ([]Cell, error) {
-	var out []Cell
+func (c *Catalog) allCells() ([]upgrade.Cell, error) {
+	if c.Candidate != nil {
+		return c.candidateCells, nil
+	}
+	var out []upgrade.Cell
 	seen := map[string]bool{}
-	add := func(cell Cell) {
-		k := cell.From + "\x00" + cell.To + "\x00" + cell.Order.Text
+	add := func(cell upgrade.Cell) {
+		k := cell.Name()
 		if seen[k] {
 			return
 		}
@@ -186,10 +143,14 @@ func (c *Catalog) allCells() ([]Cell, error) {
 		if err != nil {
 			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
 		}
-		add(Cell{
-			Catalog: c.Name, From: cs.From, To: cs.To, Order: o,
-			Expect: verdict.Verdict(cs.Expect), ExpectRules: toVerdicts(cs.ExpectRules),
-			Why: cs.Why, Labels: append([]string(nil), cs.Labels...),
+		e := expectation(cs.Expect, cs.Why, cs.ExpectRules, cs.Expect401, cs.ExpectNo401)
+		for _, d := range cs.ExpectDiagnosis {
+			e.Diagnoses = append(e.Diagnoses, d.diagnosis())
+		}
+		add(upgrade.Cell{
+			Catalog: c.Name, From: cs.From, To: cs.To, Order: o, Rollback: cs.Rollback, Fault: cs.Fault,
+			Expect: e,
+			Labels: append([]string(nil), cs.Labels...),
 			Source: "cells", Line: c.lineOf(field),
 		})
 	}
@@ -215,10 +176,10 @@ func (c *Catalog) allCells() ([]Cell, error) {
 				c.File, c.lineOf(field+".strategy"), field, g.Strategy, strings.Join(GenerateStrategies, " or ")))
 		}
 		for _, p := range pairs {
-			add(Cell{
+			add(upgrade.Cell{
 				Catalog: c.Name, From: p[0], To: p[1], Order: o,
-				Expect: verdict.Verdict(g.Expect), ExpectRules: toVerdicts(g.ExpectRules),
-				Why: g.Why, Labels: append([]string(nil), g.Labels...),
+				Expect: expectation(g.Expect, g.Why, g.ExpectRules, g.Expect401, g.ExpectNo401),
+				Labels: append([]string(nil), g.Labels...),
 				Source: g.Strategy, Line: c.lineOf(field),
 			})
 		}
@@ -226,38 +187,41 @@ func (c *Catalog) allCells() ([]Cell, error) {
 	return out, nil
 }
 
-func toVerdicts(m map[string]string) map[string]verdict.Verdict {
-	if len(m) == 0 {
-		return nil
+// expectation builds a cell's expectation from its catalog fields.
+func expectation(expect, why string, rules map[string]string, unauthorized, authorized []Attribution) verdict.Expectation {
+	e := verdict.Expectation{Verdict: verdict.Verdict(expect), Why: why}
+	if len(rules) > 0 {
+		e.Rules = make(map[string]verdict.Verdict, len(rules))
+		for k, v := range rules {
+			e.Rules[k] = verdict.Verdict(v)
+		}
 	}
-	out := make(map[string]verdict.Verdict, len(m))
-	for k, v := range m {
-		out[k] = verdict.Verdict(v)
+	for _, a := range unauthorized {
+		e.Unauthorized = append(e.Unauthorized, a.attribution())
 	}
-	return out
+	for _, a := range authorized {
+		e.Authorized = append(e.Authorized, a.attribution())
+	}
+	return e
 }
 
 // ReleaseImages returns the images of the cell's from release and of its to
 // release with the cell's overrides applied.
-func (c *Catalog) ReleaseImages(cell Cell) (from, to Images, err error) {
+func (c *Catalog) ReleaseImages(cell upgrade.Cell) (from, to platform.Images, err error) {
 	fr, ok := c.Release(cell.From)
 	if !ok {
-		return Images{}, Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: from %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.From, c.Name, validVersionsText(c)))
+		return platform.Images{}, platform.Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: from %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.From, c.Name, validVersionsText(c)))
 	}
 	tr, ok := c.Release(cell.To)
 	if !ok {
-		return Images{}, Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: to %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.To, c.Name, validVersionsText(c)))
+		return platform.Images{}, platform.Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: to %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.To, c.Name, validVersionsText(c)))
 	}
-	to = tr.Images
-	for comp, img := range cell.Overrides {
-		to.set(comp, img)
-	}
-	return fr.Images, to, nil
+	return fr.Images, tr.Images.With(cell.Overrides), nil
 }
 
 // ImagesFor lists every image a cell may deploy (both releases, overrides
 // applied), deduplicated, for preloading into the cluster.
-func (c *Catalog) ImagesFor(cell Cell) ([]string, error) {
+func (c *Catalog) ImagesFor(cell upgrade.Cell) ([]string, error) {
 	from, to, err := c.ReleaseImages(cell)
 	if err != nil {
 		return nil, err
@@ -273,44 +237,31 @@ func (c *Catalog) ImagesFor(cell Cell) ([]string, error) {
 	return out, nil
 }
 
-// ApplyOverrides returns a copy of cell whose to release uses the given images
-// (PR gating). Every reference must be valid and pinned, and every component
-// must be one the cell's order upgrades, or the override would never deploy.
-// StateSync moves with Runner.
-func ApplyOverrides(cell Cell, overrides map[Component]string) (Cell, error) {
+// ApplyOverrides returns a copy of cell whose to release uses the images set
+// in overrides (PR gating). Every reference must be valid and pinned, and every
+// component must be one the cell's order upgrades, or the override would never
+// deploy. StateSync moves with Runner.
+func ApplyOverrides(cell upgrade.Cell, overrides platform.Images) (upgrade.Cell, error) {
 	var problems []string
-	keys := make([]string, 0, len(overrides))
-	for k := range overrides {
-		keys = append(keys, string(k))
-	}
-	sort.Strings(keys)
-	merged := map[Component]string{}
-	for k, img := range cell.Overrides {
-		merged[k] = img
-	}
-	for _, k := range keys {
-		comp := Component(k)
-		img := overrides[comp]
-		step := comp
-		if comp == StateSync {
-			step = Runner
-		}
-		switch {
-		case !containsComponent(ImageComponents, comp):
-			problems = append(problems, fmt.Sprintf("override %q: unknown component (want operator, backend, runner or stateSync)", k))
-			continue
-		case !cell.Order.Upgrades(step):
-			problems = append(problems, fmt.Sprintf("override %s: order %q never upgrades %s, so the image would not be deployed (want an order that upgrades it)", k, cell.Order.Text, step))
+	merged := cell.Overrides
+	for _, comp := range overrides.Components() {
+		img := overrides.Get(comp)
+		if !cell.Upgrades(comp) {
+			step := comp
+			if comp == platform.StateSync {
+				step = platform.Runner
+			}
+			problems = append(problems, fmt.Sprintf("override %s: order %q never upgrades %s, so the image would not be deployed (want an order that upgrades it)", comp, cell.Order.Text, step))
 			continue
 		}
 		if msg := checkPinnedImage(img); msg != "" {
-			problems = append(problems, fmt.Sprintf("override %s: %s", k, msg))
+			problems = append(problems, fmt.Sprintf("override %s: %s", comp, msg))
 			continue
 		}
-		merged[comp] = img
+		merged.Set(comp, img)
 	}
 	if len(problems) > 0 {
-		return Cell{}, exitcode.BadInputErr(fmt.Errorf("cell %s: %s", cell.Name(), strings.Join(problems, "; ")))
+		return upgrade.Cell{}, exitcode.BadInputErr(fmt.Errorf("cell %s: %s", cell.Name(), strings.Join(problems, "; ")))
 	}
 	out := cell
 	out.Overrides = merged
@@ -318,29 +269,24 @@ func ApplyOverrides(cell Cell, overrides map[Component]string) (Cell, error) {
 }
 
 // ParseOverrides parses "component=image,..." as given on a command line.
-func ParseOverrides(s string) (map[Component]string, error) {
-	out := map[Component]string{}
+func ParseOverrides(s string) (platform.Images, error) {
+	var out platform.Images
 	if strings.TrimSpace(s) == "" {
 		return out, nil
 	}
 	for _, part := range strings.Split(s, ",") {
 		k, img, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok || k == "" || img == "" {
-			return nil, exitcode.BadInputErr(fmt.Errorf("override %q is not component=image (want e.g. operator=localhost/pr/vteam_operator:pr-1)", part))
+			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override %q is not component=image (want e.g. operator=localhost/pr/vteam_operator:pr-1)", part))
 		}
-		if _, dup := out[Component(k)]; dup {
-			return nil, exitcode.BadInputErr(fmt.Errorf("override for %s is given twice (want each component once)", k))
+		comp, err := platform.ParseComponent(k)
+		if err != nil {
+			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override %q: %v", part, err))
 		}
-		out[Component(k)] = img
+		if out.Get(comp) != "" {
+			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override for %s is given twice (want each component once)", k))
+		}
+		out.Set(comp, img)
 	}
 	return out, nil
-}
-
-func containsComponent(list []Component, c Component) bool {
-	for _, x := range list {
-		if x == c {
-			return true
-		}
-	}
-	return false
 }

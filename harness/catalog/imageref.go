@@ -2,22 +2,14 @@ package catalog
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 )
 
 // ImageRefGrammar is the accepted shape of an image reference, quoted in errors.
 const ImageRefGrammar = "[registry/]repository[:tag][@sha256:<64 hex>]"
-
-var (
-	// Docker distribution's grammar, restated: lowercase path components joined by
-	// ".", "_", "__" or runs of "-".
-	pathComponentRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	hostLabelRE     = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
-	portRE          = regexp.MustCompile(`^[0-9]{1,5}$`)
-	tagRE           = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
-	digestRE        = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-)
 
 // ImageRef is a parsed container image reference.
 type ImageRef struct {
@@ -66,65 +58,38 @@ func (e *ImageRefError) Error() string {
 	return fmt.Sprintf("%q is not a valid image reference (want %s)", e.Ref, ImageRefGrammar)
 }
 
-// ParseImageRef parses [registry/]repository[:tag][@sha256:<64 hex>].
-// A first path component is a registry when it contains "." or ":" or is
-// "localhost", as Docker decides it.
+// ParseImageRef parses [registry/]repository[:tag][@sha256:<64 hex>] with
+// Docker distribution's grammar (github.com/distribution/reference). A first
+// path component is a registry when it contains "." or ":" or is "localhost",
+// as Docker decides it; the grammar alone would also take "Ambient" in
+// "Ambient/x" for a host.
 func ParseImageRef(s string) (ImageRef, error) {
 	fail := func(reason string) (ImageRef, error) {
 		return ImageRef{}, &ImageRefError{Ref: s, Reason: reason}
 	}
-	if s == "" {
-		return fail("empty")
+	parsed, err := reference.Parse(s)
+	if err != nil {
+		return fail(err.Error())
 	}
-	if strings.TrimSpace(s) != s {
-		return fail("surrounding whitespace")
+	named, ok := parsed.(reference.Named)
+	if !ok {
+		return fail("no repository name")
 	}
-	var ref ImageRef
-	rest := s
-	if at := strings.Index(rest, "@"); at >= 0 {
-		ref.Digest = rest[at+1:]
-		rest = rest[:at]
-		if !digestRE.MatchString(ref.Digest) {
+	ref := ImageRef{Registry: reference.Domain(named), Repository: reference.Path(named)}
+	if ref.Registry != "" && !strings.ContainsAny(ref.Registry, ".:") && ref.Registry != "localhost" {
+		ref.Registry, ref.Repository = "", named.Name()
+		if strings.ToLower(ref.Repository) != ref.Repository {
+			return fail(fmt.Sprintf("repository %q must be lowercase", ref.Repository))
+		}
+	}
+	if t, ok := parsed.(reference.Tagged); ok {
+		ref.Tag = t.Tag()
+	}
+	if d, ok := parsed.(reference.Digested); ok {
+		if d.Digest().Algorithm() != digest.SHA256 {
 			return fail("digest must be sha256:<64 lowercase hex>")
 		}
-	}
-	// A tag colon comes after the last slash; an earlier colon is a registry port.
-	if colon := strings.LastIndex(rest, ":"); colon > strings.LastIndex(rest, "/") {
-		ref.Tag = rest[colon+1:]
-		rest = rest[:colon]
-		if !tagRE.MatchString(ref.Tag) {
-			return fail("tag must match [\\w][\\w.-]{0,127}")
-		}
-	}
-	parts := strings.Split(rest, "/")
-	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
-		if err := checkRegistryHost(parts[0]); err != "" {
-			return fail(err)
-		}
-		ref.Registry = parts[0]
-		parts = parts[1:]
-	}
-	for _, p := range parts {
-		if !pathComponentRE.MatchString(p) {
-			return fail(fmt.Sprintf("repository component %q must be lowercase [a-z0-9] joined by '.', '_', '__' or '-'", p))
-		}
-	}
-	ref.Repository = strings.Join(parts, "/")
-	if len(ref.Name()) > 255 {
-		return fail("name longer than 255 characters")
+		ref.Digest = d.Digest().String()
 	}
 	return ref, nil
-}
-
-func checkRegistryHost(host string) string {
-	name, port, hasPort := strings.Cut(host, ":")
-	if hasPort && !portRE.MatchString(port) {
-		return fmt.Sprintf("registry port %q must be 1-5 digits", port)
-	}
-	for _, label := range strings.Split(name, ".") {
-		if !hostLabelRE.MatchString(label) {
-			return fmt.Sprintf("registry host %q is not a host name", name)
-		}
-	}
-	return ""
 }

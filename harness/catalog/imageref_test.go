@@ -21,7 +21,9 @@ func TestParseImageRef(t *testing.T) {
 		{in: "quay.io/x/y:v1@" + digest, want: ImageRef{Registry: "quay.io", Repository: "x/y", Tag: "v1", Digest: digest}},
 		{in: "quay.io/x/y@" + digest, want: ImageRef{Registry: "quay.io", Repository: "x/y", Digest: digest}},
 		{in: "Registry.Example.COM/a__b/c-d.e:_tag", want: ImageRef{Registry: "Registry.Example.COM", Repository: "a__b/c-d.e", Tag: "_tag"}},
+		{in: "[::1]:5000/x/y:1", want: ImageRef{Registry: "[::1]:5000", Repository: "x/y", Tag: "1"}},
 		{in: "quay.io/x::1", wantErr: true},
+		{in: "quay.io/x@sha512:" + strings.Repeat("ab", 64), wantErr: true}, // the grammar quoted in errors names sha256
 		{in: "", wantErr: true},
 		{in: " quay.io/x:1", wantErr: true},
 		{in: "quay.io/Ambient/x:1", wantErr: true},     // uppercase repository

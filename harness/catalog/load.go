@@ -19,8 +19,10 @@ import (
 // Problem is one thing wrong with a catalog, located in its file.
 type Problem struct {
 	File string
-	// Line is 1-based; 0 when the position is unknown.
-	Line int
+	// Line is 1-based; 0 when the position is unknown. Column (1-based) is
+	// set for YAML syntax errors only.
+	Line   int
+	Column int
 	// Field is the path of the offending field, e.g. "releases[1].images.operator".
 	Field   string
 	Message string
@@ -31,6 +33,9 @@ func (p Problem) String() string {
 	b.WriteString(p.File)
 	if p.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(p.Line))
+		if p.Column > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Column))
+		}
 	}
 	b.WriteString(": ")
 	if p.Field != "" {
@@ -59,6 +64,7 @@ type LoadOption func(*loadOptions)
 type loadOptions struct {
 	checkPaths bool
 	override   *ManifestOverride
+	candidate  *Candidate
 }
 
 // WithPathChecks makes Load check that every local manifest path exists.
@@ -77,10 +83,15 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readCatalogFile(path)
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("read catalog: %w", err))
+		return nil, exitcode.BadInputErr(err)
 	}
+	return loadBytes(path, data, o)
+}
+
+// loadBytes is Load after the file was read (the fuzz target's entry).
+func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	c, unknown, err := parse(path, data)
 	if err != nil {
 		return nil, exitcode.BadInputErr(err)
@@ -103,31 +114,42 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
 		return nil, exitcode.BadInputErr(&ValidationError{Problems: problems})
 	}
+	if o.candidate != nil {
+		if err := c.AddCandidate(*o.candidate); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
 var catalogNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
-// Open loads a catalog given as a file path (ends in .yaml or contains a
-// slash) or as a name in dir, the way every command accepts it.
+// Open loads a catalog given as a file path (ends in .yaml or .yml, or
+// contains a slash) or as a name in dir, the way every command accepts it.
 func Open(nameOrPath, dir string, opts ...LoadOption) (*Catalog, error) {
-	if strings.HasSuffix(nameOrPath, ".yaml") || strings.Contains(nameOrPath, "/") {
+	if IsPath(nameOrPath) {
 		return Load(nameOrPath, opts...)
 	}
 	return LoadByName(dir, nameOrPath, opts...)
 }
 
+// IsPath reports whether Open takes nameOrPath as a file path, not a name.
+func IsPath(nameOrPath string) bool {
+	return strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") || strings.ContainsRune(nameOrPath, '/')
+}
+
 // LoadByName loads dir/<name>.yaml (e.g. "simulated" or "upstream") and checks
 // that the file's name field agrees.
 func LoadByName(dir, name string, opts ...LoadOption) (*Catalog, error) {
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, exitcode.BadInputErr(fmt.Errorf("catalog directory %s does not exist or is not a directory (want the directory of catalog files, e.g. fixtures/releases from the repository root; or give the catalog as a file path)", dir))
+	}
 	if !catalogNameRE.MatchString(name) {
-		return nil, exitcode.BadInputErr(fmt.Errorf("catalog name %q is not valid (want lowercase letters, digits and '-'; available in %s: %s)",
-			name, dir, strings.Join(Available(dir), ", ")))
+		return nil, exitcode.BadInputErr(fmt.Errorf("%q is not a catalog name (want %s, or a catalog file path)", name, availableText(dir)))
 	}
 	path := filepath.Join(dir, name+".yaml")
 	if _, err := os.Stat(path); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("catalog %q: %s does not exist (available in %s: %s)",
-			name, path, dir, strings.Join(Available(dir), ", ")))
+		return nil, exitcode.BadInputErr(fmt.Errorf("%s does not exist (want %s, or a catalog file path)", path, availableText(dir)))
 	}
 	c, err := Load(path, opts...)
 	if err != nil {
@@ -142,6 +164,15 @@ func LoadByName(dir, name string, opts ...LoadOption) (*Catalog, error) {
 	return c, nil
 }
 
+// availableText says which catalog names dir holds, for error messages.
+func availableText(dir string) string {
+	names := Available(dir)
+	if len(names) == 0 {
+		return fmt.Sprintf("a catalog name, but %s holds no *.yaml catalog", dir)
+	}
+	return fmt.Sprintf("one of %s (the catalogs in %s)", strings.Join(names, ", "), dir)
+}
+
 // Available lists the catalog names (*.yaml basenames) in dir.
 func Available(dir string) []string {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -153,37 +184,45 @@ func Available(dir string) []string {
 	return names
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// parse decodes data and reports structural problems (syntax, duplicate
-// fields, wrong kinds) with their lines. Unknown fields alone do not stop it:
-// they come back as problems next to a decoded catalog, so that Validate can
-// add its own. Semantic checks are Validate's.
+// parse decodes data and reports structural problems (syntax, more than one
+// document, duplicate fields, wrong kinds) with their lines. Unknown fields
+// alone do not stop it: they come back as problems next to a decoded catalog,
+// so that Validate can add its own. Semantic checks are Validate's.
 func parse(file string, data []byte) (*Catalog, []Problem, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, &ValidationError{Problems: []Problem{yamlProblem(file, err.Error())}}
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+	docs, syntax := documents(file, data)
+	switch {
+	case syntax != nil:
+		return nil, nil, &ValidationError{Problems: []Problem{*syntax}}
+	case len(docs) == 0:
 		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Message: "file is empty (want a Catalog document)"}}}
+	case len(docs) > 1:
+		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Line: documentStart(data, docs[1].Content[0].Line),
+			Message: fmt.Sprintf("a second YAML document starts here; the file holds %d (want exactly one Catalog document per file)", len(docs))}}}
 	}
-	root := doc.Content[0]
-	w := &walker{file: file, lines: map[string]int{}}
-	w.walk(root, reflect.TypeOf(Catalog{}), "")
+	root := docs[0].Content[0]
 
+	// Decode first: yaml.v3 refuses alias bombs ("excessive aliasing"), which
+	// the walker below would otherwise expand.
 	c := &Catalog{}
-	if err := root.Decode(c); err != nil {
-		var te *yaml.TypeError
-		switch {
-		case errors.As(err, &te):
-			if !w.decodeErrorsCovered {
-				for _, msg := range te.Errors {
-					w.problems = append(w.problems, yamlProblem(file, msg))
-				}
-			}
-		default:
-			w.problems = append(w.problems, yamlProblem(file, err.Error()))
+	decodeErr := root.Decode(c)
+	var te *yaml.TypeError
+	if decodeErr != nil && !errors.As(decodeErr, &te) && strings.Contains(decodeErr.Error(), "aliasing") {
+		return nil, nil, &ValidationError{Problems: []Problem{yamlProblem(file, decodeErr.Error())}}
+	}
+	w := &walker{file: file, lines: map[string]int{}, budget: maxWalkNodes}
+	w.walk(root, reflect.TypeOf(Catalog{}), "")
+	if w.budget < 0 {
+		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Line: root.Line,
+			Message: fmt.Sprintf("the document expands to more than %d nodes through its aliases (want a catalog of at most a few thousand fields)", maxWalkNodes)}}}
+	}
+	switch {
+	case decodeErr == nil || w.decodeErrorsCovered:
+	case te != nil:
+		for _, msg := range te.Errors {
+			w.problems = append(w.problems, yamlProblem(file, msg))
 		}
+	default:
+		w.problems = append(w.problems, yamlProblem(file, decodeErr.Error()))
 	}
 	if len(w.problems) > len(w.unknown) {
 		return nil, nil, &ValidationError{Problems: w.problems}
@@ -194,13 +233,35 @@ func parse(file string, data []byte) (*Catalog, []Problem, error) {
 	return c, w.unknown, nil
 }
 
+// maxWalkNodes bounds the walk of a document whose aliases repeat subtrees.
+const maxWalkNodes = 1 << 20
+
+// yamlProblem turns a yaml.v3 decode message into a Problem in the user's
+// words: its tags (!!int, !!seq, …) named, its Go types not shown.
 func yamlProblem(file, msg string) Problem {
-	if m := yamlLineRE.FindStringSubmatch(strings.TrimSpace(msg)); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: line, Message: m[2]}
+	p := Problem{File: file, Message: strings.TrimPrefix(strings.TrimSpace(msg), "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(p.Message); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		p.Message = m[2]
 	}
-	return Problem{File: file, Message: strings.TrimPrefix(msg, "yaml: ")}
+	if i := strings.Index(p.Message, " into "); i >= 0 && strings.HasPrefix(p.Message, "cannot unmarshal") {
+		p.Message = p.Message[:i] + " into this field (want the kind of value fixtures/releases/README.md gives it)"
+	}
+	p.Message = yamlTagRE.ReplaceAllStringFunc(strings.Replace(p.Message, "cannot unmarshal", "cannot read", 1), func(m string) string {
+		tag := m[strings.Index(m, "!!"):]
+		if name, ok := yamlTagNames[tag]; ok {
+			return name
+		}
+		return "a value tagged " + strings.TrimPrefix(tag, "!!")
+	})
+	return p
 }
+
+var (
+	yamlTagRE    = regexp.MustCompile(`(?:\ban? )?!!\w+`)
+	yamlTagNames = map[string]string{"!!null": "null", "!!bool": "a boolean", "!!int": "an integer", "!!float": "a number",
+		"!!str": "a string", "!!seq": "a list", "!!map": "a mapping", "!!timestamp": "a timestamp", "!!binary": "binary data", "!!merge": "a merge key"}
+)
 
 // walker checks the node tree against the Go types, because yaml.v3's strict
 // mode stops at names without field paths and does not report every problem.
@@ -213,6 +274,8 @@ type walker struct {
 	// decodeErrorsCovered: the walker reported the wrong kinds or duplicate keys
 	// that also make yaml.v3's Decode fail, so Decode's copies are dropped.
 	decodeErrorsCovered bool
+	// budget is how many more nodes the walk may visit; below 0 it stopped.
+	budget int
 }
 
 func (w *walker) add(line int, field, format string, args ...any) {
@@ -244,7 +307,25 @@ func (w *walker) wrongKind(n *yaml.Node, path, want string) {
 	w.add(n.Line, path, "is %s (want %s)", kindName(n), want)
 }
 
+// scalarKey reports a mapping key that is not a plain name (YAML allows
+// "? {a: b}: c"; a catalog field never is one).
+func (w *walker) scalarKey(key *yaml.Node, path string) bool {
+	if key.Kind == yaml.ScalarNode {
+		return true
+	}
+	w.decodeErrorsCovered = true
+	where := path
+	if where == "" {
+		where = "the top level"
+	}
+	w.add(key.Line, path, "a key in %s is %s (want a field name)", where, kindName(key))
+	return false
+}
+
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if w.budget--; w.budget < 0 {
+		return
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -263,8 +344,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		fields, names := yamlFields(t)
 		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
+		for _, kv := range mappingPairs(n) {
+			key, val := kv[0], kv[1]
+			if !w.scalarKey(key, path) {
+				continue
+			}
 			child := joinPath(path, key.Value)
 			if prev, dup := seen[key.Value]; dup {
 				w.decodeErrorsCovered = true
@@ -295,8 +379,11 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		seen := map[string]int{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, val := n.Content[i], n.Content[i+1]
+		for _, kv := range mappingPairs(n) {
+			key, val := kv[0], kv[1]
+			if !w.scalarKey(key, path) {
+				continue
+			}
 			child := joinPath(path, key.Value)
 			if prev, dup := seen[key.Value]; dup {
 				w.decodeErrorsCovered = true
@@ -310,8 +397,63 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.wrongKind(n, path, "a string")
+			return
+		}
+		// An explicit tag can make a scalar unreadable (name: !!int x); let
+		// yaml.v3 say so here, where the field and line are known.
+		var v string
+		if err := n.Decode(&v); err != nil {
+			w.decodeErrorsCovered = true
+			w.add(n.Line, path, "%s", yamlProblem(w.file, err.Error()).Message)
 		}
 	}
+}
+
+// mappingPairs lists the key/value pairs of a mapping with YAML merge keys
+// ("<<: *anchor") resolved as yaml.v3 decodes them: the mapping's own keys,
+// then the merged keys it does not set itself.
+func mappingPairs(n *yaml.Node) [][2]*yaml.Node {
+	var own, merged [][2]*yaml.Node
+	has := map[string]bool{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		if key.Kind == yaml.AliasNode && key.Alias != nil {
+			key = key.Alias // a key may be an alias too: its name is the anchored value
+		}
+		if key.Kind == yaml.ScalarNode && key.ShortTag() == "!!merge" {
+			merges = append(merges, val)
+			continue
+		}
+		own = append(own, [2]*yaml.Node{key, val})
+		has[key.Value] = true
+	}
+	var add func(m *yaml.Node, depth int)
+	add = func(m *yaml.Node, depth int) {
+		if m.Kind == yaml.AliasNode && m.Alias != nil {
+			m = m.Alias
+		}
+		if depth > 8 {
+			return // yaml.v3 refuses such documents; do not follow them here
+		}
+		switch m.Kind {
+		case yaml.MappingNode:
+			for _, kv := range mappingPairs(m) {
+				if !has[kv[0].Value] {
+					has[kv[0].Value] = true
+					merged = append(merged, kv)
+				}
+			}
+		case yaml.SequenceNode:
+			for _, item := range m.Content {
+				add(item, depth+1)
+			}
+		}
+	}
+	for _, m := range merges {
+		add(m, 0)
+	}
+	return append(own, merged...)
 }
 
 func joinPath(parent, key string) string {

@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 // DefaultManifestPattern names upstream's rendered kind overlay per release.
@@ -59,8 +62,11 @@ func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 			continue
 		}
 		file := filepath.Join(dir, strings.ReplaceAll(pattern, "{version}", r.Version))
-		if _, err := os.Stat(file); err != nil {
+		if st, err := os.Stat(file); err != nil {
 			problems = append(problems, fmt.Sprintf("manifest override: release %s: %s does not exist (dir %s, pattern %q)", r.Version, file, dir, pattern))
+			continue
+		} else if !st.Mode().IsRegular() {
+			problems = append(problems, fmt.Sprintf("manifest override: release %s: %s is not a regular file (want rendered manifests, e.g. kustomize build output)", r.Version, file))
 			continue
 		}
 		resolved[i] = file
@@ -70,6 +76,11 @@ func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 	}
 	for i, file := range resolved {
 		c.Releases[i].Manifests = ManifestSource{Path: file, resolved: file}
+	}
+	// A candidate without manifests of its own deploys the newest release's.
+	if c.Candidate != nil && !c.candidateManifests {
+		sorted := sortedReleases(c.Releases)
+		c.Candidate.Manifests = sorted[len(sorted)-1].Manifests
 	}
 	return nil
 }
@@ -85,21 +96,85 @@ func (c *Catalog) RemapRegistry(from, to string) (int, error) {
 		return 0, exitcode.BadInputErr(fmt.Errorf("image remap %q=%q: want FROM=TO prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim", from, to))
 	}
 	n := 0
+	// The candidate too: the images it kept from the newest release must move with it.
+	sets := map[string]*platform.Images{}
+	var fields []string
 	for i := range c.Releases {
-		for _, comp := range []Component{Operator, Backend, Runner, StateSync} {
-			img := c.Releases[i].Images.Get(comp)
+		f := fmt.Sprintf("releases[%d].images", i)
+		sets[f], fields = &c.Releases[i].Images, append(fields, f)
+	}
+	if c.Candidate != nil {
+		sets[CandidateFieldImages], fields = &c.Candidate.Images, append(fields, CandidateFieldImages)
+	}
+	for _, f := range fields {
+		imgs := sets[f]
+		for _, comp := range platform.ImageComponents {
+			img := imgs.Get(comp)
 			if !strings.HasPrefix(img, from+"/") {
 				continue
 			}
 			next := to + strings.TrimPrefix(img, from)
 			if _, err := ParseImageRef(next); err != nil {
-				return n, exitcode.BadInputErr(fmt.Errorf("image remap of releases[%d].images.%s: %w", i, comp, err))
+				return n, exitcode.BadInputErr(fmt.Errorf("image remap of %s.%s: %w", f, comp, err))
 			}
-			c.Releases[i].Images.set(comp, next)
+			imgs.Set(comp, next)
 			n++
 		}
 	}
 	return n, nil
+}
+
+// ParseImageRemap parses "FROM=TO,…" image prefix rewrites as given on a
+// command line (see RemapRegistry).
+func ParseImageRemap(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(pair, "=")
+		from, to = strings.TrimRight(strings.TrimSpace(from), "/"), strings.TrimRight(strings.TrimSpace(to), "/")
+		if !ok || from == "" || to == "" {
+			return nil, exitcode.BadInputErr(fmt.Errorf("%q is not FROM=TO (want image prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim)", pair))
+		}
+		for _, p := range []string{from, to} {
+			if _, err := ParseImageRef(p + "/image:tag"); err != nil {
+				return nil, exitcode.BadInputErr(fmt.Errorf("%q: %q is not an image repository prefix (want host[:port]/path, e.g. quay.io/ambient_code)", pair, p))
+			}
+		}
+		if prev, dup := out[from]; dup {
+			return nil, exitcode.BadInputErr(fmt.Errorf("%q: %s is remapped twice (already to %s; want each prefix once)", pair, from, prev))
+		}
+		out[from] = to
+	}
+	return out, nil
+}
+
+// FormatImageRemap writes remaps as ParseImageRemap reads them, sorted.
+func FormatImageRemap(remap map[string]string) string {
+	parts := make([]string, 0, len(remap))
+	for _, from := range slices.Sorted(maps.Keys(remap)) {
+		parts = append(parts, from+"="+remap[from])
+	}
+	return strings.Join(parts, ",")
+}
+
+// ImagePrefixes lists the distinct repository prefixes (the reference without
+// its last path element and tag) of every release's images, for "want" texts.
+func (c *Catalog) ImagePrefixes() []string {
+	seen := map[string]bool{}
+	for _, r := range c.Releases {
+		for _, img := range r.Images.List() {
+			ref, err := ParseImageRef(img)
+			if err != nil {
+				continue
+			}
+			if i := strings.LastIndexByte(ref.Name(), '/'); i > 0 {
+				seen[ref.Name()[:i]] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // VersionsInDir lists the releases of the catalog whose manifest file (pattern,

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 func TestRemapRegistryRewritesOnlyThePrefix(t *testing.T) {
 	c := &Catalog{Name: "t", Releases: []Release{
-		{Version: "v0.2.0", Images: Images{Operator: "quay.io/ambient_code/vteam_operator:v0.2.0", Backend: "quay.io/ambient_code/vteam_backend:v0.2.0",
+		{Version: "v0.2.0", Images: platform.Images{Operator: "quay.io/ambient_code/vteam_operator:v0.2.0", Backend: "quay.io/ambient_code/vteam_backend:v0.2.0",
 			Runner: "quay.io/ambient_code/vteam_claude_runner:v0.2.0", StateSync: "other.io/x/vteam_state_sync:v0.2.0"}},
 	}}
 	n, err := c.RemapRegistry("quay.io/ambient_code", "localhost/ambient-sim/")

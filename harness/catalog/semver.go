@@ -1,32 +1,26 @@
 package catalog
 
 import (
-	"regexp"
-	"sort"
-	"strconv"
+	"slices"
+	"strings"
+
+	"github.com/blang/semver/v4"
 )
 
-// Release versions are upstream git tags: vMAJOR.MINOR.PATCH[-prerelease].
-var versionRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-([0-9A-Za-z.-]+))?$`)
-
-type semver struct {
-	nums  [3]int
-	pre   string
+// releaseVersion is a release's upstream git tag, vMAJOR.MINOR.PATCH[-prerelease],
+// parsed by semver 2.0's rules (build metadata is not part of a tag here).
+type releaseVersion struct {
+	v     semver.Version
 	valid bool
 }
 
-func parseVersion(v string) semver {
-	m := versionRE.FindStringSubmatch(v)
-	if m == nil {
-		return semver{}
+func parseVersion(tag string) releaseVersion {
+	rest, ok := strings.CutPrefix(tag, "v")
+	if !ok || strings.Contains(rest, "+") {
+		return releaseVersion{}
 	}
-	var s semver
-	for i := 0; i < 3; i++ {
-		s.nums[i], _ = strconv.Atoi(m[i+1])
-	}
-	s.pre = m[4]
-	s.valid = true
-	return s
+	v, err := semver.Parse(rest)
+	return releaseVersion{v: v, valid: err == nil}
 }
 
 // compareVersions orders invalid versions after valid ones so that validation,
@@ -34,46 +28,18 @@ func parseVersion(v string) semver {
 func compareVersions(a, b string) int {
 	va, vb := parseVersion(a), parseVersion(b)
 	switch {
-	case va.valid != vb.valid:
-		if va.valid {
-			return -1
-		}
-		return 1
-	case !va.valid:
-		return cmpString(a, b)
-	}
-	for i := 0; i < 3; i++ {
-		if va.nums[i] != vb.nums[i] {
-			if va.nums[i] < vb.nums[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	// A prerelease sorts before its release.
-	switch {
-	case va.pre == vb.pre:
-		return 0
-	case va.pre == "":
-		return 1
-	case vb.pre == "":
+	case va.valid && vb.valid:
+		return va.v.Compare(vb.v)
+	case va.valid:
 		return -1
-	}
-	return cmpString(va.pre, vb.pre)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
+	case vb.valid:
 		return 1
 	}
-	return 0
+	return strings.Compare(a, b)
 }
 
 func sortedReleases(in []Release) []Release {
-	out := append([]Release(nil), in...)
-	sort.SliceStable(out, func(i, j int) bool { return compareVersions(out[i].Version, out[j].Version) < 0 })
+	out := slices.Clone(in)
+	slices.SortStableFunc(out, func(x, y Release) int { return compareVersions(x.Version, y.Version) })
 	return out
 }

@@ -4,6 +4,16 @@
 // edits; this package only parses, validates and expands it.
 package catalog
 
+import (
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// DefaultDir holds the shipped catalogs, relative to the repository root.
+const DefaultDir = "fixtures/releases"
+
 // APIVersion and Kind identify a catalog file.
 const (
 	APIVersion = "upgrade-harness.ambient-e2e/v1alpha1"
@@ -32,66 +42,25 @@ type Catalog struct {
 	File string `yaml:"-"`
 	// lines maps a field path (e.g. "releases[1].images.operator") to its line.
 	lines map[string]int
+
+	// Candidate is the ad-hoc release added by AddCandidate (nil without one);
+	// Release finds it, Versions does not list it.
+	Candidate *Release `yaml:"-"`
+	// candidateCells replace the matrix when there is a candidate.
+	candidateCells []upgrade.Cell
+	// candidateManifests: the candidate has manifests of its own; without,
+	// it keeps the newest release's (and a manifest override of them).
+	candidateManifests bool
 }
 
 // Release is one release of the platform.
 type Release struct {
-	Version     string         `yaml:"version"`
-	Images      Images         `yaml:"images"`
-	Manifests   ManifestSource `yaml:"manifests"`
-	Notes       string         `yaml:"notes,omitempty"`
-	KnownIssues []KnownIssue   `yaml:"knownIssues,omitempty"`
+	Version     string          `yaml:"version"`
+	Images      platform.Images `yaml:"images"`
+	Manifests   ManifestSource  `yaml:"manifests"`
+	Notes       string          `yaml:"notes,omitempty"`
+	KnownIssues []KnownIssue    `yaml:"knownIssues,omitempty"`
 }
-
-// Images are the image references of a release's components.
-type Images struct {
-	Operator  string `yaml:"operator"`
-	Backend   string `yaml:"backend"`
-	Runner    string `yaml:"runner"`
-	StateSync string `yaml:"stateSync,omitempty"`
-}
-
-// Get returns the image of component c ("" when unset or unknown).
-func (i Images) Get(c Component) string {
-	switch c {
-	case Operator:
-		return i.Operator
-	case Backend:
-		return i.Backend
-	case Runner:
-		return i.Runner
-	case StateSync:
-		return i.StateSync
-	}
-	return ""
-}
-
-func (i *Images) set(c Component, image string) {
-	switch c {
-	case Operator:
-		i.Operator = image
-	case Backend:
-		i.Backend = image
-	case Runner:
-		i.Runner = image
-	case StateSync:
-		i.StateSync = image
-	}
-}
-
-// List returns the set images in component order.
-func (i Images) List() []string {
-	var out []string
-	for _, c := range ImageComponents {
-		if img := i.Get(c); img != "" {
-			out = append(out, img)
-		}
-	}
-	return out
-}
-
-// ImageComponents are the image slots of a release; StateSync is optional.
-var ImageComponents = []Component{Operator, Backend, Runner, StateSync}
 
 // ManifestSource says where a release's manifests come from: exactly one of
 // Path (a file or kustomize directory, relative to the catalog file) or Git.
@@ -141,10 +110,45 @@ type CellSpec struct {
 	To     string `yaml:"to"`
 	Order  string `yaml:"order,omitempty"`
 	Expect string `yaml:"expect"`
+	// Rollback rolls back to from in place after the upgrade (cell name
+	// from-to-from); sessions created on to must keep working on from.
+	Rollback bool `yaml:"rollback,omitempty"`
 	// ExpectRules pins individual verdict rules, e.g. {restarted-session-runs: fail}.
 	ExpectRules map[string]string `yaml:"expectRules,omitempty"`
-	Why         string            `yaml:"why,omitempty"`
-	Labels      []string          `yaml:"labels,omitempty"`
+	// Expect401 lists callers and path families that must get runner 401s;
+	// ExpectNo401 those that must get none (a missing family means any).
+	Expect401   []Attribution `yaml:"expect401,omitempty"`
+	ExpectNo401 []Attribution `yaml:"expectNo401,omitempty"`
+	// ExpectDiagnosis lists the diagnosis classes the matrix's probes must
+	// establish, e.g. {caller: backend, class: caller-sends-no-valid-token};
+	// a restart break names no caller.
+	ExpectDiagnosis []DiagnosisSpec `yaml:"expectDiagnosis,omitempty"`
+	// Fault names the seeded fault the cell's to (or from) release carries
+	// (a faults catalog): the cell counts in the harness's score.
+	Fault  string   `yaml:"fault,omitempty"`
+	Why    string   `yaml:"why,omitempty"`
+	Labels []string `yaml:"labels,omitempty"`
+}
+
+// DiagnosisSpec is an expected diagnosis as written in a catalog.
+type DiagnosisSpec struct {
+	Caller string `yaml:"caller,omitempty"`
+	Class  string `yaml:"class"`
+}
+
+func (d DiagnosisSpec) diagnosis() verdict.Diagnosis {
+	return verdict.Diagnosis{Caller: ledger.Caller(d.Caller), Class: verdict.DiagnosisClass(d.Class)}
+}
+
+// Attribution is a caller and runner path family as written in a catalog,
+// e.g. {caller: backend, family: "/events"}.
+type Attribution struct {
+	Caller string `yaml:"caller"`
+	Family string `yaml:"family,omitempty"`
+}
+
+func (a Attribution) attribution() verdict.Attribution {
+	return verdict.Attribution{Caller: ledger.Caller(a.Caller), Family: a.Family}
 }
 
 // Generate strategies.
@@ -165,6 +169,8 @@ type GenerateSpec struct {
 	Order       string            `yaml:"order,omitempty"`
 	Expect      string            `yaml:"expect"`
 	ExpectRules map[string]string `yaml:"expectRules,omitempty"`
+	Expect401   []Attribution     `yaml:"expect401,omitempty"`
+	ExpectNo401 []Attribution     `yaml:"expectNo401,omitempty"`
 	Why         string            `yaml:"why,omitempty"`
 	Labels      []string          `yaml:"labels,omitempty"`
 }
@@ -175,6 +181,9 @@ func (c *Catalog) Release(version string) (Release, bool) {
 		if r.Version == version {
 			return r, true
 		}
+	}
+	if c.Candidate != nil && c.Candidate.Version == version {
+		return *c.Candidate, true
 	}
 	return Release{}, false
 }

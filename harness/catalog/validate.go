@@ -2,14 +2,20 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
+	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // ValidateOptions tunes Validate.
@@ -20,9 +26,8 @@ type ValidateOptions struct {
 }
 
 var (
-	labelRE    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	ruleNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	scpLikeRE  = regexp.MustCompile(`^[\w.-]+@[\w.-]+:[\w./~-]+$`)
+	labelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+	scpLikeRE = regexp.MustCompile(`^[\w.-]+@[\w.-]+:[\w./~-]+$`)
 )
 
 type validator struct {
@@ -116,12 +121,12 @@ func (v *validator) releases(opts ValidateOptions) map[string]bool {
 	return versions
 }
 
-func (v *validator) images(p string, imgs Images) {
-	for _, c := range ImageComponents {
+func (v *validator) images(p string, imgs platform.Images) {
+	for _, c := range platform.ImageComponents {
 		field := p + "." + string(c)
 		img := imgs.Get(c)
 		if img == "" {
-			if c != StateSync {
+			if c != platform.StateSync {
 				v.add(field, "is required (want an image reference %s)", ImageRefGrammar)
 			}
 			continue
@@ -194,15 +199,21 @@ func isGitURL(s string) bool {
 	return false
 }
 
+// ruleNames are the verdict rules a cell may pin.
+var ruleNames = verdict.DefaultRules().Names()
+
 func (v *validator) matrix(versions map[string]bool) {
 	m := v.c.Matrix
 	if m.DefaultOrder != "" {
-		if _, err := ParseOrder(m.DefaultOrder); err != nil {
+		if _, err := upgrade.ParseOrder(m.DefaultOrder); err != nil {
 			v.add("matrix.defaultOrder", "%s", err)
 		}
 	}
 	valid := validVersionsText(v.c)
-	type key struct{ from, to, order string }
+	type key struct {
+		from, to, order string
+		rollback        bool
+	}
 	firstCell := map[key]int{}
 	for i, cs := range m.Cells {
 		p := fmt.Sprintf("matrix.cells[%d]", i)
@@ -216,6 +227,10 @@ func (v *validator) matrix(versions map[string]bool) {
 		}
 		orderText := v.order(p+".order", cs.Order)
 		v.expect(p, cs.Expect, cs.ExpectRules)
+		v.attributions(p+".expect401", cs.Expect401)
+		v.attributions(p+".expectNo401", cs.ExpectNo401)
+		v.diagnoses(p+".expectDiagnosis", cs.ExpectDiagnosis)
+		v.fault(p+".fault", cs.Fault)
 		v.labels(p+".labels", cs.Labels)
 		if strings.TrimSpace(cs.Why) == "" && (cs.Expect == ExpectFail || len(cs.ExpectRules) > 0) {
 			v.add(p+".why", "is required when a failure is expected (want the reason, e.g. \"upstream #1425\")")
@@ -223,7 +238,7 @@ func (v *validator) matrix(versions map[string]bool) {
 		if orderText == "" {
 			continue
 		}
-		k := key{cs.From, cs.To, orderText}
+		k := key{cs.From, cs.To, orderText, cs.Rollback}
 		if prev, dup := firstCell[k]; dup {
 			prevField := fmt.Sprintf("matrix.cells[%d]", prev)
 			v.add(p, "duplicates %s at line %d (same from %s, to %s and order %s; want each cell once)", prevField, v.c.lineOf(prevField), cs.From, cs.To, orderText)
@@ -238,6 +253,8 @@ func (v *validator) matrix(versions map[string]bool) {
 		}
 		v.order(p+".order", g.Order)
 		v.expect(p, g.Expect, g.ExpectRules)
+		v.attributions(p+".expect401", g.Expect401)
+		v.attributions(p+".expectNo401", g.ExpectNo401)
 		v.labels(p+".labels", g.Labels)
 	}
 }
@@ -251,7 +268,7 @@ func (v *validator) order(field, order string) string {
 		}
 		return o.Text
 	}
-	o, err := ParseOrder(order)
+	o, err := upgrade.ParseOrder(order)
 	if err != nil {
 		v.add(field, "%s", err)
 		return ""
@@ -267,15 +284,74 @@ func (v *validator) expect(p, expect string, rules map[string]string) {
 	default:
 		v.add(p+".expect", "%q is not a valid expectation (want %s or %s)", expect, ExpectPass, ExpectFail)
 	}
-	for _, name := range sortedKeys(rules) {
+	for _, name := range slices.Sorted(maps.Keys(rules)) {
 		field := p + ".expectRules." + name
-		if !ruleNameRE.MatchString(name) {
-			v.add(field, "%q is not a rule name (want a kebab-case verdict rule name such as restarted-session-runs)", name)
+		if !slices.Contains(ruleNames, name) {
+			v.add(field, "%q is not a verdict rule (want one of %s)", name, strings.Join(ruleNames, ", "))
 		}
 		switch rules[name] {
 		case ExpectPass, ExpectFail, ExpectInconclusive:
 		default:
 			v.add(field, "%q is not a valid rule expectation (want %s, %s or %s)", rules[name], ExpectPass, ExpectFail, ExpectInconclusive)
+		}
+	}
+}
+
+// attributionCallers are the callers a cell can expect 401s for (or none):
+// the platform components that call runners, and the kubelet (its probes).
+var attributionCallers = []string{string(ledger.CallerBackend), string(ledger.CallerOperator), string(ledger.CallerKubelet)}
+
+// callersText lists attributionCallers as "backend, operator or kubelet".
+func callersText() string {
+	n := len(attributionCallers)
+	return strings.Join(attributionCallers[:n-1], ", ") + " or " + attributionCallers[n-1]
+}
+
+func (v *validator) diagnoses(field string, list []DiagnosisSpec) {
+	var classes []string
+	for _, c := range verdict.DiagnosisClasses {
+		classes = append(classes, string(c))
+	}
+	for i, d := range list {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		if !verdict.KnownDiagnosisClass(verdict.DiagnosisClass(d.Class)) {
+			v.add(p+".class", "%q is not a diagnosis class (want one of %s)", d.Class, strings.Join(classes, ", "))
+		}
+		if d.Caller != "" && !slices.Contains(attributionCallers, d.Caller) {
+			v.add(p+".caller", "%q is not a runner caller (want %s, or no caller for a restart break)", d.Caller, callersText())
+		}
+	}
+}
+
+// fault checks a seeded fault's name; a simulated catalog must name one the
+// simulated platform can bake in (fixtures/platform/release).
+func (v *validator) fault(field, name string) {
+	if name == "" {
+		return
+	}
+	if v.c.Build == BuildSimulated {
+		if !slices.Contains(release.Faults(), release.Fault(name)) {
+			var names []string
+			for _, f := range release.Faults() {
+				names = append(names, string(f))
+			}
+			v.add(field, "%q is not a seeded fault of the simulated platform (want one of %s)", name, strings.Join(names, ", "))
+		}
+		return
+	}
+	if !labelRE.MatchString(name) {
+		v.add(field, "%q is not a valid fault name (want lowercase letters, digits and '-', e.g. header-name)", name)
+	}
+}
+
+func (v *validator) attributions(field string, list []Attribution) {
+	for i, a := range list {
+		p := fmt.Sprintf("%s[%d]", field, i)
+		if !slices.Contains(attributionCallers, a.Caller) {
+			v.add(p+".caller", "%q is not a runner caller (want %s)", a.Caller, callersText())
+		}
+		if a.Family != "" && !strings.HasPrefix(a.Family, "/") {
+			v.add(p+".family", "%q is not a runner path family (want a path such as /, /events or /workflow)", a.Family)
 		}
 	}
 }
@@ -311,13 +387,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // baseCatalog is valid; cases edit single lines so the expected line numbers
@@ -82,6 +83,9 @@ func TestBaseCatalogIsValid(t *testing.T) {
 	}
 }
 
+// ruleList is what an unknown rule pin is told it may use.
+var ruleList = strings.Join(verdict.DefaultRules().Names(), ", ")
+
 func TestValidationErrors(t *testing.T) {
 	digest := strings.Repeat("ab", 32)
 	tests := []struct {
@@ -102,7 +106,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:    "unknown field in a flow cell",
 			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: "#1425", lables: [ci]}`}),
-			want:    []string{`broken.yaml:22: matrix.cells[0].lables: unknown field "lables" (valid fields: from, to, order, expect, expectRules, why, labels)`},
+			want:    []string{`broken.yaml:22: matrix.cells[0].lables: unknown field "lables" (valid fields: from, to, order, expect, rollback, expectRules, expect401, expectNo401, expectDiagnosis, fault, why, labels)`},
 		},
 		{
 			name: "unknown field and a semantic problem are reported together",
@@ -203,8 +207,30 @@ func TestValidationErrors(t *testing.T) {
 			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, why: x, expectRules: {restarted-session-runs: broken, Bad_Rule: pass}}`}),
 			want: []string{
 				`broken.yaml:22: matrix.cells[0].expect: is required (want pass or fail)`,
-				`broken.yaml:22: matrix.cells[0].expectRules.Bad_Rule: "Bad_Rule" is not a rule name (want a kebab-case verdict rule name such as restarted-session-runs)`,
+				`broken.yaml:22: matrix.cells[0].expectRules.Bad_Rule: "Bad_Rule" is not a verdict rule (want one of ` + ruleList + `)`,
 				`broken.yaml:22: matrix.cells[0].expectRules.restarted-session-runs: "broken" is not a valid rule expectation (want pass, fail or inconclusive)`,
+			},
+		},
+		{
+			name:    "unknown rule pinned",
+			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: x, expectRules: {no-401: fail}}`}),
+			want:    []string{`broken.yaml:22: matrix.cells[0].expectRules.no-401: "no-401" is not a verdict rule (want one of ` + ruleList + `)`},
+		},
+		{
+			name:    "bad 401 attributions",
+			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: x, expect401: [{caller: frontend, family: "/"}], expectNo401: [{caller: operator, family: workflow}]}`}),
+			want: []string{
+				`broken.yaml:22: matrix.cells[0].expect401[0].caller: "frontend" is not a runner caller (want backend, operator or kubelet)`,
+				`broken.yaml:22: matrix.cells[0].expectNo401[0].family: "workflow" is not a runner path family (want a path such as /, /events or /workflow)`,
+			},
+		},
+		{
+			name:    "bad expected diagnosis and fault",
+			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: x, fault: no-such-fault, expectDiagnosis: [{caller: frontend, class: caller-sends-no-valid-token}, {class: gremlins}]}`}),
+			want: []string{
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[0].caller: "frontend" is not a runner caller (want backend, operator or kubelet, or no caller for a restart break)`,
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[1].class: "gremlins" is not a diagnosis class (want one of caller-sends-no-valid-token, runner-rejects-secret-token, header-name-mismatch, no-auth, accepts-any-token, health-guarded, secret-lacks-key, restart-failed, not-probed)`,
+				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, old-secrets, operator-key, operator-no-header, other-session, websocket-no-header)`,
 			},
 		},
 		{
@@ -246,7 +272,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:    "yaml syntax error",
 			content: "apiVersion: x\n  kind: : :\n",
-			want:    []string{`broken.yaml:2: mapping values are not allowed in this context`},
+			want:    []string{`broken.yaml:2:9: YAML syntax error: found an invalid key for this map`},
 		},
 		{
 			name:    "empty file",
@@ -315,7 +341,7 @@ func TestLoadByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := LoadByName(dir, "missing")
-	if err == nil || exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), `catalog "missing": `+filepath.Join(dir, "missing.yaml")+` does not exist (available in `+dir+`: other)`) {
+	if err == nil || exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), filepath.Join(dir, "missing.yaml")+` does not exist (want one of other (the catalogs in `+dir+`), or a catalog file path)`) {
 		t.Fatalf("LoadByName(missing) = %v", err)
 	}
 	_, err = LoadByName(dir, "other")

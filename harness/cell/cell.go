@@ -6,47 +6,34 @@ package cell
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/detect"
+	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
-	"github.com/ambient-e2e/upgrade-harness/harness/report"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/bundle"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// PlatformNamespace is where upstream's kind overlay installs the platform.
-const PlatformNamespace = "ambient-code"
-
 // Project is the project namespace the cell's sessions live in.
 const Project = "uh-cell"
-
-// Target is the cluster a cell runs on.
-type Target struct {
-	Rest *rest.Config
-	// Kind is the kind cluster (nil for an existing cluster given by kubeconfig).
-	Kind      *cluster.Cluster
-	Name      string
-	NodeImage string
-}
 
 // Timing holds the cell's waits as data. Traffic windows end as soon as the
 // ledger holds the evidence a verdict needs (see EvidenceWindow); the durations
@@ -86,7 +73,7 @@ type Timing struct {
 // every 3 s) and watches a passing cell for one operator requeue (30 s) after
 // the rollout.
 func DefaultTiming() Timing {
-	return Timing{PreUpgradeTraffic: 10 * time.Second, PostUpgradeTraffic: 60 * time.Second, PassWindow: 35 * time.Second,
+	return Timing{PreUpgradeTraffic: 45 * time.Second, PostUpgradeTraffic: 60 * time.Second, PassWindow: 35 * time.Second,
 		MinRounds: 2, Settle: 3 * time.Second,
 		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute,
 		RunnerSettle: 100 * time.Second, EventsGapThreshold: 45 * time.Second}
@@ -94,40 +81,98 @@ func DefaultTiming() Timing {
 
 // Input configures one cell.
 type Input struct {
-	Target    *Target
-	Catalog   *catalog.Catalog
-	Cell      catalog.Cell
-	From, To  catalog.Release
-	Artifacts string
-	Redactor  *redact.Redactor
-	Log       io.Writer
-	Timing    *Timing
+	Target   *cluster.Target
+	Catalog  *catalog.Catalog
+	Cell     upgrade.Cell
+	From, To catalog.Release
+	// Redactor learns every token the cell sees, so reports can hide them.
+	Redactor *secrets.Redactor
+	Log      io.Writer
+	Timing   *Timing
+	// Faults are injected on purpose at their points (harness/chaos; tests):
+	// each lands in the ledger and in Result.Faults.
+	Faults []chaos.Fault
 }
 
-// Run runs the cell; infrastructure errors become an inconclusive, unmatched
-// result with Error set (never a pass).
-func Run(ctx context.Context, in Input) verdict.CellResult {
+// Run runs the cell and returns what it showed; infrastructure errors become
+// an inconclusive, unmatched result with Error set (never a pass). The cluster
+// is left as the cell ended, so the caller can collect a bundle from it.
+func Run(ctx context.Context, in Input) Result {
 	r := newRunner(in)
-	res := r.result
+	// Where the cell was when it was stopped from outside (a signal, a dead
+	// engine): the phase whose step then fails only says "context canceled".
+	// The phase is the one running when the signal arrived (or when ctx
+	// ended), found from the phases' times: by the time the cell sees the
+	// cancel, the step it interrupted has often ended already.
+	stopAt := make(chan time.Time, 1)
+	stopWatch := context.AfterFunc(ctx, func() { stopAt <- time.Now() })
 	err := r.run(ctx)
-	res = r.finish(ctx, err)
-	return res
+	where := ""
+	if !stopWatch() && ctx.Err() != nil {
+		at := <-stopAt
+		var st stoppedAt
+		if errors.As(context.Cause(ctx), &st) && !st.StoppedAt().IsZero() {
+			at = st.StoppedAt()
+		}
+		where = r.whereAt(at)
+	}
+	return r.finish(ctx, where, err)
 }
+
+// stoppedAt is a cause that knows when the stop happened (a signal's arrival,
+// the first failed ping of an engine that died), earlier than the cancel.
+type stoppedAt interface{ StoppedAt() time.Time }
 
 type runner struct {
-	in       Input
-	t        Timing
-	log      io.Writer
-	p        *progress.Printer
-	result   verdict.CellResult
-	cs       kubernetes.Interface
-	dyn      dynamic.Interface
-	ledger   *ledger.Ledger
-	timeline *detect.PhaseTimeline
-	traffic  []*session.Traffic
+	in      Input
+	t       Timing
+	log     io.Writer
+	p       *progress.Printer
+	result  Result
+	ledger  *ledger.Ledger
+	traffic []*session.Traffic
+	rules   *verdict.RuleSet
+	// specChanges counts workflow selections, so each one is new to its session.
+	specChanges int
 
 	stopDetectorsFn func()
 	closeEndpoint   func()
+	faults          *chaos.Injector
+
+	mu sync.Mutex
+	// windows are the traffic windows waited out so far (End zero while one runs).
+	windows []span
+}
+
+// span is a named stretch of the cell's time.
+type span struct {
+	Name       string
+	Start, End time.Time
+}
+
+// whereAt says what the cell was doing at t: the innermost phase running
+// then, else the traffic window it waited out, else "between phases".
+func (r *runner) whereAt(t time.Time) string {
+	inner, innerStart := "", time.Time{}
+	for _, ph := range r.p.Timings() {
+		if !t.Before(ph.Started) && !t.After(ph.Started.Add(ph.Took)) && !ph.Started.Before(innerStart) {
+			inner, innerStart = ph.Name, ph.Started
+		}
+	}
+	if inner != "" {
+		return inner
+	}
+	if cur := r.p.Current(); cur != "" {
+		return cur
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.windows {
+		if !t.Before(w.Start) && (w.End.IsZero() || !t.After(w.End)) {
+			return "the traffic window " + w.Name
+		}
+	}
+	return "between phases"
 }
 
 func newRunner(in Input) *runner {
@@ -139,13 +184,10 @@ func newRunner(in Input) *runner {
 		in.Log = os.Stderr
 	}
 	if in.Redactor == nil {
-		in.Redactor = redact.New()
+		in.Redactor = secrets.NewRedactor()
 	}
-	vc := in.Cell.VerdictCell()
-	vc.NodeImage = in.Target.NodeImage
-	r := &runner{in: in, t: t, log: in.Log, p: progress.New(in.Log), ledger: ledger.New(), timeline: &detect.PhaseTimeline{}}
-	r.result = verdict.CellResult{Cell: vc, Expected: in.Cell.Expectation(), Started: time.Now()}
-	r.result.Repro = report.ReproCommand(vc, report.ReproOptions{})
+	r := &runner{in: in, t: t, log: in.Log, p: progress.New(in.Log), ledger: ledger.New(), rules: verdict.DefaultRules()}
+	r.result = Result{Cell: in.Cell, NodeImage: in.Target.NodeImage, Started: time.Now()}
 	return r
 }
 
@@ -154,41 +196,38 @@ func (r *runner) logf(format string, a ...any) {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	var err error
-	if r.cs, err = kubernetes.NewForConfig(r.in.Target.Rest); err != nil {
-		return err
-	}
-	if r.dyn, err = dynamic.NewForConfig(r.in.Target.Rest); err != nil {
-		return err
-	}
+	tg := r.in.Target
 	fromR, toR, err := r.render()
 	if err != nil {
 		return err
 	}
-	steps := [][]string{}
-	for _, s := range r.in.Cell.Order.Steps {
-		var names []string
-		for _, c := range s {
-			names = append(names, string(c))
-		}
-		steps = append(steps, names)
-	}
+	r.ledger.SetReleaseOf(releaseOf(r.in.From.Version, fromR, r.in.To.Version, toR, r.in.Cell.Overrides))
 
-	if err := r.p.Phase("reset cluster", func() error { return ResetCluster(ctx, r.in.Target, r.logf) }); err != nil {
+	if err := r.p.Step(StepReset, "reset cluster", func() error {
+		_, err := deploy.Reset(ctx, deploy.ResetInput{Config: tg.Rest, Client: tg.Kube, Dynamic: tg.Dynamic, PlatformNamespace: platform.Namespace, Logf: r.logf})
 		return err
-	}
-	if err := r.p.Phase("preload images", func() error { return PreloadImages(ctx, r.in.Target, fromR, toR) }); err != nil {
-		return err
-	}
-	if err := r.p.Phase("deploy "+r.in.From.Version, func() error {
-		return InstallRelease(ctx, InstallReleaseInput{Target: r.in.Target, Rendered: fromR, Timeout: r.t.RolloutTimeout, Logf: r.logf})
 	}); err != nil {
 		return err
 	}
-	if err := r.p.Phase("start detectors", func() error { return r.startDetectors(ctx) }); err != nil {
+	if err := r.p.Step(StepPreload, "preload images", func() error {
+		return tg.LoadImages(ctx, deploy.ListImages(fromR, toR)...)
+	}); err != nil {
+		return err
+	}
+	if err := r.p.Step(StepDeploy, "deploy "+r.in.From.Version, func() error {
+		return deploy.Install(ctx, deploy.InstallInput{Config: tg.Rest, Client: tg.Kube, Rendered: fromR, Timeout: r.t.RolloutTimeout, Logf: r.logf})
+	}); err != nil {
+		return err
+	}
+	if err := r.p.Step(StepDetectors, "start detectors", func() error { return r.startDetectors(ctx) }); err != nil {
 		return err
 	}
 	defer r.stopDetectors()
+	// Faults end before the detectors stop, so a deleted pod's last lines are read.
+	if r.faults, err = r.newInjector(); err != nil {
+		return err
+	}
+	defer r.waitFaults()
 	client, err := r.backendClient(ctx)
 	if err != nil {
 		return err
@@ -196,7 +235,7 @@ func (r *runner) run(ctx context.Context) error {
 	defer r.stopTraffic()
 
 	var a, b session.SessionRef
-	if err := r.p.Phase("create pre-upgrade sessions", func() error {
+	if err := r.p.Step(StepPreSessions, "create pre-upgrade sessions", func() error {
 		if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
 			return err
 		}
@@ -212,29 +251,32 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.startTraffic(ctx, client, a, b); err != nil {
 		return err
 	}
+	r.faults.Fire(ctx, chaos.AtBaseline)
+
+	// The baseline: every call family on the from release, the operator's
+	// included (its calls follow spec changes, so they are made, not waited for).
 	trafficFrom := time.Now()
-	r.p.Waiting("traffic on %s and %s before the upgrade (at most %s)", a.Name, b.Name, r.t.PreUpgradeTraffic)
-	r.waitForEvidence(ctx, EvidenceWindow{Name: "before the upgrade", Since: trafficFrom, Rounds: r.t.MinRounds, Max: r.t.PreUpgradeTraffic})
+	calls := r.changeSpecs(ctx, client, a, b)
+	r.p.Waiting("baseline on %s and %s before the upgrade: every call family reaches a runner (at most %s)", a.Name, b.Name, r.t.PreUpgradeTraffic)
+	r.waitForEvidence(ctx, EvidenceWindow{Name: "before the upgrade", Since: trafficFrom, Rounds: r.t.MinRounds, Calls: calls, Max: r.t.PreUpgradeTraffic})
 
 	// The upgrade.
-	r.ledger.SetPhase(ledger.PhaseDuring)
 	r.result.UpgradeStarted = time.Now()
-	r.timeline.MarkUpgradeStarted(r.result.UpgradeStarted)
-	plan := deploy.PlanUpgrade(fromR, toR, steps)
-	if err := r.p.Phase(fmt.Sprintf("upgrade %s → %s (%s)", r.in.From.Version, r.in.To.Version, r.in.Cell.Order.Text), func() error {
-		_, err := deploy.Upgrade(ctx, deploy.UpgradeInput{Config: r.in.Target.Rest, Client: r.cs, Plan: plan, FieldManager: fieldManager,
-			RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle, Logf: r.logf,
-			OnStep: func(i int, s deploy.Step) { r.logf("upgrade step %d: %s", i+1, strings.Join(s.Components, ",")) }})
+	r.markPhase(ledger.PhaseDuring, r.result.UpgradeStarted)
+	r.faults.Fire(ctx, chaos.AtUpgrade)
+	plan := deploy.PlanUpgrade(fromR, toR, r.in.Cell.Order.Steps)
+	if err := r.p.Step(StepUpgrade, fmt.Sprintf("upgrade %s → %s (%s)", r.in.From.Version, r.in.To.Version, r.in.Cell.Order.Text), func() error {
+		steps, err := r.applyPlan(ctx, plan)
+		r.result.Rollouts = RolloutsOf(steps, fromR.Images)
 		return err
 	}); err != nil {
 		return err
 	}
-	r.ledger.SetPhase(ledger.PhaseAfter)
 	rolledOut := time.Now()
-	r.timeline.MarkUpgradeRolledOut(rolledOut)
+	r.markPhase(ledger.PhaseAfter, rolledOut)
 
 	var c, d session.SessionRef
-	if err := r.p.Phase("create post-upgrade sessions", func() error {
+	if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
 		var err error
 		if c, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
 			return err
@@ -251,17 +293,17 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.startTraffic(ctx, client, c, d); err != nil {
 		return err
 	}
+	r.faults.Fire(ctx, chaos.AtAfterUpgrade)
 	// Spec changes make the operator call runners (contract §1.4 drift path).
-	calls := r.changeSpecs(ctx, client, a, c)
+	calls = r.changeSpecs(ctx, client, a, c)
 	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout)", r.t.PostUpgradeTraffic)
 	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
-		Rules:     []string{"no-runner-401", "pre-upgrade-sessions-keep-working", "post-upgrade-sessions-work"},
-		PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
+		Rules: r.rules.ForEvidence(verdict.EvidenceAfterUpgrade), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
 	r.stopTraffic()
 
 	// A pre-upgrade session stopped and started again on `to` (contract §3.5 item 7).
 	r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
-	if err := r.p.Phase("restart pre-upgrade session "+a.Name, func() error {
+	if err := r.p.Step(StepRestart, "restart pre-upgrade session "+a.Name, func() error {
 		res, err := session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
 		if err == nil {
 			r.logf("restarted session reached %s %s %s", res.Phase, res.ReadyReason, res.ReadyMessage)
@@ -270,18 +312,83 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+
+	if r.in.Cell.Rollback {
+		if err := r.rollBack(ctx, client, plan[len(plan)-1].Objects, fromR, b, c, d); err != nil {
+			return err
+		}
+	}
 	r.p.Waiting("settling %s for the last signals", r.t.Settle)
 	sleep(ctx, r.t.Settle)
 	return ctx.Err()
 }
 
-const fieldManager = "upgrade-harness"
+// releaseOf tells which release an image belongs to: to's when both releases
+// have it (so the upgrade is never excused for a 401 it shipped), an override
+// is its to release marked so, anything else is unknown.
+func releaseOf(from string, fromR *deploy.Rendered, to string, toR *deploy.Rendered, overrides platform.Images) func(string) string {
+	labels := map[string]string{}
+	for _, img := range deploy.ListImages(fromR) {
+		labels[deploy.NormalizeImage(img)] = from
+	}
+	for _, img := range deploy.ListImages(toR) {
+		labels[deploy.NormalizeImage(img)] = to
+	}
+	for _, img := range overrides.List() {
+		labels[deploy.NormalizeImage(img)] = to + "+override"
+	}
+	return func(image string) string {
+		if l, ok := labels[deploy.NormalizeImage(image)]; ok {
+			return l
+		}
+		return verdict.UnknownRelease
+	}
+}
+
+// rollBack goes back from the state the upgrade left (upgraded) to from in
+// place, as people did after #1425, and checks that sessions created on to
+// (c, d) and the remaining pre-upgrade session (b) keep working on from.
+func (r *runner) rollBack(ctx context.Context, client *session.Client, upgraded, fromR *deploy.Rendered, b, c, d session.SessionRef) error {
+	started := time.Now()
+	r.markPhase(ledger.PhaseRollingBack, started)
+	plan := deploy.PlanUpgrade(upgraded, fromR, nil)
+	if err := r.p.Step(StepRollback, fmt.Sprintf("roll back %s → %s", r.in.To.Version, r.in.From.Version), func() error {
+		steps, err := r.applyPlan(ctx, plan)
+		r.result.Rollouts = append(r.result.Rollouts, RolloutsOf(steps, upgraded.Images)...)
+		return err
+	}); err != nil {
+		return err
+	}
+	rolledBack := time.Now()
+	r.markPhase(ledger.PhaseRolledBack, rolledBack)
+	if err := r.startTraffic(ctx, client, b, c, d); err != nil {
+		return err
+	}
+	calls := r.changeSpecs(ctx, client, c)
+	r.p.Waiting("traffic on %s, %s and %s after the rollback until the rules have their evidence (at most %s)", b.Name, c.Name, d.Name, r.t.PostUpgradeTraffic)
+	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the rollback", Since: rolledBack, Rounds: r.t.MinRounds, Calls: calls,
+		Rules: r.rules.ForEvidence(verdict.EvidenceAfterRollback), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
+	r.stopTraffic()
+	return nil
+}
+
+// applyPlan applies an upgrade plan step by step and waits for each rollout.
+func (r *runner) applyPlan(ctx context.Context, plan []deploy.UpgradeStep) ([]deploy.StepResult, error) {
+	tg := r.in.Target
+	return deploy.Upgrade(ctx, deploy.UpgradeInput{Config: tg.Rest, Client: tg.Kube, Plan: plan, FieldManager: deploy.DefaultFieldManager,
+		RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle, Logf: r.logf,
+		OnStep: func(i int, s deploy.UpgradeStep) { r.logf("step %d: %s", i+1, s) }})
+}
+
+// markPhase starts phase p at t: the ledger places every observation by its
+// own time against these marks (the cell's one phase clock).
+func (r *runner) markPhase(p ledger.Phase, at time.Time) { r.ledger.MarkPhase(p, at) }
 
 // expectRunnerImage checks that the runner pods of refs run the runner image
 // the upgrade plan pins; otherwise the cell cannot tell what it tested.
 func (r *runner) expectRunnerImage(ctx context.Context, toR, fromR *deploy.Rendered, refs ...session.SessionRef) error {
 	src := fromR
-	if r.in.Cell.Order.Upgrades(catalog.Runner) {
+	if r.in.Cell.Upgrades(platform.Runner) {
 		src = toR
 	}
 	runners, _, err := deploy.RegistryImages(src)
@@ -289,12 +396,12 @@ func (r *runner) expectRunnerImage(ctx context.Context, toR, fromR *deploy.Rende
 		return fmt.Errorf("no runner image pinned in the %s render: %v", src.Release, err)
 	}
 	for _, ref := range refs {
-		pod, err := r.cs.CoreV1().Pods(ref.Project).Get(ctx, ref.Name+"-runner", metav1.GetOptions{})
+		pod, err := r.in.Target.Kube.CoreV1().Pods(ref.Project).Get(ctx, platform.RunnerPod(ref.Name), metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("runner pod of %s: %w", ref, err)
 		}
 		for _, c := range pod.Spec.Containers {
-			if c.Name == "ambient-code-runner" && !deploy.SameImage(c.Image, runners[0]) {
+			if c.Name == platform.RunnerContainer && !deploy.SameImage(c.Image, runners[0]) {
 				return fmt.Errorf("session %s runs runner image %s, but the plan pins %s (the operator did not pick up the new agent registry in time: raise Timing.RunnerSettle)", ref, c.Image, runners[0])
 			}
 		}
@@ -303,11 +410,11 @@ func (r *runner) expectRunnerImage(ctx context.Context, toR, fromR *deploy.Rende
 }
 
 func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
-	from, err := RenderRelease(r.in.Catalog, r.in.From, nil)
+	from, err := deploy.RenderRelease(r.in.Catalog, r.in.From, platform.Images{})
 	if err != nil {
 		return nil, nil, err
 	}
-	to, err := RenderRelease(r.in.Catalog, r.in.To, r.in.Cell.Overrides)
+	to, err := deploy.RenderRelease(r.in.Catalog, r.in.To, r.in.Cell.Overrides)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -318,152 +425,37 @@ func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
 		}
 		r.logf("left out of %s (%d objects the selection does not keep): %s", r.in.To.Version, len(names), strings.Join(names, ", "))
 	}
+	if len(to.Lowered) > 0 {
+		r.logf("requests lowered so the sessions fit the node: %s", strings.Join(to.Lowered, "; "))
+	}
 	return from, to, nil
 }
 
-// RenderRelease renders a catalog release with its images pinned (overrides
-// replace component images). Upstream manifests go through the component
-// selection of deploy.DefaultUpstreamSelection.
-func RenderRelease(cat *catalog.Catalog, rel catalog.Release, overrides map[catalog.Component]string) (*deploy.Rendered, error) {
-	var sel *deploy.Selection
-	if cat.Build != catalog.BuildSimulated {
-		sel = deploy.DefaultUpstreamSelection()
-	}
-	imgs := rel.Images
-	for comp, img := range overrides {
-		switch comp {
-		case catalog.Operator:
-			imgs.Operator = img
-		case catalog.Backend:
-			imgs.Backend = img
-		case catalog.Runner:
-			imgs.Runner = img
-		case catalog.StateSync:
-			imgs.StateSync = img
-		}
-	}
-	source := rel.Manifests.ResolvedPath()
-	if source == "" && rel.Manifests.Git != nil {
-		dir, err := remoteKustomization(*rel.Manifests.Git)
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		source = dir
-	}
-	out, err := deploy.Render(deploy.RenderInput{Source: source, Release: rel.Version, Selection: sel,
-		Lower:  deploy.DefaultLowResources(),
-		Images: deploy.Images{Operator: imgs.Operator, Backend: imgs.Backend, Runner: imgs.Runner, StateSync: imgs.StateSync}})
-	if err != nil {
-		return nil, fmt.Errorf("render %s: %w", rel.Version, err)
-	}
-	return out, nil
-}
-
-// remoteKustomization writes a kustomization whose one resource is the git
-// overlay (kustomize fetches it with git), as upstream's overlay is kept by tag.
-func remoteKustomization(g catalog.GitSource) (string, error) {
-	dir, err := os.MkdirTemp("", "uh-remote-")
-	if err != nil {
-		return "", err
-	}
-	url := strings.TrimSuffix(g.URL, ".git")
-	if g.Path != "" {
-		url += "//" + strings.Trim(g.Path, "/")
-	}
-	url += "?ref=" + g.Ref
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " + url + "\n"
-	return dir, os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644)
-}
-
-// ResetCluster removes everything a previous cell created and waits until it is gone.
-func ResetCluster(ctx context.Context, t *Target, logf func(string, ...any)) error {
-	cs, dyn, err := clients(t)
-	if err != nil {
-		return err
-	}
-	_, err = deploy.Reset(ctx, deploy.ResetInput{Config: t.Rest, Client: cs, Dynamic: dyn, PlatformNamespace: PlatformNamespace, Logf: logf})
-	return err
-}
-
-// PreloadImages loads every image of the renders into a kind target (an
-// existing cluster must have them already).
-func PreloadImages(ctx context.Context, t *Target, renders ...*deploy.Rendered) error {
-	if t.Kind == nil {
-		return nil
-	}
-	var imgs []string
-	for _, r := range renders {
-		imgs = append(imgs, deploy.ListImages(r)...)
-	}
-	return t.Kind.LoadImages(ctx, unique(imgs)...)
-}
-
-// InstallReleaseInput configures InstallRelease.
-type InstallReleaseInput struct {
-	Target   *Target
-	Rendered *deploy.Rendered
-	Timeout  time.Duration
-	Logf     func(string, ...any)
-}
-
-// InstallRelease applies a render and waits until operator and backend run
-// exactly the pinned images.
-func InstallRelease(ctx context.Context, in InstallReleaseInput) error {
-	cs, _, err := clients(in.Target)
-	if err != nil {
-		return err
-	}
-	if _, err := deploy.Apply(ctx, deploy.ApplyInput{Config: in.Target.Rest, Rendered: in.Rendered, FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	_, err = deploy.WaitForRollout(ctx, deploy.WaitForRolloutInput{Client: cs, Namespace: PlatformNamespace,
-		Deployments: PlatformDeployments(in.Rendered), Timeout: in.Timeout, Logf: in.Logf})
-	return err
-}
-
-func clients(t *Target) (kubernetes.Interface, dynamic.Interface, error) {
-	cs, err := kubernetes.NewForConfig(t.Rest)
-	if err != nil {
-		return nil, nil, err
-	}
-	dyn, err := dynamic.NewForConfig(t.Rest)
-	return cs, dyn, err
-}
-
-// PlatformDeployments maps operator and backend Deployments to their pinned images.
-func PlatformDeployments(rd *deploy.Rendered) map[string]string {
-	out := map[string]string{}
-	for _, name := range []string{"agentic-operator", "backend-api"} {
-		if obj := rd.Find("Deployment", PlatformNamespace, name); obj != nil {
-			if imgs := containerImages(obj.Object); len(imgs) > 0 {
-				out[name] = imgs[0]
-			}
-		}
-	}
-	return out
-}
-
-func containerImages(obj map[string]any) []string {
-	spec, _ := obj["spec"].(map[string]any)
-	tmpl, _ := spec["template"].(map[string]any)
-	pspec, _ := tmpl["spec"].(map[string]any)
-	list, _ := pspec["containers"].([]any)
-	var out []string
-	for _, c := range list {
-		if m, ok := c.(map[string]any); ok {
-			if img, ok := m["image"].(string); ok {
-				out = append(out, img)
-			}
-		}
-	}
-	return out
-}
-
 func (r *runner) startDetectors(ctx context.Context) error {
-	stop, err := StartDetectors(ctx, StartDetectorsInput{Target: r.in.Target, Ledger: r.ledger, Timeline: r.timeline})
+	stop, err := detect.StartAll(ctx, detect.StartAllInput{Kube: r.in.Target.Kube, Dynamic: r.in.Target.Dynamic, Ledger: r.ledger, PlatformNamespace: platform.Namespace})
 	r.stopDetectorsFn = stop
 	return err
+}
+
+// newInjector returns the injector of the cell's faults (nil when it has none).
+func (r *runner) newInjector() (*chaos.Injector, error) {
+	if len(r.in.Faults) == 0 {
+		return nil, nil
+	}
+	node := ""
+	if r.in.Target.Kind != nil {
+		node = r.in.Target.Kind.ControlPlaneContainer()
+	}
+	return chaos.NewInjector(chaos.InjectorInput{Kube: r.in.Target.Kube, Ledger: r.ledger, Faults: r.in.Faults,
+		NodeContainer: node, Logf: r.logf})
+}
+
+// waitFaults waits for every fired fault to finish and keeps what each did.
+func (r *runner) waitFaults() {
+	if r.faults != nil {
+		r.result.Faults = r.faults.Wait()
+		r.faults = nil
+	}
 }
 
 func (r *runner) stopDetectors() {
@@ -473,97 +465,10 @@ func (r *runner) stopDetectors() {
 	}
 }
 
-// StartDetectorsInput configures StartDetectors.
-type StartDetectorsInput struct {
-	Target   *Target
-	Ledger   *ledger.Ledger
-	Timeline *detect.PhaseTimeline
-}
-
-// StartDetectors starts every continual detector of the cell (caller
-// resolution, runner and platform logs, session conditions) into the ledger.
-// The returned func stops them in reverse order.
-func StartDetectors(ctx context.Context, in StartDetectorsInput) (func(), error) {
-	cs, dyn, err := clients(in.Target)
-	if err != nil {
-		return func() {}, err
-	}
-	if in.Timeline == nil {
-		in.Timeline = &detect.PhaseTimeline{}
-	}
-	resolver := detect.NewCallerResolver(cs, detect.WithPlatformNamespace(PlatformNamespace))
-	opts := []detect.Option{detect.WithCallerResolver(resolver), detect.WithPhaseTimeline(in.Timeline), detect.WithPlatformNamespace(PlatformNamespace)}
-	ds := []detect.Detector{resolver,
-		detect.NewRunnerLogs(cs, in.Ledger, opts...),
-		detect.NewPlatformLogs(cs, in.Ledger, opts...),
-		detect.NewSessionConditions(dyn, in.Ledger, opts...)}
-	var started []detect.Detector
-	stop := func() {
-		for i := len(started) - 1; i >= 0; i-- {
-			started[i].Stop()
-		}
-	}
-	for _, d := range ds {
-		if err := d.Start(ctx); err != nil {
-			stop()
-			return func() {}, fmt.Errorf("detector %s: %w", d.Name(), err)
-		}
-		started = append(started, d)
-	}
-	return stop, nil
-}
-
 func (r *runner) backendClient(ctx context.Context) (*session.Client, error) {
-	c, closeFn, err := NewBackendClient(ctx, NewBackendClientInput{Target: r.in.Target, Ledger: r.ledger, Redactor: r.in.Redactor, Logf: r.logf})
+	c, closeFn, err := session.NewBackendClient(ctx, session.NewBackendClientInput{Rest: r.in.Target.Rest, Kube: r.in.Target.Kube, Ledger: r.ledger, Redactor: r.in.Redactor, Logf: r.logf})
 	r.closeEndpoint = closeFn
 	return c, err
-}
-
-// NewBackendClientInput configures NewBackendClient.
-type NewBackendClientInput struct {
-	Target   *Target
-	Ledger   *ledger.Ledger
-	Redactor *redact.Redactor
-	Logf     func(string, ...any)
-}
-
-// NewBackendClient reaches the backend through a port-forward that follows
-// the backend pod across its Recreate rollout, authenticated as test-user
-// (whose token is registered with the redactor).
-func NewBackendClient(ctx context.Context, in NewBackendClientInput) (*session.Client, func(), error) {
-	cs, _, err := clients(in.Target)
-	if err != nil {
-		return nil, func() {}, err
-	}
-	token, err := session.ReadTestUserToken(ctx, cs)
-	if err != nil {
-		return nil, func() {}, err
-	}
-	if in.Redactor != nil {
-		in.Redactor.Add("test-user-token", token)
-	}
-	opts := []session.Option{session.WithNamespace(PlatformNamespace)}
-	if in.Logf != nil {
-		opts = append(opts, session.WithLogf(in.Logf))
-	}
-	ep, err := session.NewBackendEndpoint(in.Target.Rest, opts...)
-	if err != nil {
-		return nil, func() {}, err
-	}
-	if err := ep.Ready(ctx); err != nil {
-		ep.Close()
-		return nil, func() {}, err
-	}
-	var copts []session.ClientOption
-	if in.Ledger != nil {
-		copts = append(copts, session.WithLedger(in.Ledger))
-	}
-	c, err := session.NewClient(ep, token, copts...)
-	if err != nil {
-		ep.Close()
-		return nil, func() {}, err
-	}
-	return c, ep.Close, nil
 }
 
 // startCRSession creates a session as an AgenticSession object, the way kubectl users do.
@@ -571,23 +476,23 @@ func (r *runner) startCRSession(ctx context.Context, client *session.Client, nam
 	ref := session.SessionRef{Project: Project, Name: name}
 	r.ledger.SetSessionRole(Project, name, role)
 	spec := session.DefaultStartSpec()
-	if _, err := session.CreateSessionCR(ctx, r.dyn, Project, name, spec); err != nil {
+	if _, err := session.CreateSessionCR(ctx, r.in.Target.Dynamic, Project, name, spec); err != nil {
 		return ref, err
 	}
-	s, err := client.WaitForSessionPhase(ctx, session.WaitForSessionPhaseInput{Session: ref,
-		Phases: []string{session.PhaseRunning, session.PhaseFailed}, Timeout: r.t.SessionTimeout})
-	if err != nil {
-		return ref, err
-	}
-	if s.Phase != session.PhaseRunning {
-		return ref, fmt.Errorf("session %s (created as a CR) reached %s instead of Running", ref, s.Phase)
-	}
-	return ref, nil
+	// Any end but Running (a terminal phase, a pod that cannot run) is a dead session.
+	_, err := client.WaitForSessionPhase(ctx, session.WaitForSessionPhaseInput{Session: ref,
+		Phases: []string{session.PhaseRunning}, Timeout: r.t.SessionTimeout})
+	return ref, err
 }
+
+// trafficFamilies are what the background traffic keeps calling: every family
+// but spec changes, which the cell makes itself at set points (changeSpecs)
+// so that no verdict depends on where a tick happens to land.
+var trafficFamilies = slices.DeleteFunc(slices.Clone(session.AllFamilies), func(f session.Family) bool { return f == session.FamilySpecChange })
 
 func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs ...session.SessionRef) error {
 	t, err := session.NewTraffic(session.TrafficInput{Client: client, Ledger: r.ledger, Sessions: refs, Interval: r.t.TrafficInterval,
-		GapThreshold: r.t.EventsGapThreshold,
+		GapThreshold: r.t.EventsGapThreshold, Families: trafficFamilies,
 		Observer: func(ctx context.Context, stream io.Reader, ns, s string) {
 			detect.ObserveEventStream(ctx, stream, ns, s, r.ledger)
 		}})
@@ -608,44 +513,42 @@ func (r *runner) stopTraffic() {
 	r.traffic = nil
 }
 
-// changeSpecs selects a workflow and adds and removes a repo on a pre- and a
-// post-upgrade session: the backend calls the runner, then the operator's drift
-// reconcile does (contract §3.5 item 6). It returns the operator calls the
-// changes must cause: only those whose API call the backend accepted, since a
-// rejected change leaves the spec, and so the operator, alone. The repo is
-// removed only once the operator has recorded its add, or it would see no drift.
+// changeSpecs selects a new workflow and adds and removes a repo on each of
+// refs: the backend calls the runner, then the operator's drift reconcile does
+// (contract §3.5 item 6). It returns the operator calls the changes must
+// cause (platform.SpecChanges): only those whose API call the backend
+// accepted, since a rejected change leaves the spec, and so the operator,
+// alone. The repo is removed only once the operator has recorded its add, or
+// it would see no drift.
 func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []RunnerCall {
 	const repo = "harness-example-repo"
+	workflow, addRepo, removeRepo := platform.SpecChanges[0], platform.SpecChanges[1], platform.SpecChanges[2]
 	var want []RunnerCall
-	expect := func(res session.APIResult, path string, ref session.SessionRef, after time.Time) bool {
+	expect := func(res session.APIResult, sc platform.SpecChange, ref session.SessionRef, after time.Time) bool {
 		if res.Status/100 != 2 {
 			return false
 		}
-		want = append(want, RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: path, Session: ref, After: after})
+		want = append(want, RunnerCall{Caller: ledger.Caller(sc.Operator.Caller), Method: sc.Operator.Method, Path: sc.Operator.Path, Session: ref, After: after})
 		return true
 	}
 	var added []session.SessionRef
 	for _, ref := range refs {
-		wf := session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: "workflows/harness-after-upgrade"}
+		// A workflow the session has not had yet, or the spec would not change.
+		r.specChanges++
+		wf := session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: fmt.Sprintf("workflows/harness-%d", r.specChanges)}
 		at := time.Now() // before the call: the operator may act before its answer arrives
-		expect(client.SelectWorkflow(ctx, ref, wf), "/workflow", ref, at)
+		expect(client.SelectWorkflow(ctx, ref, wf), workflow, ref, at)
 		at = time.Now()
-		if expect(client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/" + repo, Branch: session.DefaultBranch}), "/repos/add", ref, at) {
+		if expect(client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/" + repo, Branch: session.DefaultBranch}), addRepo, ref, at) {
 			added = append(added, ref)
 		}
 	}
 	for _, ref := range added {
-		if err := session.WaitForReconciledRepo(ctx, session.WaitForReconciledRepoInput{Dynamic: r.dyn, Session: ref, Repo: repo, Timeout: 10 * time.Second}); err != nil {
+		if err := session.WaitForReconciledRepo(ctx, session.WaitForReconciledRepoInput{Dynamic: r.in.Target.Dynamic, Session: ref, Repo: repo, Timeout: 10 * time.Second}); err != nil {
 			r.logf("%v", err)
 		}
-	}
-	for _, ref := range refs {
 		at := time.Now()
-		res := client.RemoveRepo(ctx, ref, repo)
-		// Removing a repo the spec never got changes nothing for the operator.
-		if slices.Contains(added, ref) {
-			expect(res, "/repos/remove", ref, at)
-		}
+		expect(client.RemoveRepo(ctx, ref, repo), removeRepo, ref, at)
 	}
 	return want
 }
@@ -653,52 +556,47 @@ func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs .
 // waitForEvidence runs one EvidenceWindow over the cell's ledger and traffic
 // and logs how it ended.
 func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
+	r.mu.Lock()
+	i := len(r.windows)
+	r.windows = append(r.windows, span{Name: w.Name, Start: time.Now()})
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.windows[i].End = time.Now()
+		r.mu.Unlock()
+	}()
 	r.logf("%s", WaitForEvidence(ctx, r.ledger, r.traffic, w).describe(w))
 }
 
-// finish judges the ledger, collects the bundle when the cell did not pass, and
-// fills the result.
-func (r *runner) finish(ctx context.Context, runErr error) verdict.CellResult {
+// finish stops the watchers, judges the ledger and fills the result. A cell
+// stopped from outside (ctx cancelled at where) fails with the cause, not
+// "context canceled"; an interrupted one is marked so and never matches.
+func (r *runner) finish(ctx context.Context, where string, runErr error) Result {
 	r.stopTraffic()
 	r.stopDetectors()
 	if r.closeEndpoint != nil {
-		defer r.closeEndpoint()
+		r.closeEndpoint()
 	}
-	res := &r.result
-	obs := r.ledger.All()
-	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: obs})
-	res.Verdict = verdict.Combine(res.Rules)
-	res.Unauthorized = verdict.Count401s(obs)
+	res := r.result
+	if where != "" && runErr != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(runErr, cause) {
+			if errors.Is(runErr, context.Canceled) {
+				runErr = fmt.Errorf("%w during %s", cause, where)
+			} else {
+				runErr = fmt.Errorf("%w during %s (then: %v)", cause, where, runErr)
+			}
+		}
+		if ie, ok := interrupt.Of(ctx); ok {
+			res.Interrupted = interrupt.Name(ie.Signal) + " during " + where
+		}
+	}
 	if runErr != nil {
-		res.Error = runErr.Error()
-		res.Verdict = verdict.Inconclusive
 		r.logf("could not run: %v", runErr)
 	}
-	res.Matched, _ = verdict.Match(*res, res.Expected)
-	if runErr != nil {
-		res.Matched = false
-	}
-	if res.Verdict != verdict.Pass || !res.Matched {
-		res.BundleDir = report.BundleDir(res.Cell)
-		dir := filepath.Join(r.in.Artifacts, res.BundleDir)
-		bctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		var nodeLogs func(string) error
-		if r.in.Target.Kind != nil {
-			nodeLogs = func(d string) error { return r.in.Target.Kind.ExportLogs(bctx, d) }
-		}
-		_ = r.p.Phase("collect failure bundle "+res.BundleDir, func() error {
-			sum, err := bundle.Collect(bctx, bundle.CollectInput{Client: r.cs, Dynamic: r.dyn, Dir: dir, PlatformNamespace: PlatformNamespace,
-				UpgradeStarted: res.UpgradeStarted, Redactor: r.in.Redactor, NodeLogs: nodeLogs, Ledger: obs})
-			if err == nil && len(sum.Failures) > 0 {
-				r.logf("bundle: %d items could not be collected (see index.md)", len(sum.Failures))
-			}
-			return err
-		})
-	}
-	res.Ledger = obs
+	judge(&res, r.ledger.All(), runErr)
+	res.Phases = r.p.Timings()
 	res.Duration = time.Since(res.Started)
-	return *res
+	return res
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -706,17 +604,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-func unique(in []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range in {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

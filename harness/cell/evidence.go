@@ -6,7 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -31,13 +35,17 @@ func (c RunnerCall) String() string {
 // every Rule is decided. A window that found a failure may end then; one that
 // would pass must last at least PassAfter. It never lasts longer than Max.
 type EvidenceWindow struct {
-	Name      string
-	Since     time.Time
-	Rounds    int
-	Calls     []RunnerCall
-	Rules     []string
+	Name   string
+	Since  time.Time
+	Rounds int
+	Calls  []RunnerCall
+	Rules  []string
+	// From is the cell's from release, against which rules classify 401s.
+	From      string
 	PassAfter time.Duration
 	Max       time.Duration
+	// Clock times the window (default the real clock; tests step a fake one).
+	Clock clock.Clock
 }
 
 // EvidenceResult is how a window ended.
@@ -53,23 +61,33 @@ type EvidenceResult struct {
 // has passed since w.Since. Missing evidence is not an error here: the rules
 // turn it into an inconclusive verdict.
 func WaitForEvidence(ctx context.Context, l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindow) EvidenceResult {
-	const poll = 500 * time.Millisecond
-	for {
-		missing, failing := evidenceState(l, traffic, w)
-		elapsed := time.Since(w.Since)
-		complete := len(missing) == 0 && (len(failing) > 0 || elapsed >= w.PassAfter)
-		if complete || elapsed >= w.Max || ctx.Err() != nil {
-			res := EvidenceResult{Took: elapsed, Failing: failing}
-			if !complete {
-				res.Missing = missing
-				if len(missing) == 0 {
-					res.Missing = []string{fmt.Sprintf("a %s pass window", w.PassAfter)}
-				}
-			}
-			return res
-		}
-		sleep(ctx, poll)
+	const every = 500 * time.Millisecond
+	clk := w.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
 	}
+	check := func() (EvidenceResult, bool) {
+		missing, failing := evidenceState(l, traffic, w)
+		elapsed := clk.Since(w.Since)
+		complete := len(missing) == 0 && (len(failing) > 0 || elapsed >= w.PassAfter)
+		res := EvidenceResult{Took: elapsed, Failing: failing}
+		if !complete {
+			res.Missing = missing
+			if len(missing) == 0 {
+				res.Missing = []string{fmt.Sprintf("a %s pass window", w.PassAfter)}
+			}
+		}
+		return res, complete || elapsed >= w.Max
+	}
+	var res EvidenceResult
+	if err := poll.Until(ctx, clk, every, func(context.Context) (bool, error) {
+		var done bool
+		res, done = check()
+		return done, nil
+	}); err != nil {
+		res, _ = check() // ctx ended: what the ledger holds now
+	}
+	return res
 }
 
 func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindow) (missing, failing []string) {
@@ -84,7 +102,7 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 		for _, o := range l.Filter(func(o ledger.Observation) bool {
 			return (o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401) && !o.Time.Before(w.Since)
 		}) {
-			k := RunnerCall{Caller: o.Caller, Method: o.Method, Path: verdict.PathFamily(o.Path), Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}
+			k := RunnerCall{Caller: o.Caller, Method: o.Method, Path: platform.PathFamily(o.Path), Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}
 			if o.Time.After(latest[k]) {
 				latest[k] = o.Time
 			}
@@ -103,7 +121,7 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 		for _, n := range w.Rules {
 			want[n] = true
 		}
-		for _, r := range verdict.Evaluate(verdict.EvaluateInput{Observations: l.All()}) {
+		for _, r := range verdict.Evaluate(verdict.EvaluateInput{Observations: l.All(), From: w.From}) {
 			if !want[r.Rule] {
 				continue
 			}

@@ -8,13 +8,16 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,10 +29,14 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 	kindlog "sigs.k8s.io/kind/pkg/log"
 
 	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/support"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // NamePrefix marks clusters made by the harness (make clean-clusters removes them).
@@ -49,6 +56,17 @@ func Name(purpose string) string {
 		n = strings.TrimRight(n[:40], "-")
 	}
 	return n
+}
+
+var validName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// CheckName reports whether name can be a kind cluster's name (it becomes
+// container names and DNS labels), as bad input naming what is valid.
+func CheckName(name string) error {
+	if len(name) > 40 || !validName.MatchString(name) {
+		return exitcode.BadInputErr(fmt.Errorf("%q is not a kind cluster name (want lowercase letters, digits and '-', at most 40 characters, e.g. %s)", name, Name("dev")))
+	}
+	return nil
 }
 
 // IsHarnessCluster reports whether a kind cluster name was made by the harness.
@@ -126,6 +144,10 @@ func DefaultKubeconfigDir() string {
 	return filepath.Join(os.TempDir(), "upgrade-harness-kubeconfig")
 }
 
+// UseImage sets the node image of a cluster not yet created (e.g. once the
+// suite's node image is known, from a support.ClusterOpts).
+func (c *Cluster) UseImage(image string) { c.image = image }
+
 // WithName implements support.E2EClusterProvider.
 func (c *Cluster) WithName(name string) support.E2EClusterProvider { c.name = name; return c }
 
@@ -151,6 +173,10 @@ func (c *Cluster) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvid
 
 // Name returns the kind cluster name.
 func (c *Cluster) Name() string { return c.name }
+
+// ControlPlaneContainer is the engine container of the cluster's control-plane
+// node (kind names it <cluster>-control-plane), where kube-apiserver runs.
+func (c *Cluster) ControlPlaneContainer() string { return c.name + "-control-plane" }
 
 // Image returns the node image.
 func (c *Cluster) Image() string { return c.image }
@@ -182,14 +208,17 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 		return "", err
 	}
 	start := time.Now()
-	if exists && !c.nodesRunning(ctx) {
-		// A cluster whose node containers stopped (machine restart, CI after a
-		// session) cannot be reused: start over under the same name.
-		fmt.Fprintf(c.log, "[cluster] %s exists but its nodes are not running: recreating it\n", c.name)
-		if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
-			return "", fmt.Errorf("deleting stopped cluster %s: %w", c.name, err)
+	if exists {
+		if why := c.notReusable(ctx); why != "" {
+			// A cluster whose node containers stopped or were restarted by the
+			// engine (machine or dockerd restart, CI after a session) cannot be
+			// reused: kubelet and the node's routes do not come back whole.
+			fmt.Fprintf(c.log, "[cluster] %s exists but %s: recreating it\n", c.name, why)
+			if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
+				return "", fmt.Errorf("deleting cluster %s: %w", c.name, err)
+			}
+			exists = false
 		}
-		exists = false
 	}
 	if exists {
 		fmt.Fprintf(c.log, "[cluster] reusing kind cluster %s\n", c.name)
@@ -209,7 +238,7 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 		if rawConfig != nil {
 			opts = append(opts, kindcluster.CreateWithRawConfig(rawConfig))
 		}
-		if err := c.provider.Create(c.name, opts...); err != nil {
+		if err := c.createKind(ctx, opts); err != nil {
 			return "", fmt.Errorf("kind create cluster %s (image %s): %w", c.name, c.image, err)
 		}
 		c.created = true
@@ -227,6 +256,127 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 	}
 	fmt.Fprintf(c.log, "[cluster] %s ready in %s (kubectl --kubeconfig %s --context %s)\n", c.name, time.Since(start).Round(100*time.Millisecond), c.kubeconfig, c.GetKubectlContext())
 	return c.kubeconfig, nil
+}
+
+// createKind runs kind's create, which takes no context and runs for tens of
+// seconds (node container, kubeadm init). When ctx ends first, whatever kind
+// has made so far is deleted under it, which makes its next docker call fail
+// and Create return; once it has returned, the cluster is deleted once more
+// (a node container started between two deletions) with its kubeconfig.
+func (c *Cluster) createKind(ctx context.Context, opts []kindcluster.CreateOption) error {
+	done := make(chan error, 1)
+	go func() { done <- c.provider.Create(c.name, opts...) }()
+	remove := func() { _ = c.provider.Delete(c.name, c.kubeconfig) }
+	var err error
+	select {
+	case err = <-done:
+		if _, killed := killedDockerCall(err); !killed {
+			return err
+		}
+		// A terminal's Ctrl-C reaches kind's docker child as well as the
+		// harness: kind may return before the harness has taken the signal.
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+			return err
+		}
+		fmt.Fprintf(c.log, "[cluster] %v: the creation of %s stopped; deleting what kind made so far\n", context.Cause(ctx), c.name)
+	case <-ctx.Done():
+		fmt.Fprintf(c.log, "[cluster] %v: cutting the creation of %s short and deleting what kind made so far\n", context.Cause(ctx), c.name)
+		remove()
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+	wait:
+		for {
+			select {
+			case err = <-done:
+				break wait
+			case <-tick.C:
+				remove()
+			}
+		}
+	}
+	pending := ""
+	if call, killed := killedDockerCall(err); killed && len(call) > 1 && call[1] == "run" {
+		pending = argAfter(call, "--name")
+		fmt.Fprintf(c.log, "[cluster] the signal killed `docker run` of %s: waiting until the engine has made it, to delete it (at most %s)\n", pending, pendingCreateWait)
+	}
+	c.removeUntilGone(context.WithoutCancel(ctx), remove, pending)
+	os.Remove(c.kubeconfig)
+	return context.Cause(ctx)
+}
+
+// pendingCreateWait bounds the wait for a node container whose `docker run` a
+// signal killed: the engine still creates it, which with the node image's /var
+// volume copied took up to 13 s on a loaded 2-core machine.
+const pendingCreateWait = time.Minute
+
+// removeUntilGone deletes the cluster until no container of it has shown up
+// for two checks in a row (at most 2 minutes). pending names a node container
+// whose `docker run` was killed: the engine completes the request without its
+// client, so that container appears later, and the wait lasts until it has
+// appeared and been deleted (at most pendingCreateWait).
+func (c *Cluster) removeUntilGone(ctx context.Context, remove func(), pending string) {
+	quiet := 0
+	var left []string
+	start := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, false, func(ctx context.Context) (bool, error) {
+		remove()
+		var err error
+		if left, err = ContainersOf(ctx, c.name); err == nil && len(left) == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if pending != "" && slices.Contains(left, pending) {
+			pending = "" // it exists now: the next deletions remove it
+		}
+		if pending != "" && time.Since(start) < pendingCreateWait {
+			return false, nil
+		}
+		return quiet >= 2, nil
+	})
+	if err != nil {
+		fmt.Fprintf(c.log, "[cluster] %s: containers %v still there 2 minutes after the interrupted create (delete them with: upgrade-harness cluster down -name %s)\n", c.name, left, c.name)
+	}
+}
+
+// killedDockerCall returns the docker command line behind a kind error when
+// that command was ended by a signal (SIGINT or SIGTERM), as Ctrl-C ends the
+// children of the terminal's process group.
+func killedDockerCall(err error) ([]string, bool) {
+	if err == nil {
+		return nil, false
+	}
+	if re := kindexec.RunErrorForError(err); re != nil {
+		var ee *osexec.ExitError
+		if errors.As(re.Inner, &ee) && len(re.Command) > 0 && re.Command[0] == "docker" {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && (ws.Signal() == syscall.SIGINT || ws.Signal() == syscall.SIGTERM) {
+				return re.Command, true
+			}
+		}
+		return nil, false
+	}
+	// Nodes are created concurrently; their errors are aggregated, which hides
+	// the RunError: fall back on its message.
+	if m := killedRun.FindStringSubmatch(err.Error()); m != nil {
+		return strings.Fields(m[1]), true
+	}
+	return nil, false
+}
+
+var killedRun = regexp.MustCompile(`command "(docker [^"]*)" failed with error: signal: (?:interrupt|terminated)`)
+
+func argAfter(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // CreateNoWait creates the cluster with kind's own defaults: no readiness wait
@@ -284,7 +434,10 @@ func (c *Cluster) WaitForControlPlane(ctx context.Context, _ klient.Client) erro
 	if err != nil {
 		return err
 	}
-	return WaitForNodesReadyAndDNS(ctx, cs, c.waitForReady)
+	if err := WaitForNodesReadyAndDNS(ctx, cs, c.waitForReady); err != nil {
+		return err
+	}
+	return c.isolateServiceNetwork(ctx, cs)
 }
 
 // WaitForNodesReadyAndDNS waits for Ready nodes and Running, Ready CoreDNS pods.
@@ -407,7 +560,7 @@ func (c *Cluster) LoadImages(ctx context.Context, images ...string) error {
 }
 
 func loadArchive(ctx context.Context, n nodes.Node, images []string) error {
-	cmd := exec.CommandContext(ctx, "docker", append([]string{"save"}, images...)...)
+	cmd := proc.Command(ctx, "docker", append([]string{"save"}, images...)...)
 	var serr bytes.Buffer
 	cmd.Stderr = &serr
 	out, err := cmd.StdoutPipe()
@@ -449,7 +602,7 @@ func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, args
 }
 
 func dockerImageID(ctx context.Context, image string) (string, error) {
-	out, err := exec.CommandContext(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
+	out, err := proc.Command(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
 	if err != nil {
 		return "", err
 	}
@@ -472,20 +625,63 @@ func ListHarnessClusters() ([]string, error) {
 	return out, nil
 }
 
-// nodesRunning reports whether every node container of the cluster is running.
-func (c *Cluster) nodesRunning(ctx context.Context) bool {
+// notReusable says why an existing cluster cannot be reused ("" when it can):
+// a node container that is not running, or one the engine started again
+// after the cluster was last ready (a dockerd or machine restart).
+func (c *Cluster) notReusable(ctx context.Context) string {
 	all, err := ContainersOf(ctx, c.name)
 	if err != nil || len(all) == 0 {
-		return false
+		return "its node containers cannot be listed"
 	}
-	out, err := exec.CommandContext(ctx, "docker", "ps", "--filter", "label=io.x-k8s.kind.cluster="+c.name, "--filter", "status=running", "--format", "{{.Names}}").Output()
-	return err == nil && len(strings.Fields(string(out))) == len(all)
+	out, err := proc.Command(ctx, "docker", append([]string{"inspect", "-f", "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"}, all...)...).Output()
+	if err != nil {
+		return "its node containers cannot be inspected"
+	}
+	// The harness writes the kubeconfig once kind has made the cluster and on
+	// every reuse: a node started after that was restarted.
+	var readyAt time.Time
+	if st, err := os.Stat(c.kubeconfig); err == nil {
+		readyAt = st.ModTime()
+	}
+	return nodeRestarted(string(out), readyAt)
+}
+
+// nodeRestartSlack: without a kubeconfig to date the cluster, a node that
+// started this much later than its container was created was restarted
+// (kind's own docker run starts it within seconds, minutes on a loaded machine).
+const nodeRestartSlack = 10 * time.Minute
+
+// nodeRestarted reads `docker inspect` lines "name running created startedAt";
+// readyAt is when the cluster was last known ready (zero: unknown).
+func nodeRestarted(inspect string, readyAt time.Time) string {
+	for _, line := range strings.Split(strings.TrimSpace(inspect), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 4 {
+			return "its node containers cannot be inspected"
+		}
+		name := strings.TrimPrefix(f[0], "/")
+		if f[1] != "true" {
+			return "node " + name + " is not running"
+		}
+		created, err1 := time.Parse(time.RFC3339Nano, f[2])
+		started, err2 := time.Parse(time.RFC3339Nano, f[3])
+		if err1 != nil || err2 != nil {
+			return "node " + name + " has no readable start time"
+		}
+		switch {
+		case !readyAt.IsZero() && started.After(readyAt):
+			return fmt.Sprintf("node %s was started again at %s, after the cluster was ready (%s)", name, started.UTC().Format(time.TimeOnly), readyAt.UTC().Format(time.TimeOnly))
+		case readyAt.IsZero() && started.Sub(created) > nodeRestartSlack:
+			return fmt.Sprintf("node %s was started again %s after kind created it", name, started.Sub(created).Round(time.Second))
+		}
+	}
+	return ""
 }
 
 // ContainersOf lists the Docker containers (any state) of a kind cluster, by
 // kind's cluster label; used to prove a teardown left nothing behind.
 func ContainersOf(ctx context.Context, name string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}").Output()
+	out, err := proc.Command(ctx, "docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}").Output()
 	if err != nil {
 		return nil, err
 	}

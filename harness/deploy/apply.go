@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -237,7 +239,7 @@ func waitForCRDsEstablished(ctx context.Context, dyn dynamic.Interface, crds []*
 		return len(pending) == 0, nil
 	})
 	if err != nil {
-		return exitcode.InfraErr(fmt.Errorf("CRDs %v not Established after %s: %w", sortedKeys(pending), timeout, err))
+		return exitcode.InfraErr(fmt.Errorf("CRDs %v not Established after %s: %w", slices.Sorted(maps.Keys(pending)), timeout, err))
 	}
 	logf("CRDs established: %d", len(crds))
 	return nil

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 func (r Resources) validate() error {
@@ -71,15 +76,15 @@ func eachContainer(obj *unstructured.Unstructured, fn func(c map[string]any) err
 	return nil
 }
 
-// imageRepo strips tag and digest: "quay.io/a/vteam_operator:latest" → "quay.io/a/vteam_operator".
+// imageRepo strips tag and digest: "quay.io/a/vteam_operator:latest" →
+// "quay.io/a/vteam_operator" (Docker Hub names in their familiar form). A
+// string that is no image reference is returned as it is.
 func imageRepo(ref string) string {
-	if i := strings.Index(ref, "@"); i >= 0 {
-		ref = ref[:i]
+	named, err := reference.ParseNormalizedNamed(strings.TrimSpace(ref))
+	if err != nil {
+		return ref
 	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		ref = ref[:i]
-	}
-	return ref
+	return reference.FamiliarName(named)
 }
 
 // repoEndsIn reports whether the last path segment of the image repository is name.
@@ -141,12 +146,12 @@ func pinEnv(d *unstructured.Unstructured, name, value string) (int, error) {
 // pinImages applies every pin of the render: operator and backend Deployment
 // images, the operator's runner/state-sync env, the agent registry JSON, and
 // Always → IfNotPresent everywhere (as upstream deploy.sh does with overrides).
-func pinImages(r *Rendered, images Images, lower Resources) error {
-	op, err := pinDeploymentImage(r, OperatorDeployment, operatorImageRepo, images.Operator)
+func pinImages(r *Rendered, images platform.Images, lower Resources) error {
+	op, err := pinDeploymentImage(r, OperatorDeployment, platform.Operator.ImageRepo(), images.Operator)
 	if err != nil {
 		return err
 	}
-	if _, err := pinDeploymentImage(r, BackendDeployment, backendImageRepo, images.Backend); err != nil {
+	if _, err := pinDeploymentImage(r, BackendDeployment, platform.Backend.ImageRepo(), images.Backend); err != nil {
 		return err
 	}
 	runnerEnv, err := pinEnv(op, runnerImageEnv, images.Runner)
@@ -307,13 +312,21 @@ func RegistryImages(r *Rendered) (runners, stateSyncs []string, err error) {
 			}
 		}
 	}
-	return sortedKeys(rs), sortedKeys(ss), nil
+	return slices.Sorted(maps.Keys(rs)), slices.Sorted(maps.Keys(ss)), nil
 }
 
-// ListImages returns every image a render runs: workload containers plus the
-// runner and state-sync images of the agent registry, for preloading into kind.
-func ListImages(r *Rendered) []string {
+// ListImages returns every image the renders run: workload containers plus
+// the runner and state-sync images of the agent registry, for preloading into
+// kind; sorted, each once.
+func ListImages(renders ...*Rendered) []string {
 	set := map[string]bool{}
+	for _, r := range renders {
+		addImages(set, r)
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+func addImages(set map[string]bool, r *Rendered) {
 	for _, o := range r.Objects {
 		_ = eachContainer(o, func(c map[string]any) error {
 			if img, _ := c["image"].(string); img != "" {
@@ -334,37 +347,73 @@ func ListImages(r *Rendered) []string {
 			}
 		}
 	}
-	return sortedKeys(set)
 }
 
 // NormalizeImage maps the forms a container runtime reports for one image to a
 // single form: docker.io/library/x, docker.io/x, index.docker.io/… and
-// localhost/x all become x, and a missing tag becomes :latest.
+// localhost/x all become x, and a missing tag becomes :latest. A string that is
+// no image reference (e.g. an image ID) is only trimmed.
 func NormalizeImage(ref string) string {
 	ref = strings.TrimSpace(ref)
-	for _, prefix := range []string{"index.docker.io/library/", "docker.io/library/", "index.docker.io/", "docker.io/", "localhost/"} {
-		if strings.HasPrefix(ref, prefix) {
-			ref = strings.TrimPrefix(ref, prefix)
-			break
-		}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
 	}
-	if strings.HasPrefix(ref, "library/") && strings.Count(ref, "/") == 1 {
-		ref = strings.TrimPrefix(ref, "library/")
-	}
-	if !strings.Contains(ref, "@") && imageRepo(ref) == ref {
-		ref += ":latest"
-	}
-	return ref
+	// Images imported without a registry are listed under localhost/.
+	return strings.TrimPrefix(reference.FamiliarString(reference.TagNameOnly(named)), "localhost/")
 }
 
 // SameImage reports whether two references name the same image after NormalizeImage.
 func SameImage(a, b string) bool { return NormalizeImage(a) == NormalizeImage(b) }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// lowerPlatformRequests caps the requests of the operator and backend
+// containers at cap (a missing request is set), and records each change.
+func lowerPlatformRequests(r *Rendered, limit Resources) error {
+	if limit.CPURequest == "" && limit.MemoryRequest == "" {
+		return nil
 	}
-	sort.Strings(out)
-	return out
+	for _, name := range []string{OperatorDeployment, BackendDeployment} {
+		d := r.findByName(deploymentKind, name)
+		if d == nil {
+			continue // pinImages already required both
+		}
+		if err := eachContainer(d, func(c map[string]any) error {
+			res, _ := c["resources"].(map[string]any)
+			if res == nil {
+				res = map[string]any{}
+			}
+			req, _ := res["requests"].(map[string]any)
+			if req == nil {
+				req = map[string]any{}
+			}
+			for _, f := range []struct{ key, value string }{{"cpu", limit.CPURequest}, {"memory", limit.MemoryRequest}} {
+				if f.value == "" {
+					continue
+				}
+				want := resource.MustParse(f.value)
+				cur, had := req[f.key]
+				if had {
+					q, err := resource.ParseQuantity(fmt.Sprint(cur))
+					if err != nil {
+						return fmt.Errorf("resources.requests.%s %q is not a quantity: %w", f.key, cur, err)
+					}
+					if q.Cmp(want) <= 0 {
+						continue
+					}
+				}
+				from := "none"
+				if had {
+					from = fmt.Sprint(cur)
+				}
+				req[f.key] = want.String()
+				r.Lowered = append(r.Lowered, fmt.Sprintf("%s container %v: %s request %s → %s", RefOf(d), c["name"], f.key, from, want.String()))
+			}
+			res["requests"] = req
+			c["resources"] = res
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

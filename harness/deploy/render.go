@@ -17,7 +17,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // Labels, annotations and well-known names shared with the rest of the harness.
@@ -27,14 +28,12 @@ const (
 	// ReleaseAnnotation records which release rendered an object.
 	ReleaseAnnotation = "upgrade-harness.ambient-e2e/release"
 
-	OperatorDeployment = "agentic-operator"
-	BackendDeployment  = "backend-api"
-	RegistryConfigMap  = "ambient-agent-registry"
+	OperatorDeployment = platform.OperatorDeployment
+	BackendDeployment  = platform.BackendDeployment
+	RegistryConfigMap  = platform.RegistryConfigMap
 
-	operatorImageRepo  = "vteam_operator"
-	backendImageRepo   = "vteam_backend"
-	runnerImageEnv     = "AMBIENT_CODE_RUNNER_IMAGE"
-	stateSyncImageEnv  = "STATE_SYNC_IMAGE"
+	runnerImageEnv     = platform.OperatorRunnerImageEnv
+	stateSyncImageEnv  = platform.OperatorStateSyncImageEnv
 	defaultPullPolicy  = "IfNotPresent"
 	alwaysPullPolicy   = "Always"
 	crdKind            = "CustomResourceDefinition"
@@ -46,29 +45,18 @@ const (
 	kustomizationFiles = "kustomization.yaml,kustomization.yml,Kustomization"
 )
 
-// Images are the image references a render pins.
-type Images struct {
-	Operator  string
-	Backend   string
-	Runner    string
-	StateSync string
-}
-
-// Validate reports every empty pin; an empty pin would silently keep upstream's
-// :latest reference, which cannot be pulled offline.
-func (i Images) Validate() error {
-	var missing []string
-	for _, f := range []struct{ name, value string }{
-		{"Operator", i.Operator}, {"Backend", i.Backend}, {"Runner", i.Runner}, {"StateSync", i.StateSync},
-	} {
-		if strings.TrimSpace(f.value) == "" {
-			missing = append(missing, f.name)
-		}
+// validateImages reports every empty pin; an empty pin would silently keep
+// upstream's :latest reference, which cannot be pulled offline.
+func validateImages(i platform.Images) error {
+	missing := i.Missing()
+	if len(missing) == 0 {
+		return nil
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("Images.%s is empty: every image must be pinned to a full reference such as localhost/ambient-sim/vteam_operator:v0.2.2", strings.Join(missing, ", Images."))
+	names := make([]string, len(missing))
+	for j, c := range missing {
+		names[j] = "Images." + strings.ToUpper(string(c[:1])) + string(c[1:])
 	}
-	return nil
+	return fmt.Errorf("%s is empty: every image must be pinned to a full reference such as localhost/ambient-sim/vteam_operator:v0.2.2", strings.Join(names, ", "))
 }
 
 // Resources are CPU/memory requests and limits (Kubernetes quantities). Empty
@@ -89,17 +77,29 @@ func DefaultLowResources() Resources {
 	return Resources{CPURequest: "50m", MemoryRequest: "64Mi", CPULimit: "500m", MemoryLimit: "512Mi"}
 }
 
+// DefaultPlatformRequests caps the CPU request of the operator and backend
+// containers. Upstream's kind overlay asks 100m (operator; 50m at v0.2.0) and
+// 200m (backend); under the operator's LimitRange every runner pod asks at least
+// 250m (init-hydrate has no requests, contract §10 item 3), so on a 2-core node
+// with 850m of control plane and CoreDNS only three sessions would fit, and a
+// cell runs four. 10m each leaves 1130m: four sessions (1000m) and 130m spare.
+func DefaultPlatformRequests() Resources { return Resources{CPURequest: "10m"} }
+
 // RenderInput says what to render and how to pin it.
 type RenderInput struct {
 	// Source is a kustomize directory, a single YAML file, or a directory of YAML files.
 	Source string
 	// Release is recorded in ReleaseAnnotation on every object (e.g. "v0.2.2").
 	Release string
-	Images  Images
+	Images  platform.Images
 	// Selection keeps only some objects (nil keeps everything).
 	Selection *Selection
 	// Lower replaces the runner's container.resources in the agent registry.
 	Lower Resources
+	// LowerPlatform caps the requests of the operator and backend Deployments'
+	// containers: a higher or missing request is set to it, a lower one kept.
+	// Limits are left as the manifest has them. Only requests are read.
+	LowerPlatform Resources
 }
 
 // ObjectRef names one object.
@@ -134,13 +134,16 @@ type LeftOutObject struct {
 type Rendered struct {
 	Release string
 	Source  string
-	Images  Images
+	Images  platform.Images
 	Objects []*unstructured.Unstructured
 	// LeftOut lists what the selection dropped, for the cell report.
 	LeftOut []LeftOutObject
 	// RegistryPinned is false when the render has no agent registry ConfigMap, so
 	// only the operator env carries the runner pin.
 	RegistryPinned bool
+	// Lowered says which platform requests LowerPlatform changed, e.g.
+	// "Deployment/ambient-code/backend-api container backend-api: cpu request 200m → 10m".
+	Lowered []string
 }
 
 // Refs lists the references of every object, in render order.
@@ -218,11 +221,14 @@ func Render(in RenderInput) (*Rendered, error) {
 	if strings.TrimSpace(in.Release) == "" {
 		return nil, exitcode.BadInputErr(fmt.Errorf("RenderInput.Release is empty for source %s: want the release version, e.g. v0.2.2", in.Source))
 	}
-	if err := in.Images.Validate(); err != nil {
+	if err := validateImages(in.Images); err != nil {
 		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
 	}
 	if err := in.Lower.validate(); err != nil {
 		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
+	}
+	if err := in.LowerPlatform.validate(); err != nil {
+		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: LowerPlatform: %w", in.Source, err))
 	}
 	objs, err := loadSource(in.Source)
 	if err != nil {
@@ -236,6 +242,9 @@ func Render(in RenderInput) (*Rendered, error) {
 	}
 	if err := pinImages(r, in.Images, in.Lower); err != nil {
 		return nil, exitcode.BadInputErr(fmt.Errorf("pin images in %s: %w", in.Source, err))
+	}
+	if err := lowerPlatformRequests(r, in.LowerPlatform); err != nil {
+		return nil, exitcode.BadInputErr(fmt.Errorf("lower platform requests in %s: %w", in.Source, err))
 	}
 	for _, o := range r.Objects {
 		labels := o.GetLabels()
@@ -374,7 +383,7 @@ func redactSecret(o *unstructured.Unstructured) *unstructured.Unstructured {
 			continue
 		}
 		for k, v := range m {
-			m[k] = redact.Fingerprint(fmt.Sprint(v))
+			m[k] = secrets.Fingerprint(fmt.Sprint(v))
 		}
 		_ = unstructured.SetNestedMap(c.Object, m, field)
 	}

@@ -2,8 +2,9 @@ package deploy
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -11,35 +12,20 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
 )
 
-// upstreamManifest returns ../shared/upstream-manifests/kind-<v>.yaml relative to the repo root.
+// upstreamManifest returns upstream's rendered kind overlay of version from
+// the shared directory, or skips the test naming the missing file.
 func upstreamManifest(t *testing.T, version string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repo root (go.mod) not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "upstream-manifests", "kind-"+version+".yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("upstream manifest %s not available: %v", p, err)
-	}
-	return p
+	return testsupport.RequireShared(t, testsupport.UpstreamManifests, "kind-"+version+".yaml")
 }
 
-func simImages(v string) Images {
-	return Images{
+func simImages(v string) platform.Images {
+	return platform.Images{
 		Operator:  "localhost/ambient-sim/vteam_operator:" + v,
 		Backend:   "localhost/ambient-sim/vteam_backend:" + v,
 		Runner:    "localhost/ambient-sim/vteam_claude_runner:" + v,
@@ -204,8 +190,8 @@ func TestRenderUpstreamPinsEveryImage(t *testing.T) {
 					t.Errorf("registry %v sandbox.stateSyncImage = %v, want %s", e["id"], s["stateSyncImage"], want.StateSync)
 				}
 			}
-			if got := ListImages(r); strings.Join(got, ",") != strings.Join(sortedKeys(map[string]bool{
-				want.Operator: true, want.Backend: true, want.Runner: true, want.StateSync: true}), ",") {
+			if got := ListImages(r); strings.Join(got, ",") != strings.Join(slices.Sorted(maps.Keys(map[string]bool{
+				want.Operator: true, want.Backend: true, want.Runner: true, want.StateSync: true})), ",") {
 				t.Errorf("ListImages = %v, want exactly the four pins", got)
 			}
 			for _, o := range r.Objects {
@@ -328,7 +314,7 @@ func TestRenderPlainDirWithoutRegistry(t *testing.T) {
 	if v, _ := envValue(deploymentContainer(t, r, OperatorDeployment), runnerImageEnv); v != imgs.Runner {
 		t.Errorf("runner env = %s, want %s", v, imgs.Runner)
 	}
-	if got := ListImages(r); !contains(got, imgs.Runner) || !contains(got, imgs.StateSync) {
+	if got := ListImages(r); !slices.Contains(got, imgs.Runner) || !slices.Contains(got, imgs.StateSync) {
 		t.Errorf("ListImages = %v must include runner and state-sync pins when only the env carries them", got)
 	}
 }
@@ -396,6 +382,8 @@ func TestNormalizeImage(t *testing.T) {
 		{"vteam_claude_runner", "docker.io/library/vteam_claude_runner:latest"},
 		{"index.docker.io/library/busybox:1", "busybox:1"},
 		{"localhost:5000/x/y:1", "localhost:5000/x/y:1"},
+		{"busybox@sha256:" + strings.Repeat("a", 64), "docker.io/library/busybox@sha256:" + strings.Repeat("a", 64)},
+		{" quay.io/x/y:1 ", "quay.io/x/y:1"},
 	} {
 		if !SameImage(tc.a, tc.b) {
 			t.Errorf("SameImage(%q, %q) = false (%q vs %q)", tc.a, tc.b, NormalizeImage(tc.a), NormalizeImage(tc.b))
@@ -405,10 +393,18 @@ func TestNormalizeImage(t *testing.T) {
 		{"localhost/ambient-sim/vteam_backend:v0.2.0", "localhost/ambient-sim/vteam_backend:v0.2.2"},
 		{"quay.io/ambient_code/vteam_backend:v0.2.2", "vteam_backend:v0.2.2"},
 		{"localhost:5000/x/y:1", "x/y:1"},
+		{"busybox@sha256:" + strings.Repeat("a", 64), "busybox:latest"},
 	} {
 		if SameImage(tc.a, tc.b) {
 			t.Errorf("SameImage(%q, %q) = true, want false", tc.a, tc.b)
 		}
+	}
+}
+
+func TestNormalizeImageLeavesImageIDsAlone(t *testing.T) {
+	id := "sha256:" + strings.Repeat("b", 64)
+	if got := NormalizeImage(id); got != id {
+		t.Errorf("NormalizeImage(%q) = %q, want it unchanged", id, got)
 	}
 }
 
@@ -419,10 +415,83 @@ func TestYAMLRedactsSecretValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "secret-value") || !strings.Contains(string(out), redact.Fingerprint("0f3c2a5e-secret-value")) {
+	if strings.Contains(string(out), "secret-value") || !strings.Contains(string(out), secrets.Fingerprint("0f3c2a5e-secret-value")) {
 		t.Errorf("YAML must show only a fingerprint of secret values:\n%s", out)
 	}
 	if s.Object["stringData"].(map[string]any)["agui-token"] != "0f3c2a5e-secret-value" {
 		t.Error("YAML must not modify the render")
 	}
+}
+
+func TestLowerPlatformCapsOperatorAndBackendRequests(t *testing.T) {
+	imgs := simImages("v0.2.2")
+	r, err := Render(RenderInput{Source: "testdata/plain", Release: "v0.2.2", Images: imgs, LowerPlatform: DefaultPlatformRequests()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{OperatorDeployment, BackendDeployment} {
+		if got := containerField(t, r, name, "resources", "requests", "cpu"); got != "10m" {
+			t.Errorf("%s cpu request = %q, want 10m set where the manifest has none", name, got)
+		}
+	}
+	if len(r.Lowered) != 2 || !strings.Contains(r.Lowered[0], "cpu request none → 10m") {
+		t.Errorf("Lowered = %q", r.Lowered)
+	}
+
+	if _, err := Render(RenderInput{Source: "testdata/plain", Release: "v0.2.2", Images: imgs, LowerPlatform: Resources{CPURequest: "a lot"}}); err == nil ||
+		!strings.Contains(err.Error(), "LowerPlatform") || !strings.Contains(err.Error(), `"a lot"`) {
+		t.Errorf("bad LowerPlatform: err %v", err)
+	}
+}
+
+// Upstream's overlay: operator 100m, backend 200m are lowered; memory and limits stay.
+func TestLowerPlatformOnUpstreamManifests(t *testing.T) {
+	imgs := simImages("v0.2.2")
+	up, err := Render(RenderInput{Source: upstreamManifest(t, "v0.2.2"), Release: "v0.2.2", Images: imgs,
+		Selection: DefaultUpstreamSelection(), Lower: DefaultLowResources(), LowerPlatform: DefaultPlatformRequests()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][3]string{OperatorDeployment: {"512Mi", "2", "4Gi"}, BackendDeployment: {"512Mi", "1", "1536Mi"}} {
+		if got := containerField(t, up, name, "resources", "requests", "cpu"); got != "10m" {
+			t.Errorf("%s cpu request = %s, want 10m", name, got)
+		}
+		got := [3]string{containerField(t, up, name, "resources", "requests", "memory"), containerField(t, up, name, "resources", "limits", "cpu"), containerField(t, up, name, "resources", "limits", "memory")}
+		if got != want {
+			t.Errorf("%s memory request, cpu and memory limits = %v, want the manifest's %v", name, got, want)
+		}
+	}
+	want := []string{"Deployment/ambient-code/agentic-operator container agentic-operator: cpu request 100m → 10m",
+		"Deployment/ambient-code/backend-api container backend-api: cpu request 200m → 10m"}
+	if strings.Join(up.Lowered, "|") != strings.Join(want, "|") {
+		t.Errorf("Lowered = %q, want %q", up.Lowered, want)
+	}
+
+	// A cap never raises a request: v0.2.0's operator asks 50m.
+	v020, err := Render(RenderInput{Source: upstreamManifest(t, "v0.2.0"), Release: "v0.2.0", Images: simImages("v0.2.0"),
+		Selection: DefaultUpstreamSelection(), LowerPlatform: Resources{CPURequest: "100m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := containerField(t, v020, OperatorDeployment, "resources", "requests", "cpu"); got != "50m" {
+		t.Errorf("operator cpu request = %s, want the manifest's 50m kept", got)
+	}
+}
+
+// containerField reads a field of the first container of Deployment name.
+func containerField(t *testing.T, r *Rendered, name string, path ...string) string {
+	t.Helper()
+	d := r.findByName(deploymentKind, name)
+	if d == nil {
+		t.Fatalf("no Deployment %s", name)
+	}
+	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	if len(cs) == 0 {
+		t.Fatalf("Deployment %s has no containers", name)
+	}
+	v, _, _ := unstructured.NestedFieldNoCopy(cs[0].(map[string]any), path...)
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
@@ -50,12 +53,15 @@ type ResetReport struct {
 	Namespaces         []string
 	Objects            []ObjectRef
 	Duration           time.Duration
+	// CustomResourcesTook and NamespacesTook split Duration: the wait for the
+	// operator to let its custom resources go, and for the namespaces to end.
+	CustomResourcesTook, NamespacesTook time.Duration
 }
 
 func (r *ResetReport) String() string {
-	return fmt.Sprintf("reset removed %d custom resources (%d finalizers stripped), %d namespaces (%s), %d other objects in %s",
+	return fmt.Sprintf("reset removed %d custom resources (%d finalizers stripped), %d namespaces (%s), %d other objects in %s (custom resources %s, namespaces and the rest %s)",
 		len(r.CustomResources), len(r.StrippedFinalizers), len(r.Namespaces), strings.Join(r.Namespaces, ","),
-		len(r.Objects), r.Duration.Round(time.Millisecond))
+		len(r.Objects), r.Duration.Round(time.Millisecond), r.CustomResourcesTook.Round(100*time.Millisecond), r.NamespacesTook.Round(100*time.Millisecond))
 }
 
 // Reset removes everything a cell created: the custom resources of managed
@@ -96,12 +102,53 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	// Reset is idempotent: an API server too loaded to answer (etcd request
+	// timed out, throttling, 5xx) gets the whole reset again rather than
+	// making the next cell inconclusive.
+	var rep *ResetReport
+	attempts := 0
+	err := retry.OnError(resetBackoff, transientAPIError, func() error {
+		attempts++
+		var err error
+		rep, err = reset(ctx, in, logf)
+		if err != nil && transientAPIError(err) && ctx.Err() == nil {
+			logf("reset attempt %d: %v (transient, trying again)", attempts, err)
+		}
+		return err
+	})
+	if err != nil && attempts > 1 {
+		err = fmt.Errorf("%w (after %d attempts)", err, attempts)
+	}
+	if rep != nil {
+		rep.Duration = time.Since(start)
+	}
+	if err == nil {
+		logf("%s", rep)
+	}
+	return rep, err
+}
+
+// resetBackoff: up to 4 attempts over about 15 s.
+var resetBackoff = wait.Backoff{Steps: 4, Duration: 2 * time.Second, Factor: 2, Jitter: 0.1}
+
+// transientAPIError reports an API server that could not answer now (the
+// request may well succeed again), as opposed to one that refused it.
+func transientAPIError(err error) bool {
+	return apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) ||
+		strings.Contains(err.Error(), "etcdserver: request timed out")
+}
+
+func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*ResetReport, error) {
 	rep := &ResetReport{}
 	managed := metav1.ListOptions{LabelSelector: ManagedLabel + "=true"}
 
+	start := time.Now()
 	if err := deleteCustomResources(ctx, in, rep, logf); err != nil {
 		return rep, err
 	}
+	rep.CustomResourcesTook = time.Since(start)
+	start = time.Now()
 
 	// Namespaces: project namespaces, the platform namespace, and any other managed one.
 	nsSet := map[string]bool{in.PlatformNamespace: true}
@@ -114,7 +161,7 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 			nsSet[ns.Name] = true
 		}
 	}
-	for _, ns := range sortedKeys(nsSet) {
+	for _, ns := range slices.Sorted(maps.Keys(nsSet)) {
 		err := in.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -123,6 +170,9 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 			return rep, exitcode.InfraErr(fmt.Errorf("delete namespace %s: %w", ns, err))
 		}
 		rep.Namespaces = append(rep.Namespaces, ns)
+	}
+	if err := deletePodsQuickly(ctx, in.Client, rep.Namespaces); err != nil {
+		return rep, err
 	}
 
 	// Everything else with the managed label: cluster-scoped RBAC, CRDs, and
@@ -161,6 +211,7 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	}
 
 	// Wait until the namespaces are gone (not Terminating) and the objects too.
+	defer func() { rep.NamespacesTook = time.Since(start) }()
 	remaining := append([]string(nil), rep.Namespaces...)
 	err = wait.PollUntilContextTimeout(ctx, in.Interval, in.Timeout, true, func(ctx context.Context) (bool, error) {
 		var still []string
@@ -183,9 +234,37 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	if err := waitForObjectsGone(ctx, pending, in.Timeout); err != nil {
 		return rep, err
 	}
-	rep.Duration = time.Since(start)
-	logf("%s", rep)
 	return rep, nil
+}
+
+// ResetPodGracePeriod is the grace period Reset gives the pods of the
+// namespaces it deletes. The namespace controller looks at a doomed namespace
+// 5 s after its deletion and, while pods are still terminating (runner pods
+// have 60 s), only again 5 s after its next status update: pods that are gone
+// by its first look save those 5 s on every reset. Nothing of the cell is read
+// anymore; the pods are not force-deleted, so each one disappears only once
+// the kubelet has stopped its containers, and the namespaces Reset waits for
+// are gone only when their pods are.
+const ResetPodGracePeriod int64 = 1
+
+// deletePodsQuickly deletes every pod of the given namespaces, which are
+// already terminating (no controller can start a new pod there), with
+// ResetPodGracePeriod.
+func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespaces []string) error {
+	grace := ResetPodGracePeriod
+	for _, ns := range namespaces {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return exitcode.InfraErr(fmt.Errorf("list pods of namespace %s: %w", ns, err))
+		}
+		for _, p := range pods.Items {
+			err := client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return exitcode.InfraErr(fmt.Errorf("delete pod %s/%s: %w", ns, p.Name, err))
+			}
+		}
+	}
+	return nil
 }
 
 // deleteCustomResources deletes every object of every CRD that carries

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
@@ -27,7 +29,7 @@ type WaitForRolloutInput struct {
 	// Deployments maps a Deployment name to the image its pods must run.
 	Deployments map[string]string
 	Timeout     time.Duration // default 3m
-	Interval    time.Duration // default 1s
+	Interval    time.Duration // default 500ms, as the other waits of this package
 	// Logf prints a progress line whenever what a Deployment waits for changes; nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -47,6 +49,11 @@ type RolloutStatus struct {
 	// Waiting lists what is still wrong; empty means done.
 	Waiting []string
 	Pods    []RolloutPod
+	// DoneAt is when WaitForRollout first saw the rollout done (zero from CheckRollout).
+	DoneAt time.Time
+	// Replaced are the pods the Deployment ran before the change that the
+	// rollout replaced (set by Upgrade, which lists them before it applies).
+	Replaced []RolloutPod
 }
 
 // Done reports whether nothing is left to wait for.
@@ -146,11 +153,20 @@ func CheckRollout(ctx context.Context, client kubernetes.Interface, namespace, n
 			wait("pod %s reports no status for container %s", p.Name, container)
 			continue
 		}
-		// Some runtimes report a bare image ID when several tags share it; the
-		// spec image was matched above, so that is the pinned image.
+		// When several tags share one image the runtime reports a bare image ID
+		// or any of the tags (a PR build retagged from a release): the spec
+		// image was matched above, and the node's image list shows the tag
+		// reported is the same image.
 		if !SameImage(cs.Image, image) && !strings.HasPrefix(cs.Image, "sha256:") {
-			wait("pod %s container %s runs %s, want %s", p.Name, container, cs.Image, image)
-			continue
+			alias, err := sameImageOnNode(ctx, client, p.Spec.NodeName, cs.Image, image)
+			if err != nil {
+				wait("pod %s container %s runs %s, want %s (node %s: %v)", p.Name, container, cs.Image, image, p.Spec.NodeName, err)
+				continue
+			}
+			if !alias {
+				wait("pod %s container %s runs %s, want %s", p.Name, container, cs.Image, image)
+				continue
+			}
 		}
 		st.Pods = append(st.Pods, RolloutPod{Name: p.Name, Container: container, Image: cs.Image, ImageID: cs.ImageID})
 	}
@@ -161,6 +177,28 @@ func CheckRollout(ctx context.Context, client kubernetes.Interface, namespace, n
 		wait("%d/%d new pods ready", ready, desired)
 	}
 	return st, nil
+}
+
+// sameImageOnNode reports whether node lists a and b as names of one image.
+func sameImageOnNode(ctx context.Context, client kubernetes.Interface, node, a, b string) (bool, error) {
+	if node == "" {
+		return false, nil
+	}
+	n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	for _, img := range n.Status.Images {
+		hasA, hasB := false, false
+		for _, name := range img.Names {
+			hasA = hasA || SameImage(name, a)
+			hasB = hasB || SameImage(name, b)
+		}
+		if hasA && hasB {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func describeOldPod(p *corev1.Pod) string {
@@ -223,22 +261,23 @@ func WaitForRollout(ctx context.Context, in WaitForRolloutInput) ([]RolloutStatu
 		timeout = 3 * time.Minute
 	}
 	if interval <= 0 {
-		interval = time.Second
+		interval = 500 * time.Millisecond
 	}
 	logf := in.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	deadline := time.Now().Add(timeout)
 	last := map[string]string{}
-	for {
-		statuses := make([]RolloutStatus, 0, len(names))
+	doneAt := map[string]time.Time{}
+	var statuses []RolloutStatus
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(pctx context.Context) (bool, error) {
+		statuses = make([]RolloutStatus, 0, len(names))
 		done := true
 		for _, name := range names {
-			st, err := CheckRollout(ctx, in.Client, in.Namespace, name, in.Deployments[name])
+			st, err := CheckRollout(pctx, in.Client, in.Namespace, name, in.Deployments[name])
 			if err != nil {
 				if ctx.Err() != nil {
-					return statuses, exitcode.InfraErr(fmt.Errorf("rollout of %s: %w", name, ctx.Err()))
+					return false, fmt.Errorf("rollout of %s: %w", name, ctx.Err())
 				}
 				st.Waiting = []string{"API error: " + err.Error()}
 			}
@@ -246,25 +285,74 @@ func WaitForRollout(ctx context.Context, in WaitForRolloutInput) ([]RolloutStatu
 				logf("%s", msg)
 				last[name] = msg
 			}
+			if st.Done() && doneAt[name].IsZero() {
+				doneAt[name] = time.Now()
+			}
+			st.DoneAt = doneAt[name]
 			done = done && st.Done()
 			statuses = append(statuses, st)
 		}
-		if done {
-			return statuses, nil
-		}
-		if time.Now().After(deadline) {
-			var still []string
-			for _, st := range statuses {
-				if !st.Done() {
-					still = append(still, st.String())
-				}
-			}
-			return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s not done after %s: %s", in.Namespace, timeout, strings.Join(still, " | ")))
-		}
-		select {
-		case <-ctx.Done():
-			return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s: %w", in.Namespace, ctx.Err()))
-		case <-time.After(interval):
+		return done, nil
+	})
+	switch {
+	case err == nil:
+		return statuses, nil
+	case ctx.Err() != nil:
+		return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s: %w", in.Namespace, ctx.Err()))
+	case !wait.Interrupted(err):
+		return statuses, exitcode.InfraErr(err)
+	}
+	var still []string
+	for _, st := range statuses {
+		if !st.Done() {
+			still = append(still, st.String())
 		}
 	}
+	return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s not done after %s: %s", in.Namespace, timeout, strings.Join(still, " | ")))
+}
+
+// ListDeploymentPods returns the pods Deployment name in namespace runs now
+// (those of any of its ReplicaSets), sorted by name, with each pod's first
+// container and its image. A missing Deployment has none.
+func ListDeploymentPods(ctx context.Context, client kubernetes.Interface, namespace, name string) ([]RolloutPod, error) {
+	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("Deployment %s/%s: spec.selector: %w", namespace, name, err)
+	}
+	pods, err := client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector.String()})
+	if err != nil {
+		return nil, err
+	}
+	var out []RolloutPod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if ref := metav1.GetControllerOf(p); ref == nil || ref.Kind != "ReplicaSet" || len(p.Spec.Containers) == 0 {
+			continue
+		}
+		rp := RolloutPod{Name: p.Name, Container: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image}
+		if cs := containerStatus(p, rp.Container); cs != nil {
+			rp.ImageID = cs.ImageID
+		}
+		out = append(out, rp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// replacedPods are the pods of before that are not among the rollout's pods.
+func replacedPods(before, after []RolloutPod) []RolloutPod {
+	var out []RolloutPod
+	for _, b := range before {
+		if !slices.ContainsFunc(after, func(a RolloutPod) bool { return a.Name == b.Name }) {
+			out = append(out, b)
+		}
+	}
+	return out
 }

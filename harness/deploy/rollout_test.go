@@ -59,6 +59,17 @@ func runs(image string) podOpt {
 	return func(p *corev1.Pod) { p.Status.ContainerStatuses[0].Image = image }
 }
 
+func onNode(n string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeName = n } }
+
+// node is a node whose image list holds one image per names list.
+func node(name string, images ...[]string) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for _, names := range images {
+		n.Status.Images = append(n.Status.Images, corev1.ContainerImage{Names: names})
+	}
+	return n
+}
+
 func pod(name string, rs types.UID, specImage string, opts ...podOpt) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -103,6 +114,12 @@ func TestCheckRollout(t *testing.T) {
 			"0/1 new pods available"},
 		{"runtime reports another image", []runtime.Object{deployment(2, 2), oldRS, newRS,
 			pod("backend-api-new-x", "rs-new", newImage, runs(oldImage))}, newImage,
+			"pod backend-api-new-x container backend-api runs " + oldImage + ", want " + newImage},
+		{"runtime reports another tag of the same image", []runtime.Object{deployment(2, 2), oldRS, newRS,
+			pod("backend-api-new-x", "rs-new", newImage, runs(oldImage), onNode("n1")),
+			node("n1", []string{"docker.io/ambient-sim/vteam_backend:v0.2.0", newImage, "localhost/ambient-sim/vteam_backend@sha256:" + strings.Repeat("cd", 32)})}, newImage, ""},
+		{"runtime reports another image the node holds apart", []runtime.Object{deployment(2, 2), oldRS, newRS,
+			pod("backend-api-new-x", "rs-new", newImage, runs(oldImage), onNode("n1")), node("n1", []string{oldImage}, []string{newImage})}, newImage,
 			"pod backend-api-new-x container backend-api runs " + oldImage + ", want " + newImage},
 		{"template not pinned", []runtime.Object{deployment(2, 2), oldRS, newRS, newPod}, "localhost/ambient-sim/vteam_backend:v0.2.7",
 			"newest ReplicaSet backend-api-new (revision 2) runs " + newImage},
@@ -159,16 +176,22 @@ func TestWaitForRolloutSucceedsOnceOldPodIsGone(t *testing.T) {
 	client := fake.NewSimpleClientset(deployment(2, 2),
 		replicaSet("backend-api-old", "rs-old", 1, oldImage, 0), replicaSet("backend-api-new", "rs-new", 2, newImage, 1),
 		pod("backend-api-new-x", "rs-new", newImage), pod("backend-api-old-y", "rs-old", oldImage, terminating))
-	go func() {
-		time.Sleep(30 * time.Millisecond)
-		_ = client.CoreV1().Pods(ns).Delete(context.Background(), "backend-api-old-y", metav1.DeleteOptions{})
-	}()
+	polls := 0
 	st, err := WaitForRollout(context.Background(), WaitForRolloutInput{
 		Client: client, Namespace: ns, Deployments: map[string]string{BackendDeployment: newImage},
 		Timeout: 5 * time.Second, Interval: 10 * time.Millisecond,
+		// The first check reports the old pod; it goes away before the next.
+		Logf: func(string, ...any) {
+			if polls++; polls == 1 {
+				_ = client.CoreV1().Pods(ns).Delete(context.Background(), "backend-api-old-y", metav1.DeleteOptions{})
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if polls != 2 {
+		t.Errorf("%d progress lines, want 2 (old pod left, then done)", polls)
 	}
 	if len(st) != 1 || !st[0].Done() || st[0].Pods[0].Name != "backend-api-new-x" {
 		t.Errorf("statuses = %+v", st)
@@ -181,5 +204,45 @@ func TestWaitForRolloutRejectsEmptyImage(t *testing.T) {
 	})
 	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "Deployments[backend-api]") {
 		t.Errorf("err = %v, want BadInput naming the Deployment", err)
+	}
+}
+
+func TestWaitForRolloutRecordsWhenItWasDone(t *testing.T) {
+	client := fake.NewSimpleClientset(deployment(2, 2), replicaSet("backend-api-new", "rs-new", 2, newImage, 1), pod("backend-api-new-x", "rs-new", newImage))
+	before := time.Now()
+	st, err := WaitForRollout(context.Background(), WaitForRolloutInput{
+		Client: client, Namespace: ns, Deployments: map[string]string{BackendDeployment: newImage}, Interval: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || st[0].DoneAt.Before(before) {
+		t.Errorf("DoneAt = %v, want a time after the wait began (%v)", st[0].DoneAt, before)
+	}
+}
+
+func TestListDeploymentPodsAndReplacedPods(t *testing.T) {
+	client := fake.NewSimpleClientset(deployment(1, 1), replicaSet("backend-api-old", "rs-old", 1, oldImage, 1),
+		pod("backend-api-old-y", "rs-old", oldImage), pod("backend-api-old-b", "rs-old", oldImage), func() *corev1.Pod {
+			p := pod("debug", "x", oldImage)
+			p.OwnerReferences = nil
+			return p
+		}())
+	pods, err := ListDeploymentPods(context.Background(), client, ns, BackendDeployment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods) != 2 || pods[0].Name != "backend-api-old-b" || pods[1].Image != oldImage || pods[1].Container != "backend-api" {
+		t.Fatalf("pods = %+v, want the two ReplicaSet pods sorted by name with their image", pods)
+	}
+	none, err := ListDeploymentPods(context.Background(), client, ns, "missing")
+	if err != nil || none != nil {
+		t.Errorf("missing Deployment: %v, %v; want no pods and no error", none, err)
+	}
+	// A pod kept across the change (same template) is not replaced.
+	after := []RolloutPod{{Name: "backend-api-old-b", Image: oldImage}, {Name: "backend-api-new-x", Image: newImage}}
+	got := replacedPods(pods, after)
+	if len(got) != 1 || got[0].Name != "backend-api-old-y" {
+		t.Errorf("replaced = %+v, want only backend-api-old-y", got)
 	}
 }

@@ -4,58 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/poll"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
-// Components an upgrade step can name.
-const (
-	ComponentOperator = "operator"
-	ComponentBackend  = "backend"
-	// ComponentRunner switches the runner and state-sync pins of the agent registry.
-	ComponentRunner = "runner"
-)
-
-// Components lists the upgradable components in canonical order.
-var Components = []string{ComponentOperator, ComponentBackend, ComponentRunner}
-
-var componentDeployment = map[string]string{ComponentOperator: OperatorDeployment, ComponentBackend: BackendDeployment}
-
-// ValidateUpgradeSteps checks that every step is non-empty and names known
-// components, each at most once across all steps.
-func ValidateUpgradeSteps(steps [][]string) error {
-	seen := map[string]int{}
-	for i, step := range steps {
-		if len(step) == 0 {
-			return fmt.Errorf("upgrade step %d is empty: want one or more of %s", i+1, strings.Join(Components, ", "))
-		}
-		for _, c := range step {
-			if componentDeployment[c] == "" && c != ComponentRunner {
-				return fmt.Errorf("upgrade step %d names %q: valid components are %s", i+1, c, strings.Join(Components, ", "))
-			}
-			if prev, ok := seen[c]; ok {
-				return fmt.Errorf("component %s is upgraded twice (steps %d and %d)", c, prev+1, i+1)
-			}
-			seen[c] = i
-		}
-	}
-	return nil
-}
-
-// Step is one apply of an upgrade plan.
-type Step struct {
+// UpgradeStep is one apply of an upgrade plan.
+type UpgradeStep struct {
 	// Components are upgraded by this step; Upgraded is every component upgraded
 	// after it (canonical order). The rest keep their from state.
-	Components []string
-	Upgraded   []string
+	Components []platform.Component
+	Upgraded   []platform.Component
 	// Objects is the full object set to apply in this step.
 	Objects *Rendered
 	// Namespace and Rollouts: the Deployments this step changes and the image each must run.
@@ -68,44 +39,40 @@ type Step struct {
 	OperatorRestarted bool
 }
 
-func (s Step) String() string {
-	return fmt.Sprintf("upgrade %s (upgraded so far: %s)", strings.Join(s.Components, "+"), strings.Join(s.Upgraded, ","))
+func (s UpgradeStep) String() string {
+	return fmt.Sprintf("upgrade %s (upgraded so far: %s)", join(s.Components, "+"), join(s.Upgraded, ","))
 }
 
 // PlanUpgrade turns from → to into apply steps. No steps means all-at-once: one
 // step applying the whole to render. Otherwise each step applies to's shared
 // objects (CRDs, RBAC, ConfigMaps, …) with from's Deployment (operator,
 // backend) and from's registry runner pins for every component not yet
-// upgraded; a component no step names stays on from for good. Steps must pass
-// ValidateUpgradeSteps; an unknown name upgrades nothing.
-func PlanUpgrade(from, to *Rendered, steps [][]string) []Step {
+// upgraded; a component no step names stays on from for good. Steps
+// come from a parsed upgrade.Order.
+func PlanUpgrade(from, to *Rendered, steps []upgrade.Step) []UpgradeStep {
 	if from == nil || to == nil {
 		return nil
 	}
 	if len(steps) == 0 {
-		steps = [][]string{append([]string(nil), Components...)}
+		steps = []upgrade.Step{append(upgrade.Step(nil), platform.UpgradeComponents...)}
 	}
-	upgraded := map[string]bool{}
+	upgraded := map[platform.Component]bool{}
 	previous := from
-	var plan []Step
+	var plan []UpgradeStep
 	for i, group := range steps {
 		for _, c := range group {
 			upgraded[c] = true
 		}
 		objs := to.DeepCopy()
 		effective := to.Images
-		for _, c := range []string{ComponentOperator, ComponentBackend} {
+		for _, c := range []platform.Component{platform.Operator, platform.Backend} {
 			if upgraded[c] {
 				continue
 			}
-			substituteDeployment(objs, from, componentDeployment[c])
-			if c == ComponentOperator {
-				effective.Operator = from.Images.Operator
-			} else {
-				effective.Backend = from.Images.Backend
-			}
+			substituteDeployment(objs, from, c.Deployment())
+			effective.Set(c, from.Images.Get(c))
 		}
-		if !upgraded[ComponentRunner] {
+		if !upgraded[platform.Runner] {
 			if reg := objs.findByName(configMapKind, RegistryConfigMap); reg != nil {
 				// The registry content is to's; only its image pins stay on from.
 				if err := repinRegistryImages(reg, from.Images.Runner, from.Images.StateSync); err == nil {
@@ -116,20 +83,20 @@ func PlanUpgrade(from, to *Rendered, steps [][]string) []Step {
 			}
 		}
 		objs.Images = effective
-		step := Step{
+		step := UpgradeStep{
 			Components: canonical(group),
-			Upgraded:   canonical(keys(upgraded)),
+			Upgraded:   canonical(slices.Collect(maps.Keys(upgraded))),
 			Objects:    objs,
 			Rollouts:   map[string]string{},
 		}
 		for _, c := range group {
-			name := componentDeployment[c]
+			name := c.Deployment()
 			if name == "" {
 				continue
 			}
 			if d := objs.findByName(deploymentKind, name); d != nil {
 				step.Namespace = d.GetNamespace()
-				step.Rollouts[name] = imageOf(c, effective)
+				step.Rollouts[name] = effective.Get(c)
 			}
 		}
 		if i == 0 {
@@ -151,23 +118,13 @@ func PlanUpgrade(from, to *Rendered, steps [][]string) []Step {
 				step.Namespace = d.GetNamespace()
 			}
 		}
-		step.RunnerPinsChanged = contains(group, ComponentRunner) &&
+		step.RunnerPinsChanged = slices.Contains(group, platform.Runner) &&
 			(!SameImage(previous.Images.Runner, effective.Runner) || !SameImage(previous.Images.StateSync, effective.StateSync))
 		step.OperatorRestarted = templateChanged(previous, objs, OperatorDeployment)
 		plan = append(plan, step)
 		previous = objs
 	}
 	return plan
-}
-
-func imageOf(component string, images Images) string {
-	switch component {
-	case ComponentOperator:
-		return images.Operator
-	case ComponentBackend:
-		return images.Backend
-	}
-	return ""
 }
 
 // substituteDeployment replaces Deployment name of dst by from's copy, or keeps
@@ -211,38 +168,28 @@ func firstContainerImage(d *unstructured.Unstructured) string {
 	return img
 }
 
-func canonical(cs []string) []string {
-	rank := map[string]int{}
-	for i, c := range Components {
-		rank[c] = i
-	}
-	out := append([]string(nil), cs...)
-	sort.SliceStable(out, func(i, j int) bool { return rank[out[i]] < rank[out[j]] })
+// canonical sorts components in platform.UpgradeComponents order.
+func canonical(cs []platform.Component) []platform.Component {
+	out := slices.Clone(cs)
+	slices.SortStableFunc(out, func(a, b platform.Component) int {
+		return slices.Index(platform.UpgradeComponents, a) - slices.Index(platform.UpgradeComponents, b)
+	})
 	return out
 }
 
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+func join(cs []platform.Component, sep string) string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = string(c)
 	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return strings.Join(names, sep)
 }
 
 // UpgradeInput says how to run an upgrade plan.
 type UpgradeInput struct {
 	Config       *rest.Config
 	Client       kubernetes.Interface
-	Plan         []Step
+	Plan         []UpgradeStep
 	FieldManager string
 	// RolloutTimeout bounds each step's rollout wait (default 3m).
 	RolloutTimeout time.Duration
@@ -251,15 +198,20 @@ type UpgradeInput struct {
 	// and the kubelet refreshes a mounted ConfigMap within about a minute.
 	RunnerSettle time.Duration
 	// OnStep is called before each step is applied.
-	OnStep func(i int, s Step)
+	OnStep func(i int, s UpgradeStep)
 	Logf   func(format string, args ...any)
 }
 
 // StepResult reports one applied step.
 type StepResult struct {
-	Step     Step
-	Applied  *ApplyResult
+	Step    UpgradeStep
+	Applied *ApplyResult
+	// Rollouts are the final status of each Deployment the step changed, with
+	// when it was done and the pods it replaced.
 	Rollouts []RolloutStatus
+	// Started is when the step began (before its apply); Duration includes the
+	// rollout wait and any RunnerSettle.
+	Started  time.Time
 	Duration time.Duration
 }
 
@@ -275,7 +227,7 @@ func Upgrade(ctx context.Context, in UpgradeInput) ([]StepResult, error) {
 		if s.Objects == nil {
 			return nil, exitcode.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d] has no objects", i))
 		}
-		if err := s.Objects.Images.Validate(); err != nil {
+		if err := validateImages(s.Objects.Images); err != nil {
 			return nil, exitcode.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d]: %w", i, err))
 		}
 	}
@@ -294,25 +246,35 @@ func Upgrade(ctx context.Context, in UpgradeInput) ([]StepResult, error) {
 			in.OnStep(i, s)
 		}
 		logf("step %d/%d: %s", i+1, len(in.Plan), s)
+		// The pods each Deployment runs now, to tell afterwards which ones the step replaced.
+		before := map[string][]RolloutPod{}
+		for name := range s.Rollouts {
+			pods, err := ListDeploymentPods(ctx, in.Client, s.Namespace, name)
+			if err != nil {
+				logf("step %d: listing the pods of %s before the change: %v (replaced pods will not be reported)", i+1, name, err)
+			}
+			before[name] = pods
+		}
 		applied, err := applyWith(ctx, c, ApplyInput{Rendered: s.Objects, FieldManager: in.FieldManager, Logf: in.Logf})
-		res := StepResult{Step: s, Applied: applied}
+		res := StepResult{Step: s, Applied: applied, Started: start}
 		if err != nil {
-			return append(results, res), fmt.Errorf("upgrade step %d (%s): %w", i+1, strings.Join(s.Components, "+"), err)
+			return append(results, res), fmt.Errorf("upgrade step %d (%s): %w", i+1, join(s.Components, "+"), err)
 		}
 		if len(s.Rollouts) > 0 {
 			res.Rollouts, err = WaitForRollout(ctx, WaitForRolloutInput{
 				Client: in.Client, Namespace: s.Namespace, Deployments: s.Rollouts, Timeout: in.RolloutTimeout, Logf: in.Logf,
 			})
+			for j := range res.Rollouts {
+				res.Rollouts[j].Replaced = replacedPods(before[res.Rollouts[j].Deployment], res.Rollouts[j].Pods)
+			}
 			if err != nil {
-				return append(results, res), fmt.Errorf("upgrade step %d (%s): %w", i+1, strings.Join(s.Components, "+"), err)
+				return append(results, res), fmt.Errorf("upgrade step %d (%s): %w", i+1, join(s.Components, "+"), err)
 			}
 		}
 		if s.RunnerPinsChanged && !s.OperatorRestarted && in.RunnerSettle > 0 {
 			logf("step %d: waiting %s for the operator to pick up the new runner pins", i+1, in.RunnerSettle)
-			select {
-			case <-ctx.Done():
-				return append(results, res), exitcode.InfraErr(ctx.Err())
-			case <-time.After(in.RunnerSettle):
+			if err := poll.Sleep(ctx, clock.RealClock{}, in.RunnerSettle); err != nil {
+				return append(results, res), exitcode.InfraErr(err)
 			}
 		}
 		res.Duration = time.Since(start)

@@ -2,10 +2,14 @@ package deploy
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
 // stepState reads what a step's object set runs for each component.
@@ -36,35 +40,35 @@ func TestPlanUpgrade(t *testing.T) {
 		opRestart  bool
 	}
 	for _, tc := range []struct {
-		name  string
-		steps [][]string
+		order string
 		want  []want
 	}{
-		{"all-at-once", nil, []want{
+		{"all-at-once", []want{
 			{stepState{n.Operator, n.Backend, n.Runner, n.StateSync}, "operator+backend+runner",
 				map[string]string{OperatorDeployment: n.Operator, BackendDeployment: n.Backend}, true, true},
 		}},
-		{"operator-first", [][]string{{"operator"}, {"backend", "runner"}}, []want{
+		{"operator-first", []want{
 			{stepState{n.Operator, f.Backend, f.Runner, f.StateSync}, "operator", map[string]string{OperatorDeployment: n.Operator}, false, true},
 			{stepState{n.Operator, n.Backend, n.Runner, n.StateSync}, "backend+runner", map[string]string{BackendDeployment: n.Backend}, true, false},
 		}},
-		{"backend-first", [][]string{{"backend"}, {"runner", "operator"}}, []want{
+		{"backend-first", []want{
 			{stepState{f.Operator, n.Backend, f.Runner, f.StateSync}, "backend", map[string]string{BackendDeployment: n.Backend}, false, false},
 			{stepState{n.Operator, n.Backend, n.Runner, n.StateSync}, "operator+runner", map[string]string{OperatorDeployment: n.Operator}, true, true},
 		}},
-		{"runner-only", [][]string{{"runner"}}, []want{
+		{"runner-only", []want{
 			{stepState{f.Operator, f.Backend, n.Runner, n.StateSync}, "runner", map[string]string{}, true, false},
 		}},
-		{"operator,runner", [][]string{{"operator"}, {"runner"}}, []want{
+		{"operator,runner", []want{
 			{stepState{n.Operator, f.Backend, f.Runner, f.StateSync}, "operator", map[string]string{OperatorDeployment: n.Operator}, false, true},
 			{stepState{n.Operator, f.Backend, n.Runner, n.StateSync}, "runner", map[string]string{}, true, false},
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := ValidateUpgradeSteps(tc.steps); err != nil {
+		t.Run(tc.order, func(t *testing.T) {
+			order, err := upgrade.ParseOrder(tc.order)
+			if err != nil {
 				t.Fatal(err)
 			}
-			plan := PlanUpgrade(from, to, tc.steps)
+			plan := PlanUpgrade(from, to, order.Steps)
 			if len(plan) != len(tc.want) {
 				t.Fatalf("%d steps, want %d", len(plan), len(tc.want))
 			}
@@ -73,7 +77,7 @@ func TestPlanUpgrade(t *testing.T) {
 				if got := stateOf(t, s.Objects); got != w.state {
 					t.Errorf("step %d runs %+v, want %+v", i+1, got, w.state)
 				}
-				if got := strings.Join(s.Components, "+"); got != w.components {
+				if got := join(s.Components, "+"); got != w.components {
 					t.Errorf("step %d components %s, want %s", i+1, got, w.components)
 				}
 				if !reflect.DeepEqual(s.Rollouts, w.rollouts) {
@@ -86,7 +90,7 @@ func TestPlanUpgrade(t *testing.T) {
 					t.Errorf("step %d RunnerPinsChanged=%v OperatorRestarted=%v, want %v %v", i+1, s.RunnerPinsChanged, s.OperatorRestarted, w.runnerPins, w.opRestart)
 				}
 				st := stateOf(t, s.Objects)
-				if s.Objects.Images != (Images{st.operator, st.backend, st.runner, st.stateSync}) {
+				if s.Objects.Images != (platform.Images{Operator: st.operator, Backend: st.backend, Runner: st.runner, StateSync: st.stateSync}) {
 					t.Errorf("step %d Images %+v disagree with its objects %+v", i+1, s.Objects.Images, st)
 				}
 				// Shared objects always come from to: the v0.2.2 operator ClusterRole gains networkpolicies (§3.5).
@@ -95,15 +99,14 @@ func TestPlanUpgrade(t *testing.T) {
 					t.Errorf("step %d: operator ClusterRole is not to's (no networkpolicies rule)", i+1)
 				}
 				// A component not upgraded keeps from's whole Deployment, so its pods are not touched.
-				if !contains(s.Upgraded, ComponentBackend) {
+				if !slices.Contains(s.Upgraded, platform.Backend) {
 					if !reflect.DeepEqual(s.Objects.findByName(deploymentKind, BackendDeployment).Object, from.findByName(deploymentKind, BackendDeployment).Object) {
 						t.Errorf("step %d: backend-api differs from the from render although backend is not upgraded", i+1)
 					}
 				}
 			}
 			last := plan[len(plan)-1].Objects
-			if contains(plan[len(plan)-1].Upgraded, ComponentOperator) && contains(plan[len(plan)-1].Upgraded, ComponentBackend) &&
-				contains(plan[len(plan)-1].Upgraded, ComponentRunner) {
+			if up := plan[len(plan)-1].Upgraded; slices.Equal(up, platform.UpgradeComponents) {
 				if !reflect.DeepEqual(objectsByRef(last), objectsByRef(to)) {
 					t.Error("after a full upgrade the last step must equal the to render")
 				}
@@ -134,24 +137,6 @@ func mustMarshal(t *testing.T, o *unstructured.Unstructured) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func TestValidateUpgradeSteps(t *testing.T) {
-	for _, tc := range []struct {
-		steps [][]string
-		want  string
-	}{
-		{[][]string{{"operator"}, {}}, "step 2 is empty"},
-		{[][]string{{"frontend"}}, `names "frontend"`},
-		{[][]string{{"operator"}, {"operator", "runner"}}, "operator is upgraded twice"},
-		{[][]string{{"operator", "backend", "runner"}}, ""},
-		{nil, ""},
-	} {
-		err := ValidateUpgradeSteps(tc.steps)
-		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("ValidateUpgradeSteps(%v) = %v, want %q", tc.steps, err, tc.want)
-		}
-	}
 }
 
 func TestPruneDiff(t *testing.T) {

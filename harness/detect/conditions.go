@@ -9,8 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
@@ -22,15 +20,14 @@ var AgenticSessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code",
 // SessionConditions records every change of a session's phase or of one of its
 // status conditions (contract §4, §8.5, §8.8).
 type SessionConditions struct {
-	client dynamic.Interface
-	ledger *ledger.Ledger
-	opts   options
+	watches *Watches
+	ledger  *ledger.Ledger
+	opts    options
 
 	mu    sync.Mutex
 	known map[string]sessionStatus // namespace/name -> last recorded status
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sub *subscription
 }
 
 // sessionStatus is the part of a session status whose changes are recorded.
@@ -57,9 +54,10 @@ func (c Condition) Detail() string {
 	return s
 }
 
-// NewSessionConditions returns the detector; the client must serve AgenticSessionGVR.
-func NewSessionConditions(client dynamic.Interface, l *ledger.Ledger, opts ...Option) *SessionConditions {
-	return &SessionConditions{client: client, ledger: l, opts: buildOptions(opts), known: map[string]sessionStatus{}}
+// NewSessionConditions returns the detector fed by w, whose dynamic client
+// must serve AgenticSessionGVR.
+func NewSessionConditions(w *Watches, l *ledger.Ledger, opts ...Option) *SessionConditions {
+	return &SessionConditions{watches: w, ledger: l, opts: buildOptions(opts), known: map[string]sessionStatus{}}
 }
 
 // Name implements Detector.
@@ -68,39 +66,21 @@ func (d *SessionConditions) Name() string { return "session-conditions" }
 // Start lists and watches sessions in all namespaces. The informer re-lists on
 // watch expiry; unchanged conditions are not recorded again.
 func (d *SessionConditions) Start(ctx context.Context) error {
-	if d.client == nil || d.ledger == nil {
-		return fmt.Errorf("session conditions: need a dynamic client and a ledger")
+	if d.watches == nil || d.ledger == nil {
+		return fmt.Errorf("session conditions: need watches and a ledger")
 	}
-	ctx, d.cancel = context.WithCancel(ctx)
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(d.client, d.opts.resync)
-	inf := factory.ForResource(AgenticSessionGVR).Informer()
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { d.Observe(obj) },
-		UpdateFunc: func(_, obj any) { d.Observe(obj) },
-		DeleteFunc: func(obj any) { d.forget(obj) },
-	}); err != nil {
-		return fmt.Errorf("session conditions: handler: %w", err)
-	}
-	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return fmt.Errorf("session conditions: cache of %s did not sync: %w", AgenticSessionGVR.String(), context.Cause(ctx))
-	}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		<-ctx.Done()
-		factory.Shutdown()
-	}()
-	return nil
+	sub, err := d.watches.subscribe(ctx, "session conditions",
+		handlerOn{AgenticSessionGVR.String(), d.watches.agenticSessions, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { d.Observe(obj) },
+			UpdateFunc: func(_, obj any) { d.Observe(obj) },
+			DeleteFunc: func(obj any) { d.forget(obj) },
+		}})
+	d.sub = sub
+	return err
 }
 
-// Stop ends the watch.
-func (d *SessionConditions) Stop() {
-	if d.cancel != nil {
-		d.cancel()
-	}
-	d.wg.Wait()
-}
+// Stop ends its handlers.
+func (d *SessionConditions) Stop() { d.sub.cancel() }
 
 func unstructuredFrom(obj any) *unstructured.Unstructured {
 	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -145,7 +125,7 @@ func (d *SessionConditions) Observe(obj any) {
 	}
 	phase, conds := ReadSessionStatus(u)
 	key := u.GetNamespace() + "/" + u.GetName()
-	now := d.opts.now()
+	now := d.opts.clock.Now()
 
 	d.mu.Lock()
 	prev, seen := d.known[key]
@@ -173,7 +153,6 @@ func (d *SessionConditions) Observe(obj any) {
 	for _, detail := range details {
 		d.ledger.Add(ledger.Observation{
 			Time:      now,
-			Phase:     d.opts.phaseAt(now),
 			Signal:    ledger.SignalCondition,
 			Source:    "session-status:" + key,
 			Namespace: u.GetNamespace(),

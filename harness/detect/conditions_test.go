@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +12,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
 )
 
 func session(ns, name, phase string, conds ...map[string]any) *unstructured.Unstructured {
@@ -93,23 +93,34 @@ func TestSessionConditionsWatch(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewSessionConditions(client, l)
+	d := NewSessionConditions(newWatches(t, nil, client), l)
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer d.Stop()
-	waitFor(t, "listed session", func() bool { return len(details(l)) == 2 })
+	testsupport.Eventually(t, "listed session", func() bool { return len(details(l)) == 2 })
 	stopped := session("proj-a", "session-a", "Stopped", cond("Ready", "False", "UserStopped", "", "2026-11-28T21:20:00Z"))
 	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Update(ctx, stopped, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stop recorded", func() bool { return len(details(l)) == 4 })
+	testsupport.Eventually(t, "stop recorded", func() bool { return len(details(l)) == 4 })
 	got := details(l)
 	if got[2] != "phase=Stopped" || got[3] != "Ready=False UserStopped" {
 		t.Errorf("details = %q", got)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if n := len(details(l)); n != 4 {
+	// Redelivered without a status change (a label), then a second session:
+	// once its two observations are in, a duplicate would have been recorded.
+	relabelled := stopped.DeepCopy()
+	relabelled.SetLabels(map[string]string{"touched": "yes"})
+	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Update(ctx, relabelled, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := session("proj-a", "session-z", "Running", cond("Ready", "True", "Running", "Session is running", "2026-11-28T21:30:00Z"))
+	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "second session recorded", func() bool { return len(details(l)) >= 6 })
+	if n := len(details(l)); n != 6 {
 		t.Errorf("duplicate condition observations: %q", details(l))
 	}
 }

@@ -5,13 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
@@ -110,9 +113,14 @@ func (f *logFollower) upsert(pod *corev1.Pod) {
 	}
 	if tp, ok := f.pods[podUID(pod)]; ok {
 		tp.mu.Lock()
+		// Streams act on container states and deletion only; the same pod
+		// seen again (by several watches, or a relist) wakes nobody.
+		changed := !equality.Semantic.DeepEqual(tp.pod.Status, pod.Status) || !tp.pod.DeletionTimestamp.Equal(pod.DeletionTimestamp)
 		tp.pod = pod.DeepCopy()
 		tp.mu.Unlock()
-		tp.poke()
+		if changed {
+			tp.poke()
+		}
 		return
 	}
 	tp := &trackedPod{pod: pod.DeepCopy(), changed: make(chan struct{}, 1)}
@@ -136,7 +144,7 @@ func (f *logFollower) remove(pod *corev1.Pod) {
 		return
 	}
 	tp.mu.Lock()
-	tp.gone, tp.goneAt = true, f.opts.now()
+	tp.gone, tp.goneAt = true, f.opts.clock.Now()
 	tp.mu.Unlock()
 	tp.poke()
 }
@@ -178,12 +186,13 @@ func containerStatus(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 
 func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container string) {
 	s := &streamState{instance: -1, seenAtLast: map[string]int{}}
-	backoff := f.opts.minBackoff
+	reconnect := wait.Backoff{Duration: f.opts.minBackoff, Factor: 2, Cap: f.opts.maxBackoff, Steps: math.MaxInt32}
+	backoff := reconnect
 	for {
 		pod, gone, goneAt := tp.snapshot()
 		if ctx.Err() != nil {
 			if s.failing && !gone {
-				f.gap(pod, container, s, f.opts.now(), "detector stopped while reconnecting")
+				f.gap(pod, container, s, f.opts.clock.Now(), "detector stopped while reconnecting")
 			}
 			return
 		}
@@ -228,15 +237,14 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			if !s.failing {
 				s.failing, s.failSince, s.failErr = true, s.lastTS, err
 				if s.failSince.IsZero() {
-					s.failSince = f.opts.now()
+					s.failSince = f.opts.clock.Now()
 				}
 			}
 			s.failErr = err
-			f.wait(ctx, tp, backoff)
-			backoff = min(2*backoff, f.opts.maxBackoff)
+			f.wait(ctx, tp, backoff.Step())
 			continue
 		}
-		s.cleanEOF, backoff = true, f.opts.minBackoff
+		s.cleanEOF, backoff = true, reconnect
 		if terminated {
 			s.complete = true
 			continue
@@ -250,7 +258,7 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 // catchUpRestart reads what is left of the instance the stream was on when the
 // container restarted, and records a gap for instances that cannot be read.
 func (f *logFollower) catchUpRestart(ctx context.Context, pod *corev1.Pod, container string, cs *corev1.ContainerStatus, s *streamState) {
-	now := f.opts.now()
+	now := f.opts.clock.Now()
 	switch {
 	case s.instance < 0 && cs.RestartCount > 0:
 		// Pod seen for the first time after restarts: read the previous instance;
@@ -323,7 +331,7 @@ func (f *logFollower) read(ctx context.Context, pod *corev1.Pod, container strin
 		}
 		s.seenAtLast[text]++
 		if ts.IsZero() {
-			ts = f.opts.now()
+			ts = f.opts.clock.Now()
 		}
 		f.onLine(logLine{pod: pod, container: container, time: ts, text: text})
 	}
@@ -336,9 +344,9 @@ func (f *logFollower) read(ctx context.Context, pod *corev1.Pod, container strin
 func (f *logFollower) wait(ctx context.Context, tp *trackedPod, d time.Duration) {
 	var timer <-chan time.Time
 	if d > 0 {
-		t := time.NewTimer(d)
+		t := f.opts.clock.NewTimer(d)
 		defer t.Stop()
-		timer = t.C
+		timer = t.C()
 	}
 	select {
 	case <-ctx.Done():
@@ -351,6 +359,11 @@ func (f *logFollower) gap(pod *corev1.Pod, container string, s *streamState, unt
 	from := s.lastTS
 	if s.failing && !s.failSince.IsZero() {
 		from = s.failSince
+	}
+	// The pod can be seen gone a few ms before the runtime's timestamp of its
+	// last line read: the hole is then what came after that line.
+	if until.Before(from) {
+		until = from
 	}
 	detail := fmt.Sprintf("log of %s/%s container %s not covered", pod.Namespace, pod.Name, container)
 	if !from.IsZero() {
@@ -370,7 +383,6 @@ func (f *logFollower) gap(pod *corev1.Pod, container string, s *streamState, unt
 	}
 	f.ledger.Add(ledger.Observation{
 		Time:      at,
-		Phase:     f.opts.phaseAt(at),
 		Signal:    ledger.SignalGap,
 		Source:    f.name + ":" + pod.Namespace + "/" + pod.Name + "/" + container,
 		Namespace: pod.Namespace,

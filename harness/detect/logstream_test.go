@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
 )
 
 type fakeLine struct {
@@ -38,11 +40,13 @@ type fakeLogs struct {
 	fallback  map[string]openScript // used when the script is exhausted
 	calls     map[string][]corev1.PodLogOptions
 	ended     map[string]chan struct{} // closed when the current instance ends
+	// waiting counts follow streams that served every line and wait for more.
+	waiting map[string]int
 }
 
 func newFakeLogs() *fakeLogs {
 	return &fakeLogs{instances: map[string][][]fakeLine{}, scripts: map[string][]openScript{},
-		fallback: map[string]openScript{}, calls: map[string][]corev1.PodLogOptions{}, ended: map[string]chan struct{}{}}
+		fallback: map[string]openScript{}, calls: map[string][]corev1.PodLogOptions{}, ended: map[string]chan struct{}{}, waiting: map[string]int{}}
 }
 
 func (f *fakeLogs) add(key string, lines ...fakeLine) {
@@ -64,6 +68,14 @@ func (f *fakeLogs) restart(key string, lines ...fakeLine) {
 		delete(f.ended, key)
 	}
 	f.instances[key] = append(f.instances[key], lines)
+}
+
+// caughtUp reports whether a follow stream of key has served every line and
+// waits for more: what the detector reads next can only come from new lines.
+func (f *fakeLogs) caughtUp(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waiting[key] > 0
 }
 
 func (f *fakeLogs) callsOf(key string) []corev1.PodLogOptions {
@@ -132,6 +144,14 @@ func (f *fakeLogs) OpenLog(ctx context.Context, ns, pod string, o corev1.PodLogO
 			pw.Close()
 			return
 		}
+		f.mu.Lock()
+		f.waiting[key]++
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.waiting[key]--
+			f.mu.Unlock()
+		}()
 		select {
 		case <-ctx.Done():
 			pw.CloseWithError(ctx.Err())
@@ -145,7 +165,7 @@ func (f *fakeLogs) OpenLog(ctx context.Context, ns, pod string, o corev1.PodLogO
 func runningRunnerPod(ns, session, ip string, restarts int32) *corev1.Pod {
 	p := testPod(ns, session+"-runner", RunnerAppLabelValue, ip, time.Now().Add(-time.Hour))
 	p.Labels[SessionLabel] = session
-	p.Spec.Containers = []corev1.Container{{Name: RunnerContainer}}
+	p.Spec.Containers = []corev1.Container{{Name: "state-sync", Image: "sim/state-sync:v0.2.2"}, {Name: RunnerContainer, Image: "sim/runner:v0.2.2"}}
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: RunnerContainer, RestartCount: restarts,
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
 	return p
@@ -175,11 +195,14 @@ func TestRunnerLogsAttributesAccessLines(t *testing.T) {
 	base := time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
 	backend := testPod("ambient-code", "backend-api-1", BackendAppLabelValue, "10.244.0.7", base.Add(-time.Hour))
 	operator := testPod("ambient-code", "agentic-operator-1", OperatorAppLabelValue, "10.244.0.8", base.Add(-time.Hour))
+	backend.Spec.Containers = []corev1.Container{{Name: "backend-api", Image: "sim/backend:v0.2.2"}}
+	operator.Spec.Containers = []corev1.Container{{Name: "agentic-operator", Image: "sim/operator:v0.2.0"}}
 	runner := runningRunnerPod("proj-a", "session-b", "10.244.0.20", 0)
 	unmanaged := runningRunnerPod("other", "session-x", "10.244.0.21", 0)
 	client := fake.NewClientset(managedNS("proj-a"), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
 		backend, operator, runner, unmanaged)
-	resolver := NewCallerResolver(client)
+	watches := newWatches(t, client, nil)
+	resolver := NewCallerResolver(watches)
 	resolver.AddKubeletIP("10.244.0.1", "kind-control-plane")
 	logs := newFakeLogs()
 	key := "proj-a/session-b-runner/" + RunnerContainer
@@ -192,20 +215,19 @@ func TestRunnerLogsAttributesAccessLines(t *testing.T) {
 		fakeLine{base.Add(5 * time.Second), access("10.244.0.1", "GET", "/health", 200, "OK")},
 	)
 	l := ledger.New()
-	tl := &PhaseTimeline{}
-	tl.MarkUpgradeStarted(base.Add(2 * time.Second))
-	tl.MarkUpgradeRolledOut(base.Add(2 * time.Second))
+	l.MarkPhase(ledger.PhaseDuring, base.Add(2*time.Second))
+	l.MarkPhase(ledger.PhaseAfter, base.Add(2*time.Second))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := resolver.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer resolver.Stop()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs), WithCallerResolver(resolver), WithPhaseTimeline(tl), WithAttributionRetry(1, 0))
+	d := NewRunnerLogs(watches, l, WithLogOpener(logs), WithCallerResolver(resolver), WithAttributionRetry(1, 0))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "4 access lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 4 })
+	testsupport.Eventually(t, "4 access lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 4 })
 	d.Stop()
 
 	if n := countSignal(l, ledger.SignalRunner401); n != 3 {
@@ -221,6 +243,10 @@ func TestRunnerLogsAttributesAccessLines(t *testing.T) {
 	for _, o := range l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalRunnerAccess }) {
 		if o.Caller != want[o.Path] {
 			t.Errorf("%s %s attributed to %s, want %s", o.Method, o.Path, o.Caller, want[o.Path])
+		}
+		wantImage := map[ledger.Caller]string{ledger.CallerBackend: "sim/backend:v0.2.2", ledger.CallerOperator: "sim/operator:v0.2.0"}[o.Caller]
+		if o.CallerImage != wantImage || o.RunnerImage != "sim/runner:v0.2.2" || o.RunnerPod != "proj-a/session-b-runner" {
+			t.Errorf("%s %s: caller image %q runner %q image %q, want %q and the runner container's image", o.Method, o.Path, o.CallerImage, o.RunnerPod, o.RunnerImage, wantImage)
 		}
 		if o.Namespace != "proj-a" || o.Session != "session-b" || o.Phase != ledger.PhaseAfter || !strings.Contains(o.Detail, o.Path+" HTTP/1.1") {
 			t.Errorf("observation fields: %+v", o)
@@ -254,12 +280,13 @@ func TestRunnerLogsResumeDropsDuplicates(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 5*time.Millisecond))
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 5*time.Millisecond))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 access lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) >= 5 })
-	time.Sleep(50 * time.Millisecond) // a duplicate would arrive now
+	testsupport.Eventually(t, "5 access lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) >= 5 })
+	// Every line served and the stream waiting: a duplicate would have been read by now; Stop waits for it.
+	testsupport.Eventually(t, "resumed stream caught up", func() bool { return logs.caughtUp(key) })
 	d.Stop()
 	if got := strings.Join(accessDetails(l), ","); got != "POST / 401,GET /a 200,GET /b 200,GET /c 200,GET /d 200" {
 		t.Errorf("lines after resume = %s", got)
@@ -290,16 +317,16 @@ func TestRunnerLogsGapWhenPodGoesWhileDisconnected(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 5*time.Millisecond))
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 5*time.Millisecond))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first line", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
-	waitFor(t, "failed reconnects", func() bool { return len(logs.callsOf(key)) >= 3 })
+	testsupport.Eventually(t, "first line", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
+	testsupport.Eventually(t, "failed reconnects", func() bool { return len(logs.callsOf(key)) >= 3 })
 	if err := client.CoreV1().Pods("proj-a").Delete(ctx, "session-b-runner", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "gap", func() bool { return countSignal(l, ledger.SignalGap) == 1 })
+	testsupport.Eventually(t, "gap", func() bool { return countSignal(l, ledger.SignalGap) == 1 })
 	d.Stop()
 	gap := l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalGap })[0]
 	if !gap.Time.Equal(base) || gap.Session != "session-b" || !strings.Contains(gap.Detail, "not covered from "+base.Format(time.RFC3339Nano)) ||
@@ -318,11 +345,11 @@ func TestRunnerLogsGapWhenStoppedWhileDisconnected(t *testing.T) {
 	key := "proj-a/session-b-runner/" + RunnerContainer
 	logs.fallback[key] = openScript{openErr: errors.New("kubelet unreachable"), failAfter: -1}
 	l := ledger.New()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "failed opens", func() bool { return len(logs.callsOf(key)) >= 2 })
+	testsupport.Eventually(t, "failed opens", func() bool { return len(logs.callsOf(key)) >= 2 })
 	d.Stop()
 	gaps := l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalGap })
 	if len(gaps) != 1 || !strings.Contains(gaps[0].Detail, "detector stopped while reconnecting") {
@@ -343,19 +370,21 @@ func TestRunnerLogsFollowsRestartedContainer(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs), WithReconnectBackoff(300*time.Millisecond, time.Second))
+	// The reconnect back-off never ends on this clock: the restart is what wakes the stream.
+	clk := clocktesting.NewFakeClock(base)
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(300*time.Millisecond, time.Second), WithClock(clk))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first line", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
+	testsupport.Eventually(t, "first line", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
 	logs.restart(key, fakeLine{base.Add(5 * time.Second), access("10.244.0.7", "GET", "/c", 200, "OK")})
 	restarted := runner.DeepCopy()
 	restarted.Status.ContainerStatuses[0].RestartCount = 1
 	if _, err := client.CoreV1().Pods("proj-a").UpdateStatus(ctx, restarted, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) >= 3 })
-	time.Sleep(50 * time.Millisecond)
+	testsupport.Eventually(t, "3 lines", func() bool { return countSignal(l, ledger.SignalRunnerAccess) >= 3 })
+	testsupport.Eventually(t, "new instance's stream caught up", func() bool { return logs.caughtUp(key) })
 	d.Stop()
 	if got := strings.Join(accessDetails(l), ","); got != "GET /a 200,GET /b 200,GET /c 200" {
 		t.Errorf("lines across restart = %s", got)
@@ -381,25 +410,35 @@ func TestRunnerLogsPicksUpNamespaceLabelledLater(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewRunnerLogs(client, l, WithLogOpener(logs))
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer d.Stop()
+	// A managed namespace whose runner pod, created after the unmanaged one,
+	// shows that the pod watch has handled the unmanaged pod.
+	if _, err := client.CoreV1().Namespaces().Create(ctx, managedNS("proj-seen"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "proj-seen managed", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.managed["proj-seen"] })
+	logs.add("proj-seen/session-s-runner/"+RunnerContainer, fakeLine{base, access("10.244.0.7", "GET", "/seen", 200, "OK")})
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "proj-new"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.CoreV1().Pods("proj-new").Create(ctx, runningRunnerPod("proj-new", "session-z", "10.244.0.40", 0), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := countSignal(l, ledger.SignalRunnerAccess); n != 0 {
+	if _, err := client.CoreV1().Pods("proj-seen").Create(ctx, runningRunnerPod("proj-seen", "session-s", "10.244.0.41", 0), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "line of the managed namespace's pod", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
+	if calls := logs.callsOf(key); len(calls) != 0 {
 		t.Fatalf("pod in an unmanaged namespace streamed")
 	}
 	if _, err := client.CoreV1().Namespaces().Update(ctx, managedNS("proj-new"), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "line from the newly managed namespace", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 1 })
+	testsupport.Eventually(t, "line from the newly managed namespace", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 2 })
 }
 
 func TestPlatformLogs(t *testing.T) {
@@ -427,11 +466,11 @@ func TestPlatformLogs(t *testing.T) {
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := NewPlatformLogs(client, l, WithLogOpener(logs))
+	d := NewPlatformLogs(newWatches(t, client, nil), l, WithLogOpener(logs))
 	if err := d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "6 platform observations", func() bool { return len(l.All()) == 6 })
+	testsupport.Eventually(t, "6 platform observations", func() bool { return len(l.All()) == 6 })
 	d.Stop()
 	got := map[ledger.Signal]int{}
 	for _, o := range l.All() {

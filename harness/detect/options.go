@@ -7,10 +7,9 @@ package detect
 
 import (
 	"context"
-	"sync"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"k8s.io/utils/clock"
 )
 
 // Fixed names of contract §2, §4 and the project conventions.
@@ -34,48 +33,10 @@ type Detector interface {
 	Stop()
 }
 
-// PhaseTimeline places an observation in a cell phase by its own time, so lines
-// read late (reconnects, SSE replay) are not tagged with the phase in which they
-// happened to be read.
-type PhaseTimeline struct {
-	mu                  sync.Mutex
-	upgradeStarted      time.Time
-	upgradeRolledOut    time.Time
-	upgradeStartedKnown bool
-}
-
-// MarkUpgradeStarted records when the upgrade began.
-func (p *PhaseTimeline) MarkUpgradeStarted(t time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.upgradeStarted, p.upgradeStartedKnown = t, true
-}
-
-// MarkUpgradeRolledOut records when every component of the target release was rolled out.
-func (p *PhaseTimeline) MarkUpgradeRolledOut(t time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.upgradeRolledOut = t
-}
-
-// PhaseAt returns the phase t falls into.
-func (p *PhaseTimeline) PhaseAt(t time.Time) ledger.Phase {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case !p.upgradeStartedKnown || t.Before(p.upgradeStarted):
-		return ledger.PhaseBefore
-	case p.upgradeRolledOut.IsZero() || t.Before(p.upgradeRolledOut):
-		return ledger.PhaseDuring
-	}
-	return ledger.PhaseAfter
-}
-
 type options struct {
-	now               func() time.Time
+	clock             clock.Clock
 	opener            LogOpener
 	resolver          *CallerResolver
-	timeline          *PhaseTimeline
 	platformNamespace string
 	minBackoff        time.Duration
 	maxBackoff        time.Duration
@@ -86,11 +47,11 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		now:               time.Now,
+		clock:             clock.RealClock{},
 		platformNamespace: PlatformNamespace,
 		minBackoff:        250 * time.Millisecond,
 		maxBackoff:        10 * time.Second,
-		attributionTries:  3,
+		attributionTries:  5, // 0.3 + 0.6 + 1.2 + 2.4 s: a loaded node's watch lag
 		attributionDelay:  300 * time.Millisecond,
 	}
 }
@@ -106,8 +67,9 @@ func buildOptions(opts []Option) options {
 // Option configures a detector or the resolver.
 type Option func(*options)
 
-// WithClock replaces time.Now (tests).
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+// WithClock replaces the real clock: reconnect back-off, attribution retries
+// and the times of gaps and status changes come from it (tests step a fake one).
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithLogOpener replaces the clientset's GetLogs (tests, or a recorded replay).
 func WithLogOpener(op LogOpener) Option { return func(o *options) { o.opener = op } }
@@ -115,14 +77,11 @@ func WithLogOpener(op LogOpener) Option { return func(o *options) { o.opener = o
 // WithCallerResolver attributes runner access lines to callers.
 func WithCallerResolver(r *CallerResolver) Option { return func(o *options) { o.resolver = r } }
 
-// WithPhaseTimeline tags observations by their own time instead of the
-// ledger's current phase.
-func WithPhaseTimeline(p *PhaseTimeline) Option { return func(o *options) { o.timeline = p } }
-
-// WithPlatformNamespace overrides "ambient-code".
+// WithPlatformNamespace overrides "ambient-code" (an option of NewWatches).
 func WithPlatformNamespace(ns string) Option { return func(o *options) { o.platformNamespace = ns } }
 
-// WithReconnectBackoff bounds the wait between log stream reconnects.
+// WithReconnectBackoff bounds the wait between log stream reconnects: min,
+// doubling up to max.
 func WithReconnectBackoff(min, max time.Duration) Option {
 	return func(o *options) { o.minBackoff, o.maxBackoff = min, max }
 }
@@ -134,12 +93,5 @@ func WithAttributionRetry(tries int, delay time.Duration) Option {
 	return func(o *options) { o.attributionTries, o.attributionDelay = tries, delay }
 }
 
-// WithResyncPeriod sets the informers' resync period (0 = none).
+// WithResyncPeriod sets the informers' resync period (0 = none; an option of NewWatches).
 func WithResyncPeriod(d time.Duration) Option { return func(o *options) { o.resync = d } }
-
-func (o *options) phaseAt(t time.Time) ledger.Phase {
-	if o.timeline == nil || t.IsZero() {
-		return ""
-	}
-	return o.timeline.PhaseAt(t)
-}

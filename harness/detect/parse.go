@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
-	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // SplitKubeletTimestamp strips the RFC 3339 timestamp the kubelet prepends to
@@ -97,7 +97,7 @@ func ParseAccessLine(line string) (AccessLine, bool) {
 // PathFamily groups runner paths for reports: per-thread and per-task paths
 // collapse into one family (/events/{thread}, /tasks/{id}/…) so counts do not
 // explode with ids. It is the verdict package's grouping, so reports and rules agree.
-func PathFamily(path string) string { return verdict.PathFamily(path) }
+func PathFamily(path string) string { return platform.PathFamily(path) }
 
 // authEnabledText is what the v0.2.2+ runner logs when it installs its
 // middleware (contract §2, §8.1).
@@ -277,7 +277,7 @@ func Redact(line string) string {
 	for _, re := range secretPatterns {
 		line = re.ReplaceAllStringFunc(line, func(s string) string {
 			m := re.FindStringSubmatch(s)
-			return m[1] + "<redacted " + redact.Fingerprint(m[2]) + ">"
+			return m[1] + "<redacted " + secrets.Fingerprint(m[2]) + ">"
 		})
 	}
 	return line

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 func TestParseAccessLine(t *testing.T) {
@@ -194,15 +194,15 @@ func TestRedact(t *testing.T) {
 		if strings.Contains(got, secret) {
 			t.Errorf("Redact(%q) = %q still holds the secret", line, got)
 		}
-		if !strings.Contains(got, redact.Fingerprint(secret)) {
-			t.Errorf("Redact(%q) = %q lacks the fingerprint %s", line, got, redact.Fingerprint(secret))
+		if !strings.Contains(got, secrets.Fingerprint(secret)) {
+			t.Errorf("Redact(%q) = %q lacks the fingerprint %s", line, got, secrets.Fingerprint(secret))
 		}
 	}
 	plain := `INFO:     10.244.0.7:51234 - "POST /workflow HTTP/1.1" 401 Unauthorized`
 	if got := Redact(plain); got != plain {
 		t.Errorf("Redact changed a line without secrets: %q", got)
 	}
-	if fp := redact.Fingerprint("x"); !strings.HasPrefix(fp, "sha256:") || len(fp) != len("sha256:")+8 {
+	if fp := secrets.Fingerprint("x"); !strings.HasPrefix(fp, "sha256:") || len(fp) != len("sha256:")+8 {
 		t.Errorf("Fingerprint shape %q", fp)
 	}
 }

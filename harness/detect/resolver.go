@@ -9,12 +9,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 // clockSkew absorbs the difference between API server timestamps (pod
@@ -24,6 +22,7 @@ const clockSkew = 2 * time.Second
 type ipHolder struct {
 	ip     string
 	pod    string // namespace/name
+	image  string // the component container's image
 	caller ledger.Caller
 	from   time.Time
 	to     time.Time // zero while the pod still holds the IP
@@ -33,27 +32,26 @@ type ipHolder struct {
 // (operator, backend), runner pods, and node addresses (kubelet probes). IPs
 // reused by a later pod are attributed by time.
 type CallerResolver struct {
-	client kubernetes.Interface
-	opts   options
+	watches *Watches
+	opts    options
 
 	mu        sync.RWMutex
 	holders   map[string][]*ipHolder // ip -> intervals, oldest first
 	open      map[string]*podIPs     // pod uid -> its open intervals
 	kubeletIP map[string]string      // ip -> node name
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	sub *subscription
 }
 
 type podIPs struct {
 	holders []*ipHolder
 }
 
-// NewCallerResolver returns a resolver; Start feeds it from pod and node
-// watches. Tests may feed it directly with ObservePod/ObservePodGone/ObserveNode.
-func NewCallerResolver(client kubernetes.Interface, opts ...Option) *CallerResolver {
+// NewCallerResolver returns a resolver; Start feeds it from the shared pod and
+// node watches (nil: tests feed it directly with ObservePod/ObservePodGone/ObserveNode).
+func NewCallerResolver(w *Watches, opts ...Option) *CallerResolver {
 	return &CallerResolver{
-		client:    client,
+		watches:   w,
 		opts:      buildOptions(opts),
 		holders:   map[string][]*ipHolder{},
 		open:      map[string]*podIPs{},
@@ -65,76 +63,34 @@ func NewCallerResolver(client kubernetes.Interface, opts ...Option) *CallerResol
 func (r *CallerResolver) Name() string { return "caller-resolver" }
 
 // Start watches pods of the platform namespace, runner pods in every namespace
-// and nodes, and returns once the first list is in.
+// and nodes, and returns once its handlers have seen the first list.
 func (r *CallerResolver) Start(ctx context.Context) error {
-	if r.client == nil {
-		return fmt.Errorf("caller resolver: no Kubernetes client")
+	if r.watches == nil {
+		return fmt.Errorf("caller resolver: no watches to feed it")
 	}
-	ctx, r.cancel = context.WithCancel(ctx)
-	platform := informers.NewSharedInformerFactoryWithOptions(r.client, r.opts.resync, informers.WithNamespace(r.opts.platformNamespace))
-	runners := informers.NewSharedInformerFactoryWithOptions(r.client, r.opts.resync,
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = "app=" + RunnerAppLabelValue }))
-	cluster := informers.NewSharedInformerFactoryWithOptions(r.client, r.opts.resync)
-
 	podHandler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onPod(obj) },
 		UpdateFunc: func(_, obj any) { r.onPod(obj) },
 		DeleteFunc: func(obj any) {
 			if pod := podFrom(obj); pod != nil {
-				r.ObservePodGone(pod, r.opts.now())
+				r.ObservePodGone(pod, r.opts.clock.Now())
 			}
 		},
 	}
-	// A synced cache is not enough: the handlers must have seen the first list,
-	// or a line logged right after Start could not be attributed.
-	var regs []cache.ResourceEventHandlerRegistration
-	reg, err := platform.Core().V1().Pods().Informer().AddEventHandler(podHandler)
-	if err != nil {
-		return fmt.Errorf("caller resolver: platform pod handler: %w", err)
-	}
-	regs = append(regs, reg)
-	if reg, err = runners.Core().V1().Pods().Informer().AddEventHandler(podHandler); err != nil {
-		return fmt.Errorf("caller resolver: runner pod handler: %w", err)
-	}
-	regs = append(regs, reg)
-	if reg, err = cluster.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	nodeHandler := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { r.onNode(obj) },
 		UpdateFunc: func(_, obj any) { r.onNode(obj) },
-	}); err != nil {
-		return fmt.Errorf("caller resolver: node handler: %w", err)
 	}
-	regs = append(regs, reg)
-	for _, f := range []informers.SharedInformerFactory{platform, runners, cluster} {
-		f.Start(ctx.Done())
-		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return fmt.Errorf("caller resolver: cache of %v did not sync: %w", typ, context.Cause(ctx))
-			}
-		}
-	}
-	for _, reg := range regs {
-		if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
-			return fmt.Errorf("caller resolver: handlers did not see the first list: %w", context.Cause(ctx))
-		}
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		<-ctx.Done()
-		platform.Shutdown()
-		runners.Shutdown()
-		cluster.Shutdown()
-	}()
-	return nil
+	sub, err := r.watches.subscribe(ctx, "caller resolver",
+		handlerOn{"platform pods", r.watches.platformPods, podHandler},
+		handlerOn{"runner pods", r.watches.runnerPods, podHandler},
+		handlerOn{"nodes", r.watches.nodes, nodeHandler})
+	r.sub = sub
+	return err
 }
 
-// Stop ends the watches.
-func (r *CallerResolver) Stop() {
-	if r.cancel != nil {
-		r.cancel()
-	}
-	r.wg.Wait()
-}
+// Stop ends its handlers.
+func (r *CallerResolver) Stop() { r.sub.cancel() }
 
 func podFrom(obj any) *corev1.Pod {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -151,7 +107,7 @@ func (r *CallerResolver) onPod(obj any) {
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		// A finished pod's sandbox is gone and its IP may be handed out again.
-		r.ObservePodGone(pod, r.opts.now())
+		r.ObservePodGone(pod, r.opts.clock.Now())
 		return
 	}
 	r.ObservePod(pod)
@@ -175,6 +131,25 @@ func CallerOfPod(pod *corev1.Pod) ledger.Caller {
 		return ledger.CallerRunner
 	}
 	return ledger.CallerUnknown
+}
+
+// ComponentImage is the image a pod runs as its component: the runner
+// container of a runner pod, the (single) container of an operator or backend
+// pod; "" for anything else. Releases are told apart by it.
+func ComponentImage(pod *corev1.Pod) string {
+	switch CallerOfPod(pod) {
+	case ledger.CallerRunner:
+		for _, c := range pod.Spec.Containers {
+			if c.Name == platform.RunnerContainer {
+				return c.Image
+			}
+		}
+	case ledger.CallerOperator, ledger.CallerBackend:
+		if len(pod.Spec.Containers) > 0 {
+			return pod.Spec.Containers[0].Image
+		}
+	}
+	return ""
 }
 
 func podIPStrings(pod *corev1.Pod) []string {
@@ -223,7 +198,7 @@ func (r *CallerResolver) ObservePod(pod *corev1.Pod) {
 		if known {
 			continue
 		}
-		h := &ipHolder{ip: ip, pod: pod.Namespace + "/" + pod.Name, caller: CallerOfPod(pod), from: from}
+		h := &ipHolder{ip: ip, pod: pod.Namespace + "/" + pod.Name, image: ComponentImage(pod), caller: CallerOfPod(pod), from: from}
 		p.holders = append(p.holders, h)
 		list := append(r.holders[ip], h)
 		sort.SliceStable(list, func(i, j int) bool { return list[i].from.Before(list[j].from) })
@@ -288,12 +263,26 @@ func gatewayOf(cidr string) (string, bool) {
 	return p.Masked().Addr().Next().String(), true
 }
 
+// Identity is who held an IP at some time: the component, its pod
+// ("namespace/name") and the image of its component container.
+type Identity struct {
+	Caller ledger.Caller
+	Pod    string
+	Image  string
+}
+
 // Resolve returns the caller that held ip at t and, for pods, "namespace/name".
-// Loopback is the harness (kubectl port-forward lands on the pod's loopback).
 func (r *CallerResolver) Resolve(ip string, t time.Time) (ledger.Caller, string) {
+	id := r.Identify(ip, t)
+	return id.Caller, id.Pod
+}
+
+// Identify returns who held ip at t. Loopback is the harness (a port-forward,
+// e.g. kubectl's, lands on the pod's loopback); a node address is the kubelet.
+func (r *CallerResolver) Identify(ip string, t time.Time) Identity {
 	if addr, err := netip.ParseAddr(ip); err == nil {
 		if addr.IsLoopback() {
-			return ledger.CallerHarness, ""
+			return Identity{Caller: ledger.CallerHarness}
 		}
 		ip = addr.Unmap().String()
 	}
@@ -309,12 +298,12 @@ func (r *CallerResolver) Resolve(ip string, t time.Time) (ledger.Caller, string)
 		}
 	}
 	if best != nil {
-		return best.caller, best.pod
+		return Identity{Caller: best.caller, Pod: best.pod, Image: best.image}
 	}
 	if node, ok := r.kubeletIP[ip]; ok {
-		return ledger.CallerKubelet, "node/" + node
+		return Identity{Caller: ledger.CallerKubelet, Pod: "node/" + node}
 	}
-	return ledger.CallerUnknown, ""
+	return Identity{Caller: ledger.CallerUnknown}
 }
 
 // distanceOutside is how far t lies outside h's interval (0 inside).

@@ -8,9 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
 )
 
 var t0 = time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
@@ -83,7 +86,7 @@ func TestResolverHostNetworkPodIgnored(t *testing.T) {
 func TestResolverFedByWatch(t *testing.T) {
 	now := time.Now().UTC()
 	client := fake.NewClientset(testPod("ambient-code", "backend-api-1", "backend-api", "10.244.0.7", now.Add(-time.Hour)))
-	r := NewCallerResolver(client, WithClock(func() time.Time { return time.Now().UTC() }))
+	r := NewCallerResolver(newWatches(t, client, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := r.Start(ctx); err != nil {
@@ -98,7 +101,7 @@ func TestResolverFedByWatch(t *testing.T) {
 	if err := client.CoreV1().Pods("ambient-code").Delete(ctx, "backend-api-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "old backend interval closed", func() bool {
+	testsupport.Eventually(t, "old backend interval closed", func() bool {
 		c, _ := r.Resolve("10.244.0.7", time.Now().Add(time.Minute))
 		return c == ledger.CallerUnknown
 	})
@@ -106,7 +109,7 @@ func TestResolverFedByWatch(t *testing.T) {
 	if _, err := client.CoreV1().Pods("proj-a").Create(ctx, runner, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "runner resolved", func() bool {
+	testsupport.Eventually(t, "runner resolved", func() bool {
 		c, _ := r.Resolve("10.244.0.7", time.Now().Add(time.Minute))
 		return c == ledger.CallerRunner
 	})
@@ -115,13 +118,10 @@ func TestResolverFedByWatch(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// newWatches returns shared watches over the fake clients, stopped when the
+// test ends (after the detectors it feeds, which the tests stop by defer).
+func newWatches(t *testing.T, client kubernetes.Interface, dyn dynamic.Interface) *Watches {
+	w := NewWatches(client, dyn)
+	t.Cleanup(w.Stop)
+	return w
 }

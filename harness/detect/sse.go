@@ -110,13 +110,12 @@ func eventTime(raw json.RawMessage) time.Time {
 
 // ObserveEventStream records every event of a session's agui/events SSE body in
 // l: SignalRunError401 for the 401 RUN_ERROR, SignalRunEvent otherwise (Detail
-// is the event type; a RUN_ERROR's Detail also carries its message). Pass
-// WithPhaseTimeline so events replayed from before the upgrade keep their phase.
-// It returns
+// is the event type; a RUN_ERROR's Detail also carries its message). Each
+// entry keeps the event's own time, so the ledger places replayed events in
+// the phase they happened in. It returns
 // when the body ends or ctx is done; the caller closes r (e.g. by cancelling the
 // request) to interrupt a blocked read.
-func ObserveEventStream(ctx context.Context, r io.Reader, ns, session string, l *ledger.Ledger, opts ...Option) error {
-	o := buildOptions(opts)
+func ObserveEventStream(ctx context.Context, r io.Reader, ns, session string, l *ledger.Ledger) error {
 	source := "agui-events:" + ns + "/" + session
 	err := ParseEventStream(r, func(e Event) error {
 		if err := ctx.Err(); err != nil {
@@ -127,7 +126,6 @@ func ObserveEventStream(ctx context.Context, r io.Reader, ns, session string, l 
 		}
 		obs := ledger.Observation{
 			Time:      e.Time,
-			Phase:     o.phaseAt(e.Time),
 			Signal:    ledger.SignalRunEvent,
 			Source:    source,
 			Namespace: ns,

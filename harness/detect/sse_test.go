@@ -66,9 +66,8 @@ func TestParseEventStreamBadJSON(t *testing.T) {
 
 func TestObserveEventStream(t *testing.T) {
 	l := ledger.New()
-	tl := &PhaseTimeline{}
-	tl.MarkUpgradeStarted(time.UnixMilli(1795899600000 + 1000))
-	if err := ObserveEventStream(context.Background(), strings.NewReader(sse401Body), "proj-a", "session-b", l, WithPhaseTimeline(tl)); err != nil {
+	l.MarkPhase(ledger.PhaseDuring, time.UnixMilli(1795899600000+1000))
+	if err := ObserveEventStream(context.Background(), strings.NewReader(sse401Body), "proj-a", "session-b", l); err != nil {
 		t.Fatal(err)
 	}
 	all := l.All()
@@ -89,27 +88,5 @@ func TestObserveEventStream(t *testing.T) {
 	}
 	if len(run401) != 1 || run401[0].Detail != "RUN_ERROR Runner error: HTTP 401" || run401[0].Status != 401 || run401[0].Caller != ledger.CallerBackend {
 		t.Fatalf("RUN_ERROR 401 observation: %+v", run401)
-	}
-}
-
-func TestPhaseTimeline(t *testing.T) {
-	var tl PhaseTimeline
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if p := tl.PhaseAt(t0); p != ledger.PhaseBefore {
-		t.Errorf("before any mark: %s", p)
-	}
-	tl.MarkUpgradeStarted(t0)
-	if p := tl.PhaseAt(t0.Add(-time.Second)); p != ledger.PhaseBefore {
-		t.Errorf("earlier than start: %s", p)
-	}
-	if p := tl.PhaseAt(t0.Add(time.Hour)); p != ledger.PhaseDuring {
-		t.Errorf("not rolled out yet: %s", p)
-	}
-	tl.MarkUpgradeRolledOut(t0.Add(time.Minute))
-	if p := tl.PhaseAt(t0.Add(30 * time.Second)); p != ledger.PhaseDuring {
-		t.Errorf("during: %s", p)
-	}
-	if p := tl.PhaseAt(t0.Add(time.Minute)); p != ledger.PhaseAfter {
-		t.Errorf("after: %s", p)
 	}
 }

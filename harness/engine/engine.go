@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Runner runs host commands; tests replace it with canned outputs.
@@ -221,22 +223,18 @@ func (in *EnsureInput) startDaemon(ctx context.Context, logf func(string, ...any
 	if err := os.WriteFile(pidFile(in.StateDir), []byte(fmt.Sprint(pid)), 0o644); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(in.Timeout)
-	for {
-		out, serr, err := in.Runner.Run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}")
-		if ClassifyInfo(out, serr, err) == InfoReady {
-			logf("dockerd %s ready after %s", strings.TrimSpace(out), time.Since(start).Round(100*time.Millisecond))
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("dockerd did not answer within %s (last: %s); see %s", in.Timeout, firstLine(serr, err), logPath)
-		}
-		select {
-		case <-ctx.Done():
+	var out, serr string
+	if werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, in.Timeout, true, func(ctx context.Context) (bool, error) {
+		out, serr, err = in.Runner.Run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}")
+		return ClassifyInfo(out, serr, err) == InfoReady, nil
+	}); werr != nil {
+		if ctx.Err() != nil {
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
 		}
+		return fmt.Errorf("dockerd did not answer within %s (last: %s); see %s", in.Timeout, firstLine(serr, err), logPath)
 	}
+	logf("dockerd %s ready after %s", strings.TrimSpace(out), time.Since(start).Round(100*time.Millisecond))
+	return nil
 }
 
 // stopOwnDaemon stops the dockerd this harness started, by its recorded pid.
@@ -249,14 +247,14 @@ func (in *EnsureInput) stopOwnDaemon(ctx context.Context) error {
 	if _, e, err := in.Runner.Run(ctx, nil, "kill", pid); err != nil {
 		return fmt.Errorf("stopping dockerd pid %s: %s", pid, firstLine(e, err))
 	}
-	for i := 0; i < 60; i++ {
-		if _, _, err := in.Runner.Run(ctx, nil, "kill", "-0", pid); err != nil {
-			os.Remove(pidFile(in.StateDir))
-			return nil
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, _, err := in.Runner.Run(ctx, nil, "kill", "-0", pid)
+		return err != nil, nil
+	}); err != nil {
+		return fmt.Errorf("dockerd pid %s did not exit: %w", pid, err)
 	}
-	return fmt.Errorf("dockerd pid %s did not exit", pid)
+	os.Remove(pidFile(in.StateDir))
+	return nil
 }
 
 func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) {
@@ -274,7 +272,7 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 	}
 	name := fmt.Sprintf("upgrade-harness-engine-probe-%d", time.Now().UnixNano())
 	out, serr, err := in.Runner.Run(ctx, nil, "docker", "run", "-d", "--privileged", "--name", name, probeImage)
-	defer in.Runner.Run(context.Background(), nil, "docker", "rm", "-f", name)
+	defer removeContainer(ctx, in.Runner, name)
 	if st := ClassifyProbe(out, serr, err); st != ProbeOK {
 		if st == ProbeFailed {
 			return st, fmt.Errorf("a privileged container cannot start: %s", firstLine(serr, err))
@@ -287,6 +285,17 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 		return st, fmt.Errorf("docker exec into a privileged container fails: %s", firstLine(serr, err))
 	}
 	return st, nil
+}
+
+// removeContainer removes a container the harness started, by name. When ctx
+// was cancelled, the `docker run` that made it was cut short and the engine
+// may still be creating it: it is removed again a moment later.
+func removeContainer(ctx context.Context, r Runner, name string) {
+	r.Run(context.Background(), nil, "docker", "rm", "-f", name)
+	if ctx.Err() != nil {
+		time.Sleep(time.Second)
+		r.Run(context.Background(), nil, "docker", "rm", "-f", name)
+	}
 }
 
 func firstLine(s string, err error) string {

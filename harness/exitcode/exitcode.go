@@ -13,6 +13,11 @@ const (
 	BadInput = 2
 	// Infrastructure: cluster, container engine, image build or API server failed.
 	Infrastructure = 3
+	// Interrupted and Terminated: the run was stopped by SIGINT or SIGTERM
+	// (128 + the signal, as shells report it; harness/interrupt). What it had
+	// decided is in the reports; what it made is cleaned up.
+	Interrupted = 130
+	Terminated  = 143
 )
 
 // Error carries an exit code with an error.

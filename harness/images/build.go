@@ -1,7 +1,8 @@
 // Package images builds the simulated platform images (operator, backend,
 // runner, state_sync) locally, with no registry and no docker build: each
 // component is compiled as a static binary per release, packed into a
-// FROM-scratch-style layer written in Go, and docker-imported under
+// FROM-scratch-style layer written in Go (the runner's with a static busybox
+// for the operator's PostStart hook), and docker-imported under
 // <prefix>/<upstream image name>:<release>. Images whose content label already
 // matches are reused.
 package images
@@ -13,15 +14,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // Command is one program invocation: go build or docker.
@@ -48,7 +50,7 @@ type ExecRunner struct{}
 
 // Run implements CommandRunner.
 func (ExecRunner) Run(ctx context.Context, c Command) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd := proc.Command(ctx, c.Name, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdin = c.Stdin
@@ -70,9 +72,16 @@ func firstArgs(args []string, n int) string {
 // BuildInput says which simulated images to build and where.
 type BuildInput struct {
 	// Releases to build, e.g. v0.2.0 v0.2.2; each must be a simulated release.
+	// Every component of Components is built for each.
 	Releases []string
-	// Components to build; empty means all of Components().
+	// Components to build for Releases; empty means all of Components().
 	Components []Component
+	// Refs are image references to build from their own tag, so that any
+	// catalog release can borrow any simulated component: a release v0.2.7-f1
+	// naming localhost/ambient-sim/vteam_state_sync:v0.2.7 gets the v0.2.7
+	// state-sync image. References outside Prefix are not simulated and are
+	// skipped; one inside it must name a simulated image and release.
+	Refs []string
 	// Prefix of every image reference; default DefaultPrefix.
 	Prefix string
 	// CacheDir holds the compiled binaries; default <user cache dir>/ambient-e2e/sim-images.
@@ -89,8 +98,25 @@ type BuildInput struct {
 	// GOARCH of the binaries; default runtime.GOARCH (docker import tags the
 	// image with the engine's own platform, so keep them equal).
 	GOARCH string
-	// Commands runs go and docker; default ExecRunner.
+	// Commands runs go, docker and apt-get; default ExecRunner.
 	Commands CommandRunner
+	// WithoutShell builds the images without /bin/sh, tagged
+	// <release>NoShellSuffix: a runner image that upstream's PostStart hook
+	// kills (contract §10 item 1), to show that the harness says so.
+	WithoutShell bool
+	// CheckBinary refuses a compiled binary that is not whole (default
+	// CheckExecutable): it is removed and built again once.
+	CheckBinary func(path string) error
+	// Busybox is a statically linked busybox for images with a shell (the
+	// runner); default: the host's /bin/busybox or /usr/bin/busybox, installed
+	// from Debian's busybox-static package when missing (EnsureBusybox).
+	Busybox string
+}
+
+// target is one image to build: a component at a simulated release.
+type target struct {
+	Release   string
+	Component Component
 }
 
 // Built is one image that is now present in the local engine.
@@ -109,21 +135,19 @@ type Built struct {
 var referencePrefixRE = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
 
 func (in BuildInput) withDefaults() (BuildInput, error) {
-	if len(in.Releases) == 0 {
-		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases is empty; valid releases: %s", strings.Join(release.Versions(), ", ")))
+	if len(in.Releases) == 0 && len(in.Refs) == 0 {
+		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases and BuildInput.Refs are empty; valid releases: %s", strings.Join(release.Versions(), ", ")))
 	}
-	seen := map[string]bool{}
-	releases := make([]string, 0, len(in.Releases))
+	return in.defaults()
+}
+
+// defaults fills everything but the image selection.
+func (in BuildInput) defaults() (BuildInput, error) {
 	for _, r := range in.Releases {
 		if _, err := release.Lookup(r); err != nil {
 			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases: %w", err))
 		}
-		if !seen[r] {
-			seen[r] = true
-			releases = append(releases, r)
-		}
 	}
-	in.Releases = releases
 	if len(in.Components) == 0 {
 		in.Components = Components()
 	}
@@ -139,6 +163,11 @@ func (in BuildInput) withDefaults() (BuildInput, error) {
 	if !referencePrefixRE.MatchString(in.Prefix) {
 		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Prefix %q is not a valid image repository prefix; want lower-case host[:port]/path, e.g. %s", in.Prefix, DefaultPrefix))
 	}
+	for i, ref := range in.Refs {
+		if _, _, err := ParseSimulatedRef(in.Prefix, ref); err != nil && !errors.Is(err, ErrNotSimulated) {
+			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Refs[%d]: %w", i, err))
+		}
+	}
 	if in.Log == nil {
 		in.Log = io.Discard
 	}
@@ -153,6 +182,9 @@ func (in BuildInput) withDefaults() (BuildInput, error) {
 	}
 	if in.Commands == nil {
 		in.Commands = ExecRunner{}
+	}
+	if in.CheckBinary == nil {
+		in.CheckBinary = CheckExecutable
 	}
 	if in.CacheDir == "" {
 		base, err := os.UserCacheDir()
@@ -195,33 +227,138 @@ func BuildSimulated(ctx context.Context, in BuildInput) ([]Built, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Built
-	for _, rel := range in.Releases {
-		for _, c := range in.Components {
-			b, err := buildOne(ctx, in, rel, c)
-			if err != nil {
-				return out, err
+	targets := in.targets()
+	var shell []byte
+	for _, t := range targets {
+		if spec, _ := specFor(t.Component); spec.Shell && !in.WithoutShell {
+			if shell, err = readBusybox(ctx, &in); err != nil {
+				return nil, err
 			}
-			verb := "built"
-			if b.Reused {
-				verb = "reused"
-			}
-			fmt.Fprintf(in.Log, "image %s %s (content %s) in %s\n", b.Ref, verb, shortDigest(b.ContentDigest), b.Duration.Round(10*time.Millisecond))
-			out = append(out, b)
+			break
 		}
+	}
+	var out []Built
+	for _, t := range targets {
+		b, err := buildOne(ctx, in, t.Release, t.Component, shell)
+		if err != nil {
+			return out, err
+		}
+		verb := "built"
+		if b.Reused {
+			verb = "reused"
+		}
+		fmt.Fprintf(in.Log, "image %s %s (content %s) in %s\n", b.Ref, verb, shortDigest(b.ContentDigest), b.Duration.Round(10*time.Millisecond))
+		out = append(out, b)
 	}
 	return out, nil
 }
 
-func buildOne(ctx context.Context, in BuildInput, rel string, c Component) (Built, error) {
-	start := time.Now()
+// targets is every image to build, once each: Releases × Components, then the
+// simulated Refs, in release order and Components() order within a release.
+func (in BuildInput) targets() []target {
+	seen := map[target]bool{}
+	var out []target
+	add := func(t target) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, r := range in.Releases {
+		for _, c := range in.Components {
+			add(target{Release: r, Component: c})
+		}
+	}
+	for _, ref := range in.Refs {
+		if c, r, err := ParseSimulatedRef(in.Prefix, ref); err == nil {
+			add(target{Release: r, Component: c})
+		}
+	}
+	order := map[string]int{}
+	for i, v := range release.Versions() {
+		order[v] = i
+	}
+	comp := map[Component]int{}
+	for i, c := range Components() {
+		comp[c] = i
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Release != out[j].Release {
+			// A fault tag (v0.2.7-fault-x) sorts with its release, after it.
+			bi, bj := release.Base(out[i].Release), release.Base(out[j].Release)
+			if bi != bj {
+				return order[bi] < order[bj]
+			}
+			return out[i].Release < out[j].Release
+		}
+		return comp[out[i].Component] < comp[out[j].Component]
+	})
+	return out
+}
+
+// NoShellSuffix ends the tag of an image built with BuildInput.WithoutShell.
+const NoShellSuffix = "-noshell"
+
+// ErrNotSimulated marks a reference outside the simulated images' prefix.
+var ErrNotSimulated = errors.New("not a simulated image")
+
+// ParseSimulatedRef reads the component and release of a simulated image
+// reference <prefix>/<image name>:<release>. A reference outside prefix gives
+// ErrNotSimulated; one inside it with an unknown image name, a tag that is not
+// a simulated release, or a digest is an error naming what is valid.
+func ParseSimulatedRef(prefix, ref string) (Component, string, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	prefix = strings.TrimRight(prefix, "/")
+	rest, ok := strings.CutPrefix(ref, prefix+"/")
+	if !ok {
+		return "", "", fmt.Errorf("image %q is outside %s: %w", ref, prefix, ErrNotSimulated)
+	}
+	if strings.Contains(rest, "@") {
+		return "", "", fmt.Errorf("image %q: simulated images are built by tag, not pinned by digest; use %s/<image>:<release>", ref, prefix)
+	}
+	name, tag, hasTag := strings.Cut(rest, ":")
+	var names []string
+	for _, s := range imageSpecs {
+		names = append(names, s.ImageName)
+		if s.ImageName == name {
+			if !hasTag {
+				return "", "", fmt.Errorf("image %q has no tag; a simulated image is tagged with its release (%s)", ref, strings.Join(release.Versions(), ", "))
+			}
+			if _, err := release.Lookup(tag); err != nil {
+				return "", "", fmt.Errorf("image %q: tag %q is not a simulated release; valid tags: %s, each also with a seeded fault as <release>%s<fault> (%v)",
+					ref, tag, strings.Join(release.Versions(), ", "), release.FaultTagInfix, err)
+			}
+			return s.Component, tag, nil
+		}
+	}
+	return "", "", fmt.Errorf("image %q: %q is not a simulated image under %s; valid images: %s", ref, name, prefix, strings.Join(names, ", "))
+}
+
+func buildOne(ctx context.Context, in BuildInput, rel string, c Component, shell []byte) (Built, error) {
 	spec, _ := specFor(c)
 	ref, _ := ImageRef(in.Prefix, c, rel)
+	return buildSpec(ctx, in, spec, rel, ref, shell)
+}
+
+// buildSpec compiles spec's package with rel baked in and imports it as ref,
+// unless an image with the same content digest is already there.
+func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref string, shell []byte) (Built, error) {
+	start := time.Now()
+	c := spec.Component
+	if in.WithoutShell {
+		spec.Shell = false
+		ref += NoShellSuffix
+	}
 	binary, err := compile(ctx, in, spec, rel)
 	if err != nil {
 		return Built{}, err
 	}
-	digest := spec.contentDigest(rel, binary)
+	if !spec.Shell {
+		shell = nil
+	}
+	digest := spec.contentDigest(rel, binary, shell)
 	b := Built{Component: c, Release: rel, Ref: ref, ContentDigest: digest}
 
 	present, err := imageContentLabel(ctx, in, ref)
@@ -233,7 +370,7 @@ func buildOne(ctx context.Context, in BuildInput, rel string, c Component) (Buil
 	// Any inspect failure (absent image, or an engine problem that import will report) means import.
 
 	var layer bytes.Buffer
-	if err := spec.writeLayer(&layer, binary); err != nil {
+	if err := spec.writeLayer(&layer, binary, shell); err != nil {
 		return Built{}, exitcode.InfraErr(fmt.Errorf("image %s: %w", ref, err))
 	}
 	if _, err := in.Commands.Run(ctx, importCommand(in.Docker, spec, rel, digest, ref, &layer)); err != nil {
@@ -266,6 +403,19 @@ func compile(ctx context.Context, in BuildInput, spec imageSpec, rel string) ([]
 	}
 	if _, err := in.Commands.Run(ctx, buildCommand(in, spec, rel, out)); err != nil {
 		return nil, exitcode.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
+	}
+	if err := in.CheckBinary(out); err != nil {
+		// Left truncated by an interrupted build, which go build took as up to date.
+		fmt.Fprintf(in.Log, "image: %v: building it again\n", err)
+		if err := os.Remove(out); err != nil {
+			return nil, exitcode.InfraErr(err)
+		}
+		if _, err := in.Commands.Run(ctx, buildCommand(in, spec, rel, out)); err != nil {
+			return nil, exitcode.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
+		}
+		if err := in.CheckBinary(out); err != nil {
+			return nil, exitcode.InfraErr(err)
+		}
 	}
 	binary, err := os.ReadFile(out)
 	if err != nil {
@@ -312,4 +462,42 @@ func shortDigest(d string) string {
 		return "sha256:" + h[:8]
 	}
 	return d
+}
+
+// ProbeTag is the tag of the runner probe image; the content label, not the
+// tag, decides whether it is rebuilt.
+const ProbeTag = "v1"
+
+// probeSpec is the harness's black-box runner probe (harness/cmd/runner-probe):
+// a static binary run as uid 1001, like the simulated images, so it needs no
+// registry either.
+var probeSpec = imageSpec{Component: ComponentProbe, Package: "harness/cmd/runner-probe", ImageName: "uh_runner_probe",
+	Installs: []string{"runner-probe"}, Entrypoint: "/usr/local/bin/runner-probe", User: nonRootUID}
+
+// ProbeImageRef is the probe image's reference under prefix (DefaultPrefix when empty).
+func ProbeImageRef(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return strings.TrimRight(prefix, "/") + "/" + probeSpec.ImageName + ":" + ProbeTag
+}
+
+// BuildProbe builds (or reuses) the runner probe image; in's Releases, Refs,
+// Components and WithoutShell are ignored.
+func BuildProbe(ctx context.Context, in BuildInput) (Built, error) {
+	in.Releases, in.Refs, in.Components, in.WithoutShell = nil, nil, nil, false
+	in, err := in.defaults()
+	if err != nil {
+		return Built{}, err
+	}
+	b, err := buildSpec(ctx, in, probeSpec, ProbeTag, ProbeImageRef(in.Prefix), nil)
+	if err != nil {
+		return b, err
+	}
+	verb := "built"
+	if b.Reused {
+		verb = "reused"
+	}
+	fmt.Fprintf(in.Log, "image %s %s (content %s) in %s\n", b.Ref, verb, shortDigest(b.ContentDigest), b.Duration.Round(10*time.Millisecond))
+	return b, nil
 }

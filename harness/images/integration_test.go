@@ -33,6 +33,7 @@ func TestCompileRealBinaries(t *testing.T) {
 		Components: []Component{ComponentRunner, ComponentStateSync},
 		CacheDir:   t.TempDir(),
 		Commands:   realGoFakeDocker{fake},
+		Busybox:    fakeBusybox(t, ""),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

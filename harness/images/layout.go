@@ -19,6 +19,8 @@ const (
 	ComponentBackend   Component = "backend"
 	ComponentRunner    Component = "runner"
 	ComponentStateSync Component = "state_sync"
+	// ComponentProbe is the harness's runner probe, not a platform component.
+	ComponentProbe Component = "runner_probe"
 )
 
 // ContentLabel is the image label holding ContentDigest; an image whose label
@@ -45,7 +47,16 @@ type imageSpec struct {
 	Entrypoint string
 	User       int
 	Env        []string
+	// Shell installs a static busybox as /bin/busybox with the applets in
+	// ShellApplets linked to it: upstream's operator gives the runner container a
+	// PostStart exec hook `/bin/sh -c "mkdir -p … && cp -f … || true"` at every
+	// release (contract §10 item 1), and a container without /bin/sh is killed.
+	Shell bool
 }
+
+// ShellApplets are the commands the runner image provides under /bin: the ones
+// upstream's hooks and commands run (contract §10 item 1).
+var ShellApplets = []string{"cp", "mkdir", "sh"}
 
 var imageSpecs = []imageSpec{
 	{Component: ComponentOperator, Package: "fixtures/platform/operator", ImageName: "vteam_operator",
@@ -54,9 +65,10 @@ var imageSpecs = []imageSpec{
 		Installs: []string{"backend"}, Entrypoint: "/usr/local/bin/backend", User: nonRootUID},
 	// Upstream's runner image sets AGUI_PORT=8001 although its CMD ignores it (contract §2).
 	{Component: ComponentRunner, Package: "fixtures/platform/runner", ImageName: "vteam_claude_runner",
-		Installs: []string{"runner"}, Entrypoint: "/usr/local/bin/runner", User: nonRootUID, Env: []string{"AGUI_PORT=8001"}},
-	// The operator runs hydrate.sh (init container) and sync.sh (sidecar) by path; there is no
-	// shell, so the same ELF is installed under both names and dispatches on argv[0].
+		Installs: []string{"runner"}, Entrypoint: "/usr/local/bin/runner", User: nonRootUID, Env: []string{"AGUI_PORT=8001"}, Shell: true},
+	// The operator runs hydrate.sh (init container) and sync.sh (sidecar) by path, as
+	// commands, never through a shell: the same ELF is installed under both names and
+	// dispatches on argv[0].
 	{Component: ComponentStateSync, Package: "fixtures/platform/statesync", ImageName: "vteam_state_sync",
 		Installs: []string{"hydrate.sh", "sync.sh"}, Entrypoint: "/usr/local/bin/sync.sh", User: nonRootUID},
 }
@@ -110,8 +122,10 @@ type tarEntry struct {
 	Dir      bool
 	Mode     int64
 	UID, GID int
-	Content  []byte // regular files only; nil with IsBinary
+	Content  []byte // regular files only; nil with IsBinary or IsShell
 	IsBinary bool   // content is the component's binary
+	IsShell  bool   // content is the static busybox (imageSpec.Shell)
+	Link     string // a symbolic link to Link when set
 }
 
 // Fixed so that the same inputs give byte-identical layers.
@@ -127,7 +141,15 @@ var nsswitchFile = []byte("hosts: files dns\n")
 
 // layout is the complete file system of a component's image, in tar order.
 func (s imageSpec) layout() []tarEntry {
-	entries := []tarEntry{
+	var entries []tarEntry
+	if s.Shell {
+		entries = append(entries, tarEntry{Path: "/bin", Dir: true, Mode: 0o755},
+			tarEntry{Path: "/bin/busybox", Mode: 0o755, IsShell: true})
+		for _, a := range ShellApplets {
+			entries = append(entries, tarEntry{Path: "/bin/" + a, Mode: 0o777, Link: "busybox"})
+		}
+	}
+	entries = append(entries, []tarEntry{
 		{Path: "/etc", Dir: true, Mode: 0o755},
 		{Path: "/etc/group", Mode: 0o644, Content: groupFile},
 		{Path: "/etc/nsswitch.conf", Mode: 0o644, Content: nsswitchFile},
@@ -138,7 +160,7 @@ func (s imageSpec) layout() []tarEntry {
 		{Path: "/usr", Dir: true, Mode: 0o755},
 		{Path: "/usr/local", Dir: true, Mode: 0o755},
 		{Path: "/usr/local/bin", Dir: true, Mode: 0o755},
-	}
+	}...)
 	installs := append([]string(nil), s.Installs...)
 	sort.Strings(installs)
 	for _, name := range installs {
@@ -170,7 +192,7 @@ func (s imageSpec) importChanges(release, digest string) []string {
 // contentDigest is sha256 over everything that ends up in the image: the layout
 // spec (paths, modes, owners, small file contents), the config changes other than
 // the label itself, and the binary. Any change to one of them changes the digest.
-func (s imageSpec) contentDigest(release string, binary []byte) string {
+func (s imageSpec) contentDigest(release string, binary, shell []byte) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "ambient-sim image v1\ncomponent %s\nrelease %s\n", s.Component, release)
 	for _, e := range s.layout() {
@@ -179,9 +201,15 @@ func (s imageSpec) contentDigest(release string, binary []byte) string {
 			kind = "dir"
 		}
 		sum := ""
-		if e.IsBinary {
+		switch {
+		case e.Link != "":
+			kind, sum = "link", e.Link
+		case e.IsBinary:
 			sum = "binary"
-		} else if !e.Dir {
+		case e.IsShell:
+			c := sha256.Sum256(shell)
+			sum = "shell " + hex.EncodeToString(c[:])
+		case !e.Dir:
 			c := sha256.Sum256(e.Content)
 			sum = hex.EncodeToString(c[:])
 		}
@@ -198,7 +226,7 @@ func (s imageSpec) contentDigest(release string, binary []byte) string {
 }
 
 // writeLayer writes the image's single layer as a tar stream.
-func (s imageSpec) writeLayer(w io.Writer, binary []byte) error {
+func (s imageSpec) writeLayer(w io.Writer, binary, shell []byte) error {
 	tw := tar.NewWriter(w)
 	for _, e := range s.layout() {
 		hdr := &tar.Header{
@@ -212,20 +240,27 @@ func (s imageSpec) writeLayer(w io.Writer, binary []byte) error {
 			Format:  tar.FormatUSTAR,
 		}
 		content := e.Content
-		if e.IsBinary {
+		switch {
+		case e.IsBinary:
 			content = binary
+		case e.IsShell:
+			content = shell
 		}
-		if e.Dir {
+		switch {
+		case e.Dir:
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name += "/"
-		} else {
+		case e.Link != "":
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname = e.Link
+		default:
 			hdr.Typeflag = tar.TypeReg
 			hdr.Size = int64(len(content))
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("write tar header %s: %w", e.Path, err)
 		}
-		if !e.Dir {
+		if hdr.Typeflag == tar.TypeReg {
 			if _, err := tw.Write(content); err != nil {
 				return fmt.Errorf("write tar content %s: %w", e.Path, err)
 			}

@@ -5,8 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // File is one entry of a root filesystem assembled in Go.
@@ -79,7 +80,7 @@ func ImportRootFS(ctx context.Context, in ImportInput) error {
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", in.Ref)
-	cmd := exec.CommandContext(ctx, in.Docker, args...)
+	cmd := proc.Command(ctx, in.Docker, args...)
 	cmd.Stdin = bytes.NewReader(layer)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("docker import %s: %v: %s", in.Ref, err, strings.TrimSpace(string(out)))

@@ -16,7 +16,13 @@ const (
 	PhaseBefore Phase = "before" // from release installed, upgrade not started
 	PhaseDuring Phase = "during" // upgrade started, rollouts not yet complete
 	PhaseAfter  Phase = "after"  // to release fully rolled out
+	// A rollback cell then goes back to from in place.
+	PhaseRollingBack Phase = "rolling-back" // rollback started, rollouts not yet complete
+	PhaseRolledBack  Phase = "rolled-back"  // from release fully rolled out again
 )
+
+// Phases lists every phase in cell order.
+var Phases = []Phase{PhaseBefore, PhaseDuring, PhaseAfter, PhaseRollingBack, PhaseRolledBack}
 
 // Signal names what kind of evidence an observation is. Values are stable: they
 // appear in JSON reports and in verdict rules.
@@ -48,6 +54,32 @@ const (
 	SignalGap Signal = "gap"
 	// SignalSessionState is a point-in-time fact about a session (e.g. Running, Failed).
 	SignalSessionState Signal = "session-state"
+	// SignalUnansweredByRunner is a runner error a caller reported (e.g. the
+	// operator's "non-200 for workflow change: 404") that no runner logged: the
+	// request went somewhere else, so the cell cannot tell what the runner did.
+	SignalUnansweredByRunner Signal = "unanswered-by-runner"
+	// SignalFault is a fault a test injected on purpose (harness/chaos): what,
+	// on which object, and when, so a reader of the ledger sees the cause of
+	// the gaps and restarts around it.
+	SignalFault Signal = "fault"
+)
+
+// Unauthorized lists the signals that report a runner 401 (the runner's own
+// access line and what callers and event streams say of it, contract §8).
+var Unauthorized = []Signal{SignalRunner401, SignalBackendProxy401, SignalBackendListener401,
+	SignalOperatorWorkflow401, SignalOperatorRepo401, SignalRunError401}
+
+// Class says whether a runner 401 is the from release's own known state or
+// something the upgrade caused.
+type Class string
+
+const (
+	// ClassFromRelease: caller and runner both ran the from release and the
+	// baseline before the upgrade showed the same caller and family failing.
+	ClassFromRelease Class = "from-release"
+	// ClassUpgrade: every other 401 (one side runs to, a mixed-version window,
+	// or the baseline for that caller and family was fine).
+	ClassUpgrade Class = "upgrade"
 )
 
 // Caller is who sent a request to a runner.
@@ -73,9 +105,18 @@ type Observation struct {
 	// Source names the detector and object, e.g. "runner-log:proj-a/session-x-runner".
 	Source string `json:"source"`
 	Caller Caller `json:"caller,omitempty"`
-	// CallerPod is the pod the caller IP belonged to at Time, when known.
-	CallerPod string `json:"callerPod,omitempty"`
-	Method    string `json:"method,omitempty"`
+	// CallerPod is the pod the caller IP belonged to at Time, when known, with
+	// the image its caller container ran and the catalog release that image
+	// belongs to ("v0.2.2", a candidate's name, or "unknown").
+	CallerPod     string `json:"callerPod,omitempty"`
+	CallerImage   string `json:"callerImage,omitempty"`
+	CallerRelease string `json:"callerRelease,omitempty"`
+	// RunnerPod is the runner pod the call reached (or was meant for), with its
+	// runner image and release.
+	RunnerPod     string `json:"runnerPod,omitempty"`
+	RunnerImage   string `json:"runnerImage,omitempty"`
+	RunnerRelease string `json:"runnerRelease,omitempty"`
+	Method        string `json:"method,omitempty"`
 	// Path is the runner path (e.g. "/", "/events", "/workflow") or API route.
 	Path      string `json:"path,omitempty"`
 	Status    int    `json:"status,omitempty"`
@@ -86,6 +127,18 @@ type Observation struct {
 	Role string `json:"role,omitempty"`
 	// Detail is the raw line or message, already redacted of token values.
 	Detail string `json:"detail,omitempty"`
+	// Class is set on runner 401 signals once the cell is judged.
+	Class Class `json:"class,omitempty"`
+}
+
+// IsUnauthorized reports whether o reports a runner 401.
+func (o Observation) IsUnauthorized() bool {
+	for _, s := range Unauthorized {
+		if o.Signal == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Ledger is safe for concurrent use by many detectors.
@@ -93,9 +146,19 @@ type Ledger struct {
 	mu    sync.Mutex
 	obs   []Observation
 	phase Phase
-	now   func() time.Time
-	subs  []chan Observation
-	roles map[string]string // namespace/session -> role
+	// marks are when each phase began, in order; an observation whose Time
+	// lies before a mark belongs to the phase before it (lines read late,
+	// event replays).
+	marks     []phaseMark
+	now       func() time.Time
+	subs      []chan Observation
+	roles     map[string]string // namespace/session -> role
+	releaseOf func(image string) string
+}
+
+type phaseMark struct {
+	phase Phase
+	at    time.Time
 }
 
 // Session roles used by traffic and verdict rules.
@@ -125,12 +188,55 @@ func (l *Ledger) SessionRole(namespace, session string) string {
 // New returns an empty ledger in PhaseBefore.
 func New() *Ledger { return &Ledger{phase: PhaseBefore, now: time.Now} }
 
-// SetPhase moves the cell to a new phase; later observations are tagged with it
-// unless their Time places them earlier (see Add).
-func (l *Ledger) SetPhase(p Phase) {
+// SetPhase moves the cell to phase p now; see MarkPhase.
+func (l *Ledger) SetPhase(p Phase) { l.MarkPhase(p, l.now()) }
+
+// MarkPhase records that phase p began at t. Observations are placed in the
+// phase their own Time falls into, so the cell has one phase clock.
+func (l *Ledger) MarkPhase(p Phase, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.phase = p
+	l.marks = append(l.marks, phaseMark{phase: p, at: at})
+}
+
+// PhaseAt returns the phase time t falls into.
+func (l *Ledger) PhaseAt(t time.Time) Phase {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.phaseAtLocked(t)
+}
+
+func (l *Ledger) phaseAtLocked(t time.Time) Phase {
+	p := PhaseBefore
+	for _, m := range l.marks {
+		if t.Before(m.at) {
+			break
+		}
+		p = m.phase
+	}
+	return p
+}
+
+// PhaseStarted returns when phase p began (false when it has not).
+func (l *Ledger) PhaseStarted(p Phase) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.marks {
+		if m.phase == p {
+			return m.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// SetReleaseOf tells the ledger which catalog release an image belongs to, so
+// entries that name a caller or runner image are attributed (Add fills
+// CallerRelease and RunnerRelease).
+func (l *Ledger) SetReleaseOf(f func(image string) string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.releaseOf = f
 }
 
 // Phase returns the current phase.
@@ -150,7 +256,15 @@ func (l *Ledger) Add(o Observation) {
 		o.Time = o.Recorded
 	}
 	if o.Phase == "" {
-		o.Phase = l.phase
+		o.Phase = l.phaseAtLocked(o.Time)
+	}
+	if l.releaseOf != nil {
+		if o.CallerRelease == "" && o.CallerImage != "" {
+			o.CallerRelease = l.releaseOf(o.CallerImage)
+		}
+		if o.RunnerRelease == "" && o.RunnerImage != "" {
+			o.RunnerRelease = l.releaseOf(o.RunnerImage)
+		}
 	}
 	if o.Role == "" && o.Session != "" {
 		o.Role = l.roles[o.Namespace+"/"+o.Session]

@@ -10,21 +10,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/bundle"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -49,13 +53,14 @@ func ParseKeep(s string) (Keep, error) {
 // Input configures a run.
 type Input struct {
 	// Catalog is a catalog name in CatalogDir ("simulated", "upstream") or a file path.
-	Catalog    string
+	Catalog string
+	// CatalogDir holds the named catalogs; catalog.DefaultDir when empty.
 	CatalogDir string
 	Filter     catalog.Filter
 	// Order, when set, runs the selected from/to with this upgrade order (ad hoc
 	// cell expected to pass when the matrix has no such cell).
 	Order     string
-	Overrides map[catalog.Component]string
+	Overrides platform.Images
 	// ManifestOverride points a catalog at local rendered manifests; with an
 	// empty Only it applies to the releases whose file exists in Dir.
 	ManifestOverride *catalog.ManifestOverride
@@ -76,17 +81,37 @@ type Input struct {
 	// Timing overrides the cell's waits (tests and bench).
 	Timing *cell.Timing
 	// Target runs every cell on this prepared cluster, never created or deleted here.
-	Target *cell.Target
+	Target *cluster.Target
 	// CellNames keeps only the cells with these names (after Filter).
 	CellNames []string
+	// Candidate adds an ad-hoc release (a platform PR's build) and runs only
+	// the cells from the selected releases to it (catalog.WithCandidate).
+	Candidate *catalog.Candidate
+	// Repeat runs each selected cell this many times (default once); a cell
+	// whose runs give different verdicts is flaky and fails the run.
+	Repeat int
+	// SkipProbes leaves cells undiagnosed: no runner probe (a cell that
+	// expects a diagnosis then does not match).
+	SkipProbes bool
+	// Diagnose runs the compatibility sweep of every failed cell's from and
+	// to (once per pair) after the cells, on the same cluster (-diagnose).
+	Diagnose bool
+	// SweepTiming overrides the sweep's bounds (tests).
+	SweepTiming *sweep.Timing
 }
 
 // Output is the run's outcome.
 type Output struct {
-	Results  []verdict.CellResult
+	Results  []cell.Result
 	ExitCode int
 	// Clusters kept for inspection, with their kubectl access line.
 	Kept []string
+	// Flaky names the repeated cells whose runs gave different verdicts.
+	Flaky []string
+	// Compat holds the compatibility sweeps of -diagnose; Score the seeded
+	// faults' score when the run had fault cells.
+	Compat []diagnose.Compat
+	Score  *diagnose.Score
 }
 
 // Run runs every selected cell and writes the reports to in.Artifacts.
@@ -101,18 +126,40 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		in.ClusterName = cluster.Name("matrix")
 	}
 	p := progress.New(in.Log)
-	cat, cells, err := selectCells(in)
+	plan, err := Validate(in)
 	if err != nil {
 		return Output{ExitCode: exitcode.Of(err)}, err
 	}
+	cat, cells := plan.Catalog, plan.Cells
 	fmt.Fprintf(in.Log, "[matrix] catalog %s: %d cell(s): %s\n", cat.Name, len(cells), cellNames(cells))
+	if in.Kubeconfig == "" {
+		if err := CheckCandidateImages(ctx, cat); err != nil {
+			return Output{ExitCode: exitcode.Of(err)}, err
+		}
+	}
 
-	if usesSimulatedImages(cat, cells) {
+	if plan.Simulated {
 		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
 			return Output{ExitCode: exitcode.Of(err)}, err
 		}
+		if own := cat.CandidateOwnImages(); len(own) > 0 && in.Kubeconfig == "" {
+			if err := p.Phase("pull candidate images", func() error { return images.EnsurePulled(ctx, own, in.Log) }); err != nil {
+				return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+			}
+		}
 	} else if in.Kubeconfig == "" {
 		if err := p.Phase("pull release images", func() error { return pullImages(ctx, cat, cells, in.Log) }); err != nil {
+			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+		}
+	}
+
+	probeImage := ""
+	if !in.SkipProbes {
+		if err := p.Phase("build the runner probe image", func() error {
+			b, err := images.BuildProbe(ctx, images.BuildInput{Log: in.Log})
+			probeImage = b.Ref
+			return err
+		}); err != nil {
 			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 		}
 	}
@@ -121,60 +168,182 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
 		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 	}
-	red := redact.New()
+	red := secrets.NewRedactor()
 	var out Output
 	// One cluster serves cells until a mismatched cell keeps it for inspection;
 	// the next cell then opens a fresh one.
 	target := in.Target
 	clusterIndex := 0
+	repeat := max(in.Repeat, 1)
 	for _, c := range cells {
-		if ctx.Err() != nil {
-			break
+	runs:
+		for run := 1; run <= repeat; run++ {
+			if ctx.Err() != nil {
+				break runs
+			}
+			if target == nil {
+				t, err := openTarget(ctx, in, clusterIndex, p)
+				if err != nil {
+					// A cell stopped before it started is in the reports as
+					// such when a signal stopped it.
+					if ie, ok := interrupt.Of(ctx); ok {
+						out.Results = append(out.Results, cell.NotStarted(c, err, interrupt.Name(ie.Signal)+" during cluster "+clusterName(in, clusterIndex)))
+					}
+					return finish(ctx, in, out, red, nil, exitcode.InfraErr(err))
+				}
+				target = t
+			}
+			from, _ := cat.Release(c.From)
+			to, _ := cat.Release(c.To)
+			res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
+				Redactor: red, Log: in.Log, Timing: in.Timing})
+			if repeat > 1 {
+				res.Run = run
+			}
+			ro := plan.Repro
+			ro.NodeImage = res.NodeImage
+			res.Repro = report.ReproCommand(c, ro)
+			// An interrupted cell decided nothing: no bundle (the run was asked
+			// to stop, not to spend minutes collecting) and no cluster kept
+			// for it unless every cluster is kept.
+			interrupted := res.Interrupted != ""
+			if probeImage != "" && !interrupted {
+				diagnoseCell(ctx, target, &res, probeImage, p, in.Log)
+			}
+			if res.NeedsBundle() && !interrupted {
+				res.BundleDir = collectBundle(ctx, target, res, in.Artifacts, red, p, in.Log)
+			}
+			// A repeated cell keeps its cluster only after its last run.
+			if !res.Matched && !interrupted && run == repeat && target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
+				res.KeptCluster = target.AccessLine()
+				out.Kept = append(out.Kept, res.KeptCluster)
+				fmt.Fprintf(in.Log, "[matrix] keeping cluster of mismatched cell %s: %s\n", c.Name(), res.KeptCluster)
+				target = nil
+				clusterIndex++
+			}
+			out.Results = append(out.Results, res)
 		}
+	}
+	var sweepErr error
+	if in.Diagnose && ctx.Err() == nil {
+		target, clusterIndex, sweepErr = runSweeps(ctx, in, cat, &out, target, clusterIndex, red, p)
+	}
+	out, err = finish(ctx, in, out, red, target, ctx.Err())
+	if err == nil && sweepErr != nil {
+		out.ExitCode = exitcode.Infrastructure
+		return out, exitcode.InfraErr(fmt.Errorf("compatibility sweep: %w", sweepErr))
+	}
+	return out, err
+}
+
+// diagnoseCell establishes why a cell broke (harness/diagnose), on the
+// cluster as the cell left it, and matches the cell again with its findings.
+func diagnoseCell(ctx context.Context, target *cluster.Target, res *cell.Result, probeImage string, p *progress.Printer, log io.Writer) {
+	if res.Error != "" {
+		return
+	}
+	if !diagnose.NeedsDiagnosis(res.Unauthorized, res.Rules) {
+		res.Diagnosis = &diagnose.Findings{Note: "nothing to diagnose: no runner 401 caused by the upgrade and no failed restart"}
+		res.Rematch()
+		return
+	}
+	_ = p.Phase("diagnose "+res.Cell.Name(), func() error {
+		if err := target.LoadImages(ctx, probeImage); err != nil {
+			fmt.Fprintf(log, "[matrix] probe image: %v\n", err)
+		}
+		res.Diagnosis = diagnose.Diagnose(ctx, diagnose.Input{Kube: target.Kube, Ledger: res.Ledger, Unauthorized: res.Unauthorized,
+			Rules: res.Rules, ProbeImage: probeImage, Logf: func(f string, a ...any) { fmt.Fprintf(log, "[diagnose] "+f+"\n", a...) }})
+		return nil
+	})
+	for _, s := range res.Diagnosis.Sentences() {
+		fmt.Fprintf(log, "[diagnose] %s: %s\n", res.Cell.Name(), s)
+	}
+	res.Rematch()
+}
+
+// runSweeps runs the compatibility sweep of each failed cell's from → to once.
+func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output, target *cluster.Target, clusterIndex int, red *secrets.Redactor, p *progress.Printer) (*cluster.Target, int, error) {
+	seen := map[[2]string]bool{}
+	var firstErr error
+	for _, r := range out.Results {
+		k := [2]string{r.Cell.From, r.Cell.To}
+		if r.Verdict != verdict.Fail || r.Error != "" || seen[k] {
+			continue
+		}
+		seen[k] = true
 		if target == nil {
 			t, err := openTarget(ctx, in, clusterIndex, p)
 			if err != nil {
-				return finish(ctx, in, out, red, nil, exitcode.InfraErr(err))
+				return nil, clusterIndex, err
 			}
 			target = t
 		}
-		from, _ := cat.Release(c.From)
-		to, _ := cat.Release(c.To)
-		res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
-			Artifacts: in.Artifacts, Redactor: red, Log: in.Log, Timing: in.Timing})
-		if !res.Matched && target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
-			res.KeptCluster = kubectlLine(target.Kind)
-			out.Kept = append(out.Kept, res.KeptCluster)
-			fmt.Fprintf(in.Log, "[matrix] keeping cluster of mismatched cell %s: %s\n", c.Name(), res.KeptCluster)
-			target = nil
-			clusterIndex++
+		from, _ := cat.Release(k[0])
+		to, _ := cat.Release(k[1])
+		var compat diagnose.Compat
+		err := p.Phase(fmt.Sprintf("compatibility sweep %s → %s", k[0], k[1]), func() error {
+			var err error
+			compat, err = sweep.Run(ctx, sweep.Input{Target: target, Catalog: cat, From: from, To: to, Timing: in.SweepTiming, Redactor: red, Log: in.Log})
+			return err
+		})
+		if err != nil && firstErr == nil {
+			firstErr = err
 		}
-		out.Results = append(out.Results, res)
+		fmt.Fprintf(in.Log, "[matrix] %s → %s: %s\n", k[0], k[1], compat.Sentence)
+		out.Compat = append(out.Compat, compat)
 	}
-	return finish(ctx, in, out, red, target, ctx.Err())
+	return target, clusterIndex, firstErr
 }
 
-func finish(ctx context.Context, in Input, out Output, red *redact.Redactor, target *cell.Target, runErr error) (Output, error) {
+// collectBundle writes the failure bundle of res from the cluster as the cell
+// left it and returns its directory relative to artifacts ("" when it could
+// not be written at all).
+func collectBundle(ctx context.Context, target *cluster.Target, res cell.Result, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string {
+	rel := report.BundleDir(res.Cell, res.Run)
+	// A fresh context: an interrupted run still leaves its evidence.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer cancel()
+	err := p.Phase("collect failure bundle "+rel, func() error {
+		sum, err := bundle.Collect(bctx, bundle.CollectInput{Client: target.Kube, Dynamic: target.Dynamic, Dir: filepath.Join(artifacts, rel),
+			PlatformNamespace: platform.Namespace, UpgradeStarted: res.UpgradeStarted, Redactor: red,
+			NodeLogs: func(d string) error { return target.ExportLogs(bctx, d) }, Ledger: res.Ledger})
+		if err == nil && len(sum.Failures) > 0 {
+			fmt.Fprintf(log, "[matrix] bundle %s: %d items could not be collected (see index.md)\n", rel, len(sum.Failures))
+		}
+		return err
+	})
+	if err != nil {
+		return ""
+	}
+	return rel
+}
+
+func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, target *cluster.Target, runErr error) (Output, error) {
 	// Tear down with a fresh context so Ctrl-C still cleans up.
 	cleanup, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if target != nil && target.Kind != nil && in.Target == nil {
 		if in.Keep == KeepAlways {
-			line := kubectlLine(target.Kind)
+			line := target.AccessLine()
 			out.Kept = append(out.Kept, line)
 			fmt.Fprintf(in.Log, "[matrix] keeping cluster: %s\n", line)
 		} else if err := target.Kind.Destroy(cleanup); err != nil {
 			fmt.Fprintf(in.Log, "[matrix] warning: %v\n", err)
 		}
 	}
-	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red}); err != nil {
+	out.Score = diagnose.NewScore(scoredCells(out.Results))
+	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: out.Compat, Score: out.Score}); err != nil {
 		return out, exitcode.InfraErr(fmt.Errorf("writing reports: %w", err))
 	}
-	if findings, err := redact.ScanDir(in.Artifacts, red.Values()); err != nil || len(findings) > 0 {
+	if findings, err := secrets.ScanDir(in.Artifacts, red.Values()); err != nil || len(findings) > 0 {
 		return out, exitcode.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
 	}
+	out.Flaky = report.Flaky(out.Results)
 	printSummary(in.Log, out)
 	out.ExitCode = decideExit(out.Results, runErr)
+	if len(out.Flaky) > 0 && out.ExitCode == exitcode.OK {
+		out.ExitCode = exitcode.Regression
+	}
 	if runErr != nil {
 		return out, runErr
 	}
@@ -184,8 +353,21 @@ func finish(ctx context.Context, in Input, out Output, red *redact.Redactor, tar
 	return out, nil
 }
 
+// scoredCells are the results as the seeded-fault score reads them.
+func scoredCells(results []cell.Result) []diagnose.ScoredCell {
+	out := make([]diagnose.ScoredCell, 0, len(results))
+	for _, r := range results {
+		name := r.Cell.Name()
+		if r.Run > 0 {
+			name += fmt.Sprintf(" #%d", r.Run)
+		}
+		out = append(out, diagnose.ScoredCell{Name: name, Fault: r.Cell.Fault, Expect: r.Cell.Expect, Outcome: r.Outcome(), Error: r.Error})
+	}
+	return out
+}
+
 // decideExit: a regression (mismatch) wins; then infrastructure; then ok.
-func decideExit(results []verdict.CellResult, runErr error) int {
+func decideExit(results []cell.Result, runErr error) int {
 	infra := runErr != nil
 	for _, r := range results {
 		if r.Error != "" {
@@ -202,13 +384,16 @@ func decideExit(results []verdict.CellResult, runErr error) int {
 	return exitcode.OK
 }
 
-func exitReason(results []verdict.CellResult) string {
+func exitReason(results []cell.Result) string {
 	var bad []string
+	for _, name := range report.Flaky(results) {
+		bad = append(bad, name+": flaky (its runs gave different verdicts)")
+	}
 	for _, r := range results {
 		if r.Error != "" {
 			bad = append(bad, r.Cell.Name()+": could not run: "+r.Error)
 		} else if !r.Matched {
-			bad = append(bad, fmt.Sprintf("%s: verdict %s, expected %s", r.Cell.Name(), r.Verdict, r.Expected.Verdict))
+			bad = append(bad, fmt.Sprintf("%s: %s", r.Cell.Name(), r.Mismatch))
 		}
 	}
 	return strings.Join(bad, "; ")
@@ -221,111 +406,35 @@ func printSummary(w io.Writer, out Output) {
 		if !r.Matched {
 			mark = "✗"
 		}
-		fmt.Fprintf(w, "  %s %-32s expected %-12s verdict %-12s %s  %s\n", mark, r.Cell.Name(), r.Expected.Verdict, r.Verdict, r.Duration.Round(time.Second), report.Format401s(r.Unauthorized))
+		name := r.Cell.Name()
+		if r.Run > 0 {
+			name += fmt.Sprintf(" #%d", r.Run)
+		}
+		fmt.Fprintf(w, "  %s %-32s expected %-12s verdict %-12s %s  %s\n", mark, name, r.Cell.Expect.Verdict, r.Verdict, r.Duration.Round(time.Second), report.Format401s(r.Unauthorized))
 		if r.Repro != "" && r.Verdict != verdict.Pass {
 			fmt.Fprintf(w, "      repro: %s\n", r.Repro)
 		}
+		if r.Verdict != verdict.Pass && r.Diagnosis != nil {
+			for _, s := range r.Diagnosis.Sentences() {
+				fmt.Fprintf(w, "      diagnosis: %s\n", s)
+			}
+		}
+	}
+	if out.Score != nil {
+		fmt.Fprintf(w, "  seeded faults: %s\n", out.Score.Summary())
+	}
+	for _, c := range out.Compat {
+		fmt.Fprintf(w, "  compatibility %s → %s: %s\n", c.From, c.To, c.Sentence)
+	}
+	for _, rep := range report.Repeats(out.Results) {
+		fmt.Fprintf(w, "  repeated %s: %s, matched %d/%d, flaky %v\n", rep.Cell, rep.Seen(), rep.Matched, rep.Runs, rep.Flaky)
 	}
 	for _, k := range out.Kept {
 		fmt.Fprintf(w, "  kept: %s\n", k)
 	}
 }
 
-func kubectlLine(c *cluster.Cluster) string {
-	return fmt.Sprintf("kubectl --kubeconfig %s --context %s", c.GetKubeconfig(), c.GetKubectlContext())
-}
-
-func selectCells(in Input) (*catalog.Catalog, []catalog.Cell, error) {
-	var opts []catalog.LoadOption
-	if in.ManifestOverride != nil {
-		mo := *in.ManifestOverride
-		if len(mo.Only) == 0 {
-			plain, err := catalog.Open(in.Catalog, in.CatalogDir)
-			if err != nil {
-				return nil, nil, err
-			}
-			if mo.Only = plain.VersionsInDir(mo.Dir, mo.Pattern); len(mo.Only) == 0 {
-				return nil, nil, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %s holds no manifest file of catalog %s (want e.g. kind-%s.yaml)", mo.Dir, plain.Name, plain.Versions()[0]))
-			}
-		}
-		opts = append(opts, catalog.WithManifestOverride(mo))
-	} else {
-		opts = append(opts, catalog.WithPathChecks())
-	}
-	cat, err := catalog.Open(in.Catalog, in.CatalogDir, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	for from, to := range in.ImageRemap {
-		if _, err := cat.RemapRegistry(from, to); err != nil {
-			return nil, nil, err
-		}
-	}
-	cells, err := cat.Cells(in.Filter)
-	if in.Order != "" {
-		cells, err = withOrder(cat, in.Filter, cells, err, in.Order)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(in.CellNames) > 0 {
-		keep := map[string]bool{}
-		for _, n := range in.CellNames {
-			keep[n] = true
-		}
-		var kept []catalog.Cell
-		for _, c := range cells {
-			if keep[c.Name()] {
-				kept = append(kept, c)
-			}
-		}
-		cells = kept
-	}
-	if len(in.Overrides) > 0 {
-		for i := range cells {
-			if cells[i], err = catalog.ApplyOverrides(cells[i], in.Overrides); err != nil {
-				return nil, nil, err
-			}
-		}
-	}
-	if len(cells) == 0 {
-		return nil, nil, exitcode.BadInputErr(fmt.Errorf("no cell of catalog %s matches the filter", cat.Name))
-	}
-	return cat, cells, nil
-}
-
-// withOrder keeps the selected cells run with order; when the matrix has no
-// such cell for a from/to, it builds an ad hoc one expected to pass.
-func withOrder(cat *catalog.Catalog, f catalog.Filter, cells []catalog.Cell, err error, order string) ([]catalog.Cell, error) {
-	o, perr := catalog.ParseOrder(order)
-	if perr != nil {
-		return nil, exitcode.BadInputErr(perr)
-	}
-	var out []catalog.Cell
-	for _, c := range cells {
-		if c.Order.Text == o.Text {
-			out = append(out, c)
-		}
-	}
-	if len(out) > 0 {
-		return out, nil
-	}
-	if len(f.From) != 1 || len(f.To) != 1 {
-		if err != nil {
-			return nil, err
-		}
-		return nil, exitcode.BadInputErr(fmt.Errorf("-order %s needs exactly one -from and one -to when the matrix has no such cell", order))
-	}
-	for _, v := range []string{f.From[0], f.To[0]} {
-		if _, ok := cat.Release(v); !ok {
-			return nil, exitcode.BadInputErr(fmt.Errorf("release %q is not in catalog %s (valid: %s)", v, cat.Name, strings.Join(cat.Versions(), ", ")))
-		}
-	}
-	return []catalog.Cell{{Catalog: cat.Name, From: f.From[0], To: f.To[0], Order: o, Expect: verdict.Pass,
-		Why: "ad hoc cell (not in the catalog's matrix): an upgrade is expected not to break", Source: "ad-hoc"}}, nil
-}
-
-func cellNames(cells []catalog.Cell) string {
+func cellNames(cells []upgrade.Cell) string {
 	n := make([]string, len(cells))
 	for i, c := range cells {
 		n[i] = c.Name()
@@ -335,7 +444,7 @@ func cellNames(cells []catalog.Cell) string {
 
 // usesSimulatedImages: the catalog is simulated, or its images were remapped
 // to the simulated images' prefix.
-func usesSimulatedImages(cat *catalog.Catalog, cells []catalog.Cell) bool {
+func usesSimulatedImages(cat *catalog.Catalog, cells []upgrade.Cell) bool {
 	if cat.Build == catalog.BuildSimulated {
 		return true
 	}
@@ -353,7 +462,7 @@ func usesSimulatedImages(cat *catalog.Catalog, cells []catalog.Cell) bool {
 }
 
 // pullImages fetches the images of a registry catalog that the engine lacks.
-func pullImages(ctx context.Context, cat *catalog.Catalog, cells []catalog.Cell, log io.Writer) error {
+func pullImages(ctx context.Context, cat *catalog.Catalog, cells []upgrade.Cell, log io.Writer) error {
 	var refs []string
 	for _, c := range cells {
 		imgs, err := cat.ImagesFor(c)
@@ -365,35 +474,54 @@ func pullImages(ctx context.Context, cat *catalog.Catalog, cells []catalog.Cell,
 	return images.EnsurePulled(ctx, refs, log)
 }
 
-// buildSimulated builds the simulated images of every release the cells use.
-func buildSimulated(ctx context.Context, cat *catalog.Catalog, cells []catalog.Cell, log io.Writer) error {
-	seen := map[string]bool{}
-	for _, c := range cells {
-		seen[c.From], seen[c.To] = true, true
+// buildSimulated builds every simulated image the cells use, each from its
+// reference's own tag, so a release may borrow another release's images.
+func buildSimulated(ctx context.Context, cat *catalog.Catalog, cells []upgrade.Cell, log io.Writer) error {
+	refs, err := simulatedRefs(cat, cells)
+	if err != nil {
+		return err
 	}
-	var rels []string
-	for v := range seen {
-		rels = append(rels, v)
-	}
-	sort.Strings(rels)
-	_, err := images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: log})
+	_, err = images.BuildSimulated(ctx, images.BuildInput{Refs: refs, Log: log})
 	return err
+}
+
+// simulatedRefs are the image references the cells deploy, sorted, less a
+// candidate's own build: that comes from the local Docker store
+// (checkCandidateImages), while the simulated images it kept from the newest
+// release are built like any release's.
+func simulatedRefs(cat *catalog.Catalog, cells []upgrade.Cell) ([]string, error) {
+	own := cat.CandidateOwnImages()
+	var refs []string
+	for _, c := range cells {
+		imgs, err := cat.ImagesFor(c)
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range imgs {
+			if !slices.Contains(own, img) && !slices.Contains(refs, img) {
+				refs = append(refs, img)
+			}
+		}
+	}
+	sort.Strings(refs)
+	return refs, nil
+}
+
+// clusterName is the kind cluster of the i-th stretch of cells.
+func clusterName(in Input, i int) string {
+	if i > 0 {
+		return fmt.Sprintf("%s-%d", in.ClusterName, i+1)
+	}
+	return in.ClusterName
 }
 
 // openTarget creates (or reuses) the kind cluster for the i-th stretch of cells,
 // or opens the existing cluster named by the kubeconfig.
-func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cell.Target, error) {
+func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cluster.Target, error) {
 	if in.Kubeconfig != "" {
-		cfg, err := restConfig(in.Kubeconfig, in.Context)
-		if err != nil {
-			return nil, err
-		}
-		return &cell.Target{Rest: cfg, Name: "existing:" + in.Kubeconfig}, nil
+		return cluster.NewExistingTarget(in.Kubeconfig, in.Context)
 	}
-	name := in.ClusterName
-	if i > 0 {
-		name = fmt.Sprintf("%s-%d", in.ClusterName, i+1)
-	}
+	name := clusterName(in, i)
 	c := cluster.New(name, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
 	err := p.Phase("cluster "+name, func() error { _, err := c.Create(ctx); return err })
 	if err != nil {
@@ -408,15 +536,38 @@ func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cel
 		}
 		return nil, err
 	}
-	return &cell.Target{Rest: c.KubernetesRestConfig(), Kind: c, Name: name, NodeImage: in.NodeImage}, nil
+	return cluster.NewKindTarget(c)
 }
 
-func restConfig(kubeconfig, context string) (*rest.Config, error) {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	if err == nil {
-		cfg.QPS, cfg.Burst = 50, 100
+// CheckCandidateImages: on kind, a candidate image of the local-only registry
+// (localhost/…) must be in the local Docker store, where kind loads it from;
+// it is never pulled. Missing ones are bad input, found once the engine runs
+// and before any node image, build or cluster.
+func CheckCandidateImages(ctx context.Context, cat *catalog.Catalog) error {
+	own := cat.CandidateOwnImages()
+	if len(own) == 0 {
+		return nil
 	}
-	return cfg, err
+	if missing := images.MissingLocalOnly(ctx, own); len(missing) > 0 {
+		return exitcode.BadInputErr(fmt.Errorf("%s: %s not in the local Docker store; a localhost/ image is loaded into kind from there and never pulled (build it or docker tag it first)",
+			catalog.CandidateFieldImages, strings.Join(missing, ", ")))
+	}
+	return nil
+}
+
+// candidateReproVars are the make variables that recreate the candidate in a
+// repro line (the Makefile's CANDIDATE_* variables).
+func candidateReproVars(cand *catalog.Candidate, cat *catalog.Catalog) map[string]string {
+	if cand == nil || cat.Candidate == nil {
+		return nil
+	}
+	vars := map[string]string{"CANDIDATE_NAME": cat.Candidate.Version, "CANDIDATE_IMAGES": report.FormatOverrides(cand.Images)}
+	if cand.Manifests != "" {
+		vars["CANDIDATE_MANIFESTS"] = cat.Candidate.Manifests.ResolvedPath()
+	}
+	if cand.Expect != "" {
+		vars["CANDIDATE_EXPECT"] = cand.Expect
+		vars["CANDIDATE_WHY"] = cand.Why
+	}
+	return vars
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // BuildInput configures Build.
@@ -148,13 +149,13 @@ func (b *builder) build(ctx context.Context) error {
 }
 
 func (b *builder) imageExists(ctx context.Context, ref string) bool {
-	return exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref).Run() == nil
+	return proc.Command(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref).Run() == nil
 }
 
 // run runs a command with its output in the step log.
 func run(ctx context.Context, w io.Writer, dir string, env []string, name string, args ...string) error {
 	fmt.Fprintf(w, "$ %s %s\n", name, strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proc.Command(ctx, name, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, w, w
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
@@ -199,8 +200,17 @@ func (b *builder) rootfs(ctx context.Context, w io.Writer, image string) error {
 			return err
 		}
 	}
-	script := fmt.Sprintf("tar -C %s -c . | docker import - %s", shellQuote(dir), shellQuote(image))
-	return run(ctx, w, "", nil, "sh", "-c", script)
+	// docker import takes whatever stream it is given: a tar cut short at a
+	// record boundary imports as a smaller root filesystem. The import goes to
+	// a tag of its own and becomes image (which later builds reuse) only once
+	// the whole pipeline succeeded.
+	partial := image + "-partial"
+	defer run(context.WithoutCancel(ctx), w, "", nil, "docker", "image", "rm", "--force", partial)
+	script := fmt.Sprintf("set -o pipefail; tar -C %s -c . | docker import - %s", shellQuote(dir), shellQuote(partial))
+	if err := run(ctx, w, "", nil, "bash", "-c", script); err != nil {
+		return err
+	}
+	return run(ctx, w, "", nil, "docker", "tag", partial, image)
 }
 
 func hostMirror(suite string) string {
@@ -247,7 +257,7 @@ func kindBaseEntries(root string) ([]images.File, error) {
 
 // KindBaseFilesDir finds images/base/files of the pinned kind module.
 func KindBaseFilesDir(ctx context.Context, kindVersion string) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", "sigs.k8s.io/kind@"+kindVersion).Output()
+	out, err := proc.Command(ctx, "go", "mod", "download", "-json", "sigs.k8s.io/kind@"+kindVersion).Output()
 	if err != nil {
 		return "", fmt.Errorf("go mod download sigs.k8s.io/kind@%s: %w", kindVersion, err)
 	}

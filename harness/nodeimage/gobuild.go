@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 var kubernetesCommands = []string{"kubeadm", "kubelet", "kubectl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"}
@@ -53,19 +53,47 @@ func (m *goModule) build(ctx context.Context, w io.Writer, bin, pkg, version, ld
 	stamp := out + ".stamp"
 	want := pkg + "@" + version + " " + ldflags
 	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
-		if _, err := os.Stat(out); err == nil {
+		if err := images.CheckExecutable(out); err == nil {
 			fmt.Fprintf(w, "cached %s\n", out)
 			return out, nil
+		} else if !os.IsNotExist(err) {
+			fmt.Fprintf(w, "%v: building it again\n", err)
 		}
+	}
+	// The stamp says "out is whole and built from want": it goes before the
+	// build and comes back only after it, so an interrupted build never
+	// leaves a stamp over a half-written binary.
+	if err := os.Remove(stamp); err != nil && !os.IsNotExist(err) {
+		return "", err
 	}
 	if err := m.get(ctx, w, pkg, version); err != nil {
 		return "", err
 	}
-	args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg}
-	if err := run(ctx, w, m.dir, m.env, "go", args...); err != nil {
+	if err := goBuild(ctx, w, m.dir, m.env, out, "-trimpath", "-ldflags", ldflags, "-o", out, pkg); err != nil {
 		return "", err
 	}
 	return out, os.WriteFile(stamp, []byte(want), 0o644)
+}
+
+// goBuild runs go build with args (which write out) and makes sure out is a
+// whole executable: go build keeps an existing out whose build ID is current,
+// even one an interrupted earlier build left truncated, so such a file is
+// removed and built again.
+func goBuild(ctx context.Context, w io.Writer, dir string, env []string, out string, args ...string) error {
+	if err := run(ctx, w, dir, env, "go", append([]string{"build"}, args...)...); err != nil {
+		return err
+	}
+	if err := images.CheckExecutable(out); err != nil {
+		fmt.Fprintf(w, "%v: building it again\n", err)
+		if err := os.Remove(out); err != nil {
+			return err
+		}
+		if err := run(ctx, w, dir, env, "go", append([]string{"build"}, args...)...); err != nil {
+			return err
+		}
+		return images.CheckExecutable(out)
+	}
+	return nil
 }
 
 // get adds pkg@version to the module's requirements.
@@ -116,7 +144,7 @@ func (b *builder) kubernetes(ctx context.Context, w io.Writer) error {
 // stagingReplaces lists the k8s.io/X modules that kubernetes' own go.mod
 // replaces with ./staging/src/k8s.io/X; the throwaway module pins them instead.
 func stagingReplaces(ctx context.Context, version string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "go", "mod", "download", "-json", "k8s.io/kubernetes@"+version).Output()
+	out, err := proc.Command(ctx, "go", "mod", "download", "-json", "k8s.io/kubernetes@"+version).Output()
 	if err != nil {
 		return nil, fmt.Errorf("go mod download k8s.io/kubernetes@%s: %w", version, err)
 	}
@@ -177,7 +205,7 @@ func (b *builder) pause(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := run(ctx, w, root, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./harness/cmd/pause"); err != nil {
+	if err := goBuild(ctx, w, root, []string{"CGO_ENABLED=0"}, out, "-trimpath", "-ldflags", "-s -w", "-o", out, "./harness/cmd/pause"); err != nil {
 		return err
 	}
 	b.bins["pause"] = out

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // componentImages makes the images kubeadm's static pods and add-ons run.
@@ -52,12 +54,27 @@ func (b *builder) componentImages(ctx context.Context, w io.Writer, rootfsImage 
 // withContainer runs fn with a privileged container of image that sleeps, and
 // always removes it (by name) afterwards.
 func (b *builder) withContainer(ctx context.Context, w io.Writer, image, purpose string, fn func(name string) error) error {
-	name := fmt.Sprintf("upgrade-harness-build-%s-%d", purpose, time.Now().UnixNano())
+	name := fmt.Sprintf("%s%s-%d", BuildContainerPrefix, purpose, time.Now().UnixNano())
+	// Removed however fn ends; registered before the run, which an interrupt
+	// may cut short after the engine created the container.
+	defer removeContainer(ctx, name)
 	if err := run(ctx, w, "", nil, "docker", "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
 		return err
 	}
-	defer exec.Command("docker", "rm", "-f", name).Run()
 	return fn(name)
+}
+
+// BuildContainerPrefix starts the name of every container a build runs.
+const BuildContainerPrefix = "upgrade-harness-build-"
+
+// removeContainer removes a build container by name; after a cancel, once
+// more a moment later, in case the engine was still creating it.
+func removeContainer(ctx context.Context, name string) {
+	_ = proc.Command(context.Background(), "docker", "rm", "-f", name).Run()
+	if ctx.Err() != nil {
+		time.Sleep(time.Second)
+		_ = proc.Command(context.Background(), "docker", "rm", "-f", name).Run()
+	}
 }
 
 // assemble layers kind's base files, the binaries and the preloaded images onto
@@ -99,7 +116,7 @@ func (b *builder) assemble(ctx context.Context, w io.Writer, rootfsImage string)
 		return err
 	}
 	return b.withContainer(ctx, w, rootfsImage, "node", func(name string) error {
-		cp := exec.CommandContext(ctx, "docker", "cp", "-", name+":/")
+		cp := proc.Command(ctx, "docker", "cp", "-", name+":/")
 		cp.Stdin, cp.Stdout, cp.Stderr = strings.NewReader(string(overlay)), w, w
 		fmt.Fprintf(w, "$ docker cp - %s:/ (%d bytes)\n", name, len(overlay))
 		if err := cp.Run(); err != nil {
@@ -126,16 +143,10 @@ func (b *builder) preload(ctx context.Context, w io.Writer, name string) error {
 	if err := run(ctx, w, "", nil, "docker", "exec", "-d", name, "sh", "-c", "echo $$ > /run/upgrade-harness-containerd.pid; exec containerd >/var/log/upgrade-harness-containerd.log 2>&1"); err != nil {
 		return err
 	}
-	ready := false
-	for i := 0; i < 60; i++ {
-		if exec.CommandContext(ctx, "docker", "exec", name, "ctr", "version").Run() == nil {
-			ready = true
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !ready {
-		return fmt.Errorf("containerd did not start inside the build container")
+	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return proc.Command(ctx, "docker", "exec", name, "ctr", "version").Run() == nil, nil
+	}); err != nil {
+		return fmt.Errorf("containerd did not start inside the build container: %w", err)
 	}
 	refs := b.r.ComponentImages()
 	for _, c := range []string{"pause", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns"} {

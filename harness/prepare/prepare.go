@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
+	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // StateDir holds dockerd's log and pid file when the harness starts dockerd.
@@ -52,12 +52,31 @@ func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
+	build := func() error {
+		args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
+		cmd := proc.Command(ctx, "go", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
+		}
+		return nil
+	}
+	if err := build(); err != nil {
+		return err
+	}
+	// go build keeps an output whose build ID is current even when an
+	// interrupted copy left it truncated: such a tool is built again.
+	rebuild := false
+	for _, p := range pkgs {
+		out := filepath.Join(dir, filepath.Base(p))
+		if err := images.CheckExecutable(out); err != nil {
+			os.Remove(out)
+			rebuild = true
+		}
+	}
+	if rebuild {
+		return build()
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
 	if err == nil {
 		t.Fatal("the phase's error must be returned")
 	}
+	if ts := p.Timings(); len(ts) != 2 || ts[0].Step != "deploy v0.2.0" || ts[0].Took != 1500*time.Millisecond || ts[1].Error != "rollout stuck" {
+		t.Errorf("timings = %+v, want deploy 1.5s and upgrade with its error", ts)
+	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	want := []string{"▶ deploy v0.2.0", "✓ deploy v0.2.0 (1.5s)", "▶ upgrade", "✗ upgrade failed after 1.5s: rollout stuck"}
 	if len(lines) != len(want) {
@@ -29,5 +32,20 @@ func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
 		if !strings.HasSuffix(lines[i], w) {
 			t.Errorf("line %d = %q, want suffix %q", i, lines[i], w)
 		}
+	}
+}
+
+func TestCurrentIsTheInnermostRunningPhase(t *testing.T) {
+	p := New(&bytes.Buffer{})
+	if got := p.Current(); got != "" {
+		t.Fatalf("before any phase: %q", got)
+	}
+	var inner, outer string
+	_ = p.Phase("cell", func() error {
+		outer = p.Current()
+		return p.Phase("upgrade", func() error { inner = p.Current(); return nil })
+	})
+	if outer != "cell" || inner != "upgrade" || p.Current() != "" {
+		t.Fatalf("current: outer %q inner %q after %q", outer, inner, p.Current())
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -20,10 +22,19 @@ func FormatObservation(o ledger.Observation) string {
 	parts = append(parts, string(o.Signal))
 	if o.Caller != "" {
 		caller := "caller=" + string(o.Caller)
+		if o.CallerRelease != "" {
+			caller += "@" + o.CallerRelease
+		}
 		if o.CallerPod != "" {
 			caller += "(" + o.CallerPod + ")"
 		}
 		parts = append(parts, caller)
+	}
+	if o.RunnerRelease != "" {
+		parts = append(parts, "runner@"+o.RunnerRelease)
+	}
+	if o.Class != "" {
+		parts = append(parts, "class="+string(o.Class))
 	}
 	if o.Method != "" || o.Path != "" {
 		parts = append(parts, strings.TrimSpace(o.Method+" "+o.Path))
@@ -50,22 +61,42 @@ func FormatObservation(o ledger.Observation) string {
 	return line
 }
 
-// Format401s renders runner 401 counts as "backend / ×12, operator /workflow ×4",
-// sorted by caller then path; "none" when there are none.
+// Format401s renders runner 401 counts as "backend / ×12, operator /workflow
+// ×4 (3 from-release)", summed per caller and path family, sorted by caller
+// then path; "none" when there are none.
 func Format401s(counts []verdict.Count401) string {
-	sorted := append([]verdict.Count401(nil), counts...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		if sorted[i].Caller != sorted[j].Caller {
-			return sorted[i].Caller < sorted[j].Caller
-		}
-		return sorted[i].Path < sorted[j].Path
-	})
-	var parts []string
-	for _, c := range sorted {
+	type key struct {
+		caller ledger.Caller
+		path   string
+	}
+	total, fromRelease := map[key]int{}, map[key]int{}
+	var keys []key
+	for _, c := range counts {
 		if c.Count == 0 {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %s ×%d", c.Caller, c.Path, c.Count))
+		k := key{c.Caller, c.Path}
+		if _, seen := total[k]; !seen {
+			keys = append(keys, k)
+		}
+		total[k] += c.Count
+		if c.Class == ledger.ClassFromRelease {
+			fromRelease[k] += c.Count
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].caller != keys[j].caller {
+			return keys[i].caller < keys[j].caller
+		}
+		return keys[i].path < keys[j].path
+	})
+	var parts []string
+	for _, k := range keys {
+		p := fmt.Sprintf("%s %s ×%d", k.caller, k.path, total[k])
+		if n := fromRelease[k]; n > 0 {
+			p += fmt.Sprintf(" (%d from-release)", n)
+		}
+		parts = append(parts, p)
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -73,16 +104,41 @@ func Format401s(counts []verdict.Count401) string {
 	return strings.Join(parts, ", ")
 }
 
-// CaseName is the JUnit test case name of a cell: "upgrade v0.2.0 -> v0.2.2 [all-at-once]".
-func CaseName(c verdict.Cell) string {
-	return fmt.Sprintf("upgrade %s -> %s [%s]", c.From, c.To, orderOf(c))
+// Format401Pair renders one count with the releases on both sides, e.g.
+// "operator@v0.2.2 → runner@v0.2.2 POST /repos/add 401 ×2".
+func Format401Pair(c verdict.Count401) string {
+	side := func(who, release string) string {
+		if release == "" {
+			release = verdict.UnknownRelease
+		}
+		return who + "@" + release
+	}
+	return fmt.Sprintf("%s → %s %s 401 ×%d", side(string(c.Caller), c.CallerRelease), side("runner", c.RunnerRelease),
+		strings.TrimSpace(c.Method+" "+c.Path), c.Count)
 }
 
-func orderOf(c verdict.Cell) string {
-	if c.Order == "" {
-		return "all-at-once"
+// CaseName is the JUnit test case name of a cell: "upgrade v0.2.0 -> v0.2.2 [all-at-once]".
+func CaseName(c upgrade.Cell) string {
+	n := fmt.Sprintf("upgrade %s -> %s [%s]", c.From, c.To, orderOf(c))
+	if c.Rollback {
+		n += " -> " + c.From
 	}
-	return c.Order
+	return n
+}
+
+// runCaseName is CaseName with the run number of a repeated cell.
+func runCaseName(r cell.Result) string {
+	if r.Run > 0 {
+		return fmt.Sprintf("%s (run %d)", CaseName(r.Cell), r.Run)
+	}
+	return CaseName(r.Cell)
+}
+
+func orderOf(c upgrade.Cell) string {
+	if c.Order.Text == "" {
+		return upgrade.OrderAllAtOnce
+	}
+	return c.Order.Text
 }
 
 func oneLine(s string) string {
@@ -112,8 +168,8 @@ const (
 // equal its pin; otherwise a failing rule is a failure only where the cell is
 // expected to pass (in a cell expected to fail it is the regression being
 // reproduced), and an inconclusive rule is skipped.
-func ruleOutcome(r verdict.CellResult, rr verdict.RuleResult) (ruleStatus, string) {
-	if pinned, ok := r.Expected.Rules[rr.Rule]; ok {
+func ruleOutcome(r cell.Result, rr verdict.RuleResult) (ruleStatus, string) {
+	if pinned, ok := r.Cell.Expect.Rules[rr.Rule]; ok {
 		if rr.Verdict == pinned {
 			return rulePassed, ""
 		}
@@ -122,7 +178,7 @@ func ruleOutcome(r verdict.CellResult, rr verdict.RuleResult) (ruleStatus, strin
 	switch {
 	case rr.Verdict == verdict.Inconclusive:
 		return ruleSkipped, "inconclusive: " + rr.Reason
-	case rr.Verdict == verdict.Fail && r.Expected.Verdict == verdict.Pass:
+	case rr.Verdict == verdict.Fail && r.Cell.Expect.Verdict == verdict.Pass:
 		return ruleFailed, rr.Reason
 	}
 	return rulePassed, ""
@@ -130,7 +186,7 @@ func ruleOutcome(r verdict.CellResult, rr verdict.RuleResult) (ruleStatus, strin
 
 // brokenRules are the rules a reader of a failed or mismatched cell should see:
 // every failing rule and every rule that broke its pin.
-func brokenRules(r verdict.CellResult) []verdict.RuleResult {
+func brokenRules(r cell.Result) []verdict.RuleResult {
 	var out []verdict.RuleResult
 	for _, rr := range r.Rules {
 		status, _ := ruleOutcome(r, rr)
@@ -142,18 +198,21 @@ func brokenRules(r verdict.CellResult) []verdict.RuleResult {
 }
 
 // cellMismatch explains why a cell did not match, or "" when it did.
-func cellMismatch(r verdict.CellResult) string {
+func cellMismatch(r cell.Result) string {
+	if r.Interrupted != "" {
+		return "interrupted: " + oneLine(r.Error)
+	}
 	if r.Error != "" {
 		return "infrastructure: " + oneLine(r.Error)
 	}
 	if r.Matched {
 		return ""
 	}
-	expected := string(r.Expected.Verdict)
-	if r.Expected.Why != "" {
-		expected += " (" + oneLine(r.Expected.Why) + ")"
+	expected := string(r.Cell.Expect.Verdict)
+	if r.Cell.Expect.Why != "" {
+		expected += " (" + oneLine(r.Cell.Expect.Why) + ")"
 	}
-	if r.Verdict != r.Expected.Verdict {
+	if r.Verdict != r.Cell.Expect.Verdict {
 		msg := fmt.Sprintf("expected %s, got %s", expected, r.Verdict)
 		var names []string
 		for _, rr := range brokenRules(r) {
@@ -161,7 +220,7 @@ func cellMismatch(r verdict.CellResult) string {
 		}
 		if len(names) > 0 {
 			msg += "; failing rules: " + strings.Join(names, ", ")
-		} else if r.Expected.Verdict == verdict.Fail {
+		} else if r.Cell.Expect.Verdict == verdict.Fail {
 			msg += "; no rule failed: the expected regression was not reproduced"
 		}
 		return msg
@@ -169,7 +228,7 @@ func cellMismatch(r verdict.CellResult) string {
 	var pins []string
 	for _, rr := range r.Rules {
 		if status, why := ruleOutcome(r, rr); status == ruleFailed {
-			if _, pinned := r.Expected.Rules[rr.Rule]; pinned {
+			if _, pinned := r.Cell.Expect.Rules[rr.Rule]; pinned {
 				pins = append(pins, rr.Rule+": "+why)
 			}
 		}

@@ -7,12 +7,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // SuiteName names the single JUnit test suite of a run.
 const SuiteName = "upgrade-harness"
 
+// The JUnit elements are declared here rather than taken from
+// go-junit-report/v2's junit package: its Testcase has no <properties>, and
+// each cell's case carries its from, to, order, repro line and bundle there.
 type junitTestsuites struct {
 	XMLName  xml.Name         `xml:"testsuites"`
 	Name     string           `xml:"name,attr"`
@@ -70,7 +75,7 @@ func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
 // RenderJUnit renders results (already redacted) as one JUnit test suite: a
 // test case per cell and one per rule of each cell.
-func RenderJUnit(results []verdict.CellResult) ([]byte, error) {
+func RenderJUnit(results []cell.Result) ([]byte, error) {
 	suite := junitTestsuite{Name: SuiteName}
 	var total time.Duration
 	var first time.Time
@@ -114,40 +119,43 @@ func RenderJUnit(results []verdict.CellResult) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func classname(c verdict.Cell) string {
+func classname(c upgrade.Cell) string {
 	if c.Catalog == "" {
 		return SuiteName
 	}
 	return SuiteName + "." + c.Catalog
 }
 
-func cellProperties(r verdict.CellResult) *junitProperties {
+func cellProperties(r cell.Result) *junitProperties {
 	return &junitProperties{Property: []junitProperty{
 		{"from", r.Cell.From},
 		{"to", r.Cell.To},
 		{"order", orderOf(r.Cell)},
 		{"catalog", r.Cell.Catalog},
-		{"node image", r.Cell.NodeImage},
+		{"node image", r.NodeImage},
 		{"overrides", FormatOverrides(r.Cell.Overrides)},
-		{"expected verdict", string(r.Expected.Verdict)},
-		{"expected why", r.Expected.Why},
+		{"expected verdict", string(r.Cell.Expect.Verdict)},
+		{"expected why", r.Cell.Expect.Why},
 		{"verdict", string(r.Verdict)},
 		{"repro command", r.Repro},
+		{"run", runText(r.Run)},
 		{"bundle dir", r.BundleDir},
 		{"kept cluster", r.KeptCluster},
 	}}
 }
 
-func cellCase(r verdict.CellResult) junitTestcase {
+func cellCase(r cell.Result) junitTestcase {
 	tc := junitTestcase{
-		Name:       CaseName(r.Cell),
+		Name:       runCaseName(r),
 		Classname:  classname(r.Cell),
 		Time:       seconds(r.Duration),
 		Properties: cellProperties(r),
-		SystemOut:  fmt.Sprintf("verdict %s, expected %s; runner 401s: %s", r.Verdict, r.Expected.Verdict, Format401s(r.Unauthorized)),
+		SystemOut:  fmt.Sprintf("verdict %s, expected %s; runner 401s: %s", r.Verdict, r.Cell.Expect.Verdict, Format401s(r.Unauthorized)),
 	}
 	msg := cellMismatch(r)
 	switch {
+	case r.Interrupted != "":
+		tc.Error = &junitProblem{Message: msg, Type: "interrupted", Body: xmlSafe(cellBody(r))}
 	case r.Error != "":
 		tc.Error = &junitProblem{Message: msg, Type: "infrastructure", Body: xmlSafe(cellBody(r))}
 	case msg != "":
@@ -157,7 +165,7 @@ func cellCase(r verdict.CellResult) junitTestcase {
 }
 
 // cellBody lists the broken rules with all their evidence, then how to rerun.
-func cellBody(r verdict.CellResult) string {
+func cellBody(r cell.Result) string {
 	var b strings.Builder
 	if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", r.Error)
@@ -190,9 +198,9 @@ func writeEvidence(b *strings.Builder, rr verdict.RuleResult, limit int, indent 
 	}
 }
 
-func ruleCase(r verdict.CellResult, rr verdict.RuleResult) junitTestcase {
+func ruleCase(r cell.Result, rr verdict.RuleResult) junitTestcase {
 	tc := junitTestcase{
-		Name:      CaseName(r.Cell) + " / " + rr.Rule,
+		Name:      runCaseName(r) + " / " + rr.Rule,
 		Classname: classname(r.Cell),
 		Time:      seconds(0),
 	}
@@ -225,4 +233,11 @@ func xmlSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func runText(run int) string {
+	if run == 0 {
+		return ""
+	}
+	return fmt.Sprint(run)
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -12,7 +15,7 @@ const DefaultMaxEvidence = 10
 
 // RenderMarkdown renders results (already redacted) as the run summary: a
 // matrix table, then details for every failed, mismatched or broken cell.
-func RenderMarkdown(results []verdict.CellResult, maxEvidence int) []byte {
+func RenderMarkdown(results []cell.Result, maxEvidence int) []byte {
 	if maxEvidence <= 0 {
 		maxEvidence = DefaultMaxEvidence
 	}
@@ -24,19 +27,21 @@ func RenderMarkdown(results []verdict.CellResult, maxEvidence int) []byte {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Upgrade matrix: %d cells, %d matched, %d not matched\n\n", len(results), len(results)-mismatched, mismatched)
+	fmt.Fprintf(&b, "Timelines (rollouts, session phases, every runner 401 by caller and family): [`%s`](%s), next to this summary in the artifacts.\n\n", HTMLFile, HTMLFile)
 	b.WriteString("| Cell | Expected | Verdict | Matched | Runner 401s | Duration |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		expected := string(r.Expected.Verdict)
-		if r.Expected.Why != "" {
-			expected += " — " + r.Expected.Why
+		expected := string(r.Cell.Expect.Verdict)
+		if r.Cell.Expect.Why != "" {
+			expected += " — " + r.Cell.Expect.Why
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
 			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(string(r.Verdict)), matchMark(r),
 			mdCell(Format401s(r.Unauthorized)), formatDuration(r.Duration))
 	}
+	writeRepeats(&b, Repeats(results))
 	for _, r := range results {
-		if r.Matched && r.Error == "" && r.Verdict != verdict.Fail {
+		if r.Matched && r.Error == "" && r.Verdict != verdict.Fail && len(r.Unauthorized) == 0 {
 			continue
 		}
 		writeCellDetails(&b, r, maxEvidence)
@@ -48,31 +53,34 @@ func RenderMarkdown(results []verdict.CellResult, maxEvidence int) []byte {
 	return []byte(out)
 }
 
-func cellLabel(c verdict.Cell) string {
+func cellLabel(c upgrade.Cell) string {
 	label := fmt.Sprintf("%s → %s [%s]", c.From, c.To, orderOf(c))
 	if c.Catalog != "" {
 		label += " (" + c.Catalog + ")"
 	}
-	if len(c.Overrides) > 0 {
+	if !c.Overrides.IsZero() {
 		label += " overrides: " + FormatOverrides(c.Overrides)
 	}
 	return label
 }
 
-func matchMark(r verdict.CellResult) string {
+func matchMark(r cell.Result) string {
 	if r.Matched && r.Error == "" {
 		return "✓"
 	}
 	return "✗"
 }
 
-func writeCellDetails(b *strings.Builder, r verdict.CellResult, maxEvidence int) {
+func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
 	fmt.Fprintf(b, "\n### %s %s\n\n", matchMark(r), mdText(cellLabel(r.Cell)))
 	if msg := cellMismatch(r); msg != "" {
 		fmt.Fprintf(b, "**Not matched:** %s\n\n", mdText(msg))
 	} else {
-		fmt.Fprintf(b, "Failed as expected (%s).\n\n", mdText(r.Expected.Why))
+		// Details are written for failed cells and for passed cells with
+		// broken informational rules (the from release's own 401s).
+		fmt.Fprintf(b, "%s as expected (%s).\n\n", verdictWord(r.Verdict), mdText(r.Cell.Expect.Why))
 	}
+	write401s(b, r)
 	if broken := brokenRules(r); len(broken) > 0 {
 		b.WriteString("**Broken rules**\n\n")
 		for _, rr := range broken {
@@ -90,6 +98,7 @@ func writeCellDetails(b *strings.Builder, r verdict.CellResult, maxEvidence int)
 		}
 		b.WriteString("\n")
 	}
+	writeDiagnosis(b, r)
 	if r.Repro != "" {
 		fmt.Fprintf(b, "Repro:\n\n```sh\n%s\n```\n\n", r.Repro)
 	}
@@ -98,6 +107,38 @@ func writeCellDetails(b *strings.Builder, r verdict.CellResult, maxEvidence int)
 	}
 	if r.KeptCluster != "" {
 		fmt.Fprintf(b, "Kept cluster (kind cluster / kubectl context): `%s`\n\n", mdCode(r.KeptCluster))
+	}
+}
+
+// write401s lists the cell's runner 401s by caller and runner release: those
+// the upgrade caused, then the from release's own ("already broken before the
+// upgrade"), which never fail the upgrade but are never hidden either.
+func write401s(b *strings.Builder, r cell.Result) {
+	var caused, own []verdict.Count401
+	for _, c := range r.Unauthorized {
+		if c.Class == ledger.ClassFromRelease {
+			own = append(own, c)
+		} else {
+			caused = append(caused, c)
+		}
+	}
+	if len(caused) > 0 {
+		b.WriteString("**Runner 401s caused by the upgrade**\n\n")
+		for _, c := range caused {
+			fmt.Fprintf(b, "- %s\n", mdText(Format401Pair(c)))
+		}
+		b.WriteString("\n")
+	}
+	if len(own) > 0 {
+		total := 0
+		for _, c := range own {
+			total += c.Count
+		}
+		fmt.Fprintf(b, "**Already broken before the upgrade** (%s's own 401s, %d in all; they do not fail the upgrade)\n\n", mdText(r.Cell.From), total)
+		for _, c := range own {
+			fmt.Fprintf(b, "- %s\n", mdText(Format401Pair(c)))
+		}
+		b.WriteString("\n")
 	}
 }
 
@@ -120,3 +161,14 @@ func mdText(s string) string {
 func mdCell(s string) string { return strings.ReplaceAll(mdText(s), "|", `\|`) }
 
 func mdCode(s string) string { return strings.ReplaceAll(s, "`", "'") }
+
+// verdictWord is the verdict as the start of a sentence: "Failed", "Passed".
+func verdictWord(v verdict.Verdict) string {
+	switch v {
+	case verdict.Pass:
+		return "Passed"
+	case verdict.Fail:
+		return "Failed"
+	}
+	return "Ended " + string(v)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -35,8 +39,9 @@ func obs(sec int, sig ledger.Signal, caller ledger.Caller, method, path string, 
 // fixtureResults is a fixed run: an expected regression, a clean pass with an
 // override, an unexpected failure (with a leaked token and many entries) and
 // an infrastructure error.
-func fixtureResults() []verdict.CellResult {
-	regression := verdict.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Order: "all-at-once", NodeImage: "upgrade-harness/node:v1.33.13-abc123"}
+func fixtureResults() []cell.Result {
+	regression := upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Order: mustOrder("all-at-once"),
+		Expect: verdict.Expectation{Verdict: verdict.Fail, Why: "fail: upstream #1425", Rules: map[string]verdict.Verdict{"restarted-session-runs": verdict.Fail}}}
 	e401 := []ledger.Observation{
 		obs(61, ledger.SignalRunner401, ledger.CallerBackend, "POST", "/", 401, "sess-b", `INFO:     10.244.0.7:40112 - "POST / HTTP/1.1" 401 Unauthorized`),
 		obs(62, ledger.SignalRunner401, ledger.CallerBackend, "GET", "/events", 401, "sess-b", `INFO:     10.244.0.7:40114 - "GET /events HTTP/1.1" 401 Unauthorized`),
@@ -48,11 +53,11 @@ func fixtureResults() []verdict.CellResult {
 	}
 	many[0].Detail = "request carried X-Ambient-Session-Token: " + plantedToken + " <script>"
 
-	return []verdict.CellResult{
+	return []cell.Result{
 		{
-			Cell:     regression,
-			Expected: verdict.Expectation{Verdict: verdict.Fail, Why: "fail: upstream #1425", Rules: map[string]verdict.Verdict{"restarted-session-runs": verdict.Fail}},
-			Verdict:  verdict.Fail,
+			Cell:      regression,
+			NodeImage: "upgrade-harness/node:v1.33.13-abc123",
+			Verdict:   verdict.Fail,
 			Rules: []verdict.RuleResult{
 				{Rule: "no-runner-401", Description: "no caller gets a 401 from a runner", Verdict: verdict.Fail, Reason: "19 runner 401s after the upgrade", Evidence: e401},
 				{Rule: "pre-upgrade-session-works", Description: "the session created before the upgrade keeps working", Verdict: verdict.Pass, Reason: "no 401 for sess-a"},
@@ -60,52 +65,59 @@ func fixtureResults() []verdict.CellResult {
 				{Rule: "workflow-reconciled", Description: "WorkflowReconciled becomes True", Verdict: verdict.Inconclusive, Reason: "no session with an active workflow"},
 			},
 			Unauthorized: []verdict.Count401{
-				{Caller: ledger.CallerOperator, Path: "/workflow", Count: 4},
-				{Caller: ledger.CallerBackend, Path: "/", Count: 12},
-				{Caller: ledger.CallerBackend, Path: "/events", Count: 3},
+				{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Class: ledger.ClassUpgrade, CallerRelease: "v0.2.2", RunnerRelease: "v0.2.2", Count: 4},
+				{Caller: ledger.CallerBackend, Method: "POST", Path: "/", Class: ledger.ClassUpgrade, CallerRelease: "v0.2.2", RunnerRelease: "v0.2.2", Count: 12},
+				{Caller: ledger.CallerBackend, Method: "GET", Path: "/events", Class: ledger.ClassUpgrade, CallerRelease: "v0.2.2", RunnerRelease: "v0.2.2", Count: 3},
 			},
 			Started: t0, Duration: 252*time.Second + 400*time.Millisecond, UpgradeStarted: t0.Add(45 * time.Second),
 			Matched:     true,
-			Repro:       ReproCommand(regression, ReproOptions{}),
+			Repro:       ReproCommand(regression, ReproOptions{NodeImage: "upgrade-harness/node:v1.33.13-abc123"}),
 			BundleDir:   BundleDir(regression),
 			KeptCluster: "kind-uh-v0-2-0-v0-2-2",
 			Ledger:      e401,
 		},
 		{
-			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.7", Order: "operator-first", Overrides: map[string]string{"backend": "quay.io/x/y:pr-1"}},
-			Expected: verdict.Expectation{Verdict: verdict.Pass, Why: "fixed by #1556"},
-			Verdict:  verdict.Pass,
+			Cell: upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.7", Order: mustOrder("operator-first"), Overrides: platform.Images{Backend: "quay.io/x/y:pr-1"},
+				Expect: verdict.Expectation{Verdict: verdict.Pass, Why: "fixed by #1556"}},
+			Verdict: verdict.Pass,
 			Rules: []verdict.RuleResult{
 				{Rule: "no-runner-401", Verdict: verdict.Pass, Reason: "no runner 401"},
 			},
 			Started: t0.Add(10 * time.Minute), Duration: 198 * time.Second, Matched: true,
 		},
 		{
-			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.3", To: "v0.2.6", Order: "all-at-once"},
-			Expected: verdict.Expectation{Verdict: verdict.Pass},
-			Verdict:  verdict.Fail,
+			Cell:    upgrade.Cell{Catalog: "simulated", From: "v0.2.3", To: "v0.2.6", Order: mustOrder("all-at-once"), Expect: verdict.Expectation{Verdict: verdict.Pass}},
+			Verdict: verdict.Fail,
 			Rules: []verdict.RuleResult{
 				{Rule: "no-runner-401", Description: "no caller gets a 401 from a runner", Verdict: verdict.Fail, Reason: "operator /workflow 401 every 5 s | token " + plantedToken, Evidence: many},
 				{Rule: "workflow-reconciled", Verdict: verdict.Pass, Reason: "WorkflowReconciled True"},
 			},
-			Unauthorized: []verdict.Count401{{Caller: ledger.CallerOperator, Path: "/workflow", Count: 14}},
-			Started:      t0.Add(20 * time.Minute), Duration: 301 * time.Second, Matched: false,
+			Unauthorized: []verdict.Count401{{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Class: ledger.ClassUpgrade, CallerRelease: "v0.2.6", RunnerRelease: "v0.2.6", Count: 14},
+				{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Class: ledger.ClassFromRelease, CallerRelease: "v0.2.3", RunnerRelease: "v0.2.3", Count: 2}},
+			Started: t0.Add(20 * time.Minute), Duration: 301 * time.Second, Matched: false,
 			Repro:     "make repro FROM=v0.2.3 TO=v0.2.6 ORDER=all-at-once CATALOG=simulated",
 			BundleDir: "cells/v0.2.3-v0.2.6",
 			Ledger:    many,
 		},
 		{
-			Cell:     verdict.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3"},
-			Expected: verdict.Expectation{Verdict: verdict.Pass},
-			Verdict:  verdict.Inconclusive,
-			Started:  t0.Add(30 * time.Minute), Duration: 12 * time.Second,
+			Cell:    upgrade.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3", Expect: verdict.Expectation{Verdict: verdict.Pass}},
+			Verdict: verdict.Inconclusive,
+			Started: t0.Add(30 * time.Minute), Duration: 12 * time.Second,
 			Error: "kind create cluster uh-v0-2-1: exit status 1",
 		},
 	}
 }
 
-func newTestRedactor() *redact.Redactor {
-	r := redact.New()
+func mustOrder(s string) upgrade.Order {
+	o, err := upgrade.ParseOrder(s)
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+func newTestRedactor() *secrets.Redactor {
+	r := secrets.NewRedactor()
 	r.Add("agui-token", plantedToken)
 	return r
 }
@@ -267,6 +279,10 @@ func TestMarkdownEvidenceCap(t *testing.T) {
 	if !strings.Contains(md, "| v0.2.0 → v0.2.2 [all-at-once] (simulated) | fail — fail: upstream #1425 | fail | ✓ | backend / ×12, backend /events ×3, operator /workflow ×4 | 4m12s |") {
 		t.Fatalf("matrix row missing or wrong:\n%s", md)
 	}
+	if !strings.Contains(md, "operator /workflow ×16 (2 from-release)") || !strings.Contains(md, "**Already broken before the upgrade** (v0.2.3's own 401s, 2 in all") ||
+		!strings.Contains(md, "- operator@v0.2.3 → runner@v0.2.3 POST /workflow 401 ×2") {
+		t.Fatalf("matrix row missing or wrong:\n%s", md)
+	}
 }
 
 func TestWriteAll(t *testing.T) {
@@ -280,10 +296,13 @@ func TestWriteAll(t *testing.T) {
 	if err := WriteAll(in); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{JUnitFile, SummaryFile, ResultsFile} {
+	for _, name := range []string{JUnitFile, SummaryFile, ResultsFile, HTMLFile, "cells/v0.2.0-v0.2.2/" + HTMLFile, "cells/v0.2.3-v0.2.6/" + HTMLFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s not written into $ARTIFACTS: %v", name, err)
 		}
+	}
+	if page, _ := os.ReadFile(filepath.Join(dir, "cells/v0.2.3-v0.2.6", HTMLFile)); strings.Count(string(page), `<section class="cell"`) != 1 {
+		t.Errorf("a bundle's report.html must hold its cell alone")
 	}
 	step, _ := os.ReadFile(stepSummary)
 	if !strings.HasPrefix(string(step), "previous step\n## Upgrade matrix: 4 cells") {
@@ -307,17 +326,17 @@ func TestWriteAll(t *testing.T) {
 
 	// The planted token (in a ledger detail, an evidence entry and a rule
 	// reason) is nowhere in the artifacts, and the scan really can see it.
-	findings, err := redact.ScanDir(dir, []string{plantedToken})
+	findings, err := secrets.ScanDir(dir, []string{plantedToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(findings) != 0 {
 		t.Fatalf("token leaked into artifacts: %v", findings)
 	}
-	if f, _ := redact.ScanDir(filepath.Dir(stepSummary), []string{plantedToken}); len(f) != 0 {
+	if f, _ := secrets.ScanDir(filepath.Dir(stepSummary), []string{plantedToken}); len(f) != 0 {
 		t.Fatalf("token leaked into step summary: %v", f)
 	}
-	if !strings.Contains(string(raw), "<redacted:agui-token "+redact.Fingerprint(plantedToken)+">") {
+	if !strings.Contains(string(raw), "<redacted:agui-token "+secrets.Fingerprint(plantedToken)+">") {
 		t.Errorf("results.json lacks the readable redaction marker")
 	}
 	if err := WriteAll(WriteInput{Dir: t.TempDir(), Results: fixtureResults(), Getenv: func(string) string { return "" }}); err != nil {
@@ -338,7 +357,7 @@ func TestWriteAllWithoutRedactorStillHidesHeaderTokens(t *testing.T) {
 	}
 	// The rule reason holds the token bare and unnamed: without a Redactor
 	// nothing can recognise it, and the scan must say so (positive control).
-	findings, err := redact.ScanDir(dir, []string{plantedToken})
+	findings, err := secrets.ScanDir(dir, []string{plantedToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +373,141 @@ func TestArtifactsDir(t *testing.T) {
 	if got := ArtifactsDir(func(k string) string { return map[string]string{"ARTIFACTS": "/a"}[k] }); got != "/a" {
 		t.Errorf("$ARTIFACTS ignored: %q", got)
 	}
-	if got := BundleDir(verdict.Cell{From: "v0.2.0", To: "v0.2.2", Order: "operator,runner"}); got != "cells/v0.2.0-v0.2.2-operator-runner" {
+	if got := BundleDir(upgrade.Cell{From: "v0.2.0", To: "v0.2.2", Order: mustOrder("operator,runner")}); got != "cells/v0.2.0-v0.2.2-operator-runner" {
 		t.Errorf("BundleDir = %q", got)
+	}
+}
+
+func TestRepeatsFlagFlakyCells(t *testing.T) {
+	base := fixtureResults()
+	steady, flaky := base[0], base[2]
+	var runs []cell.Result
+	for i, v := range []verdict.Verdict{verdict.Fail, verdict.Fail, verdict.Fail} {
+		r := steady
+		r.Run, r.Verdict = i+1, v
+		runs = append(runs, r)
+	}
+	for i, v := range []verdict.Verdict{verdict.Fail, verdict.Pass} {
+		r := flaky
+		r.Run, r.Verdict, r.Matched = i+1, v, v == verdict.Pass
+		runs = append(runs, r)
+	}
+	runs = append(runs, base[1]) // a cell run once is no repeat
+	reps := Repeats(runs)
+	if len(reps) != 2 {
+		t.Fatalf("Repeats = %+v, want the two repeated cells", reps)
+	}
+	if reps[0].Flaky || reps[0].Seen() != "fail 3/3" || reps[0].Matched != 3 {
+		t.Errorf("steady cell = %+v (%s)", reps[0], reps[0].Seen())
+	}
+	if !reps[1].Flaky || reps[1].Seen() != "pass 1/2, fail 1/2" || reps[1].Matched != 1 {
+		t.Errorf("flaky cell = %+v (%s)", reps[1], reps[1].Seen())
+	}
+	if got := Flaky(runs); len(got) != 1 || got[0] != "v0.2.3-v0.2.6" {
+		t.Errorf("Flaky = %v", got)
+	}
+	md := string(RenderMarkdown(runs, 3))
+	if !strings.Contains(md, "| v0.2.3-v0.2.6 | 2 | pass 1/2, fail 1/2 | 1/2 | **yes** |") {
+		t.Errorf("summary has no repeat row for the flaky cell:\n%s", md)
+	}
+	junit, err := RenderJUnit(runs)
+	if err != nil || !strings.Contains(string(junit), "upgrade v0.2.0 -&gt; v0.2.2 [all-at-once] (run 3)") {
+		t.Errorf("JUnit must name each run: %v\n%.600s", err, junit)
+	}
+	if BundleDir(steady.Cell, 2) != "cells/v0.2.0-v0.2.2/run-2" || BundleDir(steady.Cell, 1) != "cells/v0.2.0-v0.2.2" {
+		t.Errorf("run bundle dirs: %s %s", BundleDir(steady.Cell, 2), BundleDir(steady.Cell, 1))
+	}
+}
+
+// html/template writes "+", "&", "<" and quotes as entities, a spelling the
+// artifacts scan does not look for: report.html must not hold a known value in
+// it either, even from a field the result redaction keeps (an override image).
+func TestHTMLHidesEscapedSecretSpellings(t *testing.T) {
+	const value = "s3cr+t&value<with>'quotes'"
+	red := newTestRedactor()
+	red.Add("override-token", value)
+	results := fixtureResults()
+	results[1].Cell.Overrides.Backend = "quay.io/x/y:" + value
+	results[1].Rollouts = []cell.Rollout{{Step: 1, Component: "backend", Deployment: "backend-api", FromImage: "a", ToImage: value, Started: t0, Done: t0.Add(time.Second)}}
+	results[1].Ledger = []ledger.Observation{obs(61, ledger.SignalRunner401, ledger.CallerBackend, "POST", "/", 401, "sess-z", "x")}
+	dir := t.TempDir()
+	if err := WriteAll(WriteInput{Dir: dir, Results: results, Getenv: func(string) string { return "" }, Redactor: red}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if escaped := templateEscaper.Replace(value); strings.Contains(string(page), escaped) || strings.Contains(string(page), value) {
+		t.Errorf("report.html holds the secret value (raw or as %q)", escaped)
+	}
+	if !strings.Contains(string(page), "&lt;redacted:secret "+secrets.Fingerprint(value)+"&gt;") {
+		t.Errorf("report.html lacks the redaction marker in place of the escaped value")
+	}
+	if f, err := secrets.ScanDir(dir, []string{value, plantedToken}); err != nil || len(f) != 0 {
+		t.Errorf("scan: %v %v", f, err)
+	}
+}
+
+// TestInterruptedCellIsReportedSo: a cell a signal stopped is an error of
+// type "interrupted" in JUnit, says so in summary.md and results.json, and is
+// inconclusive and unmatched however the cell was expected to end.
+func TestInterruptedCellIsReportedSo(t *testing.T) {
+	c := upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.1", Order: mustOrder("all-at-once"), Expect: verdict.Expectation{Verdict: verdict.Inconclusive}}
+	res := cell.NotStarted(c, errors.New("interrupted by SIGTERM during cluster uh-x"), "SIGTERM during cluster uh-x")
+	if res.Verdict != verdict.Inconclusive || res.Matched {
+		t.Fatalf("verdict %s matched %v, want inconclusive and unmatched", res.Verdict, res.Matched)
+	}
+	dir := t.TempDir()
+	if err := WriteAll(WriteInput{Dir: dir, Results: []cell.Result{res}, Getenv: func(string) string { return "" }}); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitTestsuites
+	raw, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(raw, &suites); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, s := range suites.Suites {
+		for _, tc := range s.Cases {
+			if tc.Error != nil && tc.Error.Type == "interrupted" && strings.Contains(tc.Error.Message, "SIGTERM during cluster uh-x") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("junit.xml has no error of type interrupted naming the signal:\n%s", raw)
+	}
+	var doc ResultsDocument
+	raw, _ = os.ReadFile(filepath.Join(dir, "results.json"))
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != 1 || doc.Results[0].Interrupted != "SIGTERM during cluster uh-x" || doc.Results[0].Verdict != verdict.Inconclusive {
+		t.Errorf("results.json: %s", raw)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if !strings.Contains(string(md), "interrupted") {
+		t.Errorf("summary.md does not say interrupted:\n%s", md)
+	}
+}
+
+// A passed cell with the from release's own 401s gets details too; they must
+// not say it failed.
+func TestMarkdownDetailsOfAPassedCellSayPassed(t *testing.T) {
+	var passed cell.Result
+	for _, r := range fixtureResults() {
+		if r.Verdict == verdict.Fail && r.Matched {
+			passed = r
+			break
+		}
+	}
+	passed.Verdict, passed.Cell.Expect.Verdict, passed.Cell.Expect.Why = verdict.Pass, verdict.Pass, "fixed in v0.2.7"
+	md := string(RenderMarkdown([]cell.Result{passed}, 3))
+	if !strings.Contains(md, "Passed as expected (fixed in v0.2.7).") || strings.Contains(md, "Failed as expected") {
+		t.Fatalf("details of a passed cell:\n%s", md)
 	}
 }

@@ -2,22 +2,35 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"al.essio.dev/pkg/shellescape"
+	"github.com/mattn/go-shellwords"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
-// Make variables of a repro line; the Makefile's repro target must accept them.
+// Make variables of a repro line: every option that changes what a cell runs,
+// and no other (labels and filters only select cells). The Makefile's repro
+// target must accept them.
 const (
-	VarFrom      = "FROM"
-	VarTo        = "TO"
-	VarOrder     = "ORDER"
-	VarCatalog   = "CATALOG"
-	VarNodeImage = "NODE_IMAGE"
-	VarOverrides = "OVERRIDES"
-	VarLabels    = "LABELS"
+	VarFrom         = "FROM"
+	VarTo           = "TO"
+	VarOrder        = "ORDER"
+	VarCatalog      = "CATALOG"
+	VarNodeImage    = "NODE_IMAGE"
+	VarOverrides    = "OVERRIDES"
+	VarManifestsDir = "MANIFESTS_DIR"
+	VarImageRemap   = "IMAGE_REMAP"
+	VarRollback     = "ROLLBACK"
 )
+
+// cellVars lists the variables ParseRepro reads, in the order ReproCommand writes them.
+var cellVars = []string{VarFrom, VarTo, VarOrder, VarCatalog, VarNodeImage, VarOverrides, VarManifestsDir, VarImageRemap, VarRollback}
 
 // DefaultReproCommand is the command a repro line starts with.
 const DefaultReproCommand = "make repro"
@@ -26,6 +39,15 @@ const DefaultReproCommand = "make repro"
 type ReproOptions struct {
 	// Command precedes the variables; DefaultReproCommand when empty.
 	Command string
+	// Catalog is the catalog as the run was given it: a name in the default
+	// catalog directory or a file path. c.Catalog (its name) when empty.
+	Catalog string
+	// NodeImage is the kind node image the cell ran on ("" for the default).
+	NodeImage string
+	// ManifestsDir is the -manifests-dir the run used ("" for none).
+	ManifestsDir string
+	// ImageRemap are the -image-remap prefix rewrites the run used.
+	ImageRemap map[string]string
 	// Vars are extra make variables (e.g. KEEP_CLUSTER=always), printed sorted
 	// after the cell's. ParseRepro ignores them.
 	Vars map[string]string
@@ -34,8 +56,10 @@ type ReproOptions struct {
 // ReproCommand returns a copy-pasteable shell command that runs cell c again,
 // e.g. `make repro FROM=v0.2.0 TO=v0.2.2 ORDER=all-at-once CATALOG=simulated
 // OVERRIDES='backend=quay.io/x/y:pr-1'`. Empty fields are left out so the
-// Makefile's defaults apply; ParseRepro(ReproCommand(c, o)) == c.
-func ReproCommand(c verdict.Cell, opts ReproOptions) string {
+// Makefile's defaults apply; ParseRepro(ReproCommand(c, o)) gives back c's
+// from, to, order and overrides and o's catalog, node image, manifests dir
+// and image remap.
+func ReproCommand(c upgrade.Cell, opts ReproOptions) string {
 	cmd := opts.Command
 	if cmd == "" {
 		cmd = DefaultReproCommand
@@ -45,20 +69,28 @@ func ReproCommand(c verdict.Cell, opts ReproOptions) string {
 		if value == "" {
 			return
 		}
-		value = makeEscape(value)
-		if alwaysQuote {
-			words = append(words, key+"="+singleQuote(value))
-		} else {
-			words = append(words, key+"="+shellQuote(value))
+		quoted := shellescape.Quote(makeEscape(value))
+		if alwaysQuote && !strings.HasPrefix(quoted, "'") {
+			// Quoted even when it needs none, so an edited value stays one word.
+			quoted = "'" + quoted + "'"
 		}
+		words = append(words, key+"="+quoted)
 	}
 	add(VarFrom, c.From, false)
 	add(VarTo, c.To, false)
-	add(VarOrder, c.Order, false)
-	add(VarCatalog, c.Catalog, false)
-	add(VarNodeImage, c.NodeImage, false)
+	add(VarOrder, c.Order.Text, false)
+	cat := opts.Catalog
+	if cat == "" {
+		cat = c.Catalog
+	}
+	add(VarCatalog, cat, false)
+	add(VarNodeImage, opts.NodeImage, false)
 	add(VarOverrides, FormatOverrides(c.Overrides), true)
-	add(VarLabels, joinEscaped(c.Labels), false)
+	add(VarManifestsDir, opts.ManifestsDir, false)
+	add(VarImageRemap, catalog.FormatImageRemap(opts.ImageRemap), false)
+	if c.Rollback {
+		add(VarRollback, "true", false)
+	}
 	keys := make([]string, 0, len(opts.Vars))
 	for k := range opts.Vars {
 		keys = append(keys, k)
@@ -70,13 +102,29 @@ func ReproCommand(c verdict.Cell, opts ReproOptions) string {
 	return strings.Join(words, " ")
 }
 
+// Repro is what a repro line runs: a cell (from, to, order, overrides; its
+// Catalog is CATALOG as written, a name or a file path) and the options the
+// run had that change what the cell runs.
+type Repro struct {
+	Cell         upgrade.Cell
+	NodeImage    string
+	ManifestsDir string
+	ImageRemap   map[string]string
+}
+
+// Options returns the ReproOptions that print rp again.
+func (rp Repro) Options() ReproOptions {
+	return ReproOptions{Catalog: rp.Cell.Catalog, NodeImage: rp.NodeImage, ManifestsDir: rp.ManifestsDir, ImageRemap: rp.ImageRemap}
+}
+
 // ParseRepro reads a repro line back into the cell it runs. Words that are not
 // VAR=value form the command and are ignored, as are unknown variables.
-func ParseRepro(line string) (verdict.Cell, error) {
-	var c verdict.Cell
+func ParseRepro(line string) (Repro, error) {
+	var rp Repro
+	c := &rp.Cell
 	words, err := shellSplit(line)
 	if err != nil {
-		return c, fmt.Errorf("repro line %q: %w", line, err)
+		return rp, fmt.Errorf("repro line %q: %w", line, err)
 	}
 	seen := map[string]bool{}
 	for _, w := range words {
@@ -88,12 +136,12 @@ func ParseRepro(line string) (verdict.Cell, error) {
 			continue
 		}
 		if seen[key] {
-			return c, fmt.Errorf("repro line: variable %s is set twice; set each of FROM, TO, ORDER, CATALOG, NODE_IMAGE, OVERRIDES, LABELS at most once", key)
+			return rp, fmt.Errorf("repro line: variable %s is set twice; set each of %s at most once", key, strings.Join(cellVars, ", "))
 		}
 		seen[key] = true
 		value, err := makeUnescape(raw)
 		if err != nil {
-			return c, fmt.Errorf("repro line: %s: %w", key, err)
+			return rp, fmt.Errorf("repro line: %s: %w", key, err)
 		}
 		switch key {
 		case VarFrom:
@@ -101,34 +149,40 @@ func ParseRepro(line string) (verdict.Cell, error) {
 		case VarTo:
 			c.To = value
 		case VarOrder:
-			c.Order = value
+			if err := c.Order.UnmarshalText([]byte(value)); err != nil {
+				return rp, fmt.Errorf("repro line: ORDER: %w", err)
+			}
 		case VarCatalog:
 			c.Catalog = value
 		case VarNodeImage:
-			c.NodeImage = value
+			rp.NodeImage = value
 		case VarOverrides:
-			if c.Overrides, err = ParseOverrides(value); err != nil {
-				return c, fmt.Errorf("repro line: OVERRIDES: %w", err)
+			if c.Overrides, err = catalog.ParseOverrides(value); err != nil {
+				return rp, fmt.Errorf("repro line: OVERRIDES: %w", err)
 			}
-		case VarLabels:
-			if c.Labels, err = splitEscaped(value); err != nil {
-				return c, fmt.Errorf("repro line: LABELS: %w", err)
+		case VarRollback:
+			if value != "true" && value != "false" {
+				return rp, fmt.Errorf("repro line: ROLLBACK=%q: want true or false", value)
+			}
+			c.Rollback = value == "true"
+		case VarManifestsDir:
+			rp.ManifestsDir = value
+		case VarImageRemap:
+			if rp.ImageRemap, err = catalog.ParseImageRemap(value); err != nil {
+				return rp, fmt.Errorf("repro line: IMAGE_REMAP: %w", err)
+			}
+			if len(rp.ImageRemap) == 0 {
+				rp.ImageRemap = nil
 			}
 		}
 	}
 	if c.From == "" || c.To == "" {
-		return c, fmt.Errorf("repro line %q: FROM and TO are required (e.g. FROM=v0.2.0 TO=v0.2.2)", line)
+		return rp, fmt.Errorf("repro line %q: FROM and TO are required (e.g. FROM=v0.2.0 TO=v0.2.2)", line)
 	}
-	return c, nil
+	return rp, nil
 }
 
-func isCellVar(key string) bool {
-	switch key {
-	case VarFrom, VarTo, VarOrder, VarCatalog, VarNodeImage, VarOverrides, VarLabels:
-		return true
-	}
-	return false
-}
+func isCellVar(key string) bool { return slices.Contains(cellVars, key) }
 
 func isMakeVarName(s string) bool {
 	if s == "" {
@@ -142,52 +196,15 @@ func isMakeVarName(s string) bool {
 	return true
 }
 
-// FormatOverrides encodes component→image overrides as "comp=image,comp=image"
-// sorted by component. "\", "," and (in components) "=" are backslash-escaped;
-// ParseOverrides reverses it. The CLI's OVERRIDES flag uses the same syntax.
-func FormatOverrides(overrides map[string]string) string {
-	keys := make([]string, 0, len(overrides))
-	for k := range overrides {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		parts = append(parts, escape(k, `\,=`)+"="+escape(overrides[k], `\,`))
+// FormatOverrides encodes image overrides as "comp=image,comp=image" in
+// component order, the syntax of the CLI's -overrides flag (and catalog's
+// ParseOverrides reverses it).
+func FormatOverrides(overrides platform.Images) string {
+	var parts []string
+	for _, c := range overrides.Components() {
+		parts = append(parts, string(c)+"="+overrides.Get(c))
 	}
 	return strings.Join(parts, ",")
-}
-
-// ParseOverrides decodes FormatOverrides' syntax. An empty string gives nil.
-func ParseOverrides(s string) (map[string]string, error) {
-	if s == "" {
-		return nil, nil
-	}
-	items, err := splitUnescaped(s, ',')
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(items))
-	for _, item := range items {
-		kv, err := splitUnescaped(item, '=')
-		if err != nil {
-			return nil, err
-		}
-		if len(kv) < 2 {
-			return nil, fmt.Errorf("override %q has no '=': want component=image, e.g. backend=quay.io/org/vteam_backend:pr-1", unescape(item))
-		}
-		comp := unescape(kv[0])
-		// Only the first unescaped '=' separates; image references may contain more.
-		image := unescape(strings.Join(kv[1:], "="))
-		if comp == "" || image == "" {
-			return nil, fmt.Errorf("override %q: component and image must both be non-empty", unescape(item))
-		}
-		if _, dup := out[comp]; dup {
-			return nil, fmt.Errorf("override for component %q is given twice", comp)
-		}
-		out[comp] = image
-	}
-	return out, nil
 }
 
 func joinEscaped(items []string) string {
@@ -272,88 +289,19 @@ func makeUnescape(s string) (string, error) {
 	return b.String(), nil
 }
 
-func isShellSafe(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, ch := range s {
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.ContainsRune("_-./:@%+=,", ch)) {
-			return false
-		}
-	}
-	return true
-}
-
-func shellQuote(s string) string {
-	if isShellSafe(s) {
-		return s
-	}
-	return singleQuote(s)
-}
-
-func singleQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// shellSplit splits a POSIX shell command line into words, honouring single
-// quotes, double quotes and backslashes. Anything that makes the line more
-// than one simple command (pipes, ;, &, redirections, substitutions) is an
+// shellSplit splits a repro line into words as a POSIX shell would for the
+// lines ReproCommand writes (single quotes, backslashes). Anything that makes
+// the line more than one simple command (pipes, ;, &, redirections) is an
 // error, because a repro line must be just that.
 func shellSplit(line string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord := false
-	for i := 0; i < len(line); i++ {
-		ch := line[i]
-		switch {
-		case ch == ' ' || ch == '\t' || ch == '\n':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		case ch == '\'':
-			end := strings.IndexByte(line[i+1:], '\'')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated single quote at offset %d", i)
-			}
-			cur.WriteString(line[i+1 : i+1+end])
-			i += end + 1
-			inWord = true
-		case ch == '"':
-			j := i + 1
-			for ; j < len(line) && line[j] != '"'; j++ {
-				switch line[j] {
-				case '\\':
-					if j+1 < len(line) && strings.IndexByte("$`\"\\\n", line[j+1]) >= 0 {
-						j++
-					}
-				case '$', '`':
-					return nil, fmt.Errorf("substitution %q inside double quotes at offset %d is not allowed in a repro line", line[j], j)
-				}
-				cur.WriteByte(line[j])
-			}
-			if j == len(line) {
-				return nil, fmt.Errorf("unterminated double quote at offset %d", i)
-			}
-			i = j
-			inWord = true
-		case ch == '\\':
-			if i+1 == len(line) {
-				return nil, fmt.Errorf("line ends with a lone backslash")
-			}
-			i++
-			if line[i] != '\n' {
-				cur.WriteByte(line[i])
-				inWord = true
-			}
-		case strings.IndexByte("|&;<>()$`", ch) >= 0:
-			return nil, fmt.Errorf("shell operator %q at offset %d: a repro line is one simple command", ch, i)
-		default:
-			cur.WriteByte(ch)
-			inWord = true
-		}
+	p := shellwords.NewParser() // no environment expansion, no command execution
+	words, err := p.Parse(line)
+	if err != nil {
+		return nil, fmt.Errorf("unbalanced quote, substitution or trailing backslash (%v): a repro line is one simple command", err)
 	}
-	if inWord {
-		words = append(words, cur.String())
+	if p.Position >= 0 {
+		r := []rune(line)
+		return nil, fmt.Errorf("shell operator %q at offset %d: a repro line is one simple command", r[p.Position], p.Position)
 	}
 	return words, nil
 }

@@ -1,7 +1,7 @@
 // Package report writes what a run found for its three audiences — a nightly
 // matrix, a PR gate and a developer at a laptop: JUnit XML for CI, a Markdown
 // summary for humans (and GitHub's step summary), and results.json with every
-// cell's full ledger. Everything written goes through a redact.Redactor.
+// cell's full ledger. Everything written goes through a secrets.Redactor.
 package report
 
 import (
@@ -11,8 +11,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -21,6 +24,11 @@ const (
 	JUnitFile   = "junit.xml"
 	SummaryFile = "summary.md"
 	ResultsFile = "results.json"
+	// CompatFile holds the compatibility sweeps (diagnose -from A -to B, matrix -diagnose).
+	CompatFile = "compat.json"
+	// HTMLFile is the self-contained page with the matrix overview and a
+	// timeline per cell; every bundle directory gets one with its cell alone.
+	HTMLFile = "report.html"
 	// CellsDir holds one failure bundle per cell: CellsDir/<cell.Name()>.
 	CellsDir = "cells"
 )
@@ -44,30 +52,47 @@ func ArtifactsDir(getenv func(string) string) string {
 }
 
 // BundleDir is the failure bundle directory of a cell, relative to the
-// artifacts directory (what CellResult.BundleDir holds).
-func BundleDir(c verdict.Cell) string { return filepath.ToSlash(filepath.Join(CellsDir, c.Name())) }
+// artifacts directory (what cell.Result.BundleDir holds); run k > 1 of a
+// repeated cell gets its own, <name>/run-<k>.
+func BundleDir(c upgrade.Cell, run ...int) string {
+	dir := filepath.Join(CellsDir, c.Name())
+	if len(run) > 0 && run[0] > 1 {
+		dir = filepath.Join(dir, fmt.Sprintf("run-%d", run[0]))
+	}
+	return filepath.ToSlash(dir)
+}
 
 // WriteInput is what WriteAll needs.
 type WriteInput struct {
 	// Dir is the artifacts directory; ArtifactsDir(Getenv) when empty.
 	Dir     string
-	Results []verdict.CellResult
+	Results []cell.Result
 	// Getenv looks up ARTIFACTS and GITHUB_STEP_SUMMARY; os.Getenv when nil.
 	Getenv func(string) string
 	// Redactor scrubs every string written; nil applies the token patterns only.
-	Redactor *redact.Redactor
+	Redactor *secrets.Redactor
 	// MaxEvidence caps evidence lines per rule in summary.md; DefaultMaxEvidence when 0.
 	MaxEvidence int
+	// Compat are compatibility sweeps (compat.json and a summary section);
+	// Score is the seeded faults' score (summary and results.json).
+	Compat []diagnose.Compat
+	Score  *diagnose.Score
 }
 
 // ResultsDocument is the shape of results.json.
 type ResultsDocument struct {
-	Schema  string               `json:"schema"`
-	Results []verdict.CellResult `json:"results"`
+	Schema  string        `json:"schema"`
+	Results []cell.Result `json:"results"`
+	// Repeats summarises cells that ran more than once (matrix -repeat).
+	Repeats []Repeat `json:"repeats,omitempty"`
+	// Score is the seeded faults' score; Compat the compatibility sweeps.
+	Score  *diagnose.Score   `json:"score,omitempty"`
+	Compat []diagnose.Compat `json:"compat,omitempty"`
 }
 
-// WriteAll writes junit.xml, summary.md and results.json into the artifacts
-// directory and appends the summary to $GITHUB_STEP_SUMMARY when it is set.
+// WriteAll writes junit.xml, summary.md, results.json and report.html into the
+// artifacts directory (and each bundle's report.html) and appends the summary
+// to $GITHUB_STEP_SUMMARY when it is set.
 // It writes each file whole (temp file and rename), so a reader never sees a
 // half-written report.
 func WriteAll(in WriteInput) error {
@@ -88,24 +113,38 @@ func WriteAll(in WriteInput) error {
 	if err != nil {
 		return err
 	}
-	summary := RenderMarkdown(results, in.MaxEvidence)
+	summary := append(RenderMarkdown(results, in.MaxEvidence), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
 	var js bytes.Buffer
 	enc := json.NewEncoder(&js)
 	enc.SetEscapeHTML(false) // keep "<redacted:…>" readable
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(ResultsDocument{Schema: ResultsSchema, Results: results}); err != nil {
+	if err := enc.Encode(ResultsDocument{Schema: ResultsSchema, Results: results, Repeats: Repeats(results), Score: in.Score, Compat: in.Compat}); err != nil {
 		return fmt.Errorf("render %s: %w", ResultsFile, err)
+	}
+	files := []struct {
+		name string
+		data []byte
+	}{{JUnitFile, junit}, {SummaryFile, summary}, {ResultsFile, js.Bytes()}}
+	if len(in.Compat) > 0 {
+		data, err := MarshalCompat(in.Compat)
+		if err != nil {
+			return err
+		}
+		files = append(files, struct {
+			name string
+			data []byte
+		}{CompatFile, data})
 	}
 
 	// Fields are redacted above; this last pass catches known values in
 	// anything else (cell names, overrides) without touching format escapes.
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{{JUnitFile, junit}, {SummaryFile, summary}, {ResultsFile, js.Bytes()}} {
+	for _, f := range files {
 		if err := WriteFileAtomic(filepath.Join(dir, f.name), []byte(in.Redactor.RedactKnown(string(f.data)))); err != nil {
 			return err
 		}
+	}
+	if err := writeHTML(dir, results, in.Redactor, 0); err != nil {
+		return err
 	}
 	if path := getenv("GITHUB_STEP_SUMMARY"); path != "" {
 		if err := appendFile(path, []byte(in.Redactor.RedactKnown(string(summary)))); err != nil {
@@ -117,10 +156,10 @@ func WriteAll(in WriteInput) error {
 
 // RedactResults returns a deep copy of results with every free-text field
 // passed through r. Cell identity fields are kept as they are.
-func RedactResults(results []verdict.CellResult, r *redact.Redactor) []verdict.CellResult {
-	out := make([]verdict.CellResult, len(results))
+func RedactResults(results []cell.Result, r *secrets.Redactor) []cell.Result {
+	out := make([]cell.Result, len(results))
 	for i, res := range results {
-		res.Expected.Why = r.Redact(res.Expected.Why)
+		res.Cell.Expect.Why = r.Redact(res.Cell.Expect.Why)
 		res.Error = r.Redact(res.Error)
 		res.Repro = r.RedactKnown(res.Repro) // header patterns would mangle shell quoting
 		res.BundleDir = r.Redact(res.BundleDir)
@@ -134,6 +173,7 @@ func RedactResults(results []verdict.CellResult, r *redact.Redactor) []verdict.C
 		}
 		res.Rules = rules
 		res.Unauthorized = append([]verdict.Count401(nil), res.Unauthorized...)
+		res.Rollouts = redactRollouts(res.Rollouts, r)
 		res.Ledger = RedactObservations(res.Ledger, r)
 		if res.Ledger == nil {
 			res.Ledger = []ledger.Observation{} // "ledger": [] rather than null
@@ -144,7 +184,7 @@ func RedactResults(results []verdict.CellResult, r *redact.Redactor) []verdict.C
 }
 
 // RedactObservations returns a copy of obs with its free-text fields redacted.
-func RedactObservations(obs []ledger.Observation, r *redact.Redactor) []ledger.Observation {
+func RedactObservations(obs []ledger.Observation, r *secrets.Redactor) []ledger.Observation {
 	if obs == nil {
 		return nil
 	}
@@ -195,4 +235,29 @@ func appendFile(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// redactRollouts returns a copy of rollouts with images and pod names redacted
+// of known values (they hold no token, but overrides are free text).
+func redactRollouts(rollouts []cell.Rollout, r *secrets.Redactor) []cell.Rollout {
+	if rollouts == nil {
+		return nil
+	}
+	pods := func(ps []cell.PodImage) []cell.PodImage {
+		if ps == nil {
+			return nil
+		}
+		out := make([]cell.PodImage, len(ps))
+		for i, p := range ps {
+			out[i] = cell.PodImage{Name: r.RedactKnown(p.Name), Image: r.RedactKnown(p.Image)}
+		}
+		return out
+	}
+	out := make([]cell.Rollout, len(rollouts))
+	for i, ro := range rollouts {
+		ro.FromImage, ro.ToImage = r.RedactKnown(ro.FromImage), r.RedactKnown(ro.ToImage)
+		ro.Pods, ro.Replaced = pods(ro.Pods), pods(ro.Replaced)
+		out[i] = ro
+	}
+	return out
 }

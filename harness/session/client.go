@@ -16,9 +16,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // Identity of the harness user (contract §5 kind overlay, §9 item 4).
@@ -80,6 +81,9 @@ type Client struct {
 	bodyLimit int
 	timeout   time.Duration
 	now       func() time.Time
+	// kube, when set, lets session waits read the runner pod and its events.
+	kube  kubernetes.Interface
+	clock clock.Clock
 }
 
 // ClientOption configures a Client.
@@ -94,6 +98,13 @@ func WithHTTPClient(hc *http.Client) ClientOption { return func(c *Client) { c.h
 // WithRequestTimeout bounds each non-streaming call (default 30 s), so a hung
 // backend during an upgrade cannot stall a caller that passed a long ctx.
 func WithRequestTimeout(d time.Duration) ClientOption { return func(c *Client) { c.timeout = d } }
+
+// WithKubernetes lets every session wait inspect the session's runner pod and
+// its events, so that a pod that cannot run ends the wait with the reason.
+func WithKubernetes(cs kubernetes.Interface) ClientOption { return func(c *Client) { c.kube = cs } }
+
+// WithClock replaces the clock of session waits (unit tests use a fake one).
+func WithClock(clk clock.Clock) ClientOption { return func(c *Client) { c.clock = clk } }
 
 // WithBodyLimit sets how many body bytes APIResult.Body keeps.
 func WithBodyLimit(n int) ClientOption { return func(c *Client) { c.bodyLimit = n } }
@@ -119,6 +130,7 @@ func NewClient(endpoint *BackendEndpoint, token string, opts ...ClientOption) (*
 		bodyLimit: DefaultBodyLimit,
 		timeout:   30 * time.Second,
 		now:       time.Now,
+		clock:     clock.RealClock{},
 	}
 	for _, o := range opts {
 		o(c)
@@ -127,7 +139,7 @@ func NewClient(endpoint *BackendEndpoint, token string, opts ...ClientOption) (*
 }
 
 // TokenFingerprint identifies the client's token without revealing it.
-func (c *Client) TokenFingerprint() string { return redact.Fingerprint(c.token) }
+func (c *Client) TokenFingerprint() string { return secrets.Fingerprint(c.token) }
 
 // ReadTestUserToken reads the test-user SA token from Secret test-user-token in ambient-code.
 func ReadTestUserToken(ctx context.Context, cs kubernetes.Interface) (string, error) {
@@ -259,14 +271,14 @@ func (c *Client) redact(b []byte) []byte {
 	if c.token == "" || !bytes.Contains(b, []byte(c.token)) {
 		return b
 	}
-	return bytes.ReplaceAll(b, []byte(c.token), []byte(redact.Fingerprint(c.token)))
+	return bytes.ReplaceAll(b, []byte(c.token), []byte(secrets.Fingerprint(c.token)))
 }
 
 func (c *Client) redactErr(err error) error {
 	if err == nil || c.token == "" || !strings.Contains(err.Error(), c.token) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.token, redact.Fingerprint(c.token)))
+	return errors.New(strings.ReplaceAll(err.Error(), c.token, secrets.Fingerprint(c.token)))
 }
 
 func truncate(s string, n int) string {
@@ -303,6 +315,10 @@ func Classify(status int, body []byte, err error) string {
 		// HandleAGUIFeedback hides the runner body behind its own message (§5 table).
 		if status == http.StatusUnauthorized && errText == "Runner rejected feedback" {
 			return ClassRunner401
+		}
+		// e.g. feedback's 202 "Runner unavailable — feedback not recorded": no runner was reached.
+		if st, _ := m["status"].(string); st == "failed" {
+			return ClassError
 		}
 	}
 	if status >= 200 && status < 300 {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -140,26 +141,28 @@ func WaitForReconciledRepo(ctx context.Context, in WaitForReconciledRepoInput) e
 	ctx, cancel := context.WithTimeout(ctx, in.Timeout)
 	defer cancel()
 	var last string
-	for {
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		obj, err := in.Dynamic.Resource(AgenticSessionGVR).Namespace(in.Session.Project).Get(ctx, in.Session.Name, metav1.GetOptions{})
-		if err == nil {
-			repos, _, _ := unstructured.NestedSlice(obj.Object, "status", "reconciledRepos")
-			names := make([]string, 0, len(repos))
-			for _, r := range repos {
-				if m, ok := r.(map[string]any); ok {
-					name, _ := m["name"].(string)
-					if name == in.Repo {
-						return nil
-					}
-					names = append(names, name)
-				}
-			}
-			last = fmt.Sprintf("status.reconciledRepos has %q", names)
-		} else {
+		if err != nil {
 			last = err.Error()
+			return false, nil
 		}
-		if sleepCtx(ctx, 250*time.Millisecond) != nil {
-			return fmt.Errorf("session %s: repo %q not in status.reconciledRepos after %s (%s)", in.Session, in.Repo, in.Timeout, last)
+		repos, _, _ := unstructured.NestedSlice(obj.Object, "status", "reconciledRepos")
+		names := make([]string, 0, len(repos))
+		for _, r := range repos {
+			if m, ok := r.(map[string]any); ok {
+				name, _ := m["name"].(string)
+				if name == in.Repo {
+					return true, nil
+				}
+				names = append(names, name)
+			}
 		}
+		last = fmt.Sprintf("status.reconciledRepos has %q", names)
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("session %s: repo %q not in status.reconciledRepos after %s (%s)", in.Session, in.Repo, in.Timeout, last)
 	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 const testToken = "eyJhbGciOiJSUzI1NiJ9.test-user-secret-token-value"
@@ -24,6 +23,8 @@ type recordedRequest struct {
 type cannedAnswer struct {
 	status int
 	body   string
+	// times the answer is given before the route answers normally (0: always).
+	times int
 }
 
 // fakeBackend implements the backend routes the client calls, checks the
@@ -37,20 +38,25 @@ type fakeBackend struct {
 	canned   map[string]cannedAnswer // "METHOD /suffix-after-session" or "METHOD /api/..." → answer
 	phases   map[string][]string     // session → phases returned by successive GETs (last sticks)
 	ready    map[string]Condition    // session → Ready condition
-	delay    map[string]time.Duration
+	// gate holds a route's calls until the channel is closed (or the call ends).
+	gate     map[string]chan struct{}
 	inFlight map[string]int
 	maxIn    map[string]int
 	created  int
 
-	// events: per connect, whether to fail and what to send
-	eventsFail func(n int) bool
-	eventsHold time.Duration
-	eventsConn int
+	// onPhase, when set, sees every phase a GET of a session answers.
+	onPhase func(session, phase string)
+
+	// events: per connect, whether to fail; a stream is held open until the
+	// client ends it when eventsHoldOpen, otherwise it ends after its events.
+	eventsFail     func(n int) bool
+	eventsHoldOpen bool
+	eventsConn     int
 }
 
 func newFakeBackend(t *testing.T) *fakeBackend {
 	f := &fakeBackend{t: t, canned: map[string]cannedAnswer{}, phases: map[string][]string{},
-		ready: map[string]Condition{}, delay: map[string]time.Duration{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
+		ready: map[string]Condition{}, gate: map[string]chan struct{}{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -72,7 +78,14 @@ func (f *fakeBackend) client(t *testing.T, opts ...ClientOption) *Client {
 func (f *fakeBackend) setCanned(key string, status int, body string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.canned[key] = cannedAnswer{status, body}
+	f.canned[key] = cannedAnswer{status: status, body: body}
+}
+
+// setCannedTimes answers key with status and body for its next n calls only.
+func (f *fakeBackend) setCannedTimes(key string, status int, body string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.canned[key] = cannedAnswer{status, body, n}
 }
 
 func (f *fakeBackend) reqs() []recordedRequest {
@@ -142,12 +155,12 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 		if f.inFlight[id] > f.maxIn[id] {
 			f.maxIn[id] = f.inFlight[id]
 		}
-		d := f.delay[key]
+		gate := f.gate[key]
 		f.mu.Unlock()
 		defer func() { f.mu.Lock(); f.inFlight[id]--; f.mu.Unlock() }()
-		if d > 0 {
+		if gate != nil {
 			select {
-			case <-time.After(d):
+			case <-gate:
 			case <-r.Context().Done():
 				return
 			}
@@ -155,6 +168,13 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	c, ok := f.canned[key]
+	if ok && c.times > 0 {
+		if c.times--; c.times == 0 {
+			delete(f.canned, key)
+		} else {
+			f.canned[key] = c
+		}
+	}
 	f.mu.Unlock()
 	if ok {
 		w.Header().Set("Content-Type", "application/json")
@@ -186,7 +206,11 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		ready, hasReady := f.ready[sess]
+		onPhase := f.onPhase
 		f.mu.Unlock()
+		if onPhase != nil {
+			onPhase(sess, phase)
+		}
 		conds := []Condition{}
 		if hasReady {
 			conds = append(conds, ready)
@@ -196,6 +220,9 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 			"status":      map[string]any{"phase": phase, "observedGeneration": 2, "conditions": conds},
 			"agentStatus": "idle",
 		})
+	case sub == "/agui/feedback" && body["type"] != "META":
+		// As upstream's HandleAGUIFeedback (contract §10 item 4).
+		writeJSON(w, 400, map[string]string{"error": "Expected META event type"})
 	case sub == "/agui/run":
 		writeJSON(w, 200, map[string]any{"runId": body["runId"], "threadId": body["threadId"]})
 	case sub == "/agui/events":
@@ -214,7 +241,7 @@ func (f *fakeBackend) serveEvents(w http.ResponseWriter, r *http.Request) {
 	f.eventsConn++
 	n := f.eventsConn
 	fail := f.eventsFail != nil && f.eventsFail(n)
-	hold := f.eventsHold
+	hold := f.eventsHoldOpen
 	f.mu.Unlock()
 	if fail {
 		writeJSON(w, 503, map[string]string{"error": "backend restarting"})
@@ -225,8 +252,27 @@ func (f *fakeBackend) serveEvents(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "data: {\"type\":\"RUN_STARTED\",\"conn\":%d}\n\n", n)
 	fmt.Fprintf(w, "data: {\"type\":\"RUN_ERROR\",\"message\":\"Runner error: HTTP 401\"}\n\n")
 	w.(http.Flusher).Flush()
-	select {
-	case <-time.After(hold):
-	case <-r.Context().Done():
+	if hold {
+		<-r.Context().Done()
 	}
+}
+
+// holdCalls makes calls of key wait until the returned func is called (also
+// at the test's end, so no handler outlives it).
+func (f *fakeBackend) holdCalls(key string) (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.gate[key] = ch
+	f.mu.Unlock()
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	f.t.Cleanup(release)
+	return release
+}
+
+// inFlightMax is the most calls of key that were in flight at once for session.
+func (f *fakeBackend) inFlightMax(session, key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxIn[session+key]
 }

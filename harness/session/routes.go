@@ -123,9 +123,12 @@ func (c *Client) Capabilities(ctx context.Context, ref SessionRef) APIResult {
 	return res
 }
 
-// Feedback calls POST …/agui/feedback (runner POST /feedback) with a thumbs-up.
+// Feedback calls POST …/agui/feedback (runner POST /feedback) with a thumbs-up
+// AG-UI META event: the backend answers 400 "Expected META event type" to any
+// other body and never calls the runner (contract §10 item 4).
 func (c *Client) Feedback(ctx context.Context, ref SessionRef, comment string) APIResult {
 	body := map[string]any{
+		"type":     "META",
 		"metaType": "thumbs_up",
 		"payload":  map[string]string{"threadId": ref.Name, "comment": comment, "userId": TestUserSubject},
 	}

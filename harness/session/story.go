@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 )
 
@@ -29,30 +31,29 @@ func PrepareProject(ctx context.Context, in PrepareProjectInput) error {
 	defer cancel()
 	// The backend may be mid-restart: retry creation until it answers.
 	var res APIResult
-	for {
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		res = in.Client.CreateProject(ctx, in.Project, in.DisplayName)
-		if res.OK() {
-			break
-		}
 		if res.Class == ClassBackend401 {
-			return fmt.Errorf("create project %q: backend rejected the harness identity: %w", in.Project, res.Error())
+			return false, fmt.Errorf("create project %q: backend rejected the harness identity: %w", in.Project, res.Error())
 		}
-		if sleepCtx(ctx, time.Second) != nil {
+		return res.OK(), nil
+	})
+	if err != nil {
+		if wait.Interrupted(err) {
 			return fmt.Errorf("create project %q within %s: %w", in.Project, timeout, res.Error())
 		}
+		return err
 	}
 	if err := in.Client.WaitForProjectReady(ctx, WaitForProjectReadyInput{Project: in.Project, Timeout: timeout}); err != nil {
 		return err
 	}
-	for {
+	if err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		res = in.Client.PutRunnerSecrets(ctx, in.Project)
-		if res.OK() {
-			return nil
-		}
-		if sleepCtx(ctx, time.Second) != nil {
-			return fmt.Errorf("put runner secrets (ANTHROPIC_API_KEY) in project %q within %s: %w", in.Project, timeout, res.Error())
-		}
+		return res.OK(), nil
+	}); err != nil {
+		return fmt.Errorf("put runner secrets (ANTHROPIC_API_KEY) in project %q within %s: %w", in.Project, timeout, res.Error())
 	}
+	return nil
 }
 
 // StartSessionInput is the input for StartSession.
@@ -97,33 +98,28 @@ func StartSession(ctx context.Context, in StartSessionInput) (SessionRef, error)
 		name string
 		res  APIResult
 	)
-	for {
+	if err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		name, res = in.Client.CreateSession(ctx, in.Project, spec)
-		if res.OK() {
-			break
-		}
 		// 4xx other than the backend restarting (no answer) will not fix itself.
-		if res.Err == nil && res.Status >= 400 && res.Status < 500 {
-			return SessionRef{}, fmt.Errorf("create session in project %q: %w", in.Project, res.Error())
+		if !res.OK() && res.Err == nil && res.Status >= 400 && res.Status < 500 {
+			return false, fmt.Errorf("create session in project %q: %w", in.Project, res.Error())
 		}
-		if sleepCtx(ctx, time.Second) != nil {
+		return res.OK(), nil
+	}); err != nil {
+		if wait.Interrupted(err) {
 			return SessionRef{}, fmt.Errorf("create session in project %q within %s: %w", in.Project, timeout, res.Error())
 		}
+		return SessionRef{}, err
 	}
 	ref := SessionRef{Project: in.Project, Name: name}
 	if in.Ledger != nil && in.Role != "" {
 		in.Ledger.SetSessionRole(ref.Project, ref.Name, in.Role)
 	}
-	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
-		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: timeout, PollInterval: in.PollInterval,
+	// Any other end (Failed, Completed, a pod that cannot run) is a dead session.
+	_, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
+		Session: ref, Phases: []string{PhaseRunning}, Timeout: timeout, PollInterval: in.PollInterval,
 	})
-	if err != nil {
-		return ref, err
-	}
-	if s.Phase != PhaseRunning {
-		return ref, fmt.Errorf("session %s reached phase %s instead of Running: %s", ref, s.Phase, readySummary(s))
-	}
-	return ref, nil
+	return ref, err
 }
 
 // RestartSessionInput is the input for RestartSession.
@@ -168,7 +164,8 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 		return RestartResult{}, fmt.Errorf("start session %s: %w", ref, res.Error())
 	}
 	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
-		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, Timeout: in.StartTimeout, PollInterval: in.PollInterval,
+		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, StartPhases: []string{PhaseStopped},
+		Timeout: in.StartTimeout, PollInterval: in.PollInterval,
 	})
 	if err != nil {
 		return RestartResult{Phase: s.Phase}, err
@@ -197,23 +194,10 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 // retryCall repeats a call that found no backend (transport error or 5xx)
 // until timeout; any other answer is final.
 func retryCall(ctx context.Context, timeout time.Duration, fn func(context.Context) APIResult) APIResult {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		res := fn(ctx)
-		if res.OK() || (res.Err == nil && res.Status > 0 && res.Status < 500) {
-			return res
-		}
-		if sleepCtx(ctx, time.Second) != nil {
-			return res
-		}
-	}
-}
-
-func readySummary(s Session) string {
-	c, ok := s.Condition("Ready")
-	if !ok {
-		return "no Ready condition"
-	}
-	return fmt.Sprintf("Ready %s reason %s: %s", c.Status, c.Reason, c.Message)
+	var res APIResult
+	_ = wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		res = fn(ctx)
+		return res.OK() || (res.Err == nil && res.Status > 0 && res.Status < 500), nil
+	})
+	return res
 }

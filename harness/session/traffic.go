@@ -5,10 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 )
 
 // Family is one kind of runner call the traffic driver keeps making.
@@ -67,6 +72,9 @@ type TrafficInput struct {
 	GapThreshold time.Duration
 	// CallTimeout bounds one API call (default 30 s).
 	CallTimeout time.Duration
+	// Clock paces the calls and times the windows (default the real clock;
+	// tests step a fake one).
+	Clock clock.Clock
 }
 
 // Traffic keeps every family of runner calls going for each session until
@@ -127,6 +135,9 @@ func NewTraffic(in TrafficInput) (*Traffic, error) {
 	if in.Observer == nil {
 		in.Observer = DiscardEvents
 	}
+	if in.Clock == nil {
+		in.Clock = clock.RealClock{}
+	}
 	client := in.Client
 	if in.Ledger != nil && client.ledger != in.Ledger {
 		cp := *client
@@ -153,7 +164,7 @@ func (t *Traffic) Start(ctx context.Context) error {
 			t.wg.Add(1)
 			go func() {
 				defer t.wg.Done()
-				if sleepCtx(ctx, offset) != nil {
+				if poll.Sleep(ctx, t.in.Clock, offset) != nil {
 					return
 				}
 				if fam == FamilyEvents {
@@ -219,7 +230,7 @@ func (t *Traffic) FewestCallsSince(since time.Time) (int, string) {
 func (t *Traffic) completed(ref SessionRef, f Family) {
 	t.mu.Lock()
 	k := sessionFamily{ref, f}
-	t.done[k] = append(t.done[k], time.Now())
+	t.done[k] = append(t.done[k], t.in.Clock.Now())
 	t.mu.Unlock()
 }
 
@@ -234,21 +245,16 @@ func (t *Traffic) repeat(ctx context.Context, fam Family, ref SessionRef) {
 	if fam == FamilySpecChange {
 		every *= time.Duration(t.in.SpecChangeEvery)
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for n := 0; ; n++ {
+	n := 0
+	wait.BackoffUntilWithContext(ctx, func(ctx context.Context) {
 		callCtx, cancel := context.WithTimeout(ctx, t.in.CallTimeout)
 		t.callOnce(callCtx, fam, ref, n)
 		cancel()
 		if ctx.Err() == nil {
 			t.completed(ref, fam)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+		n++
+	}, poll.Every(t.in.Clock, every), false)
 }
 
 // Spec-change data: two workflow paths alternate so every select is a real
@@ -299,42 +305,36 @@ func (t *Traffic) callOnce(ctx context.Context, fam Family, ref SessionRef, n in
 // (the backend pod is recreated during an upgrade), and records a SignalGap
 // when the stream was down longer than GapThreshold.
 func (t *Traffic) followEvents(ctx context.Context, ref SessionRef) {
-	const minBackoff = 250 * time.Millisecond
-	maxBackoff := t.in.Interval
-	if maxBackoff < minBackoff {
-		maxBackoff = minBackoff
-	}
-	backoff := minBackoff
-	downSince := time.Now()
+	clk := t.in.Clock
+	reconnect := wait.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Cap: max(t.in.Interval, 250*time.Millisecond), Steps: math.MaxInt32}
+	backoff := reconnect
+	downSince := clk.Now()
 	connected := false
 	var lastErr error
 	for ctx.Err() == nil {
 		t.count(FamilyEvents)
-		attempt := time.Now()
+		attempt := clk.Now()
 		stream, err := t.client.Events(ctx, ref)
 		if err != nil {
 			lastErr = err
-			if sleepCtx(ctx, backoff) != nil {
+			if poll.Sleep(ctx, clk, backoff.Step()) != nil {
 				break
 			}
-			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		if down := time.Since(downSince); down > t.in.GapThreshold {
-			t.recordGap(ref, downSince, time.Now(), lastErr)
+		if down := clk.Since(downSince); down > t.in.GapThreshold {
+			t.recordGap(ref, downSince, clk.Now(), lastErr)
 		}
-		backoff, connected = minBackoff, true
+		backoff, connected = reconnect, true
 		t.in.Observer(ctx, stream, ref.Project, ref.Name)
 		_ = stream.Close()
-		downSince, connected, lastErr = time.Now(), false, errors.New("stream ended by the backend")
+		downSince, connected, lastErr = clk.Now(), false, errors.New("stream ended by the backend")
 		// A stream that ends at once must not turn into a reconnect storm.
-		if wait := minBackoff - time.Since(attempt); wait > 0 {
-			_ = sleepCtx(ctx, wait)
-		}
+		_ = poll.Sleep(ctx, clk, reconnect.Duration-clk.Since(attempt))
 	}
 	// Stopped while disconnected: the uncovered tail is a gap too.
-	if !connected && time.Since(downSince) > t.in.GapThreshold {
-		t.recordGap(ref, downSince, time.Now(), lastErr)
+	if !connected && clk.Since(downSince) > t.in.GapThreshold {
+		t.recordGap(ref, downSince, clk.Now(), lastErr)
 	}
 }
 

@@ -51,16 +51,13 @@ func TestWaitForSessionPhaseTimesOutNamingLastState(t *testing.T) {
 
 func TestWaitForProjectReady(t *testing.T) {
 	fb := newFakeBackend(t)
-	fb.setCanned("GET /api/projects/proj-a", 404, `{"error":"not found"}`)
+	fb.setCannedTimes("GET /api/projects/proj-a", 404, `{"error":"not found"}`, 2)
 	c := fb.client(t)
-	go func() {
-		time.Sleep(60 * time.Millisecond)
-		fb.mu.Lock()
-		delete(fb.canned, "GET /api/projects/proj-a")
-		fb.mu.Unlock()
-	}()
-	if err := c.WaitForProjectReady(context.Background(), WaitForProjectReadyInput{Project: "proj-a", Timeout: 2 * time.Second, PollInterval: 10 * time.Millisecond}); err != nil {
+	if err := c.WaitForProjectReady(context.Background(), WaitForProjectReadyInput{Project: "proj-a", Timeout: 10 * time.Second, PollInterval: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
+	}
+	if n := len(fb.reqs()); n != 3 {
+		t.Errorf("%d polls, want 3 (two 404s, then 200)", n)
 	}
 	fb.setCanned("GET /api/projects/proj-b", 404, `{"error":"not found"}`)
 	err := c.WaitForProjectReady(context.Background(), WaitForProjectReadyInput{Project: "proj-b", Timeout: 80 * time.Millisecond, PollInterval: 10 * time.Millisecond})

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 //go:embed rules.yaml
@@ -28,8 +29,16 @@ type RuleSet struct {
 
 // Rule is one named rule (see rules.yaml for the semantics).
 type Rule struct {
-	Name         string        `yaml:"name"`
-	Description  string        `yaml:"description"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Informational rules are reported but do not decide the cell's verdict.
+	Informational bool `yaml:"informational"`
+	// When limits the rule to cells whose ledger has an entry it matches
+	// (e.g. a rolled-back phase); other cells do not evaluate it at all.
+	When *Selector `yaml:"when"`
+	// Evidence names the traffic window that waits until this rule is decided
+	// ("after-upgrade", "after-rollback").
+	Evidence     string        `yaml:"evidence"`
 	Sessions     *SessionScope `yaml:"sessions"`
 	Fail         []Clause      `yaml:"fail"`
 	Inconclusive []Clause      `yaml:"inconclusive"`
@@ -49,6 +58,12 @@ type Clause struct {
 	Match Selector  `yaml:"match"`
 	After *Selector `yaml:"after"`
 	When  *Selector `yaml:"when"`
+	// EachFamily (require only) expands the clause into one requirement per
+	// runner call family the cell drives (platform.CallFamilies) and per phase
+	// of Match.Phase that the ledger has: an entry of Match reaching a runner on
+	// that family. An operator family is only required in a phase where a spec
+	// change that causes it was accepted (platform.SpecChanges).
+	EachFamily bool `yaml:"eachFamily"`
 }
 
 // Selector picks ledger entries. Empty fields match anything.
@@ -62,6 +77,8 @@ type Selector struct {
 	Status []int    `yaml:"status"`
 	Detail string   `yaml:"detail"`
 	Source string   `yaml:"source"`
+	// Class selects runner 401s by ledger.Class (from-release, upgrade).
+	Class []string `yaml:"class"`
 
 	detailRE *regexp.Regexp
 	sourceRE *regexp.Regexp
@@ -72,9 +89,12 @@ var (
 		ledger.SignalRunnerAccess, ledger.SignalRunner401, ledger.SignalRunnerAuthEnabled,
 		ledger.SignalBackendProxy401, ledger.SignalBackendListener401, ledger.SignalOperatorWorkflow401,
 		ledger.SignalOperatorRepo401, ledger.SignalRunError401, ledger.SignalRunEvent, ledger.SignalCondition,
-		ledger.SignalAPI, ledger.SignalGap, ledger.SignalSessionState,
+		ledger.SignalAPI, ledger.SignalGap, ledger.SignalSessionState, ledger.SignalUnansweredByRunner,
+		ledger.SignalFault,
 	}
-	knownPhases  = []ledger.Phase{ledger.PhaseBefore, ledger.PhaseDuring, ledger.PhaseAfter}
+	knownPhases  = ledger.Phases
+	knownClasses = []ledger.Class{ledger.ClassFromRelease, ledger.ClassUpgrade}
+	knownWindows = []string{EvidenceAfterUpgrade, EvidenceAfterRollback}
 	knownCallers = []ledger.Caller{ledger.CallerBackend, ledger.CallerOperator, ledger.CallerHarness,
 		ledger.CallerRunner, ledger.CallerKubelet, ledger.CallerUnknown}
 	knownRoles = []string{ledger.RolePreUpgrade, ledger.RolePostUpgrade, ledger.RoleRestarted}
@@ -91,8 +111,44 @@ func mustLoadDefault() *RuleSet {
 	return rs
 }
 
+// Evidence windows a rule can ask to be decided in.
+const (
+	EvidenceAfterUpgrade  = "after-upgrade"
+	EvidenceAfterRollback = "after-rollback"
+)
+
 // DefaultRules returns the embedded rules.yaml.
 func DefaultRules() *RuleSet { return defaultRules }
+
+// Names lists the rule names in file order.
+func (rs *RuleSet) Names() []string {
+	out := make([]string, len(rs.Rules))
+	for i, r := range rs.Rules {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// ForEvidence lists the rules whose Evidence is window, in file order.
+func (rs *RuleSet) ForEvidence(window string) []string {
+	var out []string
+	for _, r := range rs.Rules {
+		if r.Evidence == window {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// Rule returns the rule with the given name.
+func (rs *RuleSet) Rule(name string) (Rule, bool) {
+	for _, r := range rs.Rules {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
 
 // LoadRules parses and validates a rules file. Unknown fields, unknown signal,
 // phase, caller or role values, and bad regexes are errors naming the rule.
@@ -122,6 +178,14 @@ func LoadRules(data []byte) (*RuleSet, error) {
 		if r.Sessions != nil && !contains(knownRoles, r.Sessions.Role) {
 			return nil, fmt.Errorf("rule %q: sessions.role %q is not one of %v", r.Name, r.Sessions.Role, knownRoles)
 		}
+		if r.Evidence != "" && !contains(knownWindows, r.Evidence) {
+			return nil, fmt.Errorf("rule %q: evidence %q is not one of %v", r.Name, r.Evidence, knownWindows)
+		}
+		if r.When != nil {
+			if err := r.When.compile(); err != nil {
+				return nil, fmt.Errorf("rule %q: when: %w", r.Name, err)
+			}
+		}
 		for kind, clauses := range map[string][]Clause{"fail": r.Fail, "inconclusive": r.Inconclusive, "require": r.Require, "pass": r.Pass} {
 			for j := range clauses {
 				c := &clauses[j]
@@ -131,6 +195,9 @@ func LoadRules(data []byte) (*RuleSet, error) {
 				}
 				if c.When != nil && kind != "require" {
 					return nil, fmt.Errorf("%s (%q): when is only valid in require clauses", where, c.Name)
+				}
+				if c.EachFamily && kind != "require" {
+					return nil, fmt.Errorf("%s (%q): eachFamily is only valid in require clauses", where, c.Name)
 				}
 				for field, sel := range map[string]*Selector{"match": &c.Match, "after": c.After, "when": c.When} {
 					if sel == nil {
@@ -176,6 +243,11 @@ func (s *Selector) compile() error {
 			return fmt.Errorf("role %q is not one of %v", v, knownRoles)
 		}
 	}
+	for _, v := range s.Class {
+		if !contains(knownClasses, ledger.Class(v)) {
+			return fmt.Errorf("class %q is not one of %v", v, knownClasses)
+		}
+	}
 	var err error
 	if s.Detail != "" {
 		if s.detailRE, err = regexp.Compile(s.Detail); err != nil {
@@ -203,13 +275,14 @@ func (s *Selector) matches(e entry) bool {
 		len(s.Phase) > 0 && !contains(s.Phase, string(o.Phase)) ||
 		len(s.Caller) > 0 && !contains(s.Caller, string(o.Caller)) ||
 		len(s.Method) > 0 && !contains(s.Method, o.Method) ||
-		len(s.Status) > 0 && !contains(s.Status, o.Status) {
+		len(s.Status) > 0 && !contains(s.Status, o.Status) ||
+		len(s.Class) > 0 && !contains(s.Class, string(o.Class)) {
 		return false
 	}
 	if len(s.Path) > 0 {
 		ok := false
 		for _, p := range s.Path {
-			ok = ok || glob(p, o.Path) || glob(p, PathFamily(o.Path))
+			ok = ok || glob(p, o.Path) || glob(p, platform.PathFamily(o.Path))
 		}
 		if !ok {
 			return false
@@ -244,28 +317,6 @@ func glob(pattern, s string) bool {
 	return strings.HasSuffix(s, parts[len(parts)-1])
 }
 
-// PathFamily groups runner paths like the detectors' reports do:
-// /events/{thread}, /tasks/{id}/….
-func PathFamily(path string) string {
-	path, _, _ = strings.Cut(path, "?")
-	switch {
-	case path == "/events/":
-		return "/events"
-	case strings.HasPrefix(path, "/events/"):
-		if strings.HasSuffix(path, "/wait") {
-			return "/events/{thread}/wait"
-		}
-		return "/events/{thread}"
-	case strings.HasPrefix(path, "/tasks/"):
-		id, rest, found := strings.Cut(strings.TrimPrefix(path, "/tasks/"), "/")
-		if found && rest != "" && id != "" {
-			return "/tasks/{id}/" + rest
-		}
-		return "/tasks/{id}"
-	}
-	return path
-}
-
 // EvaluateInput is what the rules read.
 type EvaluateInput struct {
 	Observations []ledger.Observation
@@ -275,15 +326,25 @@ type EvaluateInput struct {
 	Roles map[string]string
 	// Rules defaults to the embedded rules.yaml.
 	Rules *RuleSet
+	// From is the cell's from release: 401s are classified against it (see
+	// Annotate). Observations already annotated keep their classes.
+	From string
+	// Annotated says the observations went through Annotate already.
+	Annotated bool
 }
 
-// Evaluate runs every rule over the observations, in file order.
+// Evaluate runs every rule over the observations, in file order. Rules whose
+// When matches nothing are left out.
 func Evaluate(in EvaluateInput) []RuleResult {
 	rs := in.Rules
 	if rs == nil {
 		rs = DefaultRules()
 	}
-	obs := append([]ledger.Observation(nil), in.Observations...)
+	obs := in.Observations
+	if !in.Annotated {
+		obs = Annotate(obs, in.From)
+	}
+	obs = append([]ledger.Observation(nil), obs...)
 	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Time.Before(obs[j].Time) })
 	roles := map[string]string{}
 	for _, o := range obs {
@@ -300,7 +361,12 @@ func Evaluate(in EvaluateInput) []RuleResult {
 	}
 	out := make([]RuleResult, 0, len(rs.Rules))
 	for _, r := range rs.Rules {
-		out = append(out, evaluateRule(r, entries, roles))
+		if r.When != nil && !anyMatch(r.When, entries) {
+			continue
+		}
+		res := evaluateRule(r, entries, roles)
+		res.Informational = r.Informational
+		out = append(out, res)
 	}
 	return out
 }
@@ -409,6 +475,12 @@ func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observati
 		if c.When != nil && !anyMatch(c.When, entries) {
 			continue
 		}
+		if c.EachFamily {
+			ev, notSeen := familyCoverage(c, entries)
+			evidence = append(evidence, ev...)
+			missing = append(missing, notSeen...)
+			continue
+		}
 		if m := selectClause(c, entries); len(m) > 0 {
 			evidence = append(evidence, m[0])
 		} else {
@@ -417,6 +489,9 @@ func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observati
 	}
 	if len(missing) > 0 {
 		return Inconclusive, "no 401 seen, but no traffic observed for: " + strings.Join(missing, ", "), nil
+	}
+	if len(r.Require) > 0 && len(r.Pass) == 0 {
+		return Pass, "observed: " + clauseNames(r.Require), capEvidence(evidence)
 	}
 	for _, c := range r.Pass {
 		if m := selectClause(c, entries); len(m) > 0 {
@@ -472,14 +547,15 @@ func capEvidence(ev []ledger.Observation) []ledger.Observation {
 }
 
 // Combine folds rule results into a cell verdict: any fail is a fail, else any
-// inconclusive is inconclusive, else pass. No results at all is inconclusive:
-// nothing was checked.
+// inconclusive is inconclusive, else pass. Informational rules do not count.
+// No deciding result at all is inconclusive: nothing was checked.
 func Combine(results []RuleResult) Verdict {
-	if len(results) == 0 {
-		return Inconclusive
-	}
-	v := Pass
+	v, n := Pass, 0
 	for _, r := range results {
+		if r.Informational {
+			continue
+		}
+		n++
 		switch r.Verdict {
 		case Fail:
 			return Fail
@@ -488,11 +564,15 @@ func Combine(results []RuleResult) Verdict {
 			v = Inconclusive
 		}
 	}
+	if n == 0 {
+		return Inconclusive
+	}
 	return v
 }
 
-// Count401s counts runner 401 access lines by caller and path family, largest
-// count first.
+// Count401s counts runner 401 access lines by caller, path family, class and
+// the releases on both sides, largest count first. Observations should be
+// annotated (see Annotate) so classes are known.
 func Count401s(obs []ledger.Observation) []Count401 {
 	counts := map[Count401]int{}
 	for _, o := range obs {
@@ -503,7 +583,8 @@ func Count401s(obs []ledger.Observation) []Count401 {
 		if caller == "" {
 			caller = ledger.CallerUnknown
 		}
-		counts[Count401{Caller: caller, Path: PathFamily(o.Path)}]++
+		counts[Count401{Caller: caller, Method: o.Method, Path: platform.PathFamily(o.Path), Class: o.Class,
+			CallerRelease: o.CallerRelease, RunnerRelease: o.RunnerRelease}]++
 	}
 	out := make([]Count401, 0, len(counts))
 	for k, n := range counts {
@@ -511,21 +592,30 @@ func Count401s(obs []ledger.Observation) []Count401 {
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
+		a, b := out[i], out[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
 		}
-		if out[i].Caller != out[j].Caller {
-			return out[i].Caller < out[j].Caller
+		if a.Caller != b.Caller {
+			return a.Caller < b.Caller
 		}
-		return out[i].Path < out[j].Path
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		return a.CallerRelease+a.RunnerRelease < b.CallerRelease+b.RunnerRelease
 	})
 	return out
 }
 
-// Match reports whether a cell's result meets its expectation: the cell
-// verdict and every pinned rule verdict must be equal. The string says why not
-// (or "matched").
-func Match(got CellResult, want Expectation) (bool, string) {
+// Match reports whether a cell's outcome meets its expectation: the cell
+// verdict and every pinned rule verdict must be equal, every caller and family
+// the expectation names as unauthorized must have runner 401s and every one it
+// names as authorized none, and every diagnosis it expects must have been
+// established. The string says why not (or "matched").
+func Match(got Outcome, want Expectation) (bool, string) {
 	var diffs []string
 	if got.Verdict != want.Verdict {
 		diffs = append(diffs, fmt.Sprintf("verdict %s, expected %s", got.Verdict, want.Verdict))
@@ -549,6 +639,17 @@ func Match(got CellResult, want Expectation) (bool, string) {
 			diffs = append(diffs, fmt.Sprintf("rule %s pinned to %s but not evaluated (known rules: %s)", n, want.Rules[n], ruleNames(got.Rules)))
 		}
 	}
+	for _, a := range want.Unauthorized {
+		if count401s(got.Unauthorized, a) == 0 {
+			diffs = append(diffs, fmt.Sprintf("expected runner 401s for %s, saw none", a))
+		}
+	}
+	for _, a := range want.Authorized {
+		if n := count401s(got.Unauthorized, a); n > 0 {
+			diffs = append(diffs, fmt.Sprintf("expected no runner 401 for %s, saw %d", a, n))
+		}
+	}
+	diffs = append(diffs, matchDiagnoses(got.Diagnoses, want.Diagnoses)...)
 	if len(diffs) == 0 {
 		return true, "matched"
 	}
@@ -557,6 +658,16 @@ func Match(got CellResult, want Expectation) (bool, string) {
 		why += " [expectation: " + want.Why + "]"
 	}
 	return false, why
+}
+
+func count401s(counts []Count401, a Attribution) int {
+	n := 0
+	for _, c := range counts {
+		if a.Covers(c) {
+			n += c.Count
+		}
+	}
+	return n
 }
 
 func ruleNames(rs []RuleResult) string {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 var base = time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
@@ -37,11 +38,25 @@ func sig(signal ledger.Signal, phase ledger.Phase, ns, s, role, detail string) l
 	return ledger.Observation{Signal: signal, Phase: phase, Namespace: ns, Session: s, Role: role, Detail: detail}
 }
 
+// cover adds, for session s in phase ph, an access line of every runner call
+// family the cell drives and the API spec changes that cause the spec-change
+// families.
+func (b *ledgerBuilder) cover(ph ledger.Phase, s, role string) *ledgerBuilder {
+	for _, sc := range platform.SpecChanges {
+		b.add(ledger.Observation{Signal: ledger.SignalAPI, Phase: ph, Caller: ledger.CallerHarness, Method: strings.Fields(sc.Route)[0], Path: sc.Route, Status: 200, Namespace: "p", Session: s, Role: role})
+	}
+	for _, f := range platform.CallFamilies {
+		b.add(access(ph, ledger.Caller(f.Caller), f.Method, f.Path, 200, "p", s, role))
+	}
+	return b
+}
+
 // healthyCell is a v0.2.0→v0.2.7-like ledger: pre-upgrade session A keeps
 // working, post-upgrade session B works, coverage complete, no 401.
 func healthyCell() *ledgerBuilder {
 	b := &ledgerBuilder{}
 	pre, post := ledger.RolePreUpgrade, ledger.RolePostUpgrade
+	b.cover(ledger.PhaseBefore, "a", pre).cover(ledger.PhaseAfter, "b", post)
 	b.add(sig(ledger.SignalCondition, ledger.PhaseBefore, "p", "a", pre, "phase=Running")).
 		add(access(ledger.PhaseBefore, ledger.CallerBackend, "POST", "/", 200, "p", "a", pre)).
 		add(sig(ledger.SignalRunEvent, ledger.PhaseBefore, "p", "a", pre, "RUN_FINISHED")).
@@ -55,9 +70,7 @@ func healthyCell() *ledgerBuilder {
 		add(access(ledger.PhaseAfter, ledger.CallerBackend, "GET", "/events", 404, "p", "b", post)).
 		add(access(ledger.PhaseAfter, ledger.CallerBackend, "POST", "/", 200, "p", "b", post)).
 		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "b", post, "RUN_STARTED")).
-		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "b", post, "RUN_FINISHED")).
-		add(ledger.Observation{Signal: ledger.SignalAPI, Phase: ledger.PhaseAfter, Method: "POST", Path: "/api/projects/p/agentic-sessions/b/workflow", Status: 200, Namespace: "p", Session: "b", Role: post}).
-		add(access(ledger.PhaseAfter, ledger.CallerOperator, "POST", "/workflow", 200, "p", "b", post))
+		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "b", post, "RUN_FINISHED"))
 	return b
 }
 
@@ -88,24 +101,28 @@ func TestDefaultRulesLoad(t *testing.T) {
 	for _, r := range rs.Rules {
 		names = append(names, r.Name)
 	}
-	if got := strings.Join(names, ","); got != "no-runner-401,pre-upgrade-sessions-keep-working,post-upgrade-sessions-work,restarted-session-runs,no-coverage-gaps" {
+	if got := strings.Join(names, ","); got != "no-runner-401,from-release-clean,pre-upgrade-sessions-keep-working,post-upgrade-sessions-work,restarted-session-runs,no-runner-401-after-rollback,rolled-back-sessions-keep-working,no-coverage-gaps,runner-errors-explained" {
 		t.Errorf("rule names = %s", got)
 	}
 }
 
 func TestLoadRulesRejectsBadInput(t *testing.T) {
 	tests := map[string]struct{ yaml, want string }{
-		"unknown field":  {"rules:\n- name: x\n  fial: []\n", "field fial not found"},
-		"unknown signal": {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {signal: [runner-402]}\n", `signal "runner-402" is not one of`},
-		"unknown phase":  {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {phase: [later]}\n", `phase "later"`},
-		"unknown caller": {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {caller: [frontend]}\n", `caller "frontend"`},
-		"bad regex":      {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {detail: \"(\"}\n", "not an RE2 regex"},
-		"bad role":       {"rules:\n- name: x\n  sessions: {role: vip}\n  pass:\n  - name: c\n    match: {}\n", `sessions.role "vip"`},
-		"duplicate name": {"rules:\n- name: x\n  pass: [{name: c, match: {}}]\n- name: x\n  pass: [{name: c, match: {}}]\n", "used twice"},
-		"no clauses":     {"rules:\n- name: x\n", "has no fail"},
-		"unnamed clause": {"rules:\n- name: x\n  fail:\n  - match: {}\n", "name is empty"},
-		"when outside":   {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {}\n    when: {}\n", "only valid in require"},
-		"empty file":     {"", "rules"},
+		"unknown field":      {"rules:\n- name: x\n  fial: []\n", "field fial not found"},
+		"unknown signal":     {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {signal: [runner-402]}\n", `signal "runner-402" is not one of`},
+		"unknown phase":      {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {phase: [later]}\n", `phase "later"`},
+		"unknown caller":     {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {caller: [frontend]}\n", `caller "frontend"`},
+		"bad regex":          {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {detail: \"(\"}\n", "not an RE2 regex"},
+		"bad role":           {"rules:\n- name: x\n  sessions: {role: vip}\n  pass:\n  - name: c\n    match: {}\n", `sessions.role "vip"`},
+		"duplicate name":     {"rules:\n- name: x\n  pass: [{name: c, match: {}}]\n- name: x\n  pass: [{name: c, match: {}}]\n", "used twice"},
+		"no clauses":         {"rules:\n- name: x\n", "has no fail"},
+		"unnamed clause":     {"rules:\n- name: x\n  fail:\n  - match: {}\n", "name is empty"},
+		"when outside":       {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {}\n    when: {}\n", "only valid in require"},
+		"eachFamily outside": {"rules:\n- name: x\n  fail:\n  - name: c\n    eachFamily: true\n    match: {}\n", "eachFamily is only valid in require"},
+		"unknown class":      {"rules:\n- name: x\n  fail:\n  - name: c\n    match: {class: [old]}\n", `class "old" is not one of`},
+		"unknown window":     {"rules:\n- name: x\n  evidence: later\n  fail:\n  - name: c\n    match: {}\n", `evidence "later"`},
+		"bad rule when":      {"rules:\n- name: x\n  when: {phase: [soon]}\n  fail:\n  - name: c\n    match: {}\n", `when: phase "soon"`},
+		"empty file":         {"", "rules"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -168,8 +185,10 @@ func TestCellV020ToV022Shape(t *testing.T) {
 	if len(no401.Evidence) != 6 || !strings.Contains(no401.Reason, "6 entries") {
 		t.Errorf("no-runner-401 evidence: %d entries, reason %q", len(no401.Evidence), no401.Reason)
 	}
-	counts := Count401s(b.obs)
-	wantCounts := []Count401{{ledger.CallerBackend, "/", 1}, {ledger.CallerBackend, "/events", 1}, {ledger.CallerOperator, "/workflow", 1}}
+	counts := Count401s(Annotate(b.obs, "v0.2.0"))
+	up := ledger.ClassUpgrade
+	wantCounts := []Count401{{Caller: ledger.CallerBackend, Method: "POST", Path: "/", Class: up, Count: 1}, {Caller: ledger.CallerBackend, Method: "GET", Path: "/events", Class: up, Count: 1},
+		{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Class: up, Count: 1}}
 	if len(counts) != len(wantCounts) {
 		t.Fatalf("Count401s = %+v", counts)
 	}
@@ -182,7 +201,7 @@ func TestCellV020ToV022Shape(t *testing.T) {
 		t.Errorf("restart reason should cite the entry: %s", res["restarted-session-runs"].Reason)
 	}
 	all := Evaluate(EvaluateInput{Observations: b.obs})
-	if ok, why := Match(CellResult{Verdict: Combine(all), Rules: all}, Expectation{Verdict: Fail, Rules: map[string]Verdict{"no-runner-401": Fail, "restarted-session-runs": Fail}}); !ok {
+	if ok, why := Match(Outcome{Verdict: Combine(all), Rules: all}, Expectation{Verdict: Fail, Rules: map[string]Verdict{"no-runner-401": Fail, "restarted-session-runs": Fail}}); !ok {
 		t.Errorf("v0.2.0→v0.2.2 must match its expectation: %s", why)
 	}
 }
@@ -203,10 +222,20 @@ func TestCellV020ToV027Shape(t *testing.T) {
 	if len(Count401s(b.obs)) != 0 {
 		t.Errorf("no 401s expected")
 	}
-	ok, why := Match(CellResult{Verdict: Combine(all), Rules: all}, Expectation{Verdict: Fail, Rules: map[string]Verdict{"restarted-session-runs": Fail, "no-runner-401": Pass}})
+	ok, why := Match(Outcome{Verdict: Combine(all), Rules: all}, Expectation{Verdict: Fail, Rules: map[string]Verdict{"restarted-session-runs": Fail, "no-runner-401": Pass}})
 	if !ok {
 		t.Errorf("expectation not matched: %s", why)
 	}
+}
+
+// rejectSpecChanges makes every spec change after the upgrade answer 401.
+func rejectSpecChanges(b *ledgerBuilder) *ledgerBuilder {
+	for i, o := range b.obs {
+		if o.Signal == ledger.SignalAPI && o.Phase == ledger.PhaseAfter {
+			b.obs[i].Status = 401
+		}
+	}
+	return b
 }
 
 func without(b *ledgerBuilder, drop func(ledger.Observation) bool) *ledgerBuilder {
@@ -229,17 +258,20 @@ func TestNoRunner401Coverage(t *testing.T) {
 	}{
 		{"missing backend events after upgrade",
 			without(healthyCell(), func(o ledger.Observation) bool { return o.Path == "/events" && o.Phase == ledger.PhaseAfter }),
-			Inconclusive, "backend -> runner GET /events*"},
+			Inconclusive, "backend GET /events (after)"},
 		{"backend POST / only before the upgrade",
 			without(healthyCell(), func(o ledger.Observation) bool { return o.Path == "/" && o.Phase == ledger.PhaseAfter }),
-			Inconclusive, "backend -> runner POST / after the upgrade"},
+			Inconclusive, "backend POST / (after)"},
 		{"spec change without operator traffic",
 			without(healthyCell(), func(o ledger.Observation) bool { return o.Caller == ledger.CallerOperator }),
-			Inconclusive, "operator -> runner POST /workflow"},
-		{"no spec change: operator traffic not required",
+			Inconclusive, "operator POST /workflow (after)"},
+		{"no spec change: its backend and operator calls are not required",
 			without(healthyCell(), func(o ledger.Observation) bool {
-				return o.Caller == ledger.CallerOperator || o.Signal == ledger.SignalAPI
+				return o.Caller == ledger.CallerOperator || o.Signal == ledger.SignalAPI || o.Path == "/workflow" || o.Path == "/repos/add" || o.Path == "/repos/remove"
 			}),
+			Pass, ""},
+		{"a rejected spec change needs the backend's call but not the operator's",
+			without(rejectSpecChanges(healthyCell()), func(o ledger.Observation) bool { return o.Caller == ledger.CallerOperator }),
 			Pass, ""},
 		{"thread events path counts as /events*",
 			healthyCell().add(access(ledger.PhaseAfter, ledger.CallerBackend, "GET", "/events/t1", 200, "p", "b", ledger.RolePostUpgrade)),
@@ -249,7 +281,7 @@ func TestNoRunner401Coverage(t *testing.T) {
 			Pass, ""},
 		{"a 401 during the upgrade fails",
 			healthyCell().add(runner401(ledger.PhaseDuring, ledger.CallerOperator, "POST", "/workflow", "p", "a", ledger.RolePreUpgrade)),
-			Fail, "runner or platform reported a runner 401"},
+			Fail, "a runner 401 caused by the upgrade"},
 		{"operator repo 401 log line alone fails",
 			healthyCell().add(ledger.Observation{Signal: ledger.SignalOperatorRepo401, Phase: ledger.PhaseAfter, Caller: ledger.CallerOperator, Detail: "[Reconcile] Runner returned 401 for repo add"}),
 			Fail, "operator-repo-401"},
@@ -356,7 +388,8 @@ func TestCombine(t *testing.T) {
 }
 
 func TestMatch(t *testing.T) {
-	got := CellResult{Verdict: Fail, Rules: []RuleResult{{Rule: "no-runner-401", Verdict: Pass}, {Rule: "restarted-session-runs", Verdict: Fail, Reason: "phase Failed"}}}
+	got := Outcome{Verdict: Fail, Rules: []RuleResult{{Rule: "no-runner-401", Verdict: Pass}, {Rule: "restarted-session-runs", Verdict: Fail, Reason: "phase Failed"}},
+		Unauthorized: []Count401{{Caller: ledger.CallerOperator, Path: "/workflow", Count: 3}}}
 	tests := []struct {
 		name string
 		want Expectation
@@ -368,6 +401,10 @@ func TestMatch(t *testing.T) {
 		{"verdict differs", Expectation{Verdict: Pass, Why: "fixed upstream"}, false, "verdict fail, expected pass; [expectation: fixed upstream]"},
 		{"pinned rule differs", Expectation{Verdict: Fail, Rules: map[string]Verdict{"no-runner-401": Fail}}, false, "rule no-runner-401 pass, expected fail"},
 		{"pinned rule unknown", Expectation{Verdict: Fail, Rules: map[string]Verdict{"no-401": Fail}}, false, "pinned to fail but not evaluated"},
+		{"expected 401s seen", Expectation{Verdict: Fail, Unauthorized: []Attribution{{Caller: ledger.CallerOperator, Family: "/workflow"}, {Caller: ledger.CallerOperator}}}, true, "matched"},
+		{"expected 401s missing", Expectation{Verdict: Fail, Unauthorized: []Attribution{{Caller: ledger.CallerBackend, Family: "/"}}}, false, "expected runner 401s for backend /, saw none"},
+		{"authorized caller clean", Expectation{Verdict: Fail, Authorized: []Attribution{{Caller: ledger.CallerBackend}}}, true, "matched"},
+		{"authorized caller 401s", Expectation{Verdict: Fail, Authorized: []Attribution{{Caller: ledger.CallerOperator}}}, false, "expected no runner 401 for operator (any path), saw 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,6 +413,43 @@ func TestMatch(t *testing.T) {
 				t.Errorf("Match = %v %q, want %v containing %q", ok, why, tt.ok, tt.why)
 			}
 		})
+	}
+}
+
+func TestMatchDiagnoses(t *testing.T) {
+	base := Outcome{Verdict: Fail, Rules: []RuleResult{{Rule: "no-runner-401", Verdict: Fail}}}
+	backendNoToken := Diagnosis{Caller: ledger.CallerBackend, Class: DiagCallerSendsNoValidToken}
+	restart := Diagnosis{Class: DiagSecretLacksKey}
+	tests := []struct {
+		name string
+		got  []Diagnosis
+		want []Diagnosis
+		ok   bool
+		why  string
+	}{
+		{"none expected, none made", nil, nil, true, "matched"},
+		{"expected and found", []Diagnosis{backendNoToken, {Caller: ledger.CallerOperator, Class: DiagCallerSendsNoValidToken}}, []Diagnosis{backendNoToken}, true, "matched"},
+		{"restart break found", []Diagnosis{restart}, []Diagnosis{restart}, true, "matched"},
+		{"not diagnosed", nil, []Diagnosis{backendNoToken}, false, "expected diagnosis backend caller-sends-no-valid-token, but the cell was not diagnosed"},
+		{"other class", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagRunnerRejectsSecretToken}}, []Diagnosis{backendNoToken}, false,
+			"expected diagnosis backend caller-sends-no-valid-token, got runner-rejects-secret-token for backend"},
+		{"other caller only", []Diagnosis{restart}, []Diagnosis{backendNoToken}, false, "got none for backend (diagnosed: secret-lacks-key)"},
+		{"restart expected, none", []Diagnosis{}, []Diagnosis{restart}, false, "expected diagnosis secret-lacks-key, got none for the restart (diagnosed: nothing)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := base
+			got.Diagnoses = tt.got
+			ok, why := Match(got, Expectation{Verdict: Fail, Diagnoses: tt.want})
+			if ok != tt.ok || !strings.Contains(why, tt.why) {
+				t.Errorf("Match = %v %q, want %v containing %q", ok, why, tt.ok, tt.why)
+			}
+		})
+	}
+	for _, c := range DiagnosisClasses {
+		if c.Phrase() == string(c) || !KnownDiagnosisClass(c) {
+			t.Errorf("class %s has no phrase", c)
+		}
 	}
 }
 
@@ -390,6 +464,15 @@ func TestGlobAndFamily(t *testing.T) {
 	} {
 		if got := glob(tt.pattern, tt.s); got != tt.want {
 			t.Errorf("glob(%q, %q) = %v", tt.pattern, tt.s, got)
+		}
+	}
+}
+
+// A YAML plain scalar ends at " #": a description must not lose its tail.
+func TestRuleDescriptionsAreWhole(t *testing.T) {
+	for _, r := range DefaultRules().Rules {
+		if d := strings.TrimSpace(r.Description); !strings.HasSuffix(d, ".") && !strings.HasSuffix(d, ")") {
+			t.Errorf("rule %s: description %q looks cut short (quote it when it holds \" #\")", r.Name, d)
 		}
 	}
 }

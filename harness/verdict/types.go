@@ -3,8 +3,6 @@
 package verdict
 
 import (
-	"time"
-
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 )
 
@@ -22,44 +20,11 @@ type RuleResult struct {
 	Rule        string  `json:"rule"`
 	Description string  `json:"description"`
 	Verdict     Verdict `json:"verdict"`
+	// Informational results are reported but do not decide the cell verdict.
+	Informational bool `json:"informational,omitempty"`
 	// Reason says in one sentence why (which entries broke it, or what was missing).
 	Reason   string               `json:"reason"`
 	Evidence []ledger.Observation `json:"evidence,omitempty"`
-}
-
-// Cell identifies one from→to upgrade of the matrix and how it is run.
-type Cell struct {
-	Catalog string `json:"catalog"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-	// Order is the upgrade strategy: "all-at-once", "operator-first", "backend-first",
-	// "runner-only", or an explicit component list such as "operator,runner".
-	Order string `json:"order"`
-	// Overrides replaces images of the To release: component -> image reference.
-	Overrides map[string]string `json:"overrides,omitempty"`
-	// NodeImage is the kind node image the cell ran on ("" for an existing cluster).
-	NodeImage string   `json:"nodeImage,omitempty"`
-	Labels    []string `json:"labels,omitempty"`
-}
-
-// Name is the stable, file-system-safe name of the cell, e.g. "v0.2.0-v0.2.2" or
-// "v0.2.0-v0.2.2-operator-first".
-func (c Cell) Name() string {
-	n := c.From + "-" + c.To
-	if c.Order != "" && c.Order != "all-at-once" {
-		n += "-" + sanitize(c.Order)
-	}
-	return n
-}
-
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, ch := range b {
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '-') {
-			b[i] = '-'
-		}
-	}
-	return string(b)
 }
 
 // Expectation is what the catalog's matrix says a cell should show.
@@ -70,35 +35,54 @@ type Expectation struct {
 	// Rules optionally pins the expected verdict of individual rules
 	// (e.g. {"restarted-session-runs": "fail"} for contract §3.5 item 7).
 	Rules map[string]Verdict `json:"rules,omitempty"`
+	// Unauthorized lists callers and path families that must get runner 401s
+	// (each at least one); Authorized those that must get none. An empty family
+	// stands for every family of the caller.
+	Unauthorized []Attribution `json:"unauthorized,omitempty"`
+	Authorized   []Attribution `json:"authorized,omitempty"`
+	// Diagnoses are the classes harness/diagnose must establish (each one for
+	// its caller; no caller for a restart break).
+	Diagnoses []Diagnosis `json:"diagnoses,omitempty"`
 }
 
-// Count401 is the number of runner 401s for one caller and path.
+// Attribution names a caller and a runner path family, e.g. backend "/events".
+type Attribution struct {
+	Caller ledger.Caller `json:"caller" yaml:"caller"`
+	Family string        `json:"family,omitempty" yaml:"family,omitempty"`
+}
+
+func (a Attribution) String() string {
+	if a.Family == "" {
+		return string(a.Caller) + " (any path)"
+	}
+	return string(a.Caller) + " " + a.Family
+}
+
+// Covers reports whether a 401 count falls under a: same caller and family,
+// and caused by the upgrade (the from release's own 401s are not attributed
+// to the upgrade).
+func (a Attribution) Covers(c Count401) bool {
+	return a.Caller == c.Caller && (a.Family == "" || a.Family == c.Path) && c.Class != ledger.ClassFromRelease
+}
+
+// Outcome is what a cell showed, as Match compares it with an Expectation.
+type Outcome struct {
+	Verdict      Verdict
+	Rules        []RuleResult
+	Unauthorized []Count401
+	// Diagnoses are the classes the cell's diagnosis established; nil when the
+	// cell was not diagnosed.
+	Diagnoses []Diagnosis
+}
+
+// Count401 is the number of runner 401s for one caller and path family, of
+// one class, between one caller release and one runner release.
 type Count401 struct {
-	Caller ledger.Caller `json:"caller"`
-	Path   string        `json:"path"`
-	Count  int           `json:"count"`
-}
-
-// CellResult is everything reports need about one cell.
-type CellResult struct {
-	Cell         Cell          `json:"cell"`
-	Expected     Expectation   `json:"expected"`
-	Verdict      Verdict       `json:"verdict"`
-	Rules        []RuleResult  `json:"rules"`
-	Unauthorized []Count401    `json:"unauthorized"`
-	Started      time.Time     `json:"started"`
-	Duration     time.Duration `json:"duration"`
-	// UpgradeStarted splits logs and the ledger into before/after.
-	UpgradeStarted time.Time `json:"upgradeStarted"`
-	// Matched is true when Verdict (and every pinned rule) equals the expectation.
-	Matched bool `json:"matched"`
-	// Error is set when the cell could not run (infrastructure), with Verdict inconclusive.
-	Error string `json:"error,omitempty"`
-	// Repro is the one command that reproduces this cell.
-	Repro string `json:"repro,omitempty"`
-	// BundleDir is where the failure bundle was written, relative to $ARTIFACTS.
-	BundleDir string `json:"bundleDir,omitempty"`
-	// KeptCluster names the kind cluster and kubectl context kept for inspection.
-	KeptCluster string               `json:"keptCluster,omitempty"`
-	Ledger      []ledger.Observation `json:"ledger"`
+	Caller        ledger.Caller `json:"caller"`
+	Method        string        `json:"method,omitempty"`
+	Path          string        `json:"path"`
+	Class         ledger.Class  `json:"class,omitempty"`
+	CallerRelease string        `json:"callerRelease,omitempty"`
+	RunnerRelease string        `json:"runnerRelease,omitempty"`
+	Count         int           `json:"count"`
 }

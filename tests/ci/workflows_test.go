@@ -6,6 +6,7 @@ package ci
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -25,7 +26,13 @@ func workflows(t *testing.T) []string {
 }
 
 func TestWorkflowsLintClean(t *testing.T) {
-	l, err := actionlint.NewLinter(io.Discard, &actionlint.LinterOptions{Shellcheck: "", Pyflakes: ""})
+	// With shellcheck on PATH (make test installs it first) actionlint also
+	// checks every run: block.
+	sc, _ := exec.LookPath("shellcheck")
+	if sc == "" {
+		t.Log("shellcheck is not on PATH: run: blocks are linted without it (make test installs it before the unit tests)")
+	}
+	l, err := actionlint.NewLinter(io.Discard, &actionlint.LinterOptions{Shellcheck: sc, Pyflakes: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +49,8 @@ func TestWorkflowsLintClean(t *testing.T) {
 
 var (
 	makeCall    = regexp.MustCompile(`\bmake\s+([a-z][a-z0-9-]*)`)
-	harnessCall = regexp.MustCompile(`bin/upgrade-harness\s+([a-z][a-z0-9-]*)`)
+	harnessCall = regexp.MustCompile(`(?:bin/upgrade-harness|"\$UH_BIN")\s+([a-z][a-z0-9-]*)`)
+	scriptCall  = regexp.MustCompile(`\bscripts/([a-z][a-z0-9-]*\.sh)\b`)
 	makeTarget  = regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`)
 	registered  = regexp.MustCompile(`register\("([a-z][a-z0-9-]*)"`)
 )
@@ -65,10 +73,25 @@ func TestWorkflowsNameExistingTargetsAndCommands(t *testing.T) {
 		}
 	}
 	checked := 0
-	for _, f := range append(workflows(t), filepath.Join(root, ".ci", "run")) {
+	scripts, _ := filepath.Glob(filepath.Join(root, "scripts", "*.sh"))
+	files := append(append(workflows(t), filepath.Join(root, ".ci", "run"), filepath.Join(root, "Makefile")), scripts...)
+	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, m := range scriptCall.FindAllStringSubmatch(string(b), -1) {
+			checked++
+			st, err := os.Stat(filepath.Join(root, "scripts", m[1]))
+			switch {
+			case err != nil:
+				t.Errorf("%s runs scripts/%s, which does not exist", filepath.Base(f), m[1])
+			case m[1] != "lib.sh" && st.Mode()&0o111 == 0:
+				t.Errorf("%s runs scripts/%s, which is not executable", filepath.Base(f), m[1])
+			}
+		}
+		if filepath.Base(f) == "Makefile" {
+			continue // its own targets are not calls
 		}
 		for _, m := range makeCall.FindAllStringSubmatch(string(b), -1) {
 			checked++

@@ -13,11 +13,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
+	"github.com/ambient-e2e/upgrade-harness/harness/detect"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
 // repoRoot is the repository, seen from tests/e2e.
@@ -45,46 +48,47 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 }
 
 // sharedTarget is the suite's kind cluster as a cell target.
-func sharedTarget(ctx context.Context, t *testing.T) *cell.Target {
+func sharedTarget(ctx context.Context, t *testing.T) *cluster.Target {
 	t.Helper()
 	c, err := suite.SharedCluster(ctx)
 	if err != nil {
 		t.Fatalf("shared cluster: %v", err)
 	}
-	return &cell.Target{Rest: c.KubernetesRestConfig(), Kind: c, Name: c.Name(), NodeImage: suite.NodeImage}
+	target, err := cluster.NewKindTarget(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
 }
 
-func clientsFor(t *testing.T, target *cell.Target) (kubernetes.Interface, dynamic.Interface) {
-	t.Helper()
-	cs, err := kubernetes.NewForConfig(target.Rest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(target.Rest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs, dyn
+func clientsFor(t *testing.T, target *cluster.Target) (kubernetes.Interface, dynamic.Interface) {
+	return target.Kube, target.Dynamic
+}
+
+// resetPlatform removes everything a cell or test installed.
+func resetPlatform(ctx context.Context, target *cluster.Target, logf func(string, ...any)) error {
+	_, err := deploy.Reset(ctx, deploy.ResetInput{Config: target.Rest, Client: target.Kube, Dynamic: target.Dynamic, PlatformNamespace: platform.Namespace, Logf: logf})
+	return err
 }
 
 // deployFresh resets the cluster and installs one release of the simulated catalog.
-func deployFresh(ctx context.Context, t *testing.T, target *cell.Target, cat *catalog.Catalog, version string) *deploy.Rendered {
+func deployFresh(ctx context.Context, t *testing.T, target *cluster.Target, cat *catalog.Catalog, version string) *deploy.Rendered {
 	t.Helper()
 	g := NewWithT(t)
 	logf := func(f string, a ...any) { t.Logf(f, a...) }
-	rendered, err := cell.RenderRelease(cat, release(t, cat, version), nil)
+	rendered, err := deploy.RenderRelease(cat, release(t, cat, version), platform.Images{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cell.ResetCluster(ctx, target, logf)).To(Succeed())
-	g.Expect(cell.PreloadImages(ctx, target, rendered)).To(Succeed())
-	g.Expect(cell.InstallRelease(ctx, cell.InstallReleaseInput{Target: target, Rendered: rendered, Timeout: 3 * time.Minute, Logf: logf})).To(Succeed())
+	g.Expect(resetPlatform(ctx, target, logf)).To(Succeed())
+	g.Expect(target.LoadImages(ctx, deploy.ListImages(rendered)...)).To(Succeed())
+	g.Expect(deploy.Install(ctx, deploy.InstallInput{Config: target.Rest, Client: target.Kube, Rendered: rendered, Timeout: 3 * time.Minute, Logf: logf})).To(Succeed())
 	return rendered
 }
 
 // observe starts the cell's detectors into a new ledger; stopped at cleanup.
-func observe(ctx context.Context, t *testing.T, target *cell.Target) *ledger.Ledger {
+func observe(ctx context.Context, t *testing.T, target *cluster.Target) *ledger.Ledger {
 	t.Helper()
 	l := ledger.New()
-	stop, err := cell.StartDetectors(ctx, cell.StartDetectorsInput{Target: target, Ledger: l})
+	stop, err := detect.StartAll(ctx, detect.StartAllInput{Kube: target.Kube, Dynamic: target.Dynamic, Ledger: l, PlatformNamespace: platform.Namespace})
 	if err != nil {
 		t.Fatalf("starting detectors: %v", err)
 	}
@@ -93,9 +97,9 @@ func observe(ctx context.Context, t *testing.T, target *cell.Target) *ledger.Led
 }
 
 // backend returns an API client recording into l; closed at cleanup.
-func backend(ctx context.Context, t *testing.T, target *cell.Target, l *ledger.Ledger) *session.Client {
+func backend(ctx context.Context, t *testing.T, target *cluster.Target, l *ledger.Ledger) *session.Client {
 	t.Helper()
-	c, closeFn, err := cell.NewBackendClient(ctx, cell.NewBackendClientInput{Target: target, Ledger: l, Logf: func(f string, a ...any) { t.Logf(f, a...) }})
+	c, closeFn, err := session.NewBackendClient(ctx, session.NewBackendClientInput{Rest: target.Rest, Kube: target.Kube, Ledger: l, Logf: func(f string, a ...any) { t.Logf(f, a...) }})
 	if err != nil {
 		t.Fatalf("backend client: %v", err)
 	}
@@ -142,8 +146,4 @@ func dumpLedger(t *testing.T, obs []ledger.Observation) {
 	t.Logf("ledger (%d entries):\n%s", len(obs), b.String())
 }
 
-func fmtCell(c catalog.Cell) string { return fmt.Sprintf("%s→%s [%s]", c.From, c.To, c.Order.Text) }
-
-func clientsForG(target *cell.Target) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(target.Rest)
-}
+func fmtCell(c upgrade.Cell) string { return fmt.Sprintf("%s→%s [%s]", c.From, c.To, c.Order.Text) }

@@ -5,9 +5,8 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -22,20 +21,16 @@ var (
 	suite           *testenv.Suite
 )
 
+// TestMain sets the suite up with env funcs: the engine and node image, then
+// the shared kind cluster through envfuncs (its kubeconfig becomes cfg's
+// client); Finish dumps its node logs into $ARTIFACTS and destroys it unless
+// E2E_KEEP_CLUSTER=true.
 func TestMain(m *testing.M) {
 	rest.SetDefaultWarningHandler(rest.NoWarnings{}) // deprecation warnings are noise here
-	cfg := envconf.New()
-	testenvironment = env.NewWithConfig(cfg)
+	testenvironment = env.NewWithConfig(envconf.New())
 	suite = testenv.New(testenv.Options{ClusterName: envOr("E2E_CLUSTER", "uh-e2e"), Log: os.Stderr})
-	testenvironment.Setup(func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		if err := suite.Prepare(ctx); err != nil {
-			return ctx, fmt.Errorf("preparing the e2e environment: %w", err)
-		}
-		return ctx, nil
-	})
-	testenvironment.Finish(func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		return ctx, suite.Teardown(ctx)
-	})
+	testenvironment.Setup(suite.Prepare, suite.CreateSharedCluster())
+	testenvironment.Finish(suite.DestroySharedCluster(filepath.Join(artifactsDir(), "e2e-cluster-logs")))
 	os.Exit(testenvironment.Run(m))
 }
 

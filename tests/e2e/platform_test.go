@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/detect"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
@@ -21,7 +21,7 @@ const signalTimeout = 90 * time.Second
 // TestSimulatedReleases: the simulated v0.2.0 runs sessions end to end; a
 // fresh simulated v0.2.2 shows the signals production showed (contract §8).
 func TestSimulatedReleases(t *testing.T) {
-	var target *cell.Target
+	var target *cluster.Target
 	f := features.New("simulated releases reproduce the runner-auth contract").
 		WithLabel("area", "platform").
 		WithSetup("use the shared cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

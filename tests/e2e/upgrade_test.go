@@ -2,23 +2,29 @@ package e2e
 
 import (
 	"context"
+	"image"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"golang.org/x/net/html"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/browser"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -30,121 +36,219 @@ func artifactsDir() string {
 	return filepath.Join(repoRoot, "_artifacts")
 }
 
-// TestUpgradeMatrix runs the catalog's `ci` cells on the shared cluster, used as
-// an existing cluster (the -kubeconfig mode), and checks each verdict against
-// the cell's expectation, then the reports a nightly run and a PR gate read.
+// TestUpgradeMatrix runs every `ci` cell of the simulated catalog as a feature
+// of its own on the shared cluster (a cell added to the catalog is a new test,
+// no code), each through the matrix with its own artifacts, and checks its
+// verdict and 401 attributions against the catalog. Cells with more to show
+// carry extra assessments: the reports, bundle and repro line of the
+// regression cell, its report.html in chromium, and no bundle for a pass.
 func TestUpgradeMatrix(t *testing.T) {
 	// Parallel with TestKeepOnFailure, which runs on clusters of its own: the
 	// tests that share this cluster are sequential and finish before either starts.
 	t.Parallel()
-	var out matrix.Output
-	var target *cell.Target
-	f := features.New("the ci cells of the simulated catalog give their expected verdicts").
+	cat := simulatedCatalog(t)
+	cells, err := cat.Cells(catalog.Filter{Labels: []string{"ci"}})
+	if err != nil || len(cells) == 0 {
+		t.Fatalf("the simulated catalog's ci cells: %v (%d cells)", err, len(cells))
+	}
+	extra := map[string][]cellAssessment{
+		"v0.2.0-v0.2.1": {{"a passing cell leaves no bundle", assessNoBundle}},
+		"v0.2.0-v0.2.2": {
+			{"the reports, the bundle and the repro line are written, with no token value", assessReports},
+			{"chromium draws its report.html: lanes, the backend and operator 401 marks after the upgrade mark, the verdict", assessReportInChromium},
+			{"the runner probe diagnoses backend and operator: caller sends no valid token; the summary says so", assessDiagnosis},
+		},
+	}
+	var fs []features.Feature
+	for _, c := range cells {
+		fs = append(fs, cellFeature(c, extra[c.Name()]...))
+	}
+	testenvironment.Test(t, fs...)
+}
+
+// cellAssessment is a check of one cell's run: its result and its artifacts.
+type cellAssessment struct {
+	name string
+	fn   func(ctx context.Context, t *testing.T, cfg *envconf.Config, r cell.Result, artifacts string)
+}
+
+// cellFeature runs one catalog cell on the shared cluster and assesses it.
+func cellFeature(c upgrade.Cell, extra ...cellAssessment) features.Feature {
+	var r cell.Result
+	artifacts := filepath.Join(artifactsDir(), "ci", c.Name())
+	f := features.New(c.Name()+": "+string(c.Expect.Verdict)+" ("+c.Expect.Why+")").
 		WithLabel("area", "upgrade").
-		WithSetup("run the matrix on the shared cluster through its kubeconfig", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			g := NewWithT(t)
-			target = sharedTarget(ctx, t)
-			cat := simulatedCatalog(t)
-			// An existing cluster must already hold the images: load every release's.
-			for _, v := range cat.Versions() {
-				r, err := cell.RenderRelease(cat, release(t, cat, v), nil)
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(cell.PreloadImages(ctx, target, r)).To(Succeed())
-			}
-			var err error
-			out, err = matrix.Run(ctx, matrix.Input{
+		WithLabel("cell", c.Name()).
+		WithSetup("run the cell on the shared cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			out, err := matrix.Run(ctx, matrix.Input{
 				Catalog: "simulated", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				Filter: catalog.Filter{Labels: []string{"ci"}}, Artifacts: artifactsDir(),
-				Kubeconfig: target.Kind.GetKubeconfig(), Context: target.Kind.GetKubectlContext(), Log: os.Stderr,
+				CellNames: []string{c.Name()}, Target: sharedTarget(ctx, t), Artifacts: artifacts, Log: os.Stderr,
 			})
 			if err != nil {
 				t.Logf("matrix: %v", err)
 			}
-			g.Expect(out.Results).To(HaveLen(5), "the five ci cells ran")
+			NewWithT(t).Expect(out.Results).To(HaveLen(1), "the cell ran")
+			r = out.Results[0]
 			return ctx
 		}).
-		Assess("every cell's verdict matches its expectation", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			for _, r := range out.Results {
-				r := r
-				t.Run(r.Cell.Name(), func(t *testing.T) {
-					t.Logf("%s: verdict %s (expected %s) in %s; 401s: %s", r.Cell.Name(), r.Verdict, r.Expected.Verdict, r.Duration.Round(time.Second), report.Format401s(r.Unauthorized))
-					logDetectionLatency(t, r.Ledger)
-					if !r.Matched || r.Error != "" {
-						for _, rule := range r.Rules {
-							t.Logf("rule %s: %s — %s", rule.Rule, rule.Verdict, rule.Reason)
-						}
-						dumpLedger(t, r.Ledger)
-					}
-					NewWithT(t).Expect(r.Error).To(BeEmpty())
-					NewWithT(t).Expect(r.Matched).To(BeTrue(), "verdict %s, expected %s (%s)", r.Verdict, r.Expected.Verdict, r.Expected.Why)
-				})
-			}
-			return ctx
-		}).
-		Assess("v0.2.0→v0.2.2 names backend and operator as callers of /, /events and /workflow", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			g := NewWithT(t)
-			r := resultOf(t, out, "v0.2.0-v0.2.2")
-			seen := map[ledger.Caller]map[string]bool{}
-			for _, o := range r.Ledger {
-				if o.Signal == ledger.SignalRunner401 {
-					if seen[o.Caller] == nil {
-						seen[o.Caller] = map[string]bool{}
-					}
-					seen[o.Caller][verdict.PathFamily(o.Path)] = true
+		Assess("its verdict and 401 attributions match the catalog", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			t.Logf("%s: verdict %s (expected %s) in %s; 401s: %s", r.Cell.Name(), r.Verdict, r.Cell.Expect.Verdict, r.Duration.Round(time.Second), report.Format401s(r.Unauthorized))
+			logDetectionLatency(t, r.Ledger)
+			if !r.Matched || r.Error != "" {
+				for _, rule := range r.Rules {
+					t.Logf("rule %s: %s — %s", rule.Rule, rule.Verdict, rule.Reason)
 				}
+				dumpLedger(t, r.Ledger)
 			}
-			g.Expect(seen[ledger.CallerBackend]).To(HaveKey("/"))
-			g.Expect(seen[ledger.CallerBackend]).To(HaveKey("/events"))
-			g.Expect(seen[ledger.CallerOperator]).To(HaveKey("/workflow"))
-			v023 := resultOf(t, out, "v0.2.0-v0.2.3")
-			for _, c := range v023.Unauthorized {
-				g.Expect(c.Caller).To(Equal(ledger.CallerOperator), "v0.2.3: only the operator 401s, got %+v", c)
-			}
-			ordered := resultOf(t, out, "v0.2.0-v0.2.2-operator-runner")
-			g.Expect(callersOf(ordered.Unauthorized)).To(HaveKey(ledger.CallerBackend), "backend v0.2.0 with a v0.2.2 runner: every backend call 401s")
+			NewWithT(t).Expect(r.Error).To(BeEmpty())
+			NewWithT(t).Expect(r.Matched).To(BeTrue(), "%s", r.Mismatch)
 			return ctx
-		}).
-		Assess("the reports, the bundle and the repro line are written, with no token value", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			g := NewWithT(t)
-			dir := artifactsDir()
-			for _, f := range []string{"junit.xml", "summary.md", "results.json"} {
-				g.Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
-			}
-			r := resultOf(t, out, "v0.2.0-v0.2.2")
-			g.Expect(r.BundleDir).NotTo(BeEmpty())
-			for _, f := range []string{"index.md", "ledger.json"} {
-				g.Expect(filepath.Join(dir, r.BundleDir, f)).To(BeAnExistingFile())
-			}
-			parsed, err := report.ParseRepro(r.Repro)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(parsed.From).To(Equal("v0.2.0"))
-			g.Expect(parsed.To).To(Equal("v0.2.2"))
-			g.Expect(resultOf(t, out, "v0.2.0-v0.2.1").BundleDir).To(BeEmpty(), "a passing cell leaves no bundle")
-			// Every secret value still in the cluster (the last cell's) is absent from the artifacts.
-			cs, _ := clientsFor(t, target)
-			secrets, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
-			g.Expect(err).NotTo(HaveOccurred())
-			var values []string
-			for _, s := range secrets.Items {
-				for k, v := range s.Data {
-					// A service-account-token Secret also carries the public CA and the
-					// namespace name, which are not secret and do appear in reports.
-					if k == "ca.crt" || k == "namespace" {
-						continue
-					}
-					values = append(values, string(v))
-				}
-			}
-			g.Expect(values).NotTo(BeEmpty())
-			findings, err := redact.ScanDir(dir, values)
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(findings).To(BeEmpty())
+		})
+	for _, a := range extra {
+		a := a
+		f = f.Assess(a.name, func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+			a.fn(ctx, t, cfg, r, artifacts)
 			return ctx
-		}).Feature()
-	testenvironment.Test(t, f)
+		})
+	}
+	return f.Feature()
 }
 
-func resultOf(t *testing.T, out matrix.Output, name string) verdict.CellResult {
+func assessNoBundle(_ context.Context, t *testing.T, _ *envconf.Config, r cell.Result, _ string) {
+	NewWithT(t).Expect(r.BundleDir).To(BeEmpty(), "a passing cell leaves no bundle")
+}
+
+// assessReports checks the files a nightly run and a PR gate read, the
+// bundle, the repro line, and that no secret value of the cluster is in them
+// (read through the suite's envconf client).
+func assessReports(ctx context.Context, t *testing.T, cfg *envconf.Config, r cell.Result, dir string) {
+	g := NewWithT(t)
+	for _, f := range []string{report.JUnitFile, report.SummaryFile, report.ResultsFile, report.HTMLFile} {
+		g.Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
+	}
+	g.Expect(r.BundleDir).NotTo(BeEmpty())
+	for _, f := range []string{"index.md", "ledger.json"} {
+		g.Expect(filepath.Join(dir, r.BundleDir, f)).To(BeAnExistingFile())
+	}
+	parsed, err := report.ParseRepro(r.Repro)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(parsed.Cell.From).To(Equal(r.Cell.From))
+	g.Expect(parsed.Cell.To).To(Equal(r.Cell.To))
+	var all corev1.SecretList
+	g.Expect(cfg.Client().Resources().List(ctx, &all)).To(Succeed())
+	var values []string
+	for _, s := range all.Items {
+		for k, v := range s.Data {
+			// A service-account-token Secret also carries the public CA and the
+			// namespace name, which are not secret and do appear in reports.
+			if k == "ca.crt" || k == "namespace" {
+				continue
+			}
+			values = append(values, string(v))
+		}
+	}
+	g.Expect(values).NotTo(BeEmpty(), "the cell's Secrets are still in the cluster")
+	findings, err := secrets.ScanDir(dir, values)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(findings).To(BeEmpty())
+}
+
+// assessReportInChromium loads the cell's report.html in headless chromium,
+// checks the rendered DOM and saves a screenshot into the bundle.
+func assessReportInChromium(ctx context.Context, t *testing.T, _ *envconf.Config, r cell.Result, dir string) {
+	g := NewWithT(t)
+	start := time.Now()
+	g.Expect(filepath.Join(dir, report.HTMLFile)).To(BeAnExistingFile(), "the run's report.html")
+	page := filepath.Join(dir, r.BundleDir, report.HTMLFile)
+	g.Expect(page).To(BeAnExistingFile(), "the cell's report.html in its bundle")
+	chromium, err := browser.Ensure(ctx, browser.EnsureInput{Log: os.Stderr})
+	g.Expect(err).NotTo(HaveOccurred())
+	ensured := time.Now()
+	dump, err := chromium.DumpDOM(ctx, browser.DumpDOMInput{File: page})
+	g.Expect(err).NotTo(HaveOccurred())
+	dumped := time.Now()
+	dom, err := parseDOM(dump)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	sections := find(dom.root, func(n *html.Node) bool { return n.Data == "section" && attr(n, "data-cell") == r.Cell.Name() })
+	g.Expect(sections).To(HaveLen(1), "one section for the cell")
+	sec := sections[0]
+	verdicts := find(sec, byTagClass("span", "verdict"))
+	g.Expect(verdicts).NotTo(BeEmpty())
+	g.Expect(strings.TrimSpace(textOf(verdicts[0]))).To(Equal(string(verdict.Fail)), "the verdict the browser shows")
+	svgs := find(sec, byTagClass("svg", "timeline"))
+	g.Expect(svgs).To(HaveLen(1), "an SVG timeline")
+	lanes := map[string]bool{}
+	for _, l := range find(svgs[0], byTagClass("g", "lane")) {
+		lanes[attr(l, "data-lane")] = true
+	}
+	for _, want := range []string{"component:operator", "component:backend", "component:runner", "401:backend /", "401:backend /events", "401:operator /workflow"} {
+		g.Expect(lanes).To(HaveKey(want), "lane %s", want)
+	}
+	sessions := 0
+	for k := range lanes {
+		if strings.HasPrefix(k, "session:") {
+			sessions++
+		}
+	}
+	g.Expect(sessions).To(BeNumerically(">=", 4), "a lane per session (two before, two after the upgrade): %v", lanes)
+	ups := find(svgs[0], byTagClass("line", "upgrade-mark"))
+	g.Expect(ups).To(HaveLen(1), "the upgrade mark")
+	upX, err := floatAttr(ups[0], "x1")
+	g.Expect(err).NotTo(HaveOccurred())
+	upAt, err := time.Parse(time.RFC3339Nano, attr(ups[0], "data-time"))
+	g.Expect(err).NotTo(HaveOccurred())
+	after := map[string]int{}
+	for _, m := range find(svgs[0], byTagClass("circle", "mark-401")) {
+		x, err := floatAttr(m, "cx")
+		g.Expect(err).NotTo(HaveOccurred())
+		at, err := time.Parse(time.RFC3339Nano, attr(m, "data-time"))
+		g.Expect(err).NotTo(HaveOccurred())
+		caller := attr(m, "data-caller")
+		// v0.2.0's runner takes no token: no 401 may be drawn before the upgrade.
+		g.Expect(x).To(BeNumerically(">=", upX), "%s 401 mark at x=%v left of the upgrade mark (x=%v)", caller, x, upX)
+		g.Expect(at.Before(upAt)).To(BeFalse(), "%s 401 at %s before the upgrade started %s", caller, at, upAt)
+		if x > upX {
+			after[caller]++
+		}
+	}
+	g.Expect(after).To(HaveKey(string(ledger.CallerBackend)), "backend 401 marks after the upgrade mark")
+	g.Expect(after).To(HaveKey(string(ledger.CallerOperator)), "operator 401 marks after the upgrade mark")
+
+	shot := filepath.Join(dir, r.BundleDir, "report.png")
+	shotStart := time.Now()
+	g.Expect(chromium.Screenshot(ctx, browser.ScreenshotInput{File: page, Out: shot, Width: 1400, Height: 1300})).To(Succeed())
+	shotTook := time.Since(shotStart)
+	// The marks were painted, not only parsed: the colour of a 401 after
+	// the upgrade covers more pixels than its one legend swatch (~80).
+	red, size, err := pixelsNear(shot, htmlreport.MarkColour(htmlreport.MarkKey(ledger.Observation{Class: ledger.ClassUpgrade})), 8)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(size).To(Equal(image.Pt(1400, 1300)))
+	g.Expect(red).To(BeNumerically(">", 200), "pixels of the upgrade-caused 401 colour in %s", shot)
+	st, _ := os.Stat(page)
+	t.Logf("report %s: %d bytes, %d lanes, 401 marks after the upgrade %v; screenshot %s (%d mark-coloured pixels); browser checks took %s (chromium found/installed %s, --dump-dom %s, --screenshot %s)",
+		page, st.Size(), len(lanes), after, shot, red, time.Since(start).Round(100*time.Millisecond),
+		ensured.Sub(start).Round(100*time.Millisecond), dumped.Sub(ensured).Round(100*time.Millisecond), shotTook.Round(100*time.Millisecond))
+}
+
+// assessDiagnosis checks what the runner probe found on the cell's live
+// runners (the catalog's expectDiagnosis is matched too; this says it in words).
+func assessDiagnosis(_ context.Context, t *testing.T, _ *envconf.Config, r cell.Result, dir string) {
+	g := NewWithT(t)
+	g.Expect(r.Diagnosis).NotTo(BeNil(), "the failed cell was diagnosed")
+	for _, s := range r.Diagnosis.Sentences() {
+		t.Logf("diagnosis: %s", s)
+	}
+	g.Expect(r.Diagnosis.Diagnoses()).To(ContainElements(
+		verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken},
+		verdict.Diagnosis{Caller: ledger.CallerOperator, Class: verdict.DiagCallerSendsNoValidToken}))
+	summary, err := os.ReadFile(filepath.Join(dir, report.SummaryFile))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(summary)).To(ContainSubstring("**Diagnosis**"))
+	g.Expect(string(summary)).To(ContainSubstring("- " + verdict.DiagCallerSendsNoValidToken.Phrase() + ": backend"))
+}
+
+func resultOf(t *testing.T, out matrix.Output, name string) cell.Result {
 	t.Helper()
 	for _, r := range out.Results {
 		if r.Cell.Name() == name {
@@ -152,15 +256,7 @@ func resultOf(t *testing.T, out matrix.Output, name string) verdict.CellResult {
 		}
 	}
 	t.Fatalf("no result for cell %s", name)
-	return verdict.CellResult{}
-}
-
-func callersOf(counts []verdict.Count401) map[ledger.Caller]int {
-	out := map[ledger.Caller]int{}
-	for _, c := range counts {
-		out[c.Caller] += c.Count
-	}
-	return out
+	return cell.Result{}
 }
 
 // logDetectionLatency reports how long a runner's 401 line took to reach the ledger.

@@ -14,6 +14,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
 func init() {
@@ -23,36 +24,47 @@ func init() {
 func runBench(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	cat := fs.String("catalog", "simulated", "catalog name or file")
-	catDir := fs.String("catalog-dir", "fixtures/releases", "directory of catalog files")
+	catDir := fs.String("catalog-dir", catalog.DefaultDir, "directory of catalog files")
 	from := fs.String("from", "v0.2.0", "cell to measure: from release")
 	to := fs.String("to", "v0.2.2", "cell to measure: to release")
 	scale := fs.String("scale", "1,2,4,6", "matrix sizes measured on one reused cluster")
 	fresh := fs.String("fresh", "1,2", "matrix sizes measured with a fresh cluster per cell")
-	artifacts := fs.String("artifacts", envOr("ARTIFACTS", "_artifacts"), "where bench.json goes")
-	if err := badFlags(fs.Parse(args)); err != nil {
+	artifacts := artifactsFlag(fs, "where bench.json goes")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	ints := func(s string) ([]int, error) {
+	ints := func(flag, s string) ([]int, error) {
 		var out []int
 		for _, p := range splitList(s) {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 {
-				return nil, exitcode.BadInputErr(fmt.Errorf("%q: want positive integers, e.g. 1,2,4,6", s))
+				return nil, exitcode.BadInputErr(fmt.Errorf("-%s %q: %q is not a positive integer (want a comma list such as 1,2,4,6, or empty to skip)", flag, s, p))
 			}
 			out = append(out, n)
 		}
 		return out, nil
 	}
-	sc, err := ints(*scale)
+	sc, err := ints("scale", *scale)
 	if err != nil {
 		return err
 	}
-	fr, err := ints(*fresh)
+	fr, err := ints("fresh", *fresh)
 	if err != nil {
 		return err
 	}
-	c, err := catalog.Open(*cat, *catDir)
+	// The measured cell is the catalog's all-at-once cell from→to.
+	plan, err := matrix.Select(matrix.Input{Catalog: *cat, CatalogDir: *catDir,
+		Filter: catalog.Filter{From: []string{*from}, To: []string{*to}}, Order: "all-at-once"})
 	if err != nil {
+		return err
+	}
+	if plan.Cells[0].Source == "ad-hoc" {
+		return exitcode.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", *from, *to, plan.Catalog.Name, *from, *to))
+	}
+	if err := matrix.CheckArtifactsDir(*artifacts); err != nil {
+		return err
+	}
+	if err := checkNodeImageEnv(); err != nil {
 		return err
 	}
 	t0 := time.Now()
@@ -65,7 +77,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	timing := cell.DefaultTiming()
-	_, err = bench.Run(ctx, bench.Input{Catalog: c, NodeImage: img, NodeImageT: nodeT, From: *from, To: *to,
+	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: *from, To: *to,
 		ScaleCells: sc, FreshCells: fr, Artifacts: *artifacts, Log: os.Stderr, Timing: timing})
 	if err != nil {
 		return exitcode.InfraErr(err)

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
 func init() {
@@ -26,29 +28,30 @@ type cellJob struct {
 
 func runCells(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cells", flag.ContinueOnError)
-	cat := fs.String("catalog", "simulated", "catalog name in -catalog-dir, or a catalog file")
-	catDir := fs.String("catalog-dir", "fixtures/releases", "directory of catalog files")
-	labels := fs.String("labels", "", "only cells with one of these labels (comma list)")
-	latest := fs.Bool("latest", false, "print the newest release of the catalog instead")
-	if err := badFlags(fs.Parse(args)); err != nil {
+	cf := addCellFlags(fs)
+	latest := fs.Bool("latest", false, "print the newest release of the catalog instead (takes no cell filter)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	c, err := catalog.Open(*cat, *catDir)
+	if set := cf.anySelection(); *latest && len(set) > 0 {
+		return exitcode.BadInputErr(fmt.Errorf("-latest prints the catalog's newest release and takes no cell selection (got %s; want -latest with -catalog only, or no -latest)", strings.Join(set, " ")))
+	}
+	in, err := cf.input()
+	if err != nil {
+		return err
+	}
+	plan, err := matrix.Select(in)
 	if err != nil {
 		return err
 	}
 	if *latest {
-		vs := c.Versions()
+		vs := plan.Catalog.Versions()
 		fmt.Println(vs[len(vs)-1])
 		return nil
 	}
-	cells, err := c.Cells(catalog.Filter{Labels: splitList(*labels)})
-	if err != nil {
-		return err
-	}
-	jobs := make([]cellJob, 0, len(cells))
-	for _, cl := range cells {
-		jobs = append(jobs, cellJob{Name: cl.Name(), From: cl.From, To: cl.To, Order: cl.Order.Text, Expect: string(cl.Expect), Labels: cl.Labels})
+	jobs := make([]cellJob, 0, len(plan.Cells))
+	for _, cl := range plan.Cells {
+		jobs = append(jobs, cellJob{Name: cl.Name(), From: cl.From, To: cl.To, Order: cl.Order.Text, Expect: string(cl.Expect.Verdict), Labels: cl.Labels})
 	}
 	return json.NewEncoder(os.Stdout).Encode(jobs)
 }

@@ -14,7 +14,7 @@ func init() {
 
 func runEngine(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("engine", flag.ContinueOnError)
-	if err := badFlags(fs.Parse(args)); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	_, err := prepare.Engine(ctx, os.Stderr)

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
@@ -18,7 +20,13 @@ func runNodeImage(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("node-image", flag.ContinueOnError)
 	k8s := fs.String("kubernetes-version", nodeimage.DefaultRecipe().KubernetesVersion, "Kubernetes version of the offline image")
 	force := fs.Bool("force", false, "rebuild even when the image exists")
-	if err := badFlags(fs.Parse(args)); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkKubernetesVersion(*k8s); err != nil {
+		return err
+	}
+	if err := checkNodeImageEnv(); err != nil {
 		return err
 	}
 	img, err := resolveNodeImage(ctx, *k8s, *force)
@@ -26,6 +34,19 @@ func runNodeImage(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println(img)
+	return nil
+}
+
+var kubernetesVersionRE = regexp.MustCompile(`^v1\.\d+\.\d+$`)
+
+// checkKubernetesVersion refuses a version the node image recipe cannot build,
+// before the engine step.
+func checkKubernetesVersion(v string) error {
+	r := nodeimage.DefaultRecipe()
+	r.KubernetesVersion = v
+	if _, err := r.StagingVersion(); err != nil || !kubernetesVersionRE.MatchString(v) {
+		return exitcode.BadInputErr(fmt.Errorf("-kubernetes-version %q: not a Kubernetes release (want v1.MINOR.PATCH, e.g. %s)", v, nodeimage.DefaultRecipe().KubernetesVersion))
+	}
 	return nil
 }
 

@@ -2,7 +2,7 @@
 // split at the moment the upgrade started, events, the platform objects, the
 // AgenticSession CRs, Secrets as key names and fingerprints only, and the
 // cell's ledger, with an index.md that says what is where. Everything written
-// goes through a redact.Redactor, which also learns every Secret value it sees
+// goes through a secrets.Redactor, which also learns every Secret value it sees
 // before any log or object is written.
 package bundle
 
@@ -21,7 +21,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // Defaults of CollectInput.
@@ -61,7 +61,7 @@ type CollectInput struct {
 	// everything in .before.log (the upgrade never started).
 	UpgradeStarted time.Time
 	// Redactor scrubs everything written and learns Secret values; a new one when nil.
-	Redactor *redact.Redactor
+	Redactor *secrets.Redactor
 	// NodeLogs exports node logs (kind export logs) into the directory it is
 	// given; may be nil. Its files are redacted in place afterwards.
 	NodeLogs func(dir string) error
@@ -96,7 +96,7 @@ type Summary struct {
 // collector carries one Collect call's state.
 type collector struct {
 	in      CollectInput
-	red     *redact.Redactor
+	red     *secrets.Redactor
 	summary Summary
 }
 
@@ -125,7 +125,7 @@ func Collect(ctx context.Context, in CollectInput) (Summary, error) {
 	}
 	red := in.Redactor
 	if red == nil {
-		red = redact.New()
+		red = secrets.NewRedactor()
 	}
 	if err := os.MkdirAll(in.Dir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("bundle: create %s: %w", in.Dir, err)

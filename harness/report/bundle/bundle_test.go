@@ -23,9 +23,11 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -155,7 +157,7 @@ func newFixture(t *testing.T) fixture {
 	dir := filepath.Join(t.TempDir(), "artifacts", "cells", "v0.2.0-v0.2.2")
 	return fixture{client: client, in: CollectInput{
 		Client: client, Dynamic: dyn, Dir: dir, UpgradeStarted: upgradeAt,
-		Redactor: redact.New(), // told nothing: Collect must learn the tokens from the Secrets
+		Redactor: secrets.NewRedactor(), // told nothing: Collect must learn the tokens from the Secrets
 		Logs:     logs,
 		Ledger: []ledger.Observation{
 			{Time: upgradeAt.Add(7 * time.Second), Phase: ledger.PhaseAfter, Signal: ledger.SignalRunner401, Caller: ledger.CallerBackend,
@@ -215,7 +217,7 @@ func TestCollectLayoutAndSplit(t *testing.T) {
 	if !strings.HasPrefix(after, ts(0)+` INFO:     10.244.0.7:40112 - "POST / HTTP/1.1" 401 Unauthorized`+"\n    continuation of the line above\n") {
 		t.Errorf("after.log should start with the line at the upgrade instant and its continuation:\n%s", after)
 	}
-	wantMarker := "<redacted:proj-a/ambient-runner-token-sess-b/agui-token " + redact.Fingerprint(plantedToken) + ">"
+	wantMarker := "<redacted:proj-a/ambient-runner-token-sess-b/agui-token " + secrets.Fingerprint(plantedToken) + ">"
 	if !strings.Contains(after, "AGUI_TOKEN="+wantMarker) {
 		t.Errorf("after.log lacks the redaction marker %s:\n%s", wantMarker, after)
 	}
@@ -257,15 +259,15 @@ func TestSecretsAsFingerprints(t *testing.T) {
 	if _, err := Collect(context.Background(), f.in); err != nil {
 		t.Fatal(err)
 	}
-	var secrets []secretSummary
-	if err := yaml.Unmarshal([]byte(read(t, f.in.Dir, "resources/proj-a/secrets.yaml")), &secrets); err != nil {
+	var summaries []secretSummary
+	if err := yaml.Unmarshal([]byte(read(t, f.in.Dir, "resources/proj-a/secrets.yaml")), &summaries); err != nil {
 		t.Fatal(err)
 	}
-	if len(secrets) != 1 {
-		t.Fatalf("want 1 secret in proj-a, got %d", len(secrets))
+	if len(summaries) != 1 {
+		t.Fatalf("want 1 secret in proj-a, got %d", len(summaries))
 	}
-	s := secrets[0]
-	if s.Keys["agui-token"] != redact.Fingerprint(plantedToken) || s.Keys["k8s-token"] != redact.Fingerprint(plantedBotToken) {
+	s := summaries[0]
+	if s.Keys["agui-token"] != secrets.Fingerprint(plantedToken) || s.Keys["k8s-token"] != secrets.Fingerprint(plantedBotToken) {
 		t.Errorf("keys = %v, want fingerprints", s.Keys)
 	}
 	if s.Lengths["agui-token"] != 36 {
@@ -296,20 +298,20 @@ func TestPlantedTokenNowhere(t *testing.T) {
 		t.Errorf("SecretsLearned = %d, want 3 (agui-token, k8s-token, test-user token)", sum.SecretsLearned)
 	}
 	artifacts := filepath.Dir(filepath.Dir(f.in.Dir))
-	cell := verdict.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2"}
+	c := upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Expect: verdict.Expectation{Verdict: verdict.Pass}}
 	err = report.WriteAll(report.WriteInput{
 		Dir: artifacts, Getenv: func(string) string { return "" }, Redactor: f.in.Redactor,
-		Results: []verdict.CellResult{{
-			Cell: cell, Expected: verdict.Expectation{Verdict: verdict.Pass}, Verdict: verdict.Fail,
+		Results: []cell.Result{{
+			Cell: c, Verdict: verdict.Fail,
 			Rules: []verdict.RuleResult{{Rule: "no-runner-401", Verdict: verdict.Fail, Reason: "token " + plantedToken + " rejected", Evidence: f.in.Ledger}},
-			Error: "bot " + plantedBotToken, Ledger: f.in.Ledger, BundleDir: report.BundleDir(cell),
+			Error: "bot " + plantedBotToken, Ledger: f.in.Ledger, BundleDir: report.BundleDir(c),
 		}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{plantedToken, plantedBotToken, userToken}
-	findings, err := redact.ScanDir(artifacts, secrets)
+	values := []string{plantedToken, plantedBotToken, userToken}
+	findings, err := secrets.ScanDir(artifacts, values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +322,7 @@ func TestPlantedTokenNowhere(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(artifacts, "leak.txt"), []byte("x "+plantedToken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if findings, _ := redact.ScanDir(artifacts, secrets); len(findings) != 1 {
+	if findings, _ := secrets.ScanDir(artifacts, values); len(findings) != 1 {
 		t.Fatalf("positive control: want 1 finding, got %v", findings)
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 
 // layout explains each part of a bundle, in index.md order.
 var layout = []struct{ path, what string }{
 	{IndexFile, "this file"},
+	{report.HTMLFile, "this cell's timeline page (written with the run's reports, after the bundle)"},
 	{LedgerTextFile, "every ledger observation, one line each, in time order"},
 	{LedgerJSONFile, "the same ledger as JSON (field names of ledger.Observation)"},
 	{LogsDir + "/<ns>/<pod>/<container>" + BeforeLogSuffix, "container log lines stamped before the upgrade started (kubelet timestamps kept)"},

@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/report/redact"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // AgenticSessionGVR is the session CR the operator reconciles.
@@ -105,9 +105,9 @@ func (c *collector) collectSecrets(ctx context.Context, ns string) {
 			values[k] = v
 		}
 		for k, v := range values {
-			sum.Keys[k] = redact.Fingerprint(v)
+			sum.Keys[k] = secrets.Fingerprint(v)
 			sum.Lengths[k] = len(v)
-			if !publicSecretKeys[k] && len(v) >= redact.MinSecretLen {
+			if !publicSecretKeys[k] && len(v) >= secrets.MinSecretLen {
 				c.red.Add(ns+"/"+s.Name+"/"+k, v)
 				c.summary.SecretsLearned++
 			}

@@ -1,0 +1,135 @@
+package cell
+
+import (
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// Stable step keys of a cell's phases (Result.Phases[].Step).
+const (
+	StepReset        = "reset"
+	StepPreload      = "preload"
+	StepDeploy       = "deploy"
+	StepDetectors    = "detectors"
+	StepPreSessions  = "pre-upgrade sessions"
+	StepUpgrade      = "upgrade"
+	StepPostSessions = "post-upgrade sessions"
+	StepRestart      = "restart"
+	StepRollback     = "rollback"
+)
+
+// Result is what one cell showed: the verdict, each rule's result with its
+// evidence, the whole ledger and how long each phase took. Reports, bench and
+// tests read it; the cell itself writes nothing.
+type Result struct {
+	Cell upgrade.Cell `json:"cell"`
+	// NodeImage is the kind node image the cell ran on ("" for an existing cluster).
+	NodeImage    string               `json:"nodeImage,omitempty"`
+	Verdict      verdict.Verdict      `json:"verdict"`
+	Rules        []verdict.RuleResult `json:"rules"`
+	Unauthorized []verdict.Count401   `json:"unauthorized"`
+	Started      time.Time            `json:"started"`
+	Duration     time.Duration        `json:"duration"`
+	// UpgradeStarted splits logs and the ledger into before/after.
+	UpgradeStarted time.Time `json:"upgradeStarted"`
+	// Phases are the cell's phases in the order they ended.
+	Phases []progress.Timing `json:"phases,omitempty"`
+	// Rollouts are what the upgrade rolled out, per step and component.
+	Rollouts []Rollout `json:"rollouts,omitempty"`
+	// Matched is true when the outcome meets the cell's expectation; Mismatch
+	// says why not.
+	Matched  bool   `json:"matched"`
+	Mismatch string `json:"mismatch,omitempty"`
+	// Error is set when the cell could not run (infrastructure, or stopped by
+	// a signal), with Verdict inconclusive.
+	Error string `json:"error,omitempty"`
+	// Interrupted says which signal stopped the cell in which phase
+	// ("SIGINT during upgrade v0.2.0 → v0.2.2 (all-at-once)"); such a cell has
+	// no verdict of its own (inconclusive, never matched).
+	Interrupted string `json:"interrupted,omitempty"`
+	// Run numbers the runs of a cell the matrix repeats (1…N; 0 when run once).
+	Run int `json:"run,omitempty"`
+	// Repro is the one command that reproduces this cell (set by the matrix).
+	Repro string `json:"repro,omitempty"`
+	// BundleDir is where the failure bundle was written, relative to $ARTIFACTS.
+	BundleDir string `json:"bundleDir,omitempty"`
+	// KeptCluster names the kind cluster and kubectl context kept for inspection.
+	KeptCluster string `json:"keptCluster,omitempty"`
+	// Diagnosis is what the matrix's probes established for the cell (nil:
+	// not diagnosed); Outcome carries its classes to verdict.Match.
+	Diagnosis *diagnose.Findings `json:"diagnosis,omitempty"`
+	// Faults are the faults injected on purpose (Input.Faults) and what each did.
+	Faults []chaos.Injected     `json:"faults,omitempty"`
+	Ledger []ledger.Observation `json:"ledger"`
+}
+
+// Phase returns the timing of the first phase with the given step key.
+func (r Result) Phase(step string) (progress.Timing, bool) {
+	for _, t := range r.Phases {
+		if t.Step == step {
+			return t, true
+		}
+	}
+	return progress.Timing{}, false
+}
+
+// Outcome is the part of the result an expectation is matched against.
+func (r Result) Outcome() verdict.Outcome {
+	return verdict.Outcome{Verdict: r.Verdict, Rules: r.Rules, Unauthorized: r.Unauthorized, Diagnoses: r.Diagnosis.Diagnoses()}
+}
+
+// Rematch matches the outcome with the expectation again, after something
+// was added to it (the diagnosis). A cell that could not run never matches.
+func (r *Result) Rematch() {
+	if r.Error != "" {
+		r.Matched, r.Mismatch = false, "could not run: "+r.Error
+		return
+	}
+	r.Matched, r.Mismatch = verdict.Match(r.Outcome(), r.Cell.Expect)
+	if r.Matched {
+		r.Mismatch = ""
+	}
+}
+
+// NeedsBundle reports whether reports should carry a failure bundle.
+func (r Result) NeedsBundle() bool { return r.Verdict != verdict.Pass || !r.Matched }
+
+// NotStarted is the result of a cell the run never started because err
+// stopped it first (its cluster could not be made, or a signal came);
+// interrupted says which signal during what ("SIGINT during cluster uh-x"),
+// "" when none did. It is inconclusive and never matches.
+func NotStarted(c upgrade.Cell, err error, interrupted string) Result {
+	res := Result{Cell: c, Started: time.Now(), Interrupted: interrupted}
+	judge(&res, nil, err)
+	return res
+}
+
+// judge classifies the raw ledger's 401s, evaluates the rules over it and matches the outcome with the cell's
+// expectation. A cell that could not run is inconclusive and never matches.
+func judge(res *Result, raw []ledger.Observation, runErr error) {
+	obs := verdict.Annotate(raw, res.Cell.From)
+	res.Ledger = obs
+	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: obs, Annotated: true})
+	res.Verdict = verdict.Combine(res.Rules)
+	res.Unauthorized = verdict.Count401s(obs)
+	if runErr != nil {
+		res.Error = runErr.Error()
+		res.Verdict = verdict.Inconclusive
+	}
+	res.Matched, res.Mismatch = verdict.Match(res.Outcome(), res.Cell.Expect)
+	if runErr != nil {
+		res.Matched, res.Mismatch = false, "could not run: "+runErr.Error()
+	}
+	if res.Interrupted != "" {
+		res.Mismatch = "interrupted (" + res.Interrupted + "): no verdict"
+	}
+	if res.Matched {
+		res.Mismatch = ""
+	}
+}

@@ -1,0 +1,179 @@
+package ledger
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
+
+// newTestLedger is a ledger whose Recorded times come from a counter, one
+// second apart, so every test knows them exactly.
+func newTestLedger() *Ledger {
+	l := New()
+	n := 0
+	l.now = func() time.Time { n++; return t0.Add(time.Duration(n) * time.Second) }
+	return l
+}
+
+func TestAddFillsRecordedTimePhaseAndRole(t *testing.T) {
+	l := newTestLedger()
+	l.SetSessionRole("proj-a", "s1", RolePreUpgrade)
+	l.Add(Observation{Signal: SignalAPI, Namespace: "proj-a", Session: "s1"})
+	l.SetPhase(PhaseDuring)
+	at := t0.Add(-time.Minute)
+	l.Add(Observation{Time: at, Phase: PhaseBefore, Signal: SignalRunner401, Namespace: "proj-a", Session: "s1", Role: RoleRestarted})
+	l.Add(Observation{Signal: SignalGap, Namespace: "proj-b", Session: "s2"})
+
+	got := l.All()
+	if len(got) != 3 {
+		t.Fatalf("%d observations, want 3", len(got))
+	}
+	// Sorted by Time: the one dated a minute back comes first.
+	early, first, last := got[0], got[1], got[2]
+	// SetPhase read the clock once (the phase's mark), so this Add read it third.
+	if !early.Time.Equal(at) || early.Phase != PhaseBefore || early.Role != RoleRestarted || !early.Recorded.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("given Time, Phase and Role must be kept, Recorded filled: %+v", early)
+	}
+	if !first.Recorded.Equal(t0.Add(time.Second)) || !first.Time.Equal(first.Recorded) || first.Phase != PhaseBefore || first.Role != RolePreUpgrade {
+		t.Errorf("empty Time, Phase and Role must come from the clock, the phase then and the session's role: %+v", first)
+	}
+	if last.Phase != PhaseDuring || last.Role != "" {
+		t.Errorf("an observation after SetPhase(during) of a session without a role: %+v", last)
+	}
+	if l.Phase() != PhaseDuring {
+		t.Errorf("Phase() = %s, want during", l.Phase())
+	}
+	if r := l.SessionRole("proj-a", "s1"); r != RolePreUpgrade {
+		t.Errorf("SessionRole = %q", r)
+	}
+	if r := l.SessionRole("proj-a", "unknown"); r != "" {
+		t.Errorf("SessionRole of an untagged session = %q, want empty", r)
+	}
+}
+
+func TestAllIsSortedByTimeAndStableForEqualTimes(t *testing.T) {
+	l := newTestLedger()
+	for i, offset := range []int{3, 1, 2, 1} {
+		l.Add(Observation{Time: t0.Add(time.Duration(offset) * time.Second), Signal: SignalRunEvent, Detail: fmt.Sprint(i)})
+	}
+	var order string
+	for _, o := range l.All() {
+		order += o.Detail
+	}
+	if order != "1320" {
+		t.Errorf("order = %s, want 1320 (by Time; equal times in the order added)", order)
+	}
+	// All returns a copy: changing it leaves the ledger alone.
+	all := l.All()
+	all[0].Detail = "changed"
+	if l.All()[0].Detail != "1" {
+		t.Error("All exposed the ledger's own slice")
+	}
+}
+
+func TestFilterKeepsWhatMatches(t *testing.T) {
+	l := newTestLedger()
+	l.Add(Observation{Time: t0.Add(2 * time.Second), Signal: SignalRunner401, Caller: CallerBackend})
+	l.Add(Observation{Time: t0.Add(time.Second), Signal: SignalRunner401, Caller: CallerOperator})
+	l.Add(Observation{Time: t0, Signal: SignalRunnerAccess, Caller: CallerBackend})
+	got := l.Filter(func(o Observation) bool { return o.Signal == SignalRunner401 })
+	if len(got) != 2 || got[0].Caller != CallerOperator || got[1].Caller != CallerBackend {
+		t.Errorf("Filter = %+v, want the two 401s in time order", got)
+	}
+	if none := l.Filter(func(Observation) bool { return false }); len(none) != 0 {
+		t.Errorf("Filter(false) = %+v", none)
+	}
+}
+
+func TestSubscribeSeesLaterObservationsAndNeverBlocks(t *testing.T) {
+	l := newTestLedger()
+	l.Add(Observation{Signal: SignalAPI, Detail: "before"})
+	fast := l.Subscribe(10)
+	stuck := l.Subscribe(1) // never read
+	l.Add(Observation{Signal: SignalAPI, Detail: "a"})
+	l.Add(Observation{Signal: SignalAPI, Detail: "b"}) // stuck's buffer is full: dropped for it, not blocking
+	if got := (<-fast).Detail + (<-fast).Detail; got != "ab" {
+		t.Errorf("subscriber got %q, want ab (nothing from before it subscribed)", got)
+	}
+	if got := (<-stuck).Detail; got != "a" {
+		t.Errorf("full subscriber got %q first, want a", got)
+	}
+	select {
+	case o := <-stuck:
+		t.Errorf("a full subscriber got %q; it must have been skipped", o.Detail)
+	default:
+	}
+	if n := len(l.All()); n != 3 {
+		t.Errorf("ledger has %d observations, want 3 whatever the subscribers did", n)
+	}
+}
+
+func TestConcurrentAdds(t *testing.T) {
+	l := New()
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				l.Add(Observation{Signal: SignalRunnerAccess, Source: fmt.Sprint(w)})
+			}
+		}(w)
+		l.SetSessionRole("p", fmt.Sprint(w), RolePostUpgrade)
+	}
+	wg.Wait()
+	perWriter := map[string]int{}
+	for _, o := range l.All() {
+		perWriter[o.Source]++
+	}
+	if len(perWriter) != writers {
+		t.Fatalf("%d writers seen, want %d", len(perWriter), writers)
+	}
+	for w, n := range perWriter {
+		if n != each {
+			t.Errorf("writer %s: %d observations, want %d", w, n, each)
+		}
+	}
+}
+
+func TestPhaseMarksPlaceEntriesByTheirOwnTime(t *testing.T) {
+	l := newTestLedger()
+	l.MarkPhase(PhaseDuring, t0.Add(10*time.Second))
+	l.MarkPhase(PhaseAfter, t0.Add(20*time.Second))
+	for at, want := range map[time.Duration]Phase{5: PhaseBefore, 10: PhaseDuring, 19: PhaseDuring, 25: PhaseAfter} {
+		if got := l.PhaseAt(t0.Add(at * time.Second)); got != want {
+			t.Errorf("PhaseAt(+%ds) = %s, want %s", at, got, want)
+		}
+	}
+	// A line read late keeps the phase it happened in.
+	l.Add(Observation{Time: t0.Add(15 * time.Second), Signal: SignalRunner401})
+	if got := l.All()[0].Phase; got != PhaseDuring {
+		t.Errorf("late line tagged %s, want during", got)
+	}
+	if at, ok := l.PhaseStarted(PhaseAfter); !ok || !at.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("PhaseStarted(after) = %s %v", at, ok)
+	}
+	if _, ok := l.PhaseStarted(PhaseRolledBack); ok {
+		t.Error("a phase never marked has no start")
+	}
+}
+
+func TestReleaseOfAttributesCallerAndRunnerImages(t *testing.T) {
+	l := newTestLedger()
+	l.SetReleaseOf(func(img string) string {
+		return map[string]string{"op:v0.2.2": "v0.2.2", "runner:v0.2.7": "v0.2.7"}[img]
+	})
+	l.Add(Observation{Signal: SignalRunner401, CallerImage: "op:v0.2.2", RunnerImage: "runner:v0.2.7"})
+	l.Add(Observation{Signal: SignalRunner401, CallerImage: "op:v0.2.2", CallerRelease: "kept", RunnerImage: "runner:v0.2.7"})
+	got := l.All()
+	if got[0].CallerRelease != "v0.2.2" || got[0].RunnerRelease != "v0.2.7" {
+		t.Errorf("attribution = %s → %s", got[0].CallerRelease, got[0].RunnerRelease)
+	}
+	if got[1].CallerRelease != "kept" {
+		t.Errorf("a release the detector set is kept, got %s", got[1].CallerRelease)
+	}
+}

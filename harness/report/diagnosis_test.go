@@ -1,0 +1,72 @@
+package report
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+func sampleCompat() diagnose.Compat {
+	c := diagnose.Compat{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Duration: 5 * time.Minute}
+	for _, op := range []string{"v0.2.0", "v0.2.2"} {
+		comb := diagnose.Combination{Operator: op, Backend: "v0.2.2", Runner: "v0.2.2", Duration: 40 * time.Second}
+		for _, f := range platform.CallFamilies {
+			st := 200
+			if op == "v0.2.2" && f.Caller == platform.Operator {
+				st = 401
+			}
+			comb.Results = append(comb.Results, diagnose.NewFamilyResult(f, map[int]int{st: 1}))
+		}
+		c.Combinations = append(c.Combinations, comb)
+	}
+	c.Sentence = c.Culprits()
+	return c
+}
+
+func TestWriteAllDiagnosisSections(t *testing.T) {
+	dir := t.TempDir()
+	results := fixtureResults()
+	results[0].Diagnosis = &diagnose.Findings{Pairs: []diagnose.PairDiagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken,
+		Why: "backend v0.2.2 → runner v0.2.2: 401 on POST / (×12); the runner accepts the Secret's agui-token (sha256:0123abcd)"}}}
+	score := diagnose.NewScore([]diagnose.ScoredCell{{Name: "v0.2.7-v0.2.7-fault-header-name", Fault: "header-name",
+		Expect:  verdict.Expectation{Verdict: verdict.Fail, Diagnoses: []verdict.Diagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken}}},
+		Outcome: verdict.Outcome{Verdict: verdict.Fail, Diagnoses: []verdict.Diagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken}}}}})
+	if err := WriteAll(WriteInput{Dir: dir, Results: results, Getenv: func(string) string { return "" }, Compat: []diagnose.Compat{sampleCompat()}, Score: score}); err != nil {
+		t.Fatal(err)
+	}
+	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
+	for _, want := range []string{
+		"**Diagnosis**\n\n- caller sends no valid token: backend v0.2.2 → runner v0.2.2: 401 on POST / (×12)",
+		"## Seeded faults: 1/1 detected, 1/1 attributed, 1/1 diagnosed, 0/0 false alarms",
+		"| header-name | v0.2.7-v0.2.7-fault-header-name | ✓ | ✓ | ✓ | backend caller-sends-no-valid-token |  |",
+		"## Compatibility v0.2.0 → v0.2.2 (simulated)",
+		"Runner v0.2.2 rejects operator v0.2.2 on POST /workflow and POST /repos/*; every other pair works.",
+		"| operator v0.2.2 | POST /workflow | not run | **401** |",
+	} {
+		if !strings.Contains(string(summary), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, summary)
+		}
+	}
+	page, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if !strings.Contains(string(page), "<h3>Diagnosis</h3>") || !strings.Contains(string(page), "<td>caller sends no valid token</td><td>backend v0.2.2 → runner v0.2.2: 401 on POST / (×12)") {
+		t.Errorf("report.html lacks the diagnosis table")
+	}
+	var doc CompatDocument
+	data, err := os.ReadFile(filepath.Join(dir, CompatFile))
+	if err != nil || json.Unmarshal(data, &doc) != nil || doc.Schema != CompatSchema || len(doc.Sweeps) != 1 || len(doc.Sweeps[0].Table.Rows) != 2*11+2*3 {
+		t.Fatalf("compat.json: %v %+v", err, doc.Schema)
+	}
+	var res ResultsDocument
+	data, _ = os.ReadFile(filepath.Join(dir, ResultsFile))
+	if err := json.Unmarshal(data, &res); err != nil || res.Score == nil || res.Score.Diagnosed != 1 || len(res.Compat) != 1 || res.Results[0].Diagnosis == nil {
+		t.Fatalf("results.json: %v score %+v", err, res.Score)
+	}
+}

@@ -1,0 +1,76 @@
+package report
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+)
+
+// RenderHTML renders results (already redacted) as report.html.
+func RenderHTML(results []cell.Result, maxEvidence int) ([]byte, error) {
+	return htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Explain: cellMismatch, Tables: diagnosisTable, MaxEvidence: maxEvidence})
+}
+
+// diagnosisTable is a cell's diagnosis as report.html shows it: one row per
+// broken pair and per restart break, as in summary.md.
+func diagnosisTable(r cell.Result) []htmlreport.Table {
+	d := r.Diagnosis
+	if d == nil || len(d.Pairs)+len(d.RestartBreaks) == 0 && d.ProbeError == "" {
+		return nil
+	}
+	t := htmlreport.Table{Title: "Diagnosis", Header: []string{"Class", "Why"}}
+	for _, p := range d.Pairs {
+		t.Rows = append(t.Rows, []string{p.Class.Phrase(), p.Why})
+	}
+	for _, b := range d.RestartBreaks {
+		t.Rows = append(t.Rows, []string{b.Class.Phrase(), b.Why})
+	}
+	if d.ProbeError != "" {
+		t.Rows = append(t.Rows, []string{"probe error", d.ProbeError})
+	}
+	return []htmlreport.Table{t}
+}
+
+// templateEscaper spells a value the way html/template writes it into text
+// and quoted attributes.
+var templateEscaper = strings.NewReplacer("\x00", "\uFFFD", `"`, "&#34;", "&", "&amp;", "'", "&#39;", "+", "&#43;", "<", "&lt;", ">", "&gt;")
+
+// redactHTML is the last pass over a rendered page: known secret values, raw
+// and as html/template escapes them (e.g. "+" as "&#43;"), a spelling the
+// artifacts scan, which looks for raw and base64 forms, would not recognise.
+func redactHTML(page []byte, r *secrets.Redactor) []byte {
+	out := r.RedactKnown(string(page))
+	for _, v := range r.Values() {
+		if form := templateEscaper.Replace(v); form != v && strings.Contains(out, form) {
+			out = strings.ReplaceAll(out, form, templateEscaper.Replace(secrets.Marker("secret", v)))
+		}
+	}
+	return []byte(out)
+}
+
+// writeHTML writes report.html into dir and one per cell into its bundle.
+func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int) error {
+	page, err := RenderHTML(results, maxEvidence)
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, HTMLFile), redactHTML(page, r)); err != nil {
+		return err
+	}
+	for _, res := range results {
+		if res.BundleDir == "" {
+			continue
+		}
+		page, err := RenderHTML([]cell.Result{res}, maxEvidence)
+		if err != nil {
+			return err
+		}
+		if err := WriteFileAtomic(filepath.Join(dir, filepath.FromSlash(res.BundleDir), HTMLFile), redactHTML(page, r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
