@@ -7,7 +7,8 @@ GO ?= go
 BIN := $(CURDIR)/bin
 HARNESS := $(BIN)/upgrade-harness
 export CGO_ENABLED := 0
-ARTIFACTS ?= $(CURDIR)/_artifacts
+# Reports and bundles; empty means $(CURDIR)/_artifacts (set below: values are taken literally).
+ARTIFACTS ?=
 
 CATALOG ?= simulated
 CLUSTER ?= uh-dev
@@ -55,6 +56,9 @@ USER_VARS := ARTIFACTS CATALOG CLUSTER FROM TO ORDER KEEP OVERRIDES LABELS ROLLB
 ORDER_GIVEN := $(filter command environment override,$(firstword $(origin ORDER)))
 literal = $(subst $$$$,$$,$(value $(1)))
 $(foreach v,$(USER_VARS),$(eval override $(v) := $$(call literal,$(v))))
+# The default names the checkout as an absolute path: the e2e tests run in
+# tests/e2e and the CLIs they start in the checkout, and both must find it.
+override ARTIFACTS := $(if $(ARTIFACTS),$(ARTIFACTS),$(CURDIR)/_artifacts)
 export $(USER_VARS)
 ORDER_FLAG = $(if $(or $(ORDER_GIVEN),$(and $(FROM),$(TO))),-order "$$ORDER")
 MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -overrides "$$OVERRIDES" \

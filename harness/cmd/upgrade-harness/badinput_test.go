@@ -563,6 +563,43 @@ func TestMakePassesValuesAsDataAndChecksThemFirst(t *testing.T) {
 	}
 }
 
+// TestMakeDefaultsArtifactsToTheCheckout: with no ARTIFACTS given, make hands
+// the harness the checkout's _artifacts as an absolute path (the e2e tests,
+// which run in tests/e2e, and the CLIs they start in the checkout must both
+// find it), not the unexpanded text of its default.
+func TestMakeDefaultsArtifactsToTheCheckout(t *testing.T) {
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make on this machine")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go on PATH")
+	}
+	sb := newSandbox(t)
+	var env []string
+	for _, e := range sb.env(fakeBin + ":/usr/bin:/bin") {
+		if !strings.HasPrefix(e, "ARTIFACTS=") {
+			env = append(env, e)
+		}
+	}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS"} {
+		out, err := exec.Command(goBin, "env", k).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, k+"="+strings.TrimSpace(string(out)))
+	}
+	env = append(env, "GOTOOLCHAIN=local", "XDG_CONFIG_HOME="+t.TempDir())
+	r := run(t, env, repoRoot, makeBin, "-C", repoRoot, "BIN="+binDir, "GO="+goBin, "e2e", "FROM=v9.9.9")
+	if r.code != 2 {
+		t.Fatalf("make e2e FROM=v9.9.9: exit %d, want 2 (bad input)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if want := "-artifacts " + filepath.Join(repoRoot, "_artifacts") + " "; !strings.Contains(r.stdout, want) {
+		t.Errorf("the harness was not given %q:\n%s", want, r.stdout)
+	}
+}
+
 // TestReproLineRunsTheSameCellThroughMake: a repro line as the report prints
 // it — catalog given as a file, manifests dir, image remap, overrides — run
 // through the shell and the Makefile reaches the harness as the same single
