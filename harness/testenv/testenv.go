@@ -1,15 +1,20 @@
 // Package testenv is the e2e suite's shared environment as e2e-framework env
-// funcs: the engine and node image prepared once, one kind cluster created
-// through envfuncs with the harness's own provider (its kubeconfig becomes the
-// suite's envconf client), reused by every feature (reset between cells, not
-// recreated) and destroyed at the end unless kept for inspection.
+// funcs: the engine and node image prepared once, then one kind cluster per
+// lane created through envfuncs with the harness's own provider (the first
+// lane's kubeconfig becomes the suite's envconf client). Tests on a lane take
+// turns on its cluster (reset between cells, not recreated); lanes run side by
+// side, because a cell mostly waits on rollouts and traffic windows, not on
+// the CPU. Every lane's cluster is destroyed at the end unless kept.
 package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sync"
 
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
@@ -20,13 +25,16 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
-// KeepClusterEnv set to "true" keeps the shared cluster after the suite.
+// KeepClusterEnv set to "true" keeps the shared clusters after the suite.
 const KeepClusterEnv = "E2E_KEEP_CLUSTER"
 
 // Options configures the suite.
 type Options struct {
+	// ClusterName names the first lane's cluster; lane i > 0 is ClusterName-<i>.
 	ClusterName string
-	Log         io.Writer
+	// Lanes is how many shared clusters the suite creates (at least 1).
+	Lanes int
+	Log   io.Writer
 }
 
 // Suite holds what features share.
@@ -34,7 +42,7 @@ type Suite struct {
 	opts Options
 	// NodeImage is the kind node image, known once Prepare ran.
 	NodeImage string
-	provider  *cluster.Cluster
+	lanes     []*cluster.Cluster
 }
 
 // New returns a suite; nothing is prepared until its env funcs run.
@@ -42,11 +50,28 @@ func New(opts Options) *Suite {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	return &Suite{opts: opts, provider: cluster.New(opts.ClusterName, cluster.WithLog(opts.Log))}
+	if opts.Lanes < 1 {
+		opts.Lanes = 1
+	}
+	s := &Suite{opts: opts}
+	for i := range opts.Lanes {
+		s.lanes = append(s.lanes, cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log)))
+	}
+	return s
 }
 
-// ClusterName is the shared cluster's name.
-func (s *Suite) ClusterName() string { return s.opts.ClusterName }
+func laneName(base string, i int) string {
+	if i == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s-%d", base, i)
+}
+
+// Lanes is how many shared clusters the suite has.
+func (s *Suite) Lanes() int { return len(s.lanes) }
+
+// LaneCluster is the name of lane i's cluster.
+func (s *Suite) LaneCluster(i int) string { return s.lanes[i].Name() }
 
 // Log is where progress lines go.
 func (s *Suite) Log() io.Writer { return s.opts.Log }
@@ -64,48 +89,91 @@ func (s *Suite) Prepare(ctx context.Context, _ *envconf.Config) (context.Context
 	return ctx, nil
 }
 
-// CreateSharedCluster is the env func that creates (or reuses) the shared
-// cluster with envfuncs and points the suite's envconf client at it. It runs
-// after Prepare, whose node image it uses.
-func (s *Suite) CreateSharedCluster() env.Func {
-	return envfuncs.CreateClusterWithOpts(s.provider, s.opts.ClusterName, func(p support.E2EClusterProvider) {
+// CreateSharedClusters is the env func that creates (or reuses) every lane's
+// cluster with envfuncs and points the suite's envconf client at the first
+// lane's. It runs after Prepare, whose node image it uses. The other lanes'
+// clusters are created while envfuncs creates the first; envfuncs then finds
+// them made and records them in the context (with a scratch config, so the
+// suite's client stays on the first lane).
+func (s *Suite) CreateSharedClusters() env.Func {
+	return func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+		for _, c := range s.lanes {
+			c.UseImage(s.NodeImage)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(s.lanes))
+		for i, c := range s.lanes[1:] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := c.SetDefaults().Create(ctx); err != nil {
+					errs[i+1] = fmt.Errorf("lane %d cluster %s: %w", i+1, c.Name(), err)
+				}
+			}()
+		}
+		ctx, errs[0] = s.createLane(0)(ctx, cfg)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return ctx, err
+		}
+		for i := 1; i < len(s.lanes); i++ {
+			var err error
+			if ctx, err = s.createLane(i)(ctx, envconf.New()); err != nil {
+				return ctx, err
+			}
+		}
+		return ctx, nil
+	}
+}
+
+func (s *Suite) createLane(i int) env.Func {
+	return envfuncs.CreateClusterWithOpts(s.lanes[i], s.lanes[i].Name(), func(p support.E2EClusterProvider) {
 		if c, ok := p.(*cluster.Cluster); ok {
 			c.UseImage(s.NodeImage)
 		}
 	})
 }
 
-// DestroySharedCluster is the env func that dumps the shared cluster's node
-// logs into logsDir (always, before cleanup: a failure can be read afterwards)
-// and deletes it, unless E2E_KEEP_CLUSTER=true keeps it for inspection.
-func (s *Suite) DestroySharedCluster(logsDir string) env.Func {
-	export := envfuncs.ExportClusterLogs(s.opts.ClusterName, logsDir)
-	destroy := envfuncs.DestroyCluster(s.opts.ClusterName)
+// DestroySharedClusters is the env func that dumps every lane cluster's node
+// logs into logsDir/<cluster> (always, before cleanup: a failure can be read
+// afterwards) and deletes it, unless E2E_KEEP_CLUSTER=true keeps them.
+func (s *Suite) DestroySharedClusters(logsDir string) env.Func {
 	return func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		if _, ok := envfuncs.GetClusterFromContext(ctx, s.opts.ClusterName); !ok {
-			return ctx, nil // Setup failed before the cluster existed
+		var errs []error
+		for _, c := range s.lanes {
+			name := c.Name()
+			if _, ok := envfuncs.GetClusterFromContext(ctx, name); !ok {
+				continue // Setup failed before this cluster existed
+			}
+			if _, err := envfuncs.ExportClusterLogs(name, filepath.Join(logsDir, name))(ctx, cfg); err != nil {
+				fmt.Fprintf(s.opts.Log, "[e2e] node logs of %s not exported: %v\n", name, err)
+			}
+			if os.Getenv(KeepClusterEnv) == "true" {
+				fmt.Fprintf(s.opts.Log, "[e2e] keeping cluster %s: kubectl --kubeconfig %s --context %s\n",
+					name, c.GetKubeconfig(), c.GetKubectlContext())
+				continue
+			}
+			if _, err := envfuncs.DestroyCluster(name)(ctx, cfg); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		if _, err := export(ctx, cfg); err != nil {
-			fmt.Fprintf(s.opts.Log, "[e2e] node logs of %s not exported: %v\n", s.opts.ClusterName, err)
-		}
-		if os.Getenv(KeepClusterEnv) == "true" {
-			fmt.Fprintf(s.opts.Log, "[e2e] keeping cluster %s: kubectl --kubeconfig %s --context %s\n",
-				s.provider.Name(), s.provider.GetKubeconfig(), s.provider.GetKubectlContext())
-			return ctx, nil
-		}
-		return destroy(ctx, cfg)
+		return ctx, errors.Join(errs...)
 	}
 }
 
-// SharedCluster returns the cluster CreateSharedCluster stored in ctx.
-func (s *Suite) SharedCluster(ctx context.Context) (*cluster.Cluster, error) {
-	p, ok := envfuncs.GetClusterFromContext(ctx, s.opts.ClusterName)
+// SharedCluster returns lane i's cluster, as CreateSharedClusters stored it in ctx.
+func (s *Suite) SharedCluster(ctx context.Context, lane int) (*cluster.Cluster, error) {
+	if lane < 0 || lane >= len(s.lanes) {
+		return nil, fmt.Errorf("lane %d: the suite has %d lanes", lane, len(s.lanes))
+	}
+	name := s.lanes[lane].Name()
+	p, ok := envfuncs.GetClusterFromContext(ctx, name)
 	if !ok {
-		return nil, fmt.Errorf("shared cluster %s is not in the test context: run the suite through its Setup (CreateSharedCluster)", s.opts.ClusterName)
+		return nil, fmt.Errorf("shared cluster %s is not in the test context: run the suite through its Setup (CreateSharedClusters)", name)
 	}
 	c, ok := p.(*cluster.Cluster)
 	if !ok {
-		return nil, fmt.Errorf("shared cluster %s is a %T, not the harness's kind provider", s.opts.ClusterName, p)
+		return nil, fmt.Errorf("shared cluster %s is a %T, not the harness's kind provider", name, p)
 	}
 	return c, nil
 }

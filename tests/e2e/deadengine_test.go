@@ -100,6 +100,7 @@ func (p *engineProxy) Kill() {
 // traffic runs: the engine watch must end the run with exit 3 and a message
 // naming the engine, not hang (the seconds it took are logged).
 func TestDeadEngineEndsTheRun(t *testing.T) {
+	l := onLane(t, laneDiagnosis)
 	f := features.New("a container engine that dies mid-cell ends the run with exit 3 naming it").
 		WithLabel("area", "faults").
 		Assess("DOCKER_HOST's socket dies during the baseline: exit 3 naming it, no hang", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -108,9 +109,8 @@ func TestDeadEngineEndsTheRun(t *testing.T) {
 			if !strings.HasPrefix(engine.EngineName(), "unix://") {
 				t.Skipf("the engine is at %s, not a unix socket this test can put a proxy in front of", engine.EngineName())
 			}
-			target := sharedTarget(ctx, t)
-			kind, err := suite.SharedCluster(ctx)
-			g.Expect(err).NotTo(HaveOccurred())
+			target := l.target(ctx, t)
+			kind := l.cluster(ctx, t)
 			// The CLI on an existing cluster loads no image: load the cell's now.
 			cat := simulatedCatalog(t)
 			from, err := deploy.RenderRelease(cat, release(t, cat, "v0.2.0"), platform.Images{})

@@ -27,11 +27,12 @@ import (
 // Running ends then, naming the hook failure from the pod's events, instead of
 // waiting out its timeout.
 func TestDeadSessionEndsTheWait(t *testing.T) {
+	l := onLane(t, laneCells)
 	f := features.New("a session whose runner cannot start ends the wait with the reason").
 		WithLabel("area", "platform").
 		Assess("a runner image without a shell: Completed within seconds, FailedPostStartHook named", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
-			target := sharedTarget(ctx, t)
+			target := l.target(ctx, t)
 			built, err := images.BuildSimulated(ctx, images.BuildInput{Releases: []string{"v0.2.7"},
 				Components: []images.Component{images.ComponentRunner}, WithoutShell: true, Log: os.Stderr})
 			g.Expect(err).NotTo(HaveOccurred())
@@ -75,7 +76,7 @@ func TestDeadSessionEndsTheWait(t *testing.T) {
 			return ctx
 		}).
 		WithTeardown("leave the shared cluster clean", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			_ = resetPlatform(ctx, sharedTarget(ctx, t), t.Logf)
+			_ = resetPlatform(ctx, l.target(ctx, t), t.Logf)
 			return ctx
 		}).Feature()
 	testenvironment.Test(t, f)

@@ -27,6 +27,7 @@ var sessionsGVR = platform.AgenticSessionGVR
 // TestDeployEngine: install v0.2.0, upgrade in place to v0.2.2, reset, and an
 // ordered (operator only) upgrade — each checked against the live cluster.
 func TestDeployEngine(t *testing.T) {
+	l := onLane(t, laneCells)
 	var (
 		target   *cluster.Target
 		cat      *catalog.Catalog
@@ -38,7 +39,7 @@ func TestDeployEngine(t *testing.T) {
 		WithLabel("area", "deploy").
 		WithSetup("install simulated v0.2.0 and create a session as a CR", func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
 			g := NewWithT(t)
-			target, cat = sharedTarget(ctx, t), simulatedCatalog(t)
+			target, cat = l.target(ctx, t), simulatedCatalog(t)
 			var err error
 			to, err = deploy.RenderRelease(cat, release(t, cat, "v0.2.2"), platform.Images{})
 			g.Expect(err).NotTo(HaveOccurred())

@@ -64,6 +64,7 @@ const (
 )
 
 func testDiagnose(t *testing.T, cells ...string) {
+	l := onLane(t, laneDiagnosis)
 	n := len(cells)
 	f := features.New("seeded faults: detected, attributed and diagnosed").
 		WithLabel("area", "diagnose").
@@ -72,7 +73,7 @@ func testDiagnose(t *testing.T, cells ...string) {
 			artifacts := t.TempDir()
 			start := time.Now()
 			out, err := matrix.Run(ctx, matrix.Input{Catalog: "faults", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				CellNames: cells, Target: sharedTarget(ctx, t), Artifacts: artifacts, Log: os.Stderr})
+				CellNames: cells, Target: l.target(ctx, t), Artifacts: artifacts, Log: os.Stderr})
 			if err != nil {
 				t.Logf("matrix: %v", err)
 			}
@@ -115,6 +116,7 @@ func testDiagnose(t *testing.T, cells ...string) {
 // operator/backend/runner mix of the two releases, so the mixed-version cell
 // v0.2.0→v0.2.2 operator,runner runs in the nightly instead.
 func TestDiagnoseSweep(t *testing.T) {
+	l := onLane(t, laneDiagnosis)
 	f := features.New("compatibility sweep: which component pair breaks, and why").
 		WithLabel("area", "diagnose").
 		Assess("the v0.2.0 → v0.2.2 sweep reproduces contract §3.5 item 8 and names the culprits", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -122,7 +124,7 @@ func TestDiagnoseSweep(t *testing.T) {
 			artifacts := t.TempDir()
 			start := time.Now()
 			out, err := matrix.Sweep(ctx, matrix.Input{Catalog: "simulated", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				Filter: catalog.Filter{From: []string{"v0.2.0"}, To: []string{"v0.2.2"}}, Target: sharedTarget(ctx, t), Artifacts: artifacts, Log: os.Stderr})
+				Filter: catalog.Filter{From: []string{"v0.2.0"}, To: []string{"v0.2.2"}}, Target: l.target(ctx, t), Artifacts: artifacts, Log: os.Stderr})
 			t.Logf("sweep took %s:\n%s\n%s", time.Since(start).Round(time.Second), report.CompatMarkdown(out.Compat), out.Compat.Sentence)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(out.Compat.Combinations).To(HaveLen(8))

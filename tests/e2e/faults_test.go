@@ -38,13 +38,14 @@ var cellFaults = []chaos.Fault{
 // and the runner deletion cut (longer than the 2 s gap threshold this cell
 // sets) are gaps that make no-coverage-gaps inconclusive.
 func TestFaultsInOneCell(t *testing.T) {
+	l := onLane(t, laneDiagnosis)
 	var r cell.Result
 	var took time.Duration
 	f := features.New("faults during a cell: it finishes, loses no runner 401 line, records every fault and gap").
 		WithLabel("area", "faults").
 		WithSetup("run v0.2.0→v0.2.2 with four faults", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			start := time.Now()
-			r = runCellWithFaults(ctx, t, "v0.2.0-v0.2.2", cellFaults)
+			r = runCellWithFaults(ctx, t, l, "v0.2.0-v0.2.2", cellFaults)
 			took = time.Since(start)
 			return ctx
 		}).
@@ -118,7 +119,7 @@ func TestFaultsInOneCell(t *testing.T) {
 			g.Expect(judged).To(Equal([]string{string(verdict.Inconclusive)}), "no-coverage-gaps is judged once, inconclusive")
 			return ctx
 		}).
-		WithTeardown("leave the shared cluster clean", dumpAndReset(&r)).Feature()
+		WithTeardown("leave the shared cluster clean", dumpAndReset(l, &r)).Feature()
 	testenvironment.Test(t, f)
 }
 
@@ -129,6 +130,7 @@ func TestFaultsInOneCell(t *testing.T) {
 // missing data) and does not match its expectation. Left out of make test:
 // TestFaultsInOneCell injects the same kinds there.
 func TestFaultsOnAPassingCellSlow(t *testing.T) {
+	l := onLane(t, laneDiagnosis)
 	faults := []chaos.Fault{
 		{Kind: chaos.DeleteRunnerPod, At: chaos.AtBaseline, Delay: 2 * time.Second, Role: ledger.RolePreUpgrade},
 		{Kind: chaos.RestartBackend, At: chaos.AtAfterUpgrade, Delay: 4 * time.Second},
@@ -137,7 +139,7 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 	f := features.New("faults on a passing cell: inconclusive, never a pass on missing data").
 		WithLabel("area", "faults").
 		WithSetup("run v0.2.0→v0.2.1 with two faults", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			r = runCellWithFaults(ctx, t, "v0.2.0-v0.2.1", faults)
+			r = runCellWithFaults(ctx, t, l, "v0.2.0-v0.2.1", faults)
 			return ctx
 		}).
 		Assess("the cell is inconclusive because of the gaps, and unmatched", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -172,14 +174,14 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 			g.Expect(del.Runner401Lines).To(Equal(0), "v0.2.1's runner checks no token; its termination message was seen: %s", del)
 			return ctx
 		}).
-		WithTeardown("leave the shared cluster clean", dumpAndReset(&r)).Feature()
+		WithTeardown("leave the shared cluster clean", dumpAndReset(l, &r)).Feature()
 	testenvironment.Test(t, f)
 }
 
 // runCellWithFaults runs the simulated catalog's cell name on the shared
 // cluster with faults, an events gap threshold of 2 s (so the holes the
 // faults cut count as gaps) and every other timing as the matrix has it.
-func runCellWithFaults(ctx context.Context, t *testing.T, name string, faults []chaos.Fault) cell.Result {
+func runCellWithFaults(ctx context.Context, t *testing.T, l lane, name string, faults []chaos.Fault) cell.Result {
 	t.Helper()
 	cat := simulatedCatalog(t)
 	cells, err := cat.Cells(catalog.Filter{Name: name})
@@ -188,18 +190,18 @@ func runCellWithFaults(ctx context.Context, t *testing.T, name string, faults []
 	c := cells[0]
 	timing := cell.DefaultTiming()
 	timing.EventsGapThreshold = 2 * time.Second
-	return cell.Run(ctx, cell.Input{Target: sharedTarget(ctx, t), Catalog: cat, Cell: c,
+	return cell.Run(ctx, cell.Input{Target: l.target(ctx, t), Catalog: cat, Cell: c,
 		From: release(t, cat, c.From), To: release(t, cat, c.To), Log: os.Stderr, Timing: &timing, Faults: faults})
 }
 
 // dumpAndReset dumps the ledger of a failed feature's cell, then resets the
 // shared cluster for the next test.
-func dumpAndReset(r *cell.Result) features.Func {
+func dumpAndReset(l lane, r *cell.Result) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 		if t.Failed() {
 			dumpLedger(t, r.Ledger)
 		}
-		_ = resetPlatform(ctx, sharedTarget(ctx, t), t.Logf)
+		_ = resetPlatform(ctx, l.target(ctx, t), t.Logf)
 		return ctx
 	}
 }

@@ -26,6 +26,7 @@ import (
 // serves it through a Service reached by cluster DNS from another pod, and
 // leaves no container behind when it is torn down.
 func TestFoundation(t *testing.T) {
+	onOwnClusters(t)
 	const ns = "foundation"
 	var (
 		c     *cluster.Cluster

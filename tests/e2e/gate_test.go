@@ -164,15 +164,13 @@ func gateResult(t *testing.T, run gateRun, name string) cell.Result {
 // Docker store). v0.2.3's operator still sends no token, so the gate must
 // fail the job (exit 1) with the verdict the catalog expects of v0.2.0→v0.2.3.
 func TestPlatformGate(t *testing.T) {
+	l := onLane(t, laneCells)
 	var run gateRun
 	var name string
 	f := features.New("the platform gate upgrades to a PR build and fails it on its runner 401s").
 		WithLabel("area", "gate").
 		WithSetup("run scripts/gate.sh on the suite's cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c, err := suite.SharedCluster(ctx)
-			if err != nil {
-				t.Fatalf("shared cluster: %v", err)
-			}
+			c := l.cluster(ctx, t)
 			name = c.Name()
 			run = runGate(ctx, t, runGateInput{From: "v0.2.0", BuiltFrom: "v0.2.3", Name: "pr-1", Cluster: name})
 			return ctx
@@ -203,7 +201,7 @@ func TestPlatformGate(t *testing.T) {
 			g := NewWithT(t)
 			g.Expect(run.Log).NotTo(ContainSubstring("pulling "))
 			g.Expect(run.Log).To(ContainSubstring("candidate pr-1: images " + strings.Join(run.Images.List(), ", ")))
-			target := sharedTarget(ctx, t)
+			target := l.target(ctx, t)
 			for _, c := range []platform.Component{platform.Operator, platform.Backend} {
 				d, err := target.Kube.AppsV1().Deployments(platform.Namespace).Get(ctx, c.Deployment(), metav1.GetOptions{})
 				g.Expect(err).NotTo(HaveOccurred())
@@ -236,14 +234,12 @@ func TestPlatformGate(t *testing.T) {
 // leaves it out (E2E_SKIP) for the CI budget: `go test -count=1 -timeout 40m -v
 // ./tests/e2e/ -run TestPlatformGateSlow`.
 func TestPlatformGateSlow(t *testing.T) {
+	l := onLane(t, laneCells)
 	var v023, v022 gateRun
 	f := features.New("the platform gate from v0.2.2, and with a v0.2.2 build").
 		WithLabel("area", "gate").
 		WithSetup("run scripts/gate.sh twice on the suite's cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			c, err := suite.SharedCluster(ctx)
-			if err != nil {
-				t.Fatalf("shared cluster: %v", err)
-			}
+			c := l.cluster(ctx, t)
 			v023 = runGate(ctx, t, runGateInput{From: "v0.2.2", BuiltFrom: "v0.2.3", Name: "pr-1", Cluster: c.Name()})
 			v022 = runGate(ctx, t, runGateInput{From: "v0.2.0,v0.2.2", BuiltFrom: "v0.2.2", Name: "pr-2", Cluster: c.Name()})
 			return ctx

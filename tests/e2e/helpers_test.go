@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,14 +48,60 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 	return r
 }
 
-// sharedTarget is the suite's kind cluster as a cell target.
-func sharedTarget(ctx context.Context, t *testing.T) *cluster.Target {
+// The suite's lanes: each is one shared kind cluster; tests on a lane take
+// turns on it, lanes run side by side (make test passes -parallel so that
+// every test can wait for its lane). With E2E_LANES=1 both are one cluster.
+const (
+	// laneCells: the catalog's ci cells (on the first lane, whose cluster
+	// cfg.Client() reads) and the deploy, platform, session and gate tests.
+	laneCells = 0
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests.
+	laneDiagnosis = 1
+)
+
+var (
+	laneTurns       [4]sync.Mutex
+	ownClusterTurns sync.Mutex
+)
+
+// lane is the shared cluster a test runs on, its turn taken.
+type lane struct{ index int }
+
+// onLane makes t parallel and waits for its turn on lane want (on the
+// suite's last lane when it has fewer); the turn ends with t.
+func onLane(t *testing.T, want int) lane {
 	t.Helper()
-	c, err := suite.SharedCluster(ctx)
+	t.Parallel()
+	i := min(want, suite.Lanes()-1)
+	laneTurns[i].Lock()
+	t.Cleanup(laneTurns[i].Unlock)
+	return lane{i}
+}
+
+// onOwnClusters makes t, which creates and deletes kind clusters of its own,
+// parallel with the lanes; such tests take turns with each other, so at most
+// one extra cluster runs beside the lanes' clusters.
+func onOwnClusters(t *testing.T) {
+	t.Helper()
+	t.Parallel()
+	ownClusterTurns.Lock()
+	t.Cleanup(ownClusterTurns.Unlock)
+}
+
+// cluster is the lane's kind cluster.
+func (l lane) cluster(ctx context.Context, t *testing.T) *cluster.Cluster {
+	t.Helper()
+	c, err := suite.SharedCluster(ctx, l.index)
 	if err != nil {
 		t.Fatalf("shared cluster: %v", err)
 	}
-	target, err := cluster.NewKindTarget(c)
+	return c
+}
+
+// target is the lane's kind cluster as a cell target.
+func (l lane) target(ctx context.Context, t *testing.T) *cluster.Target {
+	t.Helper()
+	target, err := cluster.NewKindTarget(l.cluster(ctx, t))
 	if err != nil {
 		t.Fatal(err)
 	}

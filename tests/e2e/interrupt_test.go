@@ -86,6 +86,7 @@ func TestInterruptEveryPhaseSlow(t *testing.T) {
 // container, process, kubeconfig or temporary file, and still writes reports
 // with the cell interrupted and inconclusive.
 func testInterrupts(t *testing.T, cases []interruptCase) {
+	onOwnClusters(t)
 	bin := buildHarness(t)
 	artifacts := artifactsDir()
 	var outcomes []interruptOutcome

@@ -21,8 +21,7 @@ import (
 // TestKeepOnFailure: with the default keep policy a mismatched cell leaves a
 // complete bundle and its cluster, and a matching cell leaves neither.
 func TestKeepOnFailure(t *testing.T) {
-	// Its own kind clusters: it runs alongside TestUpgradeMatrix (see there).
-	t.Parallel()
+	onOwnClusters(t)
 	name := cluster.Name("keep")
 	var out matrix.Output
 	var runErr error

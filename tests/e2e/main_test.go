@@ -5,8 +5,10 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -22,15 +24,21 @@ var (
 )
 
 // TestMain sets the suite up with env funcs: the engine and node image, then
-// the shared kind cluster through envfuncs (its kubeconfig becomes cfg's
-// client); Finish dumps its node logs into $ARTIFACTS and destroys it unless
-// E2E_KEEP_CLUSTER=true.
+// one shared kind cluster per lane through envfuncs (the first lane's
+// kubeconfig becomes cfg's client); Finish dumps their node logs into
+// $ARTIFACTS and destroys them unless E2E_KEEP_CLUSTER=true. E2E_LANES=1 runs
+// every shared-cluster test on one cluster, one after the other.
 func TestMain(m *testing.M) {
 	rest.SetDefaultWarningHandler(rest.NoWarnings{}) // deprecation warnings are noise here
+	lanes, err := strconv.Atoi(envOr("E2E_LANES", "2"))
+	if err != nil || lanes < 1 || lanes > 4 {
+		fmt.Fprintf(os.Stderr, "E2E_LANES=%q: want a number of shared clusters from 1 to 4\n", os.Getenv("E2E_LANES"))
+		os.Exit(2)
+	}
 	testenvironment = env.NewWithConfig(envconf.New())
-	suite = testenv.New(testenv.Options{ClusterName: envOr("E2E_CLUSTER", "uh-e2e"), Log: os.Stderr})
-	testenvironment.Setup(suite.Prepare, suite.CreateSharedCluster())
-	testenvironment.Finish(suite.DestroySharedCluster(filepath.Join(artifactsDir(), "e2e-cluster-logs")))
+	suite = testenv.New(testenv.Options{ClusterName: envOr("E2E_CLUSTER", "uh-e2e"), Lanes: lanes, Log: os.Stderr})
+	testenvironment.Setup(suite.Prepare, suite.CreateSharedClusters())
+	testenvironment.Finish(suite.DestroySharedClusters(filepath.Join(artifactsDir(), "e2e-cluster-logs")))
 	os.Exit(testenvironment.Run(m))
 }
 

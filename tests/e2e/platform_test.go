@@ -21,11 +21,12 @@ const signalTimeout = 90 * time.Second
 // TestSimulatedReleases: the simulated v0.2.0 runs sessions end to end; a
 // fresh simulated v0.2.2 shows the signals production showed (contract §8).
 func TestSimulatedReleases(t *testing.T) {
+	l := onLane(t, laneCells)
 	var target *cluster.Target
 	f := features.New("simulated releases reproduce the runner-auth contract").
 		WithLabel("area", "platform").
 		WithSetup("use the shared cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			target = sharedTarget(ctx, t)
+			target = l.target(ctx, t)
 			return ctx
 		}).
 		Assess("v0.2.0: a session created through the backend API runs and its initial prompt run succeeds", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -28,12 +28,18 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// artifactsDir is where the suite's matrix writes its reports ($ARTIFACTS, as `make e2e`).
+// artifactsDir is where the suite's matrix writes its reports ($ARTIFACTS, as
+// `make e2e`; a relative one is the checkout's, as for make, so that the tests
+// in tests/e2e and the CLIs they start in the checkout share it).
 func artifactsDir() string {
-	if d := os.Getenv("ARTIFACTS"); d != "" {
-		return d
+	d := os.Getenv("ARTIFACTS")
+	if d == "" {
+		d = "_artifacts"
 	}
-	return filepath.Join(repoRoot, "_artifacts")
+	if !filepath.IsAbs(d) {
+		d = filepath.Join(repoRoot, d)
+	}
+	return d
 }
 
 // TestUpgradeMatrix runs every `ci` cell of the simulated catalog as a feature
@@ -43,9 +49,8 @@ func artifactsDir() string {
 // carry extra assessments: the reports, bundle and repro line of the
 // regression cell, its report.html in chromium, and no bundle for a pass.
 func TestUpgradeMatrix(t *testing.T) {
-	// Parallel with TestKeepOnFailure, which runs on clusters of its own: the
-	// tests that share this cluster are sequential and finish before either starts.
-	t.Parallel()
+	// On the first lane: assessReports reads its Secrets through cfg.Client().
+	l := onLane(t, laneCells)
 	cat := simulatedCatalog(t)
 	cells, err := cat.Cells(catalog.Filter{Labels: []string{"ci"}})
 	if err != nil || len(cells) == 0 {
@@ -61,7 +66,7 @@ func TestUpgradeMatrix(t *testing.T) {
 	}
 	var fs []features.Feature
 	for _, c := range cells {
-		fs = append(fs, cellFeature(c, extra[c.Name()]...))
+		fs = append(fs, cellFeature(l, c, extra[c.Name()]...))
 	}
 	testenvironment.Test(t, fs...)
 }
@@ -73,7 +78,7 @@ type cellAssessment struct {
 }
 
 // cellFeature runs one catalog cell on the shared cluster and assesses it.
-func cellFeature(c upgrade.Cell, extra ...cellAssessment) features.Feature {
+func cellFeature(l lane, c upgrade.Cell, extra ...cellAssessment) features.Feature {
 	var r cell.Result
 	artifacts := filepath.Join(artifactsDir(), "ci", c.Name())
 	f := features.New(c.Name()+": "+string(c.Expect.Verdict)+" ("+c.Expect.Why+")").
@@ -82,7 +87,7 @@ func cellFeature(c upgrade.Cell, extra ...cellAssessment) features.Feature {
 		WithSetup("run the cell on the shared cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			out, err := matrix.Run(ctx, matrix.Input{
 				Catalog: "simulated", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				CellNames: []string{c.Name()}, Target: sharedTarget(ctx, t), Artifacts: artifacts, Log: os.Stderr,
+				CellNames: []string{c.Name()}, Target: l.target(ctx, t), Artifacts: artifacts, Log: os.Stderr,
 			})
 			if err != nil {
 				t.Logf("matrix: %v", err)

@@ -29,6 +29,7 @@ import (
 // real pod spec's PostStart hook included): images built from their own tags,
 // pinned where upstream reads them, and run together.
 func TestUpstreamManifests(t *testing.T) {
+	l := onLane(t, laneDiagnosis)
 	var upstream, mixed matrix.Output
 	f := features.New("upstream manifests with simulated images give the simulated verdicts").
 		WithLabel("area", "upstream").
@@ -42,13 +43,13 @@ func TestUpstreamManifests(t *testing.T) {
 				ManifestOverride: &catalog.ManifestOverride{Dir: sharedUpstreamManifests},
 				ImageRemap:       map[string]string{"quay.io/ambient_code": images.DefaultPrefix},
 				CellNames:        []string{"v0.2.0-v0.2.2"},
-				Target:           sharedTarget(ctx, t), Artifacts: filepath.Join(artifactsDir(), "upstream"), Log: os.Stderr,
+				Target:           l.target(ctx, t), Artifacts: filepath.Join(artifactsDir(), "upstream"), Log: os.Stderr,
 			})
 			if err != nil {
 				t.Logf("matrix (upstream): %v", err)
 			}
 			mixed, err = matrix.Run(ctx, matrix.Input{
-				Catalog: writeMixedCatalog(t), Target: sharedTarget(ctx, t),
+				Catalog: writeMixedCatalog(t), Target: l.target(ctx, t),
 				Artifacts: filepath.Join(artifactsDir(), "upstream-mixed"), Log: os.Stderr,
 			})
 			if err != nil {
@@ -85,7 +86,7 @@ func TestUpstreamManifests(t *testing.T) {
 		Assess("the mixed release's new sessions run the v0.2.2 runner, which survives the PostStart hook", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
 			// The cell leaves its last sessions behind until the next reset.
-			cs, _ := clientsFor(t, sharedTarget(ctx, t))
+			cs, _ := clientsFor(t, l.target(ctx, t))
 			pods, err := cs.CoreV1().Pods(cell.Project).List(ctx, metav1.ListOptions{LabelSelector: "app=ambient-code-runner"})
 			g.Expect(err).NotTo(HaveOccurred())
 			var survivors []string
@@ -108,7 +109,7 @@ func TestUpstreamManifests(t *testing.T) {
 			return ctx
 		}).
 		WithTeardown("leave the shared cluster clean", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			_ = resetPlatform(ctx, sharedTarget(ctx, t), t.Logf)
+			_ = resetPlatform(ctx, l.target(ctx, t), t.Logf)
 			return ctx
 		}).Feature()
 	testenvironment.Test(t, f)
