@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -49,49 +50,127 @@ func (b *builder) module(name, gomod string) (*goModule, error) {
 
 // build compiles pkg into out/<bin> unless a binary for the same stamp exists.
 func (m *goModule) build(ctx context.Context, w io.Writer, bin, pkg, version, ldflags string) (string, error) {
-	out := filepath.Join(m.dir, "out", bin)
-	stamp := out + ".stamp"
-	want := pkg + "@" + version + " " + ldflags
-	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
-		if err := images.CheckExecutable(out); err == nil {
-			fmt.Fprintf(w, "cached %s\n", out)
-			return out, nil
-		} else if !os.IsNotExist(err) {
-			fmt.Fprintf(w, "%v: building it again\n", err)
-		}
-	}
-	// The stamp says "out is whole and built from want": it goes before the
-	// build and comes back only after it, so an interrupted build never
-	// leaves a stamp over a half-written binary.
-	if err := os.Remove(stamp); err != nil && !os.IsNotExist(err) {
+	outs, err := m.buildAll(ctx, w, []command{{bin, pkg}}, version, ldflags)
+	if err != nil {
 		return "", err
 	}
-	if err := m.get(ctx, w, pkg, version); err != nil {
-		return "", err
-	}
-	if err := goBuild(ctx, w, m.dir, m.env, out, "-trimpath", "-ldflags", ldflags, "-o", out, pkg); err != nil {
-		return "", err
-	}
-	return out, os.WriteFile(stamp, []byte(want), 0o644)
+	return outs[bin], nil
 }
 
-// goBuild runs go build with args (which write out) and makes sure out is a
-// whole executable: go build keeps an existing out whose build ID is current,
-// even one an interrupted earlier build left truncated, so such a file is
-// removed and built again.
-func goBuild(ctx context.Context, w io.Writer, dir string, env []string, out string, args ...string) error {
+// command is one binary of a module: out/<bin> built from pkg.
+type command struct{ bin, pkg string }
+
+// buildAll compiles into out/ every command whose binary is missing or was
+// built from something else, in one go build: the go command then schedules
+// their packages and links on every core at once instead of one binary at a
+// time (separate builds share the build cache but link one after the other).
+func (m *goModule) buildAll(ctx context.Context, w io.Writer, cmds []command, version, ldflags string) (map[string]string, error) {
+	outs := map[string]string{}
+	var todo []command
+	for _, c := range cmds {
+		out := filepath.Join(m.dir, "out", c.bin)
+		outs[c.bin] = out
+		if got, err := os.ReadFile(out + ".stamp"); err == nil && string(got) == c.stamp(version, ldflags) {
+			if err := images.CheckExecutable(out); err == nil {
+				fmt.Fprintf(w, "cached %s\n", out)
+				continue
+			} else if !os.IsNotExist(err) {
+				fmt.Fprintf(w, "%v: building it again\n", err)
+			}
+		}
+		todo = append(todo, c)
+	}
+	if len(todo) == 0 {
+		return outs, nil
+	}
+	// A stamp says "out is whole and built from it": it goes before the build
+	// and comes back only after it, so an interrupted build never leaves a
+	// stamp over a half-written binary. Every requirement is resolved before
+	// anything is built, so all binaries share one module graph.
+	for _, c := range todo {
+		if err := os.Remove(outs[c.bin] + ".stamp"); err != nil && !os.IsNotExist(err) {
+			return nil, err
+		}
+		if err := m.get(ctx, w, c.pkg, version); err != nil {
+			return nil, err
+		}
+	}
+	together, alone := groupBuilds(todo)
+	for _, c := range alone {
+		if err := goBuild(ctx, w, m.dir, m.env, []string{outs[c.bin]}, "-trimpath", "-ldflags", ldflags, "-o", outs[c.bin], c.pkg); err != nil {
+			return nil, err
+		}
+	}
+	if len(together) > 0 {
+		args := []string{"-trimpath", "-ldflags", ldflags, "-o", filepath.Join(m.dir, "out") + string(filepath.Separator)}
+		var built []string
+		for _, c := range together {
+			args = append(args, c.pkg)
+			built = append(built, outs[c.bin])
+		}
+		if err := goBuild(ctx, w, m.dir, m.env, built, args...); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range todo {
+		if err := os.WriteFile(outs[c.bin]+".stamp", []byte(c.stamp(version, ldflags)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+// groupBuilds splits commands into those one go build -o dir/ can make
+// together (it names each binary after its package's last element) and those
+// built alone into their own file (etcd is go.etcd.io/etcd/server/v3). A
+// single command is always built alone.
+func groupBuilds(cmds []command) (together, alone []command) {
+	if len(cmds) < 2 {
+		return nil, cmds
+	}
+	for _, c := range cmds {
+		if path.Base(c.pkg) == c.bin {
+			together = append(together, c)
+		} else {
+			alone = append(alone, c)
+		}
+	}
+	if len(together) == 1 {
+		return nil, cmds
+	}
+	return together, alone
+}
+
+func (c command) stamp(version, ldflags string) string { return c.pkg + "@" + version + " " + ldflags }
+
+// goBuild runs go build with args (which write outs) and makes sure every out
+// is a whole executable: go build keeps an existing out whose build ID is
+// current, even one an interrupted earlier build left truncated, so such
+// files are removed and built again.
+func goBuild(ctx context.Context, w io.Writer, dir string, env []string, outs []string, args ...string) error {
 	if err := run(ctx, w, dir, env, "go", append([]string{"build"}, args...)...); err != nil {
 		return err
 	}
-	if err := images.CheckExecutable(out); err != nil {
-		fmt.Fprintf(w, "%v: building it again\n", err)
-		if err := os.Remove(out); err != nil {
+	again := false
+	for _, out := range outs {
+		if err := images.CheckExecutable(out); err != nil {
+			fmt.Fprintf(w, "%v: building it again\n", err)
+			if err := os.Remove(out); err != nil {
+				return err
+			}
+			again = true
+		}
+	}
+	if !again {
+		return nil
+	}
+	if err := run(ctx, w, dir, env, "go", append([]string{"build"}, args...)...); err != nil {
+		return err
+	}
+	for _, out := range outs {
+		if err := images.CheckExecutable(out); err != nil {
 			return err
 		}
-		if err := run(ctx, w, dir, env, "go", append([]string{"build"}, args...)...); err != nil {
-			return err
-		}
-		return images.CheckExecutable(out)
 	}
 	return nil
 }
@@ -123,19 +202,16 @@ func (b *builder) kubernetes(ctx context.Context, w io.Writer) error {
 	minor := strings.Split(strings.TrimPrefix(v, "v"), ".")[1]
 	// kubeadm refuses an empty version: stamp the real one.
 	ld := fmt.Sprintf("-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/client-go/pkg/version.gitVersion=%s", v, minor, v)
-	// Resolve every command's requirements before building any, so all binaries
-	// share one module graph (and the Go build cache).
-	for _, c := range kubernetesCommands {
-		if err := m.get(ctx, w, "k8s.io/kubernetes/cmd/"+c, v); err != nil {
-			return err
-		}
+	cmds := make([]command, len(kubernetesCommands))
+	for i, c := range kubernetesCommands {
+		cmds[i] = command{c, "k8s.io/kubernetes/cmd/" + c}
 	}
-	for _, c := range kubernetesCommands {
-		fmt.Fprintf(b.log, "[node-image]   building %s %s\n", c, v)
-		out, err := m.build(ctx, w, c, "k8s.io/kubernetes/cmd/"+c, v, ld)
-		if err != nil {
-			return err
-		}
+	fmt.Fprintf(b.log, "[node-image]   building %s %s\n", strings.Join(kubernetesCommands, ", "), v)
+	outs, err := m.buildAll(ctx, w, cmds, v, ld)
+	if err != nil {
+		return err
+	}
+	for c, out := range outs {
 		b.bins[c] = out
 	}
 	return nil
@@ -205,7 +281,7 @@ func (b *builder) pause(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := goBuild(ctx, w, root, []string{"CGO_ENABLED=0"}, out, "-trimpath", "-ldflags", "-s -w", "-o", out, "./harness/cmd/pause"); err != nil {
+	if err := goBuild(ctx, w, root, []string{"CGO_ENABLED=0"}, []string{out}, "-trimpath", "-ldflags", "-s -w", "-o", out, "./harness/cmd/pause"); err != nil {
 		return err
 	}
 	b.bins["pause"] = out
