@@ -76,6 +76,8 @@ func TestUncancelledCommandRunsNormally(t *testing.T) {
 	}
 }
 
+// waitForFile waits in real time for a real child process to write path: this
+// test is about processes and signals, so no fake clock applies.
 func waitForFile(t *testing.T, path string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
