@@ -477,29 +477,35 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
+// makeTools finds make and go (skipping t without them) and returns the
+// environment that lets `make bin` run the real go in a sandbox (its
+// telemetry counters go to a config dir of their own).
+func makeTools(t *testing.T) (makeBin, goBin string, toolEnv []string) {
+	t.Helper()
+	makeBin, err := exec.LookPath("make")
+	if err != nil {
+		t.Skip("no make on this machine")
+	}
+	goBin, err = exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go on PATH")
+	}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS"} {
+		out, err := exec.Command(goBin, "env", k).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		toolEnv = append(toolEnv, k+"="+strings.TrimSpace(string(out)))
+	}
+	return makeBin, goBin, append(toolEnv, "GOTOOLCHAIN=local", "XDG_CONFIG_HOME="+t.TempDir())
+}
+
 // TestMakePassesValuesAsDataAndChecksThemFirst drives the Makefile's own
 // targets as a user types them: values with shell or make syntax reach the
 // harness as text (and are refused as such), nothing runs before the check,
 // and the harness's exit code is named.
 func TestMakePassesValuesAsDataAndChecksThemFirst(t *testing.T) {
-	makeBin, err := exec.LookPath("make")
-	if err != nil {
-		t.Skip("no make on this machine")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go on PATH")
-	}
-	goEnv := func(k string) string {
-		out, err := exec.Command(goBin, "env", k).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	// `make bin` runs the real go (its telemetry counters go to a config dir of their own).
-	toolEnv := []string{"GOCACHE=" + goEnv("GOCACHE"), "GOMODCACHE=" + goEnv("GOMODCACHE"), "GOPATH=" + goEnv("GOPATH"),
-		"GOTOOLCHAIN=local", "GOFLAGS=" + goEnv("GOFLAGS"), "XDG_CONFIG_HOME=" + t.TempDir()}
+	makeBin, goBin, toolEnv := makeTools(t)
 	f := fixtures(t)
 	tests := []struct {
 		name string
@@ -568,29 +574,14 @@ func TestMakePassesValuesAsDataAndChecksThemFirst(t *testing.T) {
 // which run in tests/e2e, and the CLIs they start in the checkout must both
 // find it), not the unexpanded text of its default.
 func TestMakeDefaultsArtifactsToTheCheckout(t *testing.T) {
-	makeBin, err := exec.LookPath("make")
-	if err != nil {
-		t.Skip("no make on this machine")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go on PATH")
-	}
-	sb := newSandbox(t)
+	makeBin, goBin, toolEnv := makeTools(t)
 	var env []string
-	for _, e := range sb.env(fakeBin + ":/usr/bin:/bin") {
+	for _, e := range newSandbox(t).env(fakeBin + ":/usr/bin:/bin") {
 		if !strings.HasPrefix(e, "ARTIFACTS=") {
 			env = append(env, e)
 		}
 	}
-	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS"} {
-		out, err := exec.Command(goBin, "env", k).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env = append(env, k+"="+strings.TrimSpace(string(out)))
-	}
-	env = append(env, "GOTOOLCHAIN=local", "XDG_CONFIG_HOME="+t.TempDir())
+	env = append(env, toolEnv...)
 	r := run(t, env, repoRoot, makeBin, "-C", repoRoot, "BIN="+binDir, "GO="+goBin, "e2e", "FROM=v9.9.9")
 	if r.code != 2 {
 		t.Fatalf("make e2e FROM=v9.9.9: exit %d, want 2 (bad input)\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -605,14 +596,7 @@ func TestMakeDefaultsArtifactsToTheCheckout(t *testing.T) {
 // through the shell and the Makefile reaches the harness as the same single
 // cell (its plan line), passes every check and goes on to the engine step.
 func TestReproLineRunsTheSameCellThroughMake(t *testing.T) {
-	makeBin, err := exec.LookPath("make")
-	if err != nil {
-		t.Skip("no make on this machine")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go on PATH")
-	}
+	makeBin, goBin, _ := makeTools(t)
 	manifests := filepath.Join(t.TempDir(), "rendered manifests")
 	for _, v := range []string{"v0.2.0", "v0.2.2"} {
 		if err := os.MkdirAll(manifests, 0o755); err != nil {
