@@ -51,7 +51,7 @@ func Ensure(ctx context.Context, in BuildInput) (Result, error) {
 		fmt.Fprintf(b.log, "[node-image] reusing %s\n", tag)
 		return Result{Image: tag, Reused: true, Took: time.Since(start)}, nil
 	}
-	fmt.Fprintf(b.log, "[node-image] building %s (cache %s); a cold build compiles Kubernetes and takes about 20 minutes\n", tag, b.cache)
+	fmt.Fprintf(b.log, "[node-image] building %s (cache %s); a cold build compiles Kubernetes and takes 10–20 minutes on 2 cores\n", tag, b.cache)
 	if err := b.build(ctx); err != nil {
 		return Result{}, err
 	}
