@@ -67,6 +67,12 @@ func GroupAlive(pgid int) bool {
 
 // Members lists the live (non-zombie) processes of group pgid, from /proc.
 func Members(pgid int) []int {
+	return live(func(pid int, st Stat) bool { return st.pgid == pgid })
+}
+
+// live lists the processes in /proc that are neither zombies nor dead and
+// that keep says to.
+func live(keep func(pid int, st Stat) bool) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -78,7 +84,7 @@ func Members(pgid int) []int {
 			continue
 		}
 		st, ok := readStat(pid)
-		if ok && st.pgid == pgid && st.state != 'Z' && st.state != 'X' {
+		if ok && st.state != 'Z' && st.state != 'X' && keep(pid, st) {
 			out = append(out, pid)
 		}
 	}
@@ -115,22 +121,7 @@ func readStat(pid int) (Stat, bool) {
 // InSession lists the live (non-zombie) processes of session sid other than
 // its leader: what a command started with Setsid left running.
 func InSession(sid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == sid {
-			continue
-		}
-		st, ok := readStat(pid)
-		if ok && st.sid == sid && st.state != 'Z' && st.state != 'X' {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return live(func(pid int, st Stat) bool { return pid != sid && st.sid == sid })
 }
 
 // Describe is "pid (command line)" for a report of leftover processes.

@@ -3,9 +3,12 @@ package proc
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -88,4 +91,42 @@ func waitForFile(t *testing.T, path string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s never appeared", path)
+}
+
+// TestMembersAndInSessionListLiveProcesses: a shell started in a session and
+// group of its own, with one background child: the group lists both, the
+// session lists the child but not its leader, and neither lists anything once
+// the group is killed and reaped.
+func TestMembersAndInSessionListLiveProcesses(t *testing.T) {
+	dir := t.TempDir()
+	pidFile, ready := filepath.Join(dir, "pid"), filepath.Join(dir, "ready")
+	cmd := exec.Command("sh", "-c", `sleep 300 & echo $! > `+pidFile+`; touch `+ready+`; wait`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	leader := cmd.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(-leader, syscall.SIGKILL); _ = cmd.Wait() })
+	waitForFile(t, ready)
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if got := Members(leader); !slices.Contains(got, leader) || !slices.Contains(got, child) {
+		t.Errorf("Members(%d) = %v, want the shell %d and its child %d", leader, got, leader, child)
+	}
+	if got := InSession(leader); !slices.Equal(got, []int{child}) {
+		t.Errorf("InSession(%d) = %v, want only the child %d", leader, got, child)
+	}
+	if err := syscall.Kill(-leader, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !waitGroupGone(leader, 20*time.Second) {
+		t.Fatalf("group %d still has %v", leader, Members(leader))
+	}
+	if got := InSession(leader); len(got) != 0 {
+		t.Errorf("InSession(%d) after the kill = %v", leader, got)
+	}
 }
