@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,9 +74,19 @@ func onLane(t *testing.T, want int) lane {
 	t.Helper()
 	t.Parallel()
 	i := min(want, suite.Lanes()-1)
-	laneTurns[i].Lock()
-	t.Cleanup(laneTurns[i].Unlock)
+	takeTurn(t, &laneTurns[i], "lane "+strconv.Itoa(i)+" (cluster "+suite.LaneCluster(i)+")")
 	return lane{i}
+}
+
+// takeTurn waits for turn, held by another test until that test ends (pass,
+// fail or timeout: its Cleanup releases it, so the wait has nothing else to
+// end on), and logs what t waited for and how long.
+func takeTurn(t *testing.T, turn *sync.Mutex, what string) {
+	t.Helper()
+	start := time.Now()
+	turn.Lock()
+	t.Cleanup(turn.Unlock)
+	t.Logf("took its turn on %s after %s", what, time.Since(start).Round(time.Second))
 }
 
 // onOwnClusters makes t, which creates and deletes kind clusters of its own,
@@ -84,8 +95,7 @@ func onLane(t *testing.T, want int) lane {
 func onOwnClusters(t *testing.T) {
 	t.Helper()
 	t.Parallel()
-	ownClusterTurns.Lock()
-	t.Cleanup(ownClusterTurns.Unlock)
+	takeTurn(t, &ownClusterTurns, "the tests with clusters of their own")
 }
 
 // cluster is the lane's kind cluster.
