@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -245,5 +246,35 @@ func TestCheckAreaLabelsNamesTheUnlabelledFeature(t *testing.T) {
 	err := CheckAreaLabels(labelled, other)
 	if err == nil || !strings.Contains(err.Error(), `"only a cell label"`) || !strings.Contains(err.Error(), `"area"`) {
 		t.Errorf("CheckAreaLabels = %v, want an error naming the feature and the area label", err)
+	}
+}
+
+func TestOwnClustersWaitForTheSharedClustersBeingCreated(t *testing.T) {
+	s := New(Options{ClusterName: "uh-unit", Lanes: 2, Log: io.Discard})
+	s.creatingDone.L.Lock()
+	s.creating = 2 // both lanes are creating their clusters
+	s.creatingDone.L.Unlock()
+	waited := make(chan struct{})
+	go func() {
+		s.waitForSharedClusters()
+		close(waited)
+	}()
+	finish := func() {
+		s.creatingDone.L.Lock()
+		s.creating--
+		s.creatingDone.L.Unlock()
+		s.creatingDone.Broadcast()
+	}
+	finish()
+	select {
+	case <-waited:
+		t.Fatal("the own-cluster tests began while a shared cluster was still being created")
+	case <-time.After(50 * time.Millisecond):
+	}
+	finish()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the own-cluster tests still wait though no shared cluster is being created")
 	}
 }

@@ -48,9 +48,14 @@ type Suite struct {
 	NodeImage string
 	prepared  sync.Once
 	prepErr   error
-	clusters  []*cluster.Cluster
-	lanes     []*Lane
-	own       *Lane
+	// creating counts the shared clusters being created; OwnClusters waits
+	// for none (as when Setup created them all before any test ran), so that
+	// a test's own cluster does not compete with them for the CPU.
+	creating     int
+	creatingDone *sync.Cond
+	clusters     []*cluster.Cluster
+	lanes        []*Lane
+	own          *Lane
 }
 
 // New returns a suite; nothing is prepared or created until a feature runs
@@ -62,7 +67,7 @@ func New(opts Options) *Suite {
 	if opts.Lanes < 1 {
 		opts.Lanes = 1
 	}
-	s := &Suite{opts: opts}
+	s := &Suite{opts: opts, creatingDone: sync.NewCond(&sync.Mutex{})}
 	for i := range opts.Lanes {
 		c := cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log))
 		s.clusters = append(s.clusters, c)
@@ -77,7 +82,11 @@ func New(opts Options) *Suite {
 		Name:   "the tests with clusters of their own",
 		Config: opts.Config,
 		Provision: func(ctx context.Context) (support.E2EClusterProvider, error) {
-			return nil, s.Prepare(ctx)
+			if err := s.Prepare(ctx); err != nil {
+				return nil, err
+			}
+			s.waitForSharedClusters()
+			return nil, nil
 		},
 	})
 	return s
@@ -99,7 +108,8 @@ func (s *Suite) Lane(want int) *Lane { return s.lanes[min(max(want, 0), len(s.la
 
 // OwnClusters is the lane of the tests that create and delete kind clusters
 // of their own: they take turns with each other, so at most one extra
-// cluster runs beside the shared ones.
+// cluster runs beside the shared ones, and the first begins once the shared
+// clusters being created exist.
 func (s *Suite) OwnClusters() *Lane { return s.own }
 
 // Log is where progress lines go.
@@ -127,6 +137,18 @@ func (s *Suite) Prepare(ctx context.Context) error {
 // after Prepare, whose node image it uses; a scratch config takes the
 // kubeconfig envfuncs sets (the lane sets it on each feature's config).
 func (s *Suite) createSharedCluster(ctx context.Context, c *cluster.Cluster) (support.E2EClusterProvider, error) {
+	// Counted before Prepare: every test starts together and waits for
+	// Prepare, so the lanes that create a cluster are counted by the time
+	// OwnClusters, past Prepare too, looks.
+	s.creatingDone.L.Lock()
+	s.creating++
+	s.creatingDone.L.Unlock()
+	defer func() {
+		s.creatingDone.L.Lock()
+		s.creating--
+		s.creatingDone.L.Unlock()
+		s.creatingDone.Broadcast()
+	}()
 	if err := s.Prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -140,6 +162,15 @@ func (s *Suite) createSharedCluster(ctx context.Context, c *cluster.Cluster) (su
 		return nil, fmt.Errorf("cluster %s: %w", c.Name(), err)
 	}
 	return c, nil
+}
+
+// waitForSharedClusters returns once no shared cluster is being created.
+func (s *Suite) waitForSharedClusters() {
+	s.creatingDone.L.Lock()
+	defer s.creatingDone.L.Unlock()
+	for s.creating > 0 {
+		s.creatingDone.Wait()
+	}
 }
 
 // DestroySharedClusters is the env func that dumps the node logs of every
