@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/env"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
+	"sigs.k8s.io/e2e-framework/pkg/types"
 	"sigs.k8s.io/e2e-framework/support"
 )
 
@@ -38,14 +39,17 @@ type LaneInput struct {
 // they share (one kind cluster, reset between features, not recreated).
 // Tests on different lanes run side by side.
 //
-// The lane's cluster is created by a BeforeEachFeature action rather than by
-// the environment's Setup: e2e-framework runs Setup and Finish only from
-// Environment.Run(m), once for the process and before any feature is
-// filtered, so Setup would create every lane's cluster even for a run that
-// selects none of its features. BeforeEachFeature runs only for a feature
-// that passed the --labels/--feature filters (and never in --dry-run), so a
-// filtered run creates only the clusters it uses. The suite's own Finish
-// destroys the clusters that were created.
+// The lane's cluster is created by a setup step that Test puts first in each
+// feature, not by the environment's Setup: e2e-framework runs Setup and
+// Finish only from Environment.Run(m), once for the process and before any
+// feature is filtered, so Setup would create every lane's cluster even for a
+// run that selects none of its features. A feature's steps run only when it
+// passed the --labels/--feature filters (and never in --dry-run), so a
+// filtered run creates only the clusters it uses; the suite's own Finish
+// destroys them. Not BeforeEachFeature either: e2e-framework (v0.7.0) calls
+// FailNow on the parent test from inside the feature's subtest when it
+// errs, reported as "test executed panic(nil) or runtime.Goexit", not as
+// the lane's error on the feature.
 type Lane struct {
 	env         env.Environment
 	name        string
@@ -69,7 +73,7 @@ func NewLane(in LaneInput) *Lane {
 		cfg = &c
 	}
 	l := &Lane{name: in.Name, clusterName: in.ClusterName, provision: in.Provision, holders: map[*testing.T]bool{}}
-	l.env = env.NewWithConfig(cfg).BeforeEachFeature(l.beforeFeature)
+	l.env = env.NewWithConfig(cfg)
 	return l
 }
 
@@ -79,16 +83,52 @@ func (l *Lane) Name() string { return l.name }
 // Environment is the lane's e2e-framework environment.
 func (l *Lane) Environment() env.Environment { return l.env }
 
-// Test makes t parallel and runs fs one after the other on the lane; each
-// feature that is not filtered out waits for t's turn on the lane (taken
-// once per test and held until t ends, pass, fail or timeout).
+// Test makes t parallel and runs fs one after the other on the lane. Each
+// feature that is not filtered out first waits for t's turn on the lane
+// (taken once per test and held until t ends: pass, fail or timeout), then
+// for the lane to be provisioned.
 func (l *Lane) Test(t *testing.T, fs ...features.Feature) context.Context {
 	t.Helper()
 	if err := CheckAreaLabels(fs...); err != nil {
 		t.Fatal(err)
 	}
+	onLane := make([]features.Feature, len(fs))
+	for i, f := range fs {
+		onLane[i] = l.withReadyStep(t, f)
+	}
 	t.Parallel()
-	return l.env.Test(t, fs...)
+	return l.env.Test(t, onLane...)
+}
+
+// withReadyStep is f (name, description, labels, steps) with a first setup
+// step that readies the lane for test's feature, failing the feature (not
+// the binary) when the lane cannot be provisioned.
+func (l *Lane) withReadyStep(test *testing.T, f features.Feature) features.Feature {
+	desc := ""
+	if d, ok := f.(types.DescribableFeature); ok {
+		desc = d.Description()
+	}
+	b := features.NewWithDescription(f.Name(), desc)
+	for k, vs := range f.Labels() {
+		for _, v := range vs {
+			b = b.WithLabel(k, v)
+		}
+	}
+	b = b.WithSetup("ready "+l.name, func(ctx context.Context, t *testing.T, cfg *envconf.Config) context.Context {
+		ctx, err := l.ready(ctx, cfg, test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	})
+	for _, s := range f.Steps() {
+		desc := ""
+		if d, ok := s.(types.DescribableStep); ok {
+			desc = d.Description()
+		}
+		b = b.WithStepDescription(s.Name(), desc, s.Level(), s.Func())
+	}
+	return b.Feature()
 }
 
 // CheckAreaLabels says which feature has no area label (a run filtered by
@@ -110,12 +150,11 @@ func (l *Lane) Provisioned() (support.E2EClusterProvider, bool) {
 	return l.cluster, l.cluster != nil
 }
 
-// beforeFeature takes t's turn, provisions the lane on its first feature and
+// ready takes test's turn, provisions the lane on its first feature and
 // points the feature at the lane's cluster: its kubeconfig in cfg (so
 // cfg.Client() reaches it) and the provider in ctx under ClusterName.
-// t is the test that called Test (e2e-framework passes the parent here).
-func (l *Lane) beforeFeature(ctx context.Context, cfg *envconf.Config, t *testing.T, _ features.Feature) (context.Context, error) {
-	l.takeTurn(t)
+func (l *Lane) ready(ctx context.Context, cfg *envconf.Config, test *testing.T) (context.Context, error) {
+	l.takeTurn(test)
 	c, err := l.provisioned(ctx)
 	if err != nil {
 		return ctx, fmt.Errorf("%s: %w", l.name, err)

@@ -3,7 +3,10 @@ package testenv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -224,9 +227,9 @@ func TestAFailedProvisionIsRememberedAndNamesTheLane(t *testing.T) {
 			return nil, errors.New("kind create failed")
 		}})
 	for range 2 {
-		_, err := l.beforeFeature(context.Background(), envconf.New(), t, nil)
+		_, err := l.ready(context.Background(), envconf.New(), t)
 		if err == nil || !strings.Contains(err.Error(), "lane 1 (cluster uh-e2e-1)") || !strings.Contains(err.Error(), "kind create failed") {
-			t.Fatalf("beforeFeature error = %v, want one naming the lane and the cause", err)
+			t.Fatalf("ready error = %v, want one naming the lane and the cause", err)
 		}
 	}
 	if calls != 1 {
@@ -276,5 +279,52 @@ func TestOwnClustersWaitForTheSharedClustersBeingCreated(t *testing.T) {
 	case <-waited:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the own-cluster tests still wait though no shared cluster is being created")
+	}
+}
+
+// failingLaneChild set to 1 makes TestFailingLaneChild run (as the child
+// process of TestAFailedProvisionFailsTheFeatureNotTheBinary).
+const failingLaneChild = "TESTENV_FAILING_LANE_CHILD"
+
+func TestFailingLaneChild(t *testing.T) {
+	if os.Getenv(failingLaneChild) != "1" {
+		t.Skip("the child of TestAFailedProvisionFailsTheFeatureNotTheBinary")
+	}
+	l := NewLane(LaneInput{Name: "lane 9 (cluster broken)", ClusterName: "broken",
+		Provision: func(context.Context) (support.E2EClusterProvider, error) {
+			return nil, errors.New("kind create failed")
+		}})
+	var ran atomic.Bool
+	t.Cleanup(func() {
+		if ran.Load() {
+			fmt.Println("AN ASSESSMENT RAN")
+		}
+	})
+	t.Run("TestOnBrokenLane", func(t *testing.T) {
+		l.Test(t, features.New("f").WithLabel(AreaLabel, "x").
+			Assess("a", func(ctx context.Context, _ *testing.T, _ *envconf.Config) context.Context {
+				ran.Store(true)
+				return ctx
+			}).Feature())
+	})
+}
+
+func TestAFailedProvisionFailsTheFeatureNotTheBinary(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailingLaneChild$", "-test.v")
+	cmd.Env = append(os.Environ(), failingLaneChild+"=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("the child ended with %v; want exit 1 (a failed test, not a panic)\n%s", err, out)
+	}
+	for _, want := range []string{"lane 9 (cluster broken): kind create failed", "--- FAIL: TestFailingLaneChild/TestOnBrokenLane/f"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the child's output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"panic", "AN ASSESSMENT RAN"} {
+		if strings.Contains(string(out), unwanted) {
+			t.Errorf("the child's output has %q:\n%s", unwanted, out)
+		}
 	}
 }
