@@ -9,9 +9,9 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 // repoRoot walks up from the test's working directory to the module root.

@@ -14,7 +14,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 // upstreamManifest returns upstream's rendered kind overlay of version from

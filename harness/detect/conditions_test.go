@@ -12,7 +12,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 func session(ns, name, phase string, conds ...map[string]any) *unstructured.Unstructured {

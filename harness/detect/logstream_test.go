@@ -16,7 +16,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 type fakeLine struct {

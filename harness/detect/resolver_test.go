@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 var t0 = time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)

@@ -8,7 +8,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/testsupport"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
 
 // stepUntilDone steps clk by d whenever something waits on it, until done closes.

@@ -27,7 +27,7 @@ import (
 // Running ends then, naming the hook failure from the pod's events, instead of
 // waiting out its timeout.
 func TestDeadSessionEndsTheWait(t *testing.T) {
-	l := onLane(t, laneCells)
+	l := onLane(laneCells)
 	f := features.New("a session whose runner cannot start ends the wait with the reason").
 		WithLabel("area", "platform").
 		Assess("a runner image without a shell: Completed within seconds, FailedPostStartHook named", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -79,5 +79,5 @@ func TestDeadSessionEndsTheWait(t *testing.T) {
 			_ = resetPlatform(ctx, l.target(ctx, t), t.Logf)
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }

@@ -27,7 +27,7 @@ var sessionsGVR = platform.AgenticSessionGVR
 // TestDeployEngine: install v0.2.0, upgrade in place to v0.2.2, reset, and an
 // ordered (operator only) upgrade — each checked against the live cluster.
 func TestDeployEngine(t *testing.T) {
-	l := onLane(t, laneCells)
+	l := onLane(laneCells)
 	var (
 		target   *cluster.Target
 		cat      *catalog.Catalog
@@ -114,7 +114,7 @@ func TestDeployEngine(t *testing.T) {
 			})
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // expectDeploymentsRun checks each Deployment's rollout is complete on exactly the image.

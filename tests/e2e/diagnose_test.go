@@ -59,7 +59,7 @@ const (
 )
 
 func testDiagnose(t *testing.T, cells ...string) {
-	l := onLane(t, laneDiagnosis)
+	l := onLane(laneDiagnosis)
 	n := len(cells)
 	f := features.New("seeded faults: detected, attributed and diagnosed").
 		WithLabel("area", "diagnose").
@@ -102,7 +102,7 @@ func testDiagnose(t *testing.T, cells ...string) {
 			}
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // TestDiagnoseSweep: the compatibility sweep of v0.2.0 → v0.2.2 on the
@@ -111,7 +111,7 @@ func testDiagnose(t *testing.T, cells ...string) {
 // operator/backend/runner mix of the two releases, so the mixed-version cell
 // v0.2.0→v0.2.2 operator,runner runs in the nightly instead.
 func TestDiagnoseSweep(t *testing.T) {
-	l := onLane(t, laneDiagnosis)
+	l := onLane(laneDiagnosis)
 	f := features.New("compatibility sweep: which component pair breaks, and why").
 		WithLabel("area", "diagnose").
 		Assess("the v0.2.0 → v0.2.2 sweep reproduces contract §3.5 item 8 and names the culprits", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -140,5 +140,5 @@ func TestDiagnoseSweep(t *testing.T) {
 			g.Expect(string(summary)).To(ContainSubstring("| backend v0.2.2 | POST / | ok | **ok with operator v0.2.0, 401 with operator v0.2.2** |"))
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }

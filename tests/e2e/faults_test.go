@@ -38,7 +38,7 @@ var cellFaults = []chaos.Fault{
 // and the runner deletion cut (longer than the 2 s gap threshold this cell
 // sets) are gaps that make no-coverage-gaps inconclusive.
 func TestFaultsInOneCell(t *testing.T) {
-	l := onLane(t, laneDiagnosis)
+	l := onLane(laneDiagnosis)
 	var r cell.Result
 	var took time.Duration
 	f := features.New("faults during a cell: it finishes, loses no runner 401 line, records every fault and gap").
@@ -120,7 +120,7 @@ func TestFaultsInOneCell(t *testing.T) {
 			return ctx
 		}).
 		WithTeardown("leave the shared cluster clean", dumpAndReset(l, &r)).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // TestFaultsOnAPassingCellSlow runs the passing cell v0.2.0→v0.2.1 with a
@@ -130,7 +130,7 @@ func TestFaultsInOneCell(t *testing.T) {
 // missing data) and does not match its expectation. Left out of make test:
 // TestFaultsInOneCell injects the same kinds there.
 func TestFaultsOnAPassingCellSlow(t *testing.T) {
-	l := onLane(t, laneDiagnosis)
+	l := onLane(laneDiagnosis)
 	faults := []chaos.Fault{
 		{Kind: chaos.DeleteRunnerPod, At: chaos.AtBaseline, Delay: 2 * time.Second, Role: ledger.RolePreUpgrade},
 		{Kind: chaos.RestartBackend, At: chaos.AtAfterUpgrade, Delay: 4 * time.Second},
@@ -175,7 +175,7 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 			return ctx
 		}).
 		WithTeardown("leave the shared cluster clean", dumpAndReset(l, &r)).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // runCellWithFaults runs the simulated catalog's cell name on the shared

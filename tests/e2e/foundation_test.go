@@ -14,6 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
+	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
@@ -22,15 +26,20 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
+// foundationWait bounds each wait on the echo Deployment and the client pod
+// (image already loaded: they only schedule and start).
+const foundationWait = 2 * time.Minute
+
 // TestFoundation: a cluster raised from nothing runs a locally built image,
 // serves it through a Service reached by cluster DNS from another pod, and
 // leaves no container behind when it is torn down.
 func TestFoundation(t *testing.T) {
-	onOwnClusters(t)
+	l := onOwnClusters()
 	const ns = "foundation"
 	var (
 		c     *cluster.Cluster
 		cs    kubernetes.Interface
+		res   *resources.Resources
 		image string
 	)
 	f := features.New("a kind cluster from the offline node image runs local images and cluster DNS").
@@ -44,6 +53,8 @@ func TestFoundation(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(c.LoadImages(ctx, image)).To(Succeed())
 			cs, err = kubernetes.NewForConfig(c.KubernetesRestConfig())
+			g.Expect(err).NotTo(HaveOccurred())
+			res, err = resources.New(c.KubernetesRestConfig())
 			g.Expect(err).NotTo(HaveOccurred())
 			return ctx
 		}).
@@ -66,13 +77,10 @@ func TestFoundation(t *testing.T) {
 				Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 			}, metav1.CreateOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Eventually(func() int32 {
-				d, err := cs.AppsV1().Deployments(ns).Get(ctx, "echo", metav1.GetOptions{})
-				if err != nil {
-					return 0
-				}
-				return d.Status.AvailableReplicas
-			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Equal(int32(1)))
+			echo := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: ns}}
+			available := func(o k8s.Object) int32 { return o.(*appsv1.Deployment).Status.AvailableReplicas }
+			g.Expect(wait.For(conditions.New(res).ResourceScaled(echo, available, 1), wait.WithContext(ctx),
+				wait.WithTimeout(foundationWait), wait.WithInterval(time.Second))).To(Succeed(), "the echo Deployment has 1 available replica")
 			return ctx
 		}).
 		Assess("a second pod reaches it through its cluster DNS name", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -84,13 +92,11 @@ func TestFoundation(t *testing.T) {
 					Args: []string{"get", "http://echo." + ns + ".svc.cluster.local/"}}}},
 			}, metav1.CreateOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Eventually(func() corev1.PodPhase {
-				p, err := cs.CoreV1().Pods(ns).Get(ctx, "client", metav1.GetOptions{})
-				if err != nil {
-					return ""
-				}
-				return p.Status.Phase
-			}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Equal(corev1.PodSucceeded))
+			client := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: ns}}
+			// ResourceMatch, not PodPhaseMatch: a failed Get is retried, not the end of the wait.
+			succeeded := func(o k8s.Object) bool { return o.(*corev1.Pod).Status.Phase == corev1.PodSucceeded }
+			g.Expect(wait.For(conditions.New(res).ResourceMatch(client, succeeded), wait.WithContext(ctx),
+				wait.WithTimeout(foundationWait), wait.WithInterval(time.Second))).To(Succeed(), "the client pod succeeds")
 			raw, err := cs.CoreV1().Pods(ns).GetLogs("client", &corev1.PodLogOptions{}).DoRaw(ctx)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(string(raw)).To(MatchRegexp(`^200 hello from echo-`), "the client pod's answer from the Service")
@@ -117,7 +123,7 @@ func TestFoundation(t *testing.T) {
 			}
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // buildEchoImage compiles fixtures/images/echo and imports it as a local image.

@@ -164,7 +164,7 @@ func gateResult(t *testing.T, run gateRun, name string) cell.Result {
 // Docker store). v0.2.3's operator still sends no token, so the gate must
 // fail the job (exit 1) with the verdict the catalog expects of v0.2.0→v0.2.3.
 func TestPlatformGate(t *testing.T) {
-	l := onLane(t, laneCells)
+	l := onLane(laneCells)
 	var run gateRun
 	var name string
 	f := features.New("the platform gate upgrades to a PR build and fails it on its runner 401s").
@@ -227,14 +227,14 @@ func TestPlatformGate(t *testing.T) {
 			g.Expect(r.Repro).To(ContainSubstring("CANDIDATE_MANIFESTS=" + filepath.Join(repoRoot, "fixtures", "manifests", "v0.2.3")))
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // TestPlatformGateSlow runs the other acceptance cases of the gate; `make test`
 // leaves it out (E2E_SKIP) for the CI budget: `go test -count=1 -timeout 40m -v
 // ./tests/e2e/ -run TestPlatformGateSlow`.
 func TestPlatformGateSlow(t *testing.T) {
-	l := onLane(t, laneCells)
+	l := onLane(laneCells)
 	var v023, v022 gateRun
 	f := features.New("the platform gate from v0.2.2, and with a v0.2.2 build").
 		WithLabel("area", "gate").
@@ -278,5 +278,5 @@ func TestPlatformGateSlow(t *testing.T) {
 			g.Expect(ok).To(BeTrue(), "v0.2.0-pr-2 against the catalog's v0.2.0→v0.2.2: %s", why)
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/testenv"
 )
 
 // repoRoot is the repository, seen from tests/e2e.
@@ -49,59 +48,31 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 	return r
 }
 
-// The suite's lanes: each is one shared kind cluster; tests on a lane take
-// turns on it, lanes run side by side (make test passes -parallel so that
-// every test can wait for its lane). With E2E_LANES=1 both are one cluster.
+// The suite's lanes (testenv.Lane): each is one shared kind cluster, made on
+// the first selected feature that runs there; tests on a lane take turns on
+// it, lanes run side by side (make test passes -parallel so that every test
+// can wait for its lane). With E2E_LANES=1 both are one cluster.
 const (
-	// laneCells: the catalog's ci cells (on the first lane, whose cluster
-	// cfg.Client() reads) and the deploy, platform, session and gate tests.
+	// laneCells: the catalog's ci cells and the deploy, platform, session and gate tests.
 	laneCells = 0
 	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests.
 	laneDiagnosis = 1
 )
 
-var (
-	laneTurns       [4]sync.Mutex
-	ownClusterTurns sync.Mutex
-)
+// lane is the shared cluster a test's features run on.
+type lane struct{ *testenv.Lane }
 
-// lane is the shared cluster a test runs on, its turn taken.
-type lane struct{ index int }
+// onLane is lane want (the suite's last lane when it has fewer).
+func onLane(want int) lane { return lane{suite.Lane(want)} }
 
-// onLane makes t parallel and waits for its turn on lane want (on the
-// suite's last lane when it has fewer); the turn ends with t.
-func onLane(t *testing.T, want int) lane {
-	t.Helper()
-	t.Parallel()
-	i := min(want, suite.Lanes()-1)
-	takeTurn(t, &laneTurns[i], "lane "+strconv.Itoa(i)+" (cluster "+suite.LaneCluster(i)+")")
-	return lane{i}
-}
-
-// takeTurn waits for turn, held by another test until that test ends (pass,
-// fail or timeout: its Cleanup releases it, so the wait has nothing else to
-// end on), and logs what t waited for and how long.
-func takeTurn(t *testing.T, turn *sync.Mutex, what string) {
-	t.Helper()
-	start := time.Now()
-	turn.Lock()
-	t.Cleanup(turn.Unlock)
-	t.Logf("took its turn on %s after %s", what, time.Since(start).Round(time.Second))
-}
-
-// onOwnClusters makes t, which creates and deletes kind clusters of its own,
-// parallel with the lanes; such tests take turns with each other, so at most
-// one extra cluster runs beside the lanes' clusters.
-func onOwnClusters(t *testing.T) {
-	t.Helper()
-	t.Parallel()
-	takeTurn(t, &ownClusterTurns, "the tests with clusters of their own")
-}
+// onOwnClusters is the lane of the tests that create and delete kind
+// clusters of their own: parallel with the shared lanes, one at a time.
+func onOwnClusters() lane { return lane{suite.OwnClusters()} }
 
 // cluster is the lane's kind cluster.
 func (l lane) cluster(ctx context.Context, t *testing.T) *cluster.Cluster {
 	t.Helper()
-	c, err := suite.SharedCluster(ctx, l.index)
+	c, err := suite.SharedCluster(ctx, l.Lane)
 	if err != nil {
 		t.Fatalf("shared cluster: %v", err)
 	}

@@ -21,7 +21,7 @@ import (
 // TestKeepOnFailure: with the default keep policy a mismatched cell leaves a
 // complete bundle and its cluster, and a matching cell leaves neither.
 func TestKeepOnFailure(t *testing.T) {
-	onOwnClusters(t)
+	l := onOwnClusters()
 	name := cluster.Name("keep")
 	var out matrix.Output
 	var runErr error
@@ -78,7 +78,7 @@ func TestKeepOnFailure(t *testing.T) {
 			}
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // writeKeepCatalog writes a catalog whose first cell has a deliberately wrong

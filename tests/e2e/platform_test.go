@@ -21,7 +21,7 @@ const signalTimeout = 90 * time.Second
 // TestSimulatedReleases: the simulated v0.2.0 runs sessions end to end; a
 // fresh simulated v0.2.2 shows the signals production showed (contract §8).
 func TestSimulatedReleases(t *testing.T) {
-	l := onLane(t, laneCells)
+	l := onLane(laneCells)
 	var target *cluster.Target
 	f := features.New("simulated releases reproduce the runner-auth contract").
 		WithLabel("area", "platform").
@@ -92,7 +92,7 @@ func TestSimulatedReleases(t *testing.T) {
 			g.Expect(sec.Data["agui-token"]).To(HaveLen(36))
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // watchEvents reads the session's agui/events stream into the ledger until the test ends.

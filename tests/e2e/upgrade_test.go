@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/browser"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
@@ -26,6 +25,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/tests/support/browser"
 )
 
 // artifactsDir is where the suite's matrix writes its reports ($ARTIFACTS, as
@@ -49,8 +49,8 @@ func artifactsDir() string {
 // carry extra assessments: the reports, bundle and repro line of the
 // regression cell, its report.html in chromium, and no bundle for a pass.
 func TestUpgradeMatrix(t *testing.T) {
-	// On the first lane: assessReports reads its Secrets through cfg.Client().
-	l := onLane(t, laneCells)
+	// assessReports reads its Secrets through cfg.Client(), which the lane points at its cluster.
+	l := onLane(laneCells)
 	cat := simulatedCatalog(t)
 	cells, err := cat.Cells(catalog.Filter{Labels: []string{"ci"}})
 	if err != nil || len(cells) == 0 {
@@ -68,7 +68,7 @@ func TestUpgradeMatrix(t *testing.T) {
 	for _, c := range cells {
 		fs = append(fs, cellFeature(l, c, extra[c.Name()]...))
 	}
-	testenvironment.Test(t, fs...)
+	l.Test(t, fs...)
 }
 
 // cellAssessment is a check of one cell's run: its result and its artifacts.

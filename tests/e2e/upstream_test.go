@@ -29,7 +29,7 @@ import (
 // real pod spec's PostStart hook included): images built from their own tags,
 // pinned where upstream reads them, and run together.
 func TestUpstreamManifests(t *testing.T) {
-	l := onLane(t, laneDiagnosis)
+	l := onLane(laneDiagnosis)
 	var upstream, mixed matrix.Output
 	f := features.New("upstream manifests with simulated images give the simulated verdicts").
 		WithLabel("area", "upstream").
@@ -112,7 +112,7 @@ func TestUpstreamManifests(t *testing.T) {
 			_ = resetPlatform(ctx, l.target(ctx, t), t.Logf)
 			return ctx
 		}).Feature()
-	testenvironment.Test(t, f)
+	l.Test(t, f)
 }
 
 // writeMixedCatalog writes a catalog whose release v0.2.7-f1 borrows images
