@@ -122,8 +122,9 @@ type Observation struct {
 	Status    int    `json:"status,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Session   string `json:"session,omitempty"`
-	// Role is the session's part in the cell story (RolePreUpgrade, ...), filled
-	// from SetSessionRole when the detector does not know it.
+	// Role is the session's part in the cell story (RolePreUpgrade, ...) at
+	// Time, filled from SetSessionRole/MarkSessionRole when the detector does
+	// not know it.
 	Role string `json:"role,omitempty"`
 	// Detail is the raw line or message, already redacted of token values.
 	Detail string `json:"detail,omitempty"`
@@ -152,7 +153,7 @@ type Ledger struct {
 	marks     []phaseMark
 	now       func() time.Time
 	subs      []chan Observation
-	roles     map[string]string // namespace/session -> role
+	roles     map[string][]RoleSpan // namespace/session -> roles held, oldest first
 	releaseOf func(image string) string
 }
 
@@ -168,21 +169,67 @@ const (
 	RoleRestarted   = "restarted"    // pre-upgrade session stopped and started after the upgrade
 )
 
-// SetSessionRole tags every later observation of namespace/session with role.
+// RoleSpan is one role a session held, from Since until the next span's Since.
+type RoleSpan struct {
+	Role  string    `json:"role"`
+	Since time.Time `json:"since"`
+}
+
+// SetSessionRole records that namespace/session holds role from now on; see
+// MarkSessionRole.
 func (l *Ledger) SetSessionRole(namespace, session, role string) {
+	l.MarkSessionRole(namespace, session, role, l.now())
+}
+
+// MarkSessionRole records that namespace/session holds role from at on. The
+// earlier roles are kept: an observation is tagged with the role its session
+// held at the observation's Time (the first role, for one before any), so a
+// line read late still counts for the role the session had when it was
+// written.
+func (l *Ledger) MarkSessionRole(namespace, session, role string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.roles == nil {
-		l.roles = map[string]string{}
+		l.roles = map[string][]RoleSpan{}
 	}
-	l.roles[namespace+"/"+session] = role
+	k := namespace + "/" + session
+	spans := append(l.roles[k], RoleSpan{Role: role, Since: at})
+	sort.SliceStable(spans, func(i, j int) bool { return spans[i].Since.Before(spans[j].Since) })
+	l.roles[k] = spans
 }
 
-// SessionRole returns the role recorded for namespace/session, or "".
+// SessionRole returns the latest role recorded for namespace/session, or "".
 func (l *Ledger) SessionRole(namespace, session string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.roles[namespace+"/"+session]
+	spans := l.roles[namespace+"/"+session]
+	if len(spans) == 0 {
+		return ""
+	}
+	return spans[len(spans)-1].Role
+}
+
+// SessionRoles returns every role namespace/session held, oldest first.
+func (l *Ledger) SessionRoles(namespace, session string) []RoleSpan {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]RoleSpan(nil), l.roles[namespace+"/"+session]...)
+}
+
+// roleAtLocked is the role namespace/session held at t.
+func (l *Ledger) roleAtLocked(key string, t time.Time) string {
+	spans := l.roles[key]
+	if len(spans) == 0 {
+		return ""
+	}
+	role := spans[0].Role
+	for _, s := range spans[1:] {
+		if t.Before(s.Since) {
+			break
+		}
+		role = s.Role
+	}
+	return role
 }
 
 // New returns an empty ledger in PhaseBefore.
@@ -267,7 +314,7 @@ func (l *Ledger) Add(o Observation) {
 		}
 	}
 	if o.Role == "" && o.Session != "" {
-		o.Role = l.roles[o.Namespace+"/"+o.Session]
+		o.Role = l.roleAtLocked(o.Namespace+"/"+o.Session, o.Time)
 	}
 	l.obs = append(l.obs, o)
 	subs := append([]chan Observation(nil), l.subs...)

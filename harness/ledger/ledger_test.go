@@ -33,11 +33,12 @@ func TestAddFillsRecordedTimePhaseAndRole(t *testing.T) {
 	}
 	// Sorted by Time: the one dated a minute back comes first.
 	early, first, last := got[0], got[1], got[2]
-	// SetPhase read the clock once (the phase's mark), so this Add read it third.
-	if !early.Time.Equal(at) || early.Phase != PhaseBefore || early.Role != RoleRestarted || !early.Recorded.Equal(t0.Add(3*time.Second)) {
+	// SetSessionRole and SetPhase read the clock once each (the role's and the
+	// phase's start), so the first Add read it second and this one fourth.
+	if !early.Time.Equal(at) || early.Phase != PhaseBefore || early.Role != RoleRestarted || !early.Recorded.Equal(t0.Add(4*time.Second)) {
 		t.Errorf("given Time, Phase and Role must be kept, Recorded filled: %+v", early)
 	}
-	if !first.Recorded.Equal(t0.Add(time.Second)) || !first.Time.Equal(first.Recorded) || first.Phase != PhaseBefore || first.Role != RolePreUpgrade {
+	if !first.Recorded.Equal(t0.Add(2*time.Second)) || !first.Time.Equal(first.Recorded) || first.Phase != PhaseBefore || first.Role != RolePreUpgrade {
 		t.Errorf("empty Time, Phase and Role must come from the clock, the phase then and the session's role: %+v", first)
 	}
 	if last.Phase != PhaseDuring || last.Role != "" {
@@ -175,5 +176,31 @@ func TestReleaseOfAttributesCallerAndRunnerImages(t *testing.T) {
 	}
 	if got[1].CallerRelease != "kept" {
 		t.Errorf("a release the detector set is kept, got %s", got[1].CallerRelease)
+	}
+}
+
+// A session's roles are a history: a line written while the session was
+// pre-upgrade but read after it was marked restarted keeps pre-upgrade.
+func TestRoleHistoryTagsByObservationTime(t *testing.T) {
+	l := newTestLedger()
+	l.MarkSessionRole("p", "a", RolePreUpgrade, t0.Add(10*time.Second))
+	l.MarkSessionRole("p", "a", RoleRestarted, t0.Add(60*time.Second))
+	l.Add(Observation{Time: t0.Add(5 * time.Second), Signal: SignalAPI, Namespace: "p", Session: "a"})
+	l.Add(Observation{Time: t0.Add(59 * time.Second), Signal: SignalOperatorWorkflow401, Namespace: "p", Session: "a"})
+	l.Add(Observation{Time: t0.Add(61 * time.Second), Signal: SignalCondition, Namespace: "p", Session: "a"})
+	var got []string
+	for _, o := range l.All() {
+		got = append(got, o.Role)
+	}
+	want := []string{RolePreUpgrade, RolePreUpgrade, RoleRestarted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("roles by time = %v, want %v (before any role: the first; a late line: the role at its Time)", got, want)
+	}
+	if r := l.SessionRole("p", "a"); r != RoleRestarted {
+		t.Errorf("SessionRole = %q, want the latest, restarted", r)
+	}
+	spans := l.SessionRoles("p", "a")
+	if len(spans) != 2 || spans[0].Role != RolePreUpgrade || !spans[1].Since.Equal(t0.Add(60*time.Second)) {
+		t.Errorf("SessionRoles = %+v, want pre-upgrade then restarted from t0+60s", spans)
 	}
 }
