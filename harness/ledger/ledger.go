@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -111,6 +112,11 @@ type Observation struct {
 	CallerPod     string `json:"callerPod,omitempty"`
 	CallerImage   string `json:"callerImage,omitempty"`
 	CallerRelease string `json:"callerRelease,omitempty"`
+	// CallerCreated and RunnerCreated are the pods' creation times, when
+	// known: the release of a pod is what was deployed when it was created
+	// (see ComponentReleasedAt). Inputs to attribution, not reported.
+	CallerCreated time.Time `json:"-"`
+	RunnerCreated time.Time `json:"-"`
 	// RunnerPod is the runner pod the call reached (or was meant for), with its
 	// runner image and release.
 	RunnerPod     string `json:"runnerPod,omitempty"`
@@ -155,6 +161,15 @@ type Ledger struct {
 	subs      []chan Observation
 	roles     map[string][]RoleSpan // namespace/session -> roles held, oldest first
 	releaseOf func(image string) string
+	// deployed are the rollout records per component, oldest first.
+	deployed map[Caller][]componentRelease
+}
+
+// componentRelease is one switch of a component to a release.
+type componentRelease struct {
+	release string
+	at      time.Time
+	images  []string
 }
 
 type phaseMark struct {
@@ -286,6 +301,79 @@ func (l *Ledger) SetReleaseOf(f func(image string) string) {
 	l.releaseOf = f
 }
 
+// ComponentReleasedAt records that component (operator, backend or runner)
+// was switched to release at time at, deploying images (for the runner: the
+// image its pin names). A pod of that component created then or later, up
+// to the next switch, runs release when its image is one of images, whatever
+// other release also ships that image: a candidate reusing an image of the
+// from release does not make the pre-upgrade pods the candidate's. A pod
+// whose image is not among them (e.g. a runner created before the operator
+// picked up a new pin) is attributed by its image (SetReleaseOf). A pod
+// created before the first record counts under the first.
+func (l *Ledger) ComponentReleasedAt(component Caller, release string, at time.Time, images ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.deployed == nil {
+		l.deployed = map[Caller][]componentRelease{}
+	}
+	list := append(l.deployed[component], componentRelease{release: release, at: at, images: images})
+	sort.SliceStable(list, func(i, j int) bool { return list[i].at.Before(list[j].at) })
+	l.deployed[component] = list
+}
+
+// releaseOfPodLocked is the release of a pod of component created at created
+// running image; see ComponentReleasedAt.
+func (l *Ledger) releaseOfPodLocked(component Caller, image string, created time.Time) string {
+	byImage := ""
+	if l.releaseOf != nil {
+		byImage = l.releaseOf(image)
+	}
+	list := l.deployed[component]
+	if created.IsZero() || len(list) == 0 {
+		return byImage
+	}
+	rec := list[0]
+	for _, r := range list[1:] {
+		if created.Before(r.at) {
+			break
+		}
+		rec = r
+	}
+	for _, img := range rec.images {
+		if sameImage(img, image) {
+			// The image label may be more precise (an override of this release).
+			if strings.HasPrefix(byImage, rec.release+"+") {
+				return byImage
+			}
+			return rec.release
+		}
+	}
+	return byImage
+}
+
+// sameImage compares image references the way registries resolve them: an
+// implicit docker.io/library/, localhost/ (images imported without a
+// registry) and :latest make no difference.
+func sameImage(a, b string) bool { return normalImage(a) == normalImage(b) }
+
+func normalImage(ref string) string {
+	ref = strings.TrimSpace(ref)
+	for _, p := range []string{"docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/", "localhost/"} {
+		if strings.HasPrefix(ref, p) {
+			ref = strings.TrimPrefix(ref, p)
+			break
+		}
+	}
+	name := ref
+	if i := strings.Index(name, "@"); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndex(name, "/"); !strings.Contains(name[i+1:], ":") && !strings.Contains(ref, "@") {
+		ref += ":latest"
+	}
+	return strings.TrimPrefix(ref, "library/")
+}
+
 // Phase returns the current phase.
 func (l *Ledger) Phase() Phase {
 	l.mu.Lock()
@@ -305,13 +393,11 @@ func (l *Ledger) Add(o Observation) {
 	if o.Phase == "" {
 		o.Phase = l.phaseAtLocked(o.Time)
 	}
-	if l.releaseOf != nil {
-		if o.CallerRelease == "" && o.CallerImage != "" {
-			o.CallerRelease = l.releaseOf(o.CallerImage)
-		}
-		if o.RunnerRelease == "" && o.RunnerImage != "" {
-			o.RunnerRelease = l.releaseOf(o.RunnerImage)
-		}
+	if o.CallerRelease == "" && o.CallerImage != "" {
+		o.CallerRelease = l.releaseOfPodLocked(o.Caller, o.CallerImage, o.CallerCreated)
+	}
+	if o.RunnerRelease == "" && o.RunnerImage != "" {
+		o.RunnerRelease = l.releaseOfPodLocked(CallerRunner, o.RunnerImage, o.RunnerCreated)
 	}
 	if o.Role == "" && o.Session != "" {
 		o.Role = l.roleAtLocked(o.Namespace+"/"+o.Session, o.Time)

@@ -204,3 +204,65 @@ func TestRoleHistoryTagsByObservationTime(t *testing.T) {
 		t.Errorf("SessionRoles = %+v, want pre-upgrade then restarted from t0+60s", spans)
 	}
 }
+
+// Issue 25 item 4: candidate f1 reuses v0.2.7's operator image. The
+// pre-upgrade operator pod is v0.2.7's, the one created after the switch
+// f1's; a runner created after the runner switch but still on the old pin
+// (the operator had not re-read its registry) is attributed by its image; an
+// override keeps its marker; a pod of unknown creation falls back to the image.
+func TestReleaseOfAPodIsTheReleaseDeployedAtItsCreation(t *testing.T) {
+	l := newTestLedger()
+	deployAt, switchAt := t0, t0.Add(10*time.Minute)
+	l.SetReleaseOf(func(img string) string {
+		return map[string]string{
+			"quay.io/ac/operator:v0.2.7": "f1", // both releases ship it: the image says the candidate
+			"quay.io/ac/runner:v0.2.7":   "v0.2.7",
+			"quay.io/ac/runner:f1":       "f1",
+			"quay.io/ac/backend:f1-fix":  "f1+override",
+		}[img]
+	})
+	l.ComponentReleasedAt(CallerOperator, "v0.2.7", deployAt, "quay.io/ac/operator:v0.2.7")
+	l.ComponentReleasedAt(CallerRunner, "v0.2.7", deployAt, "quay.io/ac/runner:v0.2.7")
+	l.ComponentReleasedAt(CallerBackend, "v0.2.7", deployAt, "quay.io/ac/backend:v0.2.7")
+	l.ComponentReleasedAt(CallerOperator, "f1", switchAt, "quay.io/ac/operator:v0.2.7")
+	l.ComponentReleasedAt(CallerRunner, "f1", switchAt, "quay.io/ac/runner:f1")
+	l.ComponentReleasedAt(CallerBackend, "f1", switchAt, "localhost/quay.io/ac/backend:f1-fix")
+
+	cases := []struct {
+		name string
+		o    Observation
+		want string
+	}{
+		{"pre-upgrade operator pod", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: deployAt.Add(time.Second)}, "v0.2.7"},
+		{"operator pod older than every record", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: deployAt.Add(-time.Hour)}, "v0.2.7"},
+		{"operator pod of the rollout", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: switchAt.Add(3 * time.Second)}, "f1"},
+		{"operator pod of unknown creation", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7"}, "f1"},
+		{"runner on the old pin after the switch", Observation{RunnerImage: "quay.io/ac/runner:v0.2.7", RunnerCreated: switchAt.Add(time.Second)}, "v0.2.7"},
+		{"runner on the new pin", Observation{RunnerImage: "quay.io/ac/runner:f1", RunnerCreated: switchAt.Add(time.Minute)}, "f1"},
+		{"backend on an override", Observation{Caller: CallerBackend, CallerImage: "quay.io/ac/backend:f1-fix", CallerCreated: switchAt.Add(time.Second)}, "f1+override"},
+	}
+	for _, c := range cases {
+		l.Add(c.o)
+		all := l.All()
+		got := all[len(all)-1]
+		rel := got.CallerRelease
+		if got.RunnerImage != "" {
+			rel = got.RunnerRelease
+		}
+		if rel != c.want {
+			t.Errorf("%s: release %q, want %q", c.name, rel, c.want)
+		}
+	}
+}
+
+func TestSameImageIgnoresImplicitRegistryAndTag(t *testing.T) {
+	for _, p := range [][2]string{{"busybox", "docker.io/library/busybox:latest"}, {"localhost/ambient-sim/vteam_operator:v0.2.7", "ambient-sim/vteam_operator:v0.2.7"},
+		{"quay.io/a/b@sha256:00", "quay.io/a/b@sha256:00"}} {
+		if !sameImage(p[0], p[1]) {
+			t.Errorf("%s and %s are the same image", p[0], p[1])
+		}
+	}
+	if sameImage("quay.io/a/b:v1", "quay.io/a/b:v2") || sameImage("quay.io/a/b", "quay.io/a/c") {
+		t.Error("different tags or names are different images")
+	}
+}
