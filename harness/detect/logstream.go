@@ -177,7 +177,9 @@ type streamState struct {
 	// the container exits, so once the container is seen terminated, nothing
 	// was left unread.
 	drained bool
-	lastTS  time.Time
+	// sawWaiting: this instance was seen waiting to start.
+	sawWaiting bool
+	lastTS     time.Time
 	// seenAtLast counts lines already handled at lastTS, to drop them when a
 	// reconnect with SinceTime (second granularity) replays that instant.
 	seenAtLast map[string]int
@@ -220,14 +222,15 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 		}
 		if cs.RestartCount > s.instance {
 			f.catchUpRestart(ctx, pod, container, cs, s)
-			s.instance, s.started, s.complete, s.cleanEOF, s.drained = cs.RestartCount, false, false, false, false
+			s.instance, s.started, s.complete, s.cleanEOF, s.drained, s.sawWaiting = cs.RestartCount, false, false, false, false, false
 		}
 		running, terminated := cs.State.Running != nil, cs.State.Terminated != nil
 		if !running && !terminated {
+			s.sawWaiting = true
 			f.wait(ctx, tp, 0) // waiting to start (or crash-loop back-off)
 			continue
 		}
-		if !running && neverRan(cs.State.Terminated) && !s.started {
+		if !running && !s.started && neverRan(cs.State.Terminated, s.sawWaiting) {
 			// Terminated without ever running (e.g. deleted while waiting on
 			// CreateContainerConfigError): it wrote nothing, so there is
 			// nothing to read and nothing to miss.
@@ -275,11 +278,15 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 }
 
 // neverRan reports whether a terminated container state is one of a container
-// that was never started: the runtime gives it no start time (the kubelet's
-// ContainerStatusUnknown for a pod deleted while its container waited, or a
-// start error stamped with the zero Unix time).
-func neverRan(t *corev1.ContainerStateTerminated) bool {
-	return t != nil && (t.StartedAt.IsZero() || t.StartedAt.Unix() <= 0)
+// that was never started: the runtime gives it no start time (a start error
+// is stamped with the zero Unix time). The kubelet's ContainerStatusUnknown,
+// for a pod deleted while its container could not be found, carries no start
+// time either way, so it only counts when the instance was seen waiting.
+func neverRan(t *corev1.ContainerStateTerminated, sawWaiting bool) bool {
+	if t == nil || !(t.StartedAt.IsZero() || t.StartedAt.Unix() <= 0) {
+		return false
+	}
+	return t.Reason != "ContainerStatusUnknown" || sawWaiting
 }
 
 // instanceTerminated reports whether pod's last known status shows container

@@ -607,3 +607,27 @@ func TestRunnerLogsGapWhenPodDeletedWhileItsContainerStillRan(t *testing.T) {
 		t.Errorf("gaps = %+v, want one: the container may have written after the EOF", gaps)
 	}
 }
+
+// ContainerStatusUnknown carries no start time even for a container that
+// ran; first seen that way (never seen waiting), its unread log is a gap.
+func TestRunnerLogsGapForUnknownContainerNeverSeenWaiting(t *testing.T) {
+	runner := runningRunnerPod("proj-a", "session-a", "10.244.0.21", 0)
+	runner.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
+	client := fake.NewClientset(managedNS("proj-a"), runner)
+	logs := newFakeLogs()
+	key := "proj-a/session-a-runner/" + RunnerContainer
+	logs.fallback[key] = openScript{openErr: errors.New("container not found"), failAfter: -1}
+	l := ledger.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "log opened", func() bool { return len(logs.callsOf(key)) >= 1 })
+	if err := client.CoreV1().Pods("proj-a").Delete(ctx, "session-a-runner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "gap", func() bool { return countSignal(l, ledger.SignalGap) == 1 })
+	d.Stop()
+}
