@@ -215,6 +215,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	if err := r.p.Step(StepDeploy, "deploy "+r.in.From.Version, func() error {
+		r.recordReleases(fromR, platform.UpgradeComponents)
 		return deploy.Install(ctx, deploy.InstallInput{Config: tg.Rest, Client: tg.Kube, Rendered: fromR, Timeout: r.t.RolloutTimeout, Logf: r.logf})
 	}); err != nil {
 		return err
@@ -377,7 +378,20 @@ func (r *runner) applyPlan(ctx context.Context, plan []deploy.UpgradeStep) ([]de
 	tg := r.in.Target
 	return deploy.Upgrade(ctx, deploy.UpgradeInput{Config: tg.Rest, Client: tg.Kube, Plan: plan, FieldManager: deploy.DefaultFieldManager,
 		RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle, Logf: r.logf,
-		OnStep: func(i int, s deploy.UpgradeStep) { r.logf("step %d: %s", i+1, s) }})
+		OnStep: func(i int, s deploy.UpgradeStep) {
+			r.logf("step %d: %s", i+1, s)
+			r.recordReleases(s.Objects, s.Components)
+		}})
+}
+
+// recordReleases tells the ledger that components run rendered's release
+// from now on: a pod's release is the one deployed at its creation.
+func (r *runner) recordReleases(rendered *deploy.Rendered, components []platform.Component) {
+	for _, c := range components {
+		if rendered != nil {
+			r.ledger.ComponentReleasedAt(ledger.Caller(c), rendered.Release, time.Now(), rendered.Images.Get(c))
+		}
+	}
 }
 
 // markPhase starts phase p at t: the ledger places every observation by its

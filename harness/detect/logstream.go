@@ -145,6 +145,12 @@ func (f *logFollower) remove(pod *corev1.Pod) {
 	}
 	tp.mu.Lock()
 	tp.gone, tp.goneAt = true, f.opts.clock.Now()
+	// The deleted object is the pod's last state: whether its containers
+	// had terminated decides whether a stream that broke after its last
+	// line left a hole.
+	if pod.Status.ContainerStatuses != nil {
+		tp.pod = pod.DeepCopy()
+	}
 	tp.mu.Unlock()
 	tp.poke()
 }
@@ -166,7 +172,14 @@ type streamState struct {
 	complete bool
 	// cleanEOF: the last read ended at EOF without error.
 	cleanEOF bool
-	lastTS   time.Time
+	// drained: a read ended at EOF without error and no line came after it
+	// (later opens may have failed). The kubelet ends a followed stream when
+	// the container exits, so once the container is seen terminated, nothing
+	// was left unread.
+	drained bool
+	// sawWaiting: this instance was seen waiting to start.
+	sawWaiting bool
+	lastTS     time.Time
 	// seenAtLast counts lines already handled at lastTS, to drop them when a
 	// reconnect with SinceTime (second granularity) replays that instant.
 	seenAtLast map[string]int
@@ -197,7 +210,7 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			return
 		}
 		if gone {
-			if s.started && !s.complete && !(s.cleanEOF && !s.failing) {
+			if s.started && !s.complete && !(s.cleanEOF && !s.failing) && !(s.drained && instanceTerminated(pod, container, s.instance)) {
 				f.gap(pod, container, s, goneAt, "pod deleted before its log was read to the end")
 			}
 			return
@@ -209,11 +222,20 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 		}
 		if cs.RestartCount > s.instance {
 			f.catchUpRestart(ctx, pod, container, cs, s)
-			s.instance, s.started, s.complete, s.cleanEOF = cs.RestartCount, false, false, false
+			s.instance, s.started, s.complete, s.cleanEOF, s.drained, s.sawWaiting = cs.RestartCount, false, false, false, false, false
 		}
 		running, terminated := cs.State.Running != nil, cs.State.Terminated != nil
 		if !running && !terminated {
+			s.sawWaiting = true
 			f.wait(ctx, tp, 0) // waiting to start (or crash-loop back-off)
+			continue
+		}
+		if !running && !s.started && neverRan(cs.State.Terminated, s.sawWaiting) {
+			// Terminated without ever running (e.g. deleted while waiting on
+			// CreateContainerConfigError): it wrote nothing, so there is
+			// nothing to read and nothing to miss.
+			s.complete = true
+			f.wait(ctx, tp, 0)
 			continue
 		}
 		s.started = true
@@ -244,7 +266,7 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 			f.wait(ctx, tp, backoff.Step())
 			continue
 		}
-		s.cleanEOF, backoff = true, reconnect
+		s.cleanEOF, s.drained, backoff = true, true, reconnect
 		if terminated {
 			s.complete = true
 			continue
@@ -253,6 +275,25 @@ func (f *logFollower) follow(ctx context.Context, tp *trackedPod, container stri
 		// exiting; re-check its state shortly rather than spin.
 		f.wait(ctx, tp, f.opts.minBackoff)
 	}
+}
+
+// neverRan reports whether a terminated container state is one of a container
+// that was never started: the runtime gives it no start time (a start error
+// is stamped with the zero Unix time). The kubelet's ContainerStatusUnknown,
+// for a pod deleted while its container could not be found, carries no start
+// time either way, so it only counts when the instance was seen waiting.
+func neverRan(t *corev1.ContainerStateTerminated, sawWaiting bool) bool {
+	if t == nil || !(t.StartedAt.IsZero() || t.StartedAt.Unix() <= 0) {
+		return false
+	}
+	return t.Reason != "ContainerStatusUnknown" || sawWaiting
+}
+
+// instanceTerminated reports whether pod's last known status shows container
+// instance (restart count) terminated.
+func instanceTerminated(pod *corev1.Pod, container string, instance int32) bool {
+	cs := containerStatus(pod, container)
+	return cs != nil && cs.RestartCount == instance && cs.State.Terminated != nil
 }
 
 // catchUpRestart reads what is left of the instance the stream was on when the
@@ -325,6 +366,7 @@ func (f *logFollower) read(ctx context.Context, pod *corev1.Pod, container strin
 				continue
 			}
 		}
+		s.drained = false
 		if ts.After(s.lastTS) {
 			s.lastTS = ts
 			s.seenAtLast = map[string]int{}

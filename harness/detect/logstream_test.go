@@ -78,6 +78,18 @@ func (f *fakeLogs) caughtUp(key string) bool {
 	return f.waiting[key] > 0
 }
 
+// endStream ends the current instance's open follow streams at EOF (the
+// container exited) and makes every later open fail with err.
+func (f *fakeLogs) endStream(key string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fallback[key] = openScript{openErr: err, failAfter: -1}
+	if ch, ok := f.ended[key]; ok {
+		close(ch)
+		delete(f.ended, key)
+	}
+}
+
 func (f *fakeLogs) callsOf(key string) []corev1.PodLogOptions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -499,4 +511,123 @@ func TestPlatformLogs(t *testing.T) {
 	if len(logs.callsOf("ambient-code/frontend-1/frontend")) != 0 {
 		t.Errorf("frontend pod must not be streamed")
 	}
+}
+
+// Issue 25 item 3: a runner container that never ran (waiting on
+// CreateContainerConfigError, then its pod deleted: the kubelet reports it
+// terminated with no start time) wrote nothing, so it leaves no gap.
+func TestRunnerLogsNoGapForContainerThatNeverStarted(t *testing.T) {
+	runner := runningRunnerPod("proj-a", "session-a", "10.244.0.21", 0)
+	runner.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError"}}
+	client := fake.NewClientset(managedNS("proj-a"), runner)
+	logs := newFakeLogs()
+	key := "proj-a/session-a-runner/" + RunnerContainer
+	logs.fallback[key] = openScript{openErr: errors.New(`container "claude-code-runner" in pod "session-a-runner" is waiting to start`), failAfter: -1}
+	l := ledger.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gone := runner.DeepCopy()
+	gone.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown",
+		Message: "The container could not be located when the pod was deleted."}}
+	if _, err := client.CoreV1().Pods("proj-a").UpdateStatus(ctx, gone, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Give the stream time to act on the terminated state before the delete.
+	time.Sleep(50 * time.Millisecond)
+	if err := client.CoreV1().Pods("proj-a").Delete(ctx, "session-a-runner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	d.Stop()
+	if gaps := l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalGap }); len(gaps) != 0 {
+		t.Errorf("a container that never ran has nothing to miss, got gaps %+v", gaps)
+	}
+	if n := len(logs.callsOf(key)); n != 0 {
+		t.Errorf("log of a never-started container opened %d times, want 0", n)
+	}
+}
+
+// runPodDeletedAfterEOF runs a runner whose followed stream ends at EOF
+// (the container exits) after two lines, every later open failing, then
+// deletes the pod; exited says whether its last status shows the container
+// terminated. It returns the ledger.
+func runPodDeletedAfterEOF(t *testing.T, exited bool) *ledger.Ledger {
+	t.Helper()
+	base := time.Date(2026, 11, 28, 21, 0, 0, 0, time.UTC)
+	runner := runningRunnerPod("proj-a", "session-b", "10.244.0.20", 0)
+	client := fake.NewClientset(managedNS("proj-a"), runner)
+	logs := newFakeLogs()
+	key := "proj-a/session-b-runner/" + RunnerContainer
+	logs.add(key, fakeLine{base, access("10.244.0.7", "POST", "/", 200, "OK")}, fakeLine{base.Add(time.Second), access("10.244.0.7", "GET", "/events", 200, "OK")})
+	l := ledger.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "both lines read", func() bool { return countSignal(l, ledger.SignalRunnerAccess) == 2 && logs.caughtUp(key) })
+	logs.endStream(key, errors.New("dial tcp 172.18.0.2:10250: connect: connection refused"))
+	testsupport.Eventually(t, "failed reopens after the EOF", func() bool { return len(logs.callsOf(key)) >= 3 })
+	last := runner.DeepCopy()
+	if exited {
+		last.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+			StartedAt: metav1.NewTime(base.Add(-time.Minute)), FinishedAt: metav1.NewTime(base.Add(2 * time.Second))}}
+		if _, err := client.CoreV1().Pods("proj-a").UpdateStatus(ctx, last, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.CoreV1().Pods("proj-a").Delete(ctx, "session-b-runner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	d.Stop()
+	return l
+}
+
+// A pod deleted after its container exited and its last line was read (the
+// stream ended at EOF; only reopens after that failed) left no hole.
+func TestRunnerLogsNoGapWhenPodDeletedAfterItsLastLine(t *testing.T) {
+	l := runPodDeletedAfterEOF(t, true)
+	if gaps := l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalGap }); len(gaps) != 0 {
+		t.Errorf("the log was read to its end before the pod went, got gaps %+v", gaps)
+	}
+}
+
+// The same stream, but the container was never seen to exit: lines written
+// after the EOF could have been lost, so it is still a gap.
+func TestRunnerLogsGapWhenPodDeletedWhileItsContainerStillRan(t *testing.T) {
+	l := runPodDeletedAfterEOF(t, false)
+	gaps := l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalGap })
+	if len(gaps) != 1 || !strings.Contains(gaps[0].Detail, "pod deleted before its log was read to the end") {
+		t.Errorf("gaps = %+v, want one: the container may have written after the EOF", gaps)
+	}
+}
+
+// ContainerStatusUnknown carries no start time even for a container that
+// ran; first seen that way (never seen waiting), its unread log is a gap.
+func TestRunnerLogsGapForUnknownContainerNeverSeenWaiting(t *testing.T) {
+	runner := runningRunnerPod("proj-a", "session-a", "10.244.0.21", 0)
+	runner.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "ContainerStatusUnknown"}}
+	client := fake.NewClientset(managedNS("proj-a"), runner)
+	logs := newFakeLogs()
+	key := "proj-a/session-a-runner/" + RunnerContainer
+	logs.fallback[key] = openScript{openErr: errors.New("container not found"), failAfter: -1}
+	l := ledger.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := NewRunnerLogs(newWatches(t, client, nil), l, WithLogOpener(logs), WithReconnectBackoff(time.Millisecond, 2*time.Millisecond))
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "log opened", func() bool { return len(logs.callsOf(key)) >= 1 })
+	if err := client.CoreV1().Pods("proj-a").Delete(ctx, "session-a-runner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testsupport.Eventually(t, "gap", func() bool { return countSignal(l, ledger.SignalGap) == 1 })
+	d.Stop()
 }

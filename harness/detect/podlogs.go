@@ -129,20 +129,22 @@ func (d *RunnerLogs) handleLine(l logLine) {
 	}
 	id := d.resolve(a.ClientIP, l.time)
 	o := ledger.Observation{
-		Time:        l.time,
-		Signal:      ledger.SignalRunnerAccess,
-		Source:      source,
-		Caller:      id.Caller,
-		CallerPod:   id.Pod,
-		CallerImage: id.Image,
-		RunnerPod:   l.pod.Namespace + "/" + l.pod.Name,
-		RunnerImage: ComponentImage(l.pod),
-		Method:      a.Method,
-		Path:        a.Path,
-		Status:      a.Status,
-		Namespace:   l.pod.Namespace,
-		Session:     session,
-		Detail:      Redact(l.text),
+		Time:          l.time,
+		Signal:        ledger.SignalRunnerAccess,
+		Source:        source,
+		Caller:        id.Caller,
+		CallerPod:     id.Pod,
+		CallerImage:   id.Image,
+		CallerCreated: id.Created,
+		RunnerPod:     l.pod.Namespace + "/" + l.pod.Name,
+		RunnerImage:   ComponentImage(l.pod),
+		RunnerCreated: l.pod.CreationTimestamp.Time,
+		Method:        a.Method,
+		Path:          a.Path,
+		Status:        a.Status,
+		Namespace:     l.pod.Namespace,
+		Session:       session,
+		Detail:        Redact(l.text),
 	}
 	d.ledger.Add(o)
 	if a.Status == 401 {
@@ -250,17 +252,18 @@ func (d *PlatformLogs) handleLine(l logLine) {
 	}
 	method, path := p.RunnerCall()
 	d.ledger.Add(ledger.Observation{
-		Time:        t,
-		Signal:      p.Signal(),
-		Source:      "platform-log:" + l.pod.Namespace + "/" + l.pod.Name + "/" + l.container,
-		Caller:      CallerOfPod(l.pod),
-		CallerPod:   l.pod.Namespace + "/" + l.pod.Name,
-		CallerImage: ComponentImage(l.pod),
-		Method:      method,
-		Path:        path,
-		Status:      p.Status,
-		Namespace:   p.Namespace,
-		Session:     p.Session,
-		Detail:      Redact(l.text),
+		Time:          t,
+		Signal:        p.Signal(),
+		Source:        "platform-log:" + l.pod.Namespace + "/" + l.pod.Name + "/" + l.container,
+		Caller:        CallerOfPod(l.pod),
+		CallerPod:     l.pod.Namespace + "/" + l.pod.Name,
+		CallerImage:   ComponentImage(l.pod),
+		CallerCreated: l.pod.CreationTimestamp.Time,
+		Method:        method,
+		Path:          path,
+		Status:        p.Status,
+		Namespace:     p.Namespace,
+		Session:       p.Session,
+		Detail:        Redact(l.text),
 	})
 }

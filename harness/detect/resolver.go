@@ -26,6 +26,9 @@ type ipHolder struct {
 	caller ledger.Caller
 	from   time.Time
 	to     time.Time // zero while the pod still holds the IP
+	// created is the pod's creationTimestamp: its release is the one
+	// deployed then (ledger.ComponentReleasedAt).
+	created time.Time
 }
 
 // CallerResolver answers "who had this IP at that time": platform pods
@@ -198,7 +201,7 @@ func (r *CallerResolver) ObservePod(pod *corev1.Pod) {
 		if known {
 			continue
 		}
-		h := &ipHolder{ip: ip, pod: pod.Namespace + "/" + pod.Name, image: ComponentImage(pod), caller: CallerOfPod(pod), from: from}
+		h := &ipHolder{ip: ip, pod: pod.Namespace + "/" + pod.Name, image: ComponentImage(pod), caller: CallerOfPod(pod), from: from, created: from}
 		p.holders = append(p.holders, h)
 		list := append(r.holders[ip], h)
 		sort.SliceStable(list, func(i, j int) bool { return list[i].from.Before(list[j].from) })
@@ -269,6 +272,8 @@ type Identity struct {
 	Caller ledger.Caller
 	Pod    string
 	Image  string
+	// Created is the pod's creationTimestamp (zero for non-pods).
+	Created time.Time
 }
 
 // Resolve returns the caller that held ip at t and, for pods, "namespace/name".
@@ -298,7 +303,7 @@ func (r *CallerResolver) Identify(ip string, t time.Time) Identity {
 		}
 	}
 	if best != nil {
-		return Identity{Caller: best.caller, Pod: best.pod, Image: best.image}
+		return Identity{Caller: best.caller, Pod: best.pod, Image: best.image, Created: best.created}
 	}
 	if node, ok := r.kubeletIP[ip]; ok {
 		return Identity{Caller: ledger.CallerKubelet, Pod: "node/" + node}

@@ -125,3 +125,15 @@ func newWatches(t *testing.T, client kubernetes.Interface, dyn dynamic.Interface
 	t.Cleanup(w.Stop)
 	return w
 }
+
+// Identify names the caller pod's creation time: the ledger attributes the
+// pod to the release deployed then (ledger.ComponentReleasedAt).
+func TestIdentifyCarriesThePodsCreationTime(t *testing.T) {
+	r := NewCallerResolver(nil)
+	op := testPod("ambient-code", "agentic-operator-old", OperatorAppLabelValue, "10.244.0.9", t0)
+	r.ObservePod(op)
+	id := r.Identify("10.244.0.9", t0.Add(time.Minute))
+	if id.Caller != ledger.CallerOperator || !id.Created.Equal(t0) {
+		t.Errorf("Identify = %+v, want the operator pod created at %s", id, t0)
+	}
+}

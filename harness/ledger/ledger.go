@@ -5,6 +5,7 @@ package ledger
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -111,6 +112,11 @@ type Observation struct {
 	CallerPod     string `json:"callerPod,omitempty"`
 	CallerImage   string `json:"callerImage,omitempty"`
 	CallerRelease string `json:"callerRelease,omitempty"`
+	// CallerCreated and RunnerCreated are the pods' creation times, when
+	// known: the release of a pod is what was deployed when it was created
+	// (see ComponentReleasedAt). Inputs to attribution, not reported.
+	CallerCreated time.Time `json:"-"`
+	RunnerCreated time.Time `json:"-"`
 	// RunnerPod is the runner pod the call reached (or was meant for), with its
 	// runner image and release.
 	RunnerPod     string `json:"runnerPod,omitempty"`
@@ -122,8 +128,9 @@ type Observation struct {
 	Status    int    `json:"status,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Session   string `json:"session,omitempty"`
-	// Role is the session's part in the cell story (RolePreUpgrade, ...), filled
-	// from SetSessionRole when the detector does not know it.
+	// Role is the session's part in the cell story (RolePreUpgrade, ...) at
+	// Time, filled from SetSessionRole/MarkSessionRole when the detector does
+	// not know it.
 	Role string `json:"role,omitempty"`
 	// Detail is the raw line or message, already redacted of token values.
 	Detail string `json:"detail,omitempty"`
@@ -152,8 +159,17 @@ type Ledger struct {
 	marks     []phaseMark
 	now       func() time.Time
 	subs      []chan Observation
-	roles     map[string]string // namespace/session -> role
+	roles     map[string][]RoleSpan // namespace/session -> roles held, oldest first
 	releaseOf func(image string) string
+	// deployed are the rollout records per component, oldest first.
+	deployed map[Caller][]componentRelease
+}
+
+// componentRelease is one switch of a component to a release.
+type componentRelease struct {
+	release string
+	at      time.Time
+	images  []string
 }
 
 type phaseMark struct {
@@ -168,21 +184,67 @@ const (
 	RoleRestarted   = "restarted"    // pre-upgrade session stopped and started after the upgrade
 )
 
-// SetSessionRole tags every later observation of namespace/session with role.
+// RoleSpan is one role a session held, from Since until the next span's Since.
+type RoleSpan struct {
+	Role  string    `json:"role"`
+	Since time.Time `json:"since"`
+}
+
+// SetSessionRole records that namespace/session holds role from now on; see
+// MarkSessionRole.
 func (l *Ledger) SetSessionRole(namespace, session, role string) {
+	l.MarkSessionRole(namespace, session, role, l.now())
+}
+
+// MarkSessionRole records that namespace/session holds role from at on. The
+// earlier roles are kept: an observation is tagged with the role its session
+// held at the observation's Time (the first role, for one before any), so a
+// line read late still counts for the role the session had when it was
+// written.
+func (l *Ledger) MarkSessionRole(namespace, session, role string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.roles == nil {
-		l.roles = map[string]string{}
+		l.roles = map[string][]RoleSpan{}
 	}
-	l.roles[namespace+"/"+session] = role
+	k := namespace + "/" + session
+	spans := append(l.roles[k], RoleSpan{Role: role, Since: at})
+	sort.SliceStable(spans, func(i, j int) bool { return spans[i].Since.Before(spans[j].Since) })
+	l.roles[k] = spans
 }
 
-// SessionRole returns the role recorded for namespace/session, or "".
+// SessionRole returns the latest role recorded for namespace/session, or "".
 func (l *Ledger) SessionRole(namespace, session string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.roles[namespace+"/"+session]
+	spans := l.roles[namespace+"/"+session]
+	if len(spans) == 0 {
+		return ""
+	}
+	return spans[len(spans)-1].Role
+}
+
+// SessionRoles returns every role namespace/session held, oldest first.
+func (l *Ledger) SessionRoles(namespace, session string) []RoleSpan {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]RoleSpan(nil), l.roles[namespace+"/"+session]...)
+}
+
+// roleAtLocked is the role namespace/session held at t.
+func (l *Ledger) roleAtLocked(key string, t time.Time) string {
+	spans := l.roles[key]
+	if len(spans) == 0 {
+		return ""
+	}
+	role := spans[0].Role
+	for _, s := range spans[1:] {
+		if t.Before(s.Since) {
+			break
+		}
+		role = s.Role
+	}
+	return role
 }
 
 // New returns an empty ledger in PhaseBefore.
@@ -239,6 +301,79 @@ func (l *Ledger) SetReleaseOf(f func(image string) string) {
 	l.releaseOf = f
 }
 
+// ComponentReleasedAt records that component (operator, backend or runner)
+// was switched to release at time at, deploying images (for the runner: the
+// image its pin names). A pod of that component created then or later, up
+// to the next switch, runs release when its image is one of images, whatever
+// other release also ships that image: a candidate reusing an image of the
+// from release does not make the pre-upgrade pods the candidate's. A pod
+// whose image is not among them (e.g. a runner created before the operator
+// picked up a new pin) is attributed by its image (SetReleaseOf). A pod
+// created before the first record counts under the first.
+func (l *Ledger) ComponentReleasedAt(component Caller, release string, at time.Time, images ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.deployed == nil {
+		l.deployed = map[Caller][]componentRelease{}
+	}
+	list := append(l.deployed[component], componentRelease{release: release, at: at, images: images})
+	sort.SliceStable(list, func(i, j int) bool { return list[i].at.Before(list[j].at) })
+	l.deployed[component] = list
+}
+
+// releaseOfPodLocked is the release of a pod of component created at created
+// running image; see ComponentReleasedAt.
+func (l *Ledger) releaseOfPodLocked(component Caller, image string, created time.Time) string {
+	byImage := ""
+	if l.releaseOf != nil {
+		byImage = l.releaseOf(image)
+	}
+	list := l.deployed[component]
+	if created.IsZero() || len(list) == 0 {
+		return byImage
+	}
+	rec := list[0]
+	for _, r := range list[1:] {
+		if created.Before(r.at) {
+			break
+		}
+		rec = r
+	}
+	for _, img := range rec.images {
+		if sameImage(img, image) {
+			// The image label may be more precise (an override of this release).
+			if strings.HasPrefix(byImage, rec.release+"+") {
+				return byImage
+			}
+			return rec.release
+		}
+	}
+	return byImage
+}
+
+// sameImage compares image references the way registries resolve them: an
+// implicit docker.io/library/, localhost/ (images imported without a
+// registry) and :latest make no difference.
+func sameImage(a, b string) bool { return normalImage(a) == normalImage(b) }
+
+func normalImage(ref string) string {
+	ref = strings.TrimSpace(ref)
+	for _, p := range []string{"docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/", "localhost/"} {
+		if strings.HasPrefix(ref, p) {
+			ref = strings.TrimPrefix(ref, p)
+			break
+		}
+	}
+	name := ref
+	if i := strings.Index(name, "@"); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndex(name, "/"); !strings.Contains(name[i+1:], ":") && !strings.Contains(ref, "@") {
+		ref += ":latest"
+	}
+	return strings.TrimPrefix(ref, "library/")
+}
+
 // Phase returns the current phase.
 func (l *Ledger) Phase() Phase {
 	l.mu.Lock()
@@ -258,16 +393,14 @@ func (l *Ledger) Add(o Observation) {
 	if o.Phase == "" {
 		o.Phase = l.phaseAtLocked(o.Time)
 	}
-	if l.releaseOf != nil {
-		if o.CallerRelease == "" && o.CallerImage != "" {
-			o.CallerRelease = l.releaseOf(o.CallerImage)
-		}
-		if o.RunnerRelease == "" && o.RunnerImage != "" {
-			o.RunnerRelease = l.releaseOf(o.RunnerImage)
-		}
+	if o.CallerRelease == "" && o.CallerImage != "" {
+		o.CallerRelease = l.releaseOfPodLocked(o.Caller, o.CallerImage, o.CallerCreated)
+	}
+	if o.RunnerRelease == "" && o.RunnerImage != "" {
+		o.RunnerRelease = l.releaseOfPodLocked(CallerRunner, o.RunnerImage, o.RunnerCreated)
 	}
 	if o.Role == "" && o.Session != "" {
-		o.Role = l.roles[o.Namespace+"/"+o.Session]
+		o.Role = l.roleAtLocked(o.Namespace+"/"+o.Session, o.Time)
 	}
 	l.obs = append(l.obs, o)
 	subs := append([]chan Observation(nil), l.subs...)

@@ -33,11 +33,12 @@ func TestAddFillsRecordedTimePhaseAndRole(t *testing.T) {
 	}
 	// Sorted by Time: the one dated a minute back comes first.
 	early, first, last := got[0], got[1], got[2]
-	// SetPhase read the clock once (the phase's mark), so this Add read it third.
-	if !early.Time.Equal(at) || early.Phase != PhaseBefore || early.Role != RoleRestarted || !early.Recorded.Equal(t0.Add(3*time.Second)) {
+	// SetSessionRole and SetPhase read the clock once each (the role's and the
+	// phase's start), so the first Add read it second and this one fourth.
+	if !early.Time.Equal(at) || early.Phase != PhaseBefore || early.Role != RoleRestarted || !early.Recorded.Equal(t0.Add(4*time.Second)) {
 		t.Errorf("given Time, Phase and Role must be kept, Recorded filled: %+v", early)
 	}
-	if !first.Recorded.Equal(t0.Add(time.Second)) || !first.Time.Equal(first.Recorded) || first.Phase != PhaseBefore || first.Role != RolePreUpgrade {
+	if !first.Recorded.Equal(t0.Add(2*time.Second)) || !first.Time.Equal(first.Recorded) || first.Phase != PhaseBefore || first.Role != RolePreUpgrade {
 		t.Errorf("empty Time, Phase and Role must come from the clock, the phase then and the session's role: %+v", first)
 	}
 	if last.Phase != PhaseDuring || last.Role != "" {
@@ -175,5 +176,93 @@ func TestReleaseOfAttributesCallerAndRunnerImages(t *testing.T) {
 	}
 	if got[1].CallerRelease != "kept" {
 		t.Errorf("a release the detector set is kept, got %s", got[1].CallerRelease)
+	}
+}
+
+// A session's roles are a history: a line written while the session was
+// pre-upgrade but read after it was marked restarted keeps pre-upgrade.
+func TestRoleHistoryTagsByObservationTime(t *testing.T) {
+	l := newTestLedger()
+	l.MarkSessionRole("p", "a", RolePreUpgrade, t0.Add(10*time.Second))
+	l.MarkSessionRole("p", "a", RoleRestarted, t0.Add(60*time.Second))
+	l.Add(Observation{Time: t0.Add(5 * time.Second), Signal: SignalAPI, Namespace: "p", Session: "a"})
+	l.Add(Observation{Time: t0.Add(59 * time.Second), Signal: SignalOperatorWorkflow401, Namespace: "p", Session: "a"})
+	l.Add(Observation{Time: t0.Add(61 * time.Second), Signal: SignalCondition, Namespace: "p", Session: "a"})
+	var got []string
+	for _, o := range l.All() {
+		got = append(got, o.Role)
+	}
+	want := []string{RolePreUpgrade, RolePreUpgrade, RoleRestarted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("roles by time = %v, want %v (before any role: the first; a late line: the role at its Time)", got, want)
+	}
+	if r := l.SessionRole("p", "a"); r != RoleRestarted {
+		t.Errorf("SessionRole = %q, want the latest, restarted", r)
+	}
+	spans := l.SessionRoles("p", "a")
+	if len(spans) != 2 || spans[0].Role != RolePreUpgrade || !spans[1].Since.Equal(t0.Add(60*time.Second)) {
+		t.Errorf("SessionRoles = %+v, want pre-upgrade then restarted from t0+60s", spans)
+	}
+}
+
+// Issue 25 item 4: candidate f1 reuses v0.2.7's operator image. The
+// pre-upgrade operator pod is v0.2.7's, the one created after the switch
+// f1's; a runner created after the runner switch but still on the old pin
+// (the operator had not re-read its registry) is attributed by its image; an
+// override keeps its marker; a pod of unknown creation falls back to the image.
+func TestReleaseOfAPodIsTheReleaseDeployedAtItsCreation(t *testing.T) {
+	l := newTestLedger()
+	deployAt, switchAt := t0, t0.Add(10*time.Minute)
+	l.SetReleaseOf(func(img string) string {
+		return map[string]string{
+			"quay.io/ac/operator:v0.2.7": "f1", // both releases ship it: the image says the candidate
+			"quay.io/ac/runner:v0.2.7":   "v0.2.7",
+			"quay.io/ac/runner:f1":       "f1",
+			"quay.io/ac/backend:f1-fix":  "f1+override",
+		}[img]
+	})
+	l.ComponentReleasedAt(CallerOperator, "v0.2.7", deployAt, "quay.io/ac/operator:v0.2.7")
+	l.ComponentReleasedAt(CallerRunner, "v0.2.7", deployAt, "quay.io/ac/runner:v0.2.7")
+	l.ComponentReleasedAt(CallerBackend, "v0.2.7", deployAt, "quay.io/ac/backend:v0.2.7")
+	l.ComponentReleasedAt(CallerOperator, "f1", switchAt, "quay.io/ac/operator:v0.2.7")
+	l.ComponentReleasedAt(CallerRunner, "f1", switchAt, "quay.io/ac/runner:f1")
+	l.ComponentReleasedAt(CallerBackend, "f1", switchAt, "localhost/quay.io/ac/backend:f1-fix")
+
+	cases := []struct {
+		name string
+		o    Observation
+		want string
+	}{
+		{"pre-upgrade operator pod", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: deployAt.Add(time.Second)}, "v0.2.7"},
+		{"operator pod older than every record", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: deployAt.Add(-time.Hour)}, "v0.2.7"},
+		{"operator pod of the rollout", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7", CallerCreated: switchAt.Add(3 * time.Second)}, "f1"},
+		{"operator pod of unknown creation", Observation{Caller: CallerOperator, CallerImage: "quay.io/ac/operator:v0.2.7"}, "f1"},
+		{"runner on the old pin after the switch", Observation{RunnerImage: "quay.io/ac/runner:v0.2.7", RunnerCreated: switchAt.Add(time.Second)}, "v0.2.7"},
+		{"runner on the new pin", Observation{RunnerImage: "quay.io/ac/runner:f1", RunnerCreated: switchAt.Add(time.Minute)}, "f1"},
+		{"backend on an override", Observation{Caller: CallerBackend, CallerImage: "quay.io/ac/backend:f1-fix", CallerCreated: switchAt.Add(time.Second)}, "f1+override"},
+	}
+	for _, c := range cases {
+		l.Add(c.o)
+		all := l.All()
+		got := all[len(all)-1]
+		rel := got.CallerRelease
+		if got.RunnerImage != "" {
+			rel = got.RunnerRelease
+		}
+		if rel != c.want {
+			t.Errorf("%s: release %q, want %q", c.name, rel, c.want)
+		}
+	}
+}
+
+func TestSameImageIgnoresImplicitRegistryAndTag(t *testing.T) {
+	for _, p := range [][2]string{{"busybox", "docker.io/library/busybox:latest"}, {"localhost/ambient-sim/vteam_operator:v0.2.7", "ambient-sim/vteam_operator:v0.2.7"},
+		{"quay.io/a/b@sha256:00", "quay.io/a/b@sha256:00"}} {
+		if !sameImage(p[0], p[1]) {
+			t.Errorf("%s and %s are the same image", p[0], p[1])
+		}
+	}
+	if sameImage("quay.io/a/b:v1", "quay.io/a/b:v2") || sameImage("quay.io/a/b", "quay.io/a/c") {
+		t.Error("different tags or names are different images")
 	}
 }

@@ -320,9 +320,14 @@ func glob(pattern, s string) bool {
 // EvaluateInput is what the rules read.
 type EvaluateInput struct {
 	Observations []ledger.Observation
-	// Roles overrides session roles, keyed "namespace/session". Otherwise a
-	// session's role is the last non-empty Role among its observations (a
-	// pre-upgrade session that is later restarted counts as restarted).
+	// Roles overrides session roles, keyed "namespace/session": every entry of
+	// such a session takes that one role. Otherwise each entry keeps the Role
+	// the ledger gave it (the role its session held at the entry's Time), and
+	// an entry without one takes the role its session held last at or before
+	// its Time (the first role, for entries before any). A session is judged
+	// under every role it held, each on the entries of that stretch: a
+	// pre-upgrade session later restarted keeps its pre-upgrade evidence up to
+	// the restart.
 	Roles map[string]string
 	// Rules defaults to the embedded rules.yaml.
 	Rules *RuleSet
@@ -346,29 +351,47 @@ func Evaluate(in EvaluateInput) []RuleResult {
 	}
 	obs = append([]ledger.Observation(nil), obs...)
 	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Time.Before(obs[j].Time) })
-	roles := map[string]string{}
-	for _, o := range obs {
-		if o.Session != "" && o.Role != "" {
-			roles[sessionKey(o)] = o.Role
-		}
-	}
-	for k, v := range in.Roles {
-		roles[k] = v
-	}
-	entries := make([]entry, len(obs))
-	for i, o := range obs {
-		entries[i] = entry{obs: o, role: roles[sessionKey(o)]}
-	}
+	entries := entriesWithRoles(obs, in.Roles)
 	out := make([]RuleResult, 0, len(rs.Rules))
 	for _, r := range rs.Rules {
 		if r.When != nil && !anyMatch(r.When, entries) {
 			continue
 		}
-		res := evaluateRule(r, entries, roles)
+		res := evaluateRule(r, entries)
 		res.Informational = r.Informational
 		out = append(out, res)
 	}
 	return out
+}
+
+// entriesWithRoles gives every observation (sorted by Time) the role its
+// session held at that time; see EvaluateInput.Roles.
+func entriesWithRoles(obs []ledger.Observation, override map[string]string) []entry {
+	first := map[string]string{}
+	for _, o := range obs {
+		if k := sessionKey(o); k != "" && o.Role != "" && first[k] == "" {
+			first[k] = o.Role
+		}
+	}
+	current := map[string]string{}
+	entries := make([]entry, len(obs))
+	for i, o := range obs {
+		k := sessionKey(o)
+		role := o.Role
+		switch {
+		case k == "":
+		case override[k] != "":
+			role = override[k]
+		case role != "":
+			current[k] = role
+		case current[k] != "":
+			role = current[k]
+		default:
+			role = first[k]
+		}
+		entries[i] = entry{obs: o, role: role}
+	}
+	return entries
 }
 
 func sessionKey(o ledger.Observation) string {
@@ -378,19 +401,26 @@ func sessionKey(o ledger.Observation) string {
 	return o.Namespace + "/" + o.Session
 }
 
-func evaluateRule(r Rule, entries []entry, roles map[string]string) RuleResult {
+func evaluateRule(r Rule, entries []entry) RuleResult {
 	res := RuleResult{Rule: r.Name, Description: r.Description}
 	if r.Sessions == nil {
 		res.Verdict, res.Reason, res.Evidence = evaluateScope(r, entries)
 		return res
 	}
-	var sessions []string
-	for k, role := range roles {
-		if k != "" && role == r.Sessions.Role {
-			sessions = append(sessions, k)
+	// Every session that held the role at some time, judged on the entries
+	// of the time it held it.
+	scoped := map[string][]entry{}
+	for _, e := range entries {
+		if k := sessionKey(e.obs); k != "" && e.role == r.Sessions.Role {
+			scoped[k] = append(scoped[k], e)
 		}
 	}
+	sessions := make([]string, 0, len(scoped))
+	for k := range scoped {
+		sessions = append(sessions, k)
+	}
 	sort.Strings(sessions)
+	res.Sessions = sessions
 	if len(sessions) == 0 {
 		res.Verdict = Inconclusive
 		res.Reason = fmt.Sprintf("no session with role %q in the ledger", r.Sessions.Role)
@@ -398,13 +428,7 @@ func evaluateRule(r Rule, entries []entry, roles map[string]string) RuleResult {
 	}
 	var per []RuleResult
 	for _, s := range sessions {
-		var scoped []entry
-		for _, e := range entries {
-			if sessionKey(e.obs) == s {
-				scoped = append(scoped, e)
-			}
-		}
-		v, reason, ev := evaluateScope(r, scoped)
+		v, reason, ev := evaluateScope(r, scoped[s])
 		per = append(per, RuleResult{Rule: s, Verdict: v, Reason: reason, Evidence: ev})
 	}
 	res.Verdict = Combine(per)

@@ -74,10 +74,13 @@ func healthyCell() *ledgerBuilder {
 	return b
 }
 
-// restart appends a restarted session r: stopped, then started again.
+// restart appends a restarted session r: a pre-upgrade session that finished
+// a run after the upgrade (as the cell's session A does), then stopped and
+// started again.
 func (b *ledgerBuilder) restart(outcome ...string) *ledgerBuilder {
 	r := ledger.RoleRestarted
 	b.add(sig(ledger.SignalCondition, ledger.PhaseBefore, "p", "r", ledger.RolePreUpgrade, "phase=Running")).
+		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "r", ledger.RolePreUpgrade, "RUN_FINISHED")).
 		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "r", r, "phase=Stopping")).
 		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "r", r, "phase=Stopped")).
 		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "r", r, "phase=Pending"))
@@ -474,5 +477,47 @@ func TestRuleDescriptionsAreWhole(t *testing.T) {
 		if d := strings.TrimSpace(r.Description); !strings.HasSuffix(d, ".") && !strings.HasSuffix(d, ")") {
 			t.Errorf("rule %s: description %q looks cut short (quote it when it holds \" #\")", r.Name, d)
 		}
+	}
+}
+
+// Issue 25 item 1: session a is pre-upgrade, gets operator 401s caused by the
+// upgrade, and is then restarted. Its final role is restarted, but the 401s
+// it got as a pre-upgrade session must still fail the pre-upgrade rule (a
+// second pre-upgrade session that is fine must not hide them).
+func TestRestartedSessionKeepsItsPreUpgradeEvidence(t *testing.T) {
+	pre, post, re := ledger.RolePreUpgrade, ledger.RolePostUpgrade, ledger.RoleRestarted
+	b := &ledgerBuilder{}
+	b.cover(ledger.PhaseBefore, "a", pre).cover(ledger.PhaseAfter, "c", post)
+	b.add(sig(ledger.SignalCondition, ledger.PhaseBefore, "p", "b", pre, "phase=Running")).
+		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "b", pre, "RUN_FINISHED")).
+		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "a", pre, "RUN_FINISHED")).
+		add(runner401(ledger.PhaseAfter, ledger.CallerOperator, "POST", "/workflow", "p", "a", pre)).
+		add(sig(ledger.SignalOperatorWorkflow401, ledger.PhaseAfter, "p", "a", pre, "[Reconcile] Failed to reconcile workflow for p/a: runner workflow update failed: 401")).
+		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "c", post, "phase=Running")).
+		add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "c", post, "RUN_FINISHED")).
+		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "a", re, "phase=Stopping")).
+		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "a", re, "phase=Running"))
+	res := results(b)
+	r := res["pre-upgrade-sessions-keep-working"]
+	if r.Verdict != Fail || !strings.Contains(r.Reason, "session p/a") {
+		t.Errorf("pre-upgrade-sessions-keep-working = %s (%s), want fail for session p/a", r.Verdict, r.Reason)
+	}
+	if strings.Join(r.Sessions, ",") != "p/a,p/b" {
+		t.Errorf("pre-upgrade rule judged sessions %v, want [p/a p/b]", r.Sessions)
+	}
+	if rr := res["restarted-session-runs"]; rr.Verdict != Pass || strings.Join(rr.Sessions, ",") != "p/a" {
+		t.Errorf("restarted-session-runs = %s on %v (%s), want pass on p/a", rr.Verdict, rr.Sessions, rr.Reason)
+	}
+}
+
+// An entry without a role takes the role its session held at its time, not
+// the session's last role.
+func TestEntryWithoutRoleTakesTheRoleOfItsTime(t *testing.T) {
+	pre, re := ledger.RolePreUpgrade, ledger.RoleRestarted
+	b := healthyCell()
+	b.add(sig(ledger.SignalRunEvent, ledger.PhaseAfter, "p", "a", "", "RUN_ERROR boom")).
+		add(sig(ledger.SignalCondition, ledger.PhaseAfter, "p", "a", re, "phase=Stopping"))
+	if r := results(b)["pre-upgrade-sessions-keep-working"]; r.Verdict != Fail {
+		t.Errorf("a RUN_ERROR while session a was %s: rule = %s (%s), want fail", pre, r.Verdict, r.Reason)
 	}
 }

@@ -23,7 +23,10 @@ type RuleResult struct {
 	// Informational results are reported but do not decide the cell verdict.
 	Informational bool `json:"informational,omitempty"`
 	// Reason says in one sentence why (which entries broke it, or what was missing).
-	Reason   string               `json:"reason"`
+	Reason string `json:"reason"`
+	// Sessions lists, for a rule run per session, every session judged
+	// ("namespace/session"): each that held the rule's role at some time.
+	Sessions []string             `json:"sessions,omitempty"`
 	Evidence []ledger.Observation `json:"evidence,omitempty"`
 }
 
