@@ -11,7 +11,11 @@ export CGO_ENABLED := 0
 ARTIFACTS ?=
 
 CATALOG ?= simulated
-CLUSTER ?= uh-dev
+# CLUSTER=NAME: the kind cluster of e2e, repro, diagnose, cluster and cluster-down
+# (empty: each command's default, uh-matrix, uh-diagnose or uh-dev).
+CLUSTER ?=
+# CELL=NAME: only the cell of that name (as `bin/upgrade-harness cells` prints it), or a glob.
+CELL ?=
 FROM ?=
 TO ?=
 ORDER ?= all-at-once
@@ -26,6 +30,10 @@ REPEAT ?= 1
 # PROBE=false leaves failed cells undiagnosed (no runner probe).
 DIAGNOSE ?= false
 PROBE ?= true
+# DRY_RUN=true checks every input and prints the plan without touching the engine or a cluster.
+DRY_RUN ?= false
+# JUNIT_INCONCLUSIVE=skipped shows inconclusive cells as JUnit <skipped> (default failure).
+JUNIT_INCONCLUSIVE ?= failure
 # Upstream mode: MANIFESTS_DIR=../shared/upstream-manifests IMAGE_REMAP=quay.io/ambient_code=localhost/ambient-sim
 MANIFESTS_DIR ?=
 IMAGE_REMAP ?=
@@ -50,8 +58,8 @@ SCRIPTS = $(wildcard scripts/*.sh)
 # the literal text given (make does not expand it; $$ stands for $, as in the
 # repro lines the harness prints), through the environment, and recipes quote
 # it ("$$FROM"), so FROM='v0.2.0;id' is a bad release name, not a command.
-USER_VARS := ARTIFACTS CATALOG CLUSTER FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT DIAGNOSE PROBE MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
-  E2E_SKIP CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY
+USER_VARS := ARTIFACTS CATALOG CLUSTER CELL FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT DIAGNOSE PROBE DRY_RUN MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
+  E2E_SKIP JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY
 # ORDER applies to the whole matrix only when given; its default only completes FROM and TO.
 ORDER_GIVEN := $(filter command environment override,$(firstword $(origin ORDER)))
 literal = $(subst $$$$,$$,$(value $(1)))
@@ -61,7 +69,10 @@ $(foreach v,$(USER_VARS),$(eval override $(v) := $$(call literal,$(v))))
 override ARTIFACTS := $(if $(ARTIFACTS),$(ARTIFACTS),$(CURDIR)/_artifacts)
 export $(USER_VARS)
 ORDER_FLAG = $(if $(or $(ORDER_GIVEN),$(and $(FROM),$(TO))),-order "$$ORDER")
-MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -overrides "$$OVERRIDES" \
+# An empty -cluster is refused (it names no cluster): passed only when given.
+CLUSTER_FLAG = $(if $(CLUSTER),-cluster "$$CLUSTER")
+MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -overrides "$$OVERRIDES" $(CLUSTER_FLAG) \
+  -dry-run="$$DRY_RUN" -junit-inconclusive "$$JUNIT_INCONCLUSIVE" \
   -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" \
   -candidate-manifests "$$CANDIDATE_MANIFESTS" -candidate-images "$$CANDIDATE_IMAGES" -candidate-name "$$CANDIDATE_NAME" \
   -candidate-expect "$$CANDIDATE_EXPECT" -candidate-why "$$CANDIDATE_WHY"
@@ -73,16 +84,29 @@ UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 all: bin
 
 help:
-	@echo "make e2e          run the upgrade matrix (simulated catalog by default; CATALOG=, LABELS=, FROM=, TO=)"
-	@echo "make test         unit tests, fuzzing (FUZZTIME=$$FUZZTIME a target) and e2e tests on a real kind cluster"
-	@echo "make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=…] [OVERRIDES=…] [CATALOG=…] [MANIFESTS_DIR=…] [IMAGE_REMAP=…]   one cell, cluster kept"
-	@echo "make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=…] [KEEP=…]   compatibility sweep: which component pair breaks on which call"
+	@echo "make e2e          run the upgrade matrix (simulated catalog by default) and judge it"
+	@echo "                  [CATALOG=] [LABELS=] [FROM=] [TO=] [ORDER=] [CELL=] [ROLLBACK=true|false] [REPEAT=] [KEEP=] [CLUSTER=]"
+	@echo "                  [DIAGNOSE=true] [PROBE=false] [DRY_RUN=true] [JUNIT_INCONCLUSIVE=failure|skipped] [OVERRIDES=]"
+	@echo "                  [MANIFESTS_DIR=] [IMAGE_REMAP=] [NODE_IMAGE=] [ARTIFACTS=]"
+	@echo "make e2e CANDIDATE_MANIFESTS=dir|file CANDIDATE_IMAGES='backend=…' [CANDIDATE_NAME=] [CANDIDATE_EXPECT=pass|fail CANDIDATE_WHY=] [FROM=]"
+	@echo "                  cells to a PR's build (scripts/gate.sh runs this for CI)"
+	@echo "make repro FROM=v0.2.0 TO=v0.2.2 [ORDER=] [ROLLBACK=true] [OVERRIDES=] [CATALOG=] [MANIFESTS_DIR=] [IMAGE_REMAP=] [CLUSTER=]"
+	@echo "                  one cell, cluster kept"
+	@echo "make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=] [KEEP=] [CLUSTER=] [DRY_RUN=true]"
+	@echo "                  compatibility sweep: which component pair breaks on which call"
+	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
+	@echo "make unit         go vet and the unit tests (no cluster)"
+	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_SKIP=]"
 	@echo "make fuzz         the fuzz targets (catalog loader, repro lines), FUZZTIME each"
-	@echo "make e2e CANDIDATE_MANIFESTS=dir CANDIDATE_IMAGES='backend=…' [FROM=…]   cells to a PR's build (scripts/gate.sh)"
 	@echo "make lint-scripts shellcheck on scripts/"
+	@echo "make engine       make sure a Docker engine is up (installs one as root on Debian)"
+	@echo "make images       build the simulated component images"
 	@echo "make node-image   build (or reuse) the offline kind node image; NODE_IMAGE=… uses another"
-	@echo "make cluster / cluster-down / clean-clusters"
-	@echo "make bench        phase timings against their floors"
+	@echo "make cluster / cluster-down [CLUSTER=]   a kind cluster up or down; make clean-clusters removes every uh-* one"
+	@echo "make bench        phase timings against their floors [ARTIFACTS=]"
+	@echo "make bin          build bin/upgrade-harness"
+	@echo "make clean        remove bin/ and the artifacts"
+	@echo "bin/upgrade-harness COMMAND -h says what each command does, its flags and exit codes"
 
 bin:
 	@mkdir -p $(BIN)
@@ -98,10 +122,10 @@ images: bin engine
 	$(HARNESS) images
 
 cluster: bin
-	$(HARNESS) cluster up -name "$$CLUSTER"
+	$(HARNESS) cluster up $(if $(CLUSTER),-name "$$CLUSTER")
 
 cluster-down: bin
-	$(HARNESS) cluster down -name "$$CLUSTER"
+	$(HARNESS) cluster down $(if $(CLUSTER),-name "$$CLUSTER")
 
 clean-clusters: bin
 	$(HARNESS) cluster clean
@@ -142,7 +166,7 @@ run_harness = @set -- $(1); echo "$$(printf '%q ' "$$@")"; "$$@" || { rc=$$?; \
   echo "make $@: upgrade-harness exited $$rc ($$(case $$rc in 1) echo regression found;; 2) echo bad input;; 3) echo infrastructure failed;; *) echo unexpected;; esac))" >&2; exit $$rc; }
 
 e2e: bin
-	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -labels "$$LABELS" -rollback "$$ROLLBACK" -repeat "$$REPEAT" -keep "$$KEEP" -diagnose="$$DIAGNOSE" -probe="$$PROBE")
+	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -labels "$$LABELS" -cell "$$CELL" -rollback "$$ROLLBACK" -repeat "$$REPEAT" -keep "$$KEEP" -diagnose="$$DIAGNOSE" -probe="$$PROBE")
 
 repro: bin
 	@[ -n "$$FROM" ] && [ -n "$$TO" ] && [[ "$$FROM$$TO" != *,* ]] || { \
@@ -152,7 +176,8 @@ repro: bin
 diagnose: bin
 	@[ -n "$$FROM" ] && [ -n "$$TO" ] && [[ "$$FROM$$TO" != *,* ]] || { \
 	  echo "usage: make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=name|file.yaml] [KEEP=…] [MANIFESTS_DIR=…] [IMAGE_REMAP=…] [NODE_IMAGE=…] (one release each for FROM and TO)" >&2; exit 2; }
-	$(call run_harness,$(HARNESS) diagnose -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" -keep "$$KEEP")
+	$(call run_harness,$(HARNESS) diagnose -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" -keep "$$KEEP" \
+	  $(CLUSTER_FLAG) -dry-run="$$DRY_RUN")
 
 bench: bin
 	$(call run_harness,$(HARNESS) bench -artifacts "$$ARTIFACTS")

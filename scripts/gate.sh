@@ -15,7 +15,8 @@
 # Defaults: -catalog upstream, -from the two newest releases, -keep never,
 # -artifacts $ARTIFACTS or ./_artifacts. NODE_IMAGE picks the kind node image.
 # Images under localhost/ are loaded into kind from the local Docker store, never pulled;
-# -load-images first docker-loads a `docker save` archive (or every *.tar of a directory).
+# -load-images docker-loads a `docker save` archive (or every *.tar of a directory),
+# after every input was checked (upgrade-harness matrix -dry-run) and never with -dry-run.
 # Writes junit.xml, summary.md, results.json and failure bundles to the artifacts
 # directory and appends the summary to $GITHUB_STEP_SUMMARY when set.
 # Exit codes: 0 every cell as expected, 1 regression, 2 bad input, 3 infrastructure.
@@ -34,14 +35,7 @@ if [[ -n $(uh_flag to) ]]; then
 fi
 archives=$(uh_flag load-images)
 uh_without load-images
-
-uh_default artifacts "$(uh_abs "${ARTIFACTS:-_artifacts}")"
-uh_default keep never
-uh_default catalog upstream
-artifacts=$(uh_flag artifacts)
-uh_build
-cd "$UH_ROOT"
-# Images built in another job arrive as `docker save` archives.
+tars=()
 if [[ -n $archives ]]; then
 	[[ -e $archives ]] || uh_die "-load-images $archives does not exist (want a docker save archive or a directory of *.tar)"
 	if [[ -d $archives ]]; then
@@ -52,11 +46,36 @@ if [[ -n $archives ]]; then
 	else
 		tars=("$archives")
 	fi
-	for t in "${tars[@]}"; do
-		uh_log "docker load -i $t"
-		docker load -i "$t" >&2
-	done
 fi
+
+uh_default artifacts "$(uh_abs "${ARTIFACTS:-_artifacts}")"
+uh_default keep never
+uh_default catalog upstream
+artifacts=$(uh_flag artifacts)
+dry_run=$(uh_flag dry-run)
+uh_build
+cd "$UH_ROOT"
+# Every input is checked before anything is loaded: a bad one exits 2 naming
+# it, with nothing touched.
+check=("${UH_FLAGS[@]}")
+if [[ $dry_run != true ]]; then
+	check+=(-dry-run)
+fi
+rc=0
+"$UH_BIN" matrix "${check[@]}" >/dev/null || rc=$?
+if ((rc)); then
+	uh_log "the input check failed (exit $rc): nothing was loaded or run"
+	exit "$rc"
+fi
+# Images built in another job arrive as `docker save` archives.
+for t in "${tars[@]}"; do
+	if [[ $dry_run == true ]]; then
+		uh_log "would docker load -i $t (-dry-run)"
+		continue
+	fi
+	uh_log "docker load -i $t"
+	docker load -i "$t" >&2 || { uh_log "docker load -i $t failed (exit 3: infrastructure)"; exit 3; }
+done
 uh_log "upgrade-harness matrix ${UH_FLAGS[*]}"
 summary() {
 	if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then

@@ -29,10 +29,13 @@ uh_abs() {
 	esac
 }
 
-# Boolean flags of the harness commands: they take no separate value.
-UH_BOOL_FLAGS=" existing latest dry-run "
-# Flags whose value is a path (a catalog only when it is a file).
-UH_PATH_FLAGS=" candidate-manifests artifacts catalog-dir kubeconfig manifests-dir catalog load-images "
+# Boolean flags of the harness commands: they take no separate value. Both
+# lists are the harness's flag model (harness/cmd/upgrade-harness): its unit
+# test TestScriptsKnowTheModelsBooleanAndPathFlags fails when they drift.
+UH_BOOL_FLAGS=" diagnose dry-run existing force latest probe "
+# Flags whose value is a path (a catalog only when it is a file); load-images
+# is gate.sh's own.
+UH_PATH_FLAGS=" artifacts candidate-manifests catalog catalog-dir kubeconfig manifests-dir load-images "
 
 # uh_parse_flags ARGS...: Go-style flags (-name value, -name=value, --name …)
 # into UH_FLAGS as -name=value, with path values made absolute against the

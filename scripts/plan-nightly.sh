@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The nightly's plan: the selected cells of a catalog as a JSON list (name, from,
-# to, order, expect), one nightly job each (scripts/run-cell.sh runs one).
+# to, order, rollback, expect, labels), one nightly job each: scripts/run-cell.sh
+# -cell NAME runs exactly that cell.
 #
 # usage: scripts/plan-nightly.sh [-catalog upstream] [-labels nightly,ci]
 #

@@ -233,7 +233,8 @@ func gateScriptFlags(t *testing.T) map[string]bool {
 	for _, m := range regexp.MustCompile(`uh_flag ([a-z-]+)`).FindAllStringSubmatch(string(gate), -1) {
 		out[m[1]] = true
 	}
-	decl := regexp.MustCompile(`fs\.(?:String|Bool|Int|Duration)\("([a-z-]+)"`)
+	// A flag is a flagSpec of the command's flag model: {name: "…", …}.
+	decl := regexp.MustCompile(`(?:\{|flagSpec\{)name: "([a-z-]+)", `)
 	for _, f := range []string{"matrix.go", "flags.go"} {
 		b, err := os.ReadFile(filepath.Join(root, "harness", "cmd", "upgrade-harness", f))
 		if err != nil {

@@ -52,7 +52,7 @@ var (
 	harnessCall = regexp.MustCompile(`(?:bin/upgrade-harness|"\$UH_BIN")\s+([a-z][a-z0-9-]*)`)
 	scriptCall  = regexp.MustCompile(`\bscripts/([a-z][a-z0-9-]*\.sh)\b`)
 	makeTarget  = regexp.MustCompile(`(?m)^([a-z][a-z0-9-]*):`)
-	registered  = regexp.MustCompile(`register\("([a-z][a-z0-9-]*)"`)
+	registered  = regexp.MustCompile(`&commandSpec\{\s*name:\s*"([a-z][a-z0-9-]*)"`)
 )
 
 func TestWorkflowsNameExistingTargetsAndCommands(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -17,51 +16,66 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
-func init() {
-	register("bench", "time each phase of a cell against its floor, the matrix scaling and memory ($ARTIFACTS/bench.json)", runBench)
+func init() { register(benchCommand, runBench) }
+
+const benchNoMake = "make bench measures the default cell; run bin/upgrade-harness bench for others"
+
+var benchCommand = &commandSpec{
+	name:    "bench",
+	summary: "time each phase of a cell against its floor, the matrix scaling and memory ($ARTIFACTS/bench.json)",
+	description: `Measures the harness: the node image, each phase of one cell (-from → -to, the
+catalog's all-at-once cell) against its floor, the matrix on one reused cluster for each
+size in -scale and with a fresh cluster per cell for each size in -fresh, and memory.`,
+	inputs:  "a catalog and one of its all-at-once cells (-from, -to).",
+	outputs: "bench.json in -artifacts; progress on stderr.",
+	flags: []flagSpec{
+		{name: "catalog", def: "simulated", arg: "NAME|FILE", path: true, noMake: benchNoMake, usage: catalogFlag.usage},
+		{name: "catalog-dir", def: catalogDirFlag.def, arg: "DIR", path: true, noMake: benchNoMake, usage: catalogDirFlag.usage},
+		{name: "from", def: "v0.2.0", arg: "RELEASE", noMake: benchNoMake, usage: "cell to measure: from release"},
+		{name: "to", def: "v0.2.2", arg: "RELEASE", noMake: benchNoMake, usage: "cell to measure: to release"},
+		{name: "scale", kind: kindList, def: "1,2,4,6", arg: "SIZES", noMake: benchNoMake, usage: "matrix sizes measured on one reused cluster (empty: skip)"},
+		{name: "fresh", kind: kindList, def: "1,2", arg: "SIZES", noMake: benchNoMake, usage: "matrix sizes measured with a fresh cluster per cell (empty: skip)"},
+		artifactsFlagSpec("where bench.json goes"),
+	},
+	makeTargets: []string{"bench"},
 }
 
 func runBench(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	cat := fs.String("catalog", "simulated", "catalog name or file")
-	catDir := fs.String("catalog-dir", catalog.DefaultDir, "directory of catalog files")
-	from := fs.String("from", "v0.2.0", "cell to measure: from release")
-	to := fs.String("to", "v0.2.2", "cell to measure: to release")
-	scale := fs.String("scale", "1,2,4,6", "matrix sizes measured on one reused cluster")
-	fresh := fs.String("fresh", "1,2", "matrix sizes measured with a fresh cluster per cell")
-	artifacts := artifactsFlag(fs, "where bench.json goes")
-	if err := parseFlags(fs, args); err != nil {
+	fv := newFlagValues(benchCommand, "bench")
+	if err := fv.parse(args); err != nil {
 		return err
 	}
-	ints := func(flag, s string) ([]int, error) {
+	from, to, artifacts := fv.str("from"), fv.str("to"), fv.str("artifacts")
+	ints := func(flag string) ([]int, error) {
 		var out []int
-		for _, p := range splitList(s) {
+		s := fv.raw(flag)
+		for _, p := range fv.list(flag) {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 {
-				return nil, exitcode.BadInputErr(fmt.Errorf("-%s %q: %q is not a positive integer (want a comma list such as 1,2,4,6, or empty to skip)", flag, s, p))
+				return nil, exitcode.BadInputErr(fmt.Errorf("-%s %q: %q is not a positive integer (want a comma list such as 1,2,4,6, or empty to skip)", flag, cut(s), cut(p)))
 			}
 			out = append(out, n)
 		}
 		return out, nil
 	}
-	sc, err := ints("scale", *scale)
+	sc, err := ints("scale")
 	if err != nil {
 		return err
 	}
-	fr, err := ints("fresh", *fresh)
+	fr, err := ints("fresh")
 	if err != nil {
 		return err
 	}
 	// The measured cell is the catalog's all-at-once cell from→to.
-	plan, err := matrix.Select(matrix.Input{Catalog: *cat, CatalogDir: *catDir,
-		Filter: catalog.Filter{From: []string{*from}, To: []string{*to}}, Order: "all-at-once"})
+	plan, err := matrix.Select(matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"),
+		Filter: catalog.Filter{From: []string{from}, To: []string{to}}, Order: "all-at-once"})
 	if err != nil {
 		return err
 	}
 	if plan.Cells[0].Source == "ad-hoc" {
-		return exitcode.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", *from, *to, plan.Catalog.Name, *from, *to))
+		return exitcode.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", cut(from), cut(to), plan.Catalog.Name, cut(from), cut(to)))
 	}
-	if err := matrix.CheckArtifactsDir(*artifacts); err != nil {
+	if err := matrix.CheckArtifactsDir(artifacts); err != nil {
 		return err
 	}
 	if err := checkNodeImageEnv(); err != nil {
@@ -77,8 +91,8 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	timing := cell.DefaultTiming()
-	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: *from, To: *to,
-		ScaleCells: sc, FreshCells: fr, Artifacts: *artifacts, Log: os.Stderr, Timing: timing})
+	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: from, To: to,
+		ScaleCells: sc, FreshCells: fr, Artifacts: artifacts, Log: os.Stderr, Timing: timing})
 	if err != nil {
 		return exitcode.InfraErr(err)
 	}

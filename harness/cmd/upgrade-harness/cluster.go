@@ -2,41 +2,59 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
+
+	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
-func init() {
-	register("cluster", "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster)", runCluster)
+func init() { register(clusterCommand, runCluster) }
+
+var clusterCommand = &commandSpec{
+	name:    "cluster",
+	summary: "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster)",
+	args:    "up|down|list|clean",
+	description: `Manages the harness's kind clusters by hand: up creates (or reuses) one on the
+offline node image ($NODE_IMAGE wins), down deletes one, list prints the harness's clusters
+(names starting with ` + cluster.NamePrefix + `), clean deletes all of them.`,
+	inputs:  "the action, then -name for up and down; $NODE_IMAGE for up.",
+	outputs: "up: the kubectl command that reaches the cluster, on stdout; list: one name a line; progress on stderr.",
+	flags: []flagSpec{{name: "name", def: cluster.Name("dev"), arg: "NAME", makeVar: "CLUSTER",
+		usage: "kind cluster name for up and down (harness clusters start with " + cluster.NamePrefix + ")"}},
+	makeTargets: []string{"cluster", "cluster-down"},
 }
 
 var clusterActions = []string{"up", "down", "list", "clean"}
 
 func runCluster(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelpArg(args[0]) {
+		printHelp(os.Stdout, clusterCommand, "cluster")
+		return errHelp
+	}
 	if len(args) == 0 || !slices.Contains(clusterActions, args[0]) {
 		got := "nothing"
 		if len(args) > 0 {
-			got = fmt.Sprintf("%q", args[0])
+			got = fmt.Sprintf("%q", cut(args[0]))
 		}
-		return exitcode.BadInputErr(fmt.Errorf("got %s (want an action first: %s, e.g. cluster up -name %s)", got, strings.Join(clusterActions, ", "), cluster.Name("dev")))
+		return exitcode.BadInputErr(fmt.Errorf("got %s (want an action first: %s, e.g. cluster up -name %s; see upgrade-harness cluster -h)", got, strings.Join(clusterActions, ", "), cluster.Name("dev")))
 	}
-	fs := flag.NewFlagSet("cluster "+args[0], flag.ContinueOnError)
-	name := fs.String("name", cluster.Name("dev"), "kind cluster name (harness clusters start with "+cluster.NamePrefix+")")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	fv := newFlagValues(clusterCommand, "cluster "+args[0])
+	if err := fv.parse(args[1:]); err != nil {
 		return err
 	}
+	name := fv.str("name")
 	if args[0] == "list" || args[0] == "clean" {
-		if isSet(fs, "name") {
-			return exitcode.BadInputErr(fmt.Errorf("%s: -name %q does not apply (%s works on every %s* cluster; want cluster down -name %s for one)", args[0], *name, args[0], cluster.NamePrefix, *name))
+		if fv.isSet("name") {
+			return exitcode.BadInputErr(fmt.Errorf("%s: -name %q does not apply (%s works on every %s* cluster; want cluster down -name %s for one)", args[0], name, args[0], cluster.NamePrefix, name))
 		}
-	} else if err := cluster.CheckName(*name); err != nil {
+	} else if err := cluster.CheckName(name); err != nil {
 		return exitcode.BadInputErr(fmt.Errorf("-name: %w", err))
 	}
 	switch args[0] {
@@ -48,19 +66,19 @@ func runCluster(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		c := cluster.New(*name, cluster.WithImage(img))
+		c := cluster.New(name, cluster.WithImage(img))
 		if _, err := c.Create(ctx); err != nil {
 			return exitcode.InfraErr(err)
 		}
 		fmt.Printf("kubectl --kubeconfig %s --context %s get nodes\n", c.GetKubeconfig(), c.GetKubectlContext())
 	case "down":
-		if err := cluster.New(*name).Destroy(ctx); err != nil {
+		if err := cluster.New(name).Destroy(ctx); err != nil {
 			return exitcode.InfraErr(err)
 		}
 	case "list":
 		names, err := cluster.ListHarnessClusters()
 		if err != nil {
-			return exitcode.InfraErr(err)
+			return exitcode.InfraErr(withEngineOutput(err))
 		}
 		for _, n := range names {
 			fmt.Println(n)
@@ -68,7 +86,7 @@ func runCluster(ctx context.Context, args []string) error {
 	case "clean":
 		names, err := cluster.ListHarnessClusters()
 		if err != nil {
-			return exitcode.InfraErr(err)
+			return exitcode.InfraErr(withEngineOutput(err))
 		}
 		for _, n := range names {
 			if err := cluster.New(n).Destroy(ctx); err != nil {
@@ -79,3 +97,22 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	return nil
 }
+
+// withEngineOutput adds what the failed docker (or podman) command printed to
+// err: kind keeps it apart, and without it "exit status 1" loses the cause.
+func withEngineOutput(err error) error {
+	var re *kindexec.RunError
+	if !errors.As(err, &re) {
+		return err
+	}
+	out := strings.TrimSpace(string(re.Output))
+	if out == "" {
+		return err
+	}
+	if len(out) > 2000 {
+		out = out[:2000] + fmt.Sprintf("… (%d bytes)", len(re.Output))
+	}
+	return fmt.Errorf("%w: %s", err, out)
+}
+
+func isHelpArg(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }

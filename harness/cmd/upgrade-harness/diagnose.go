@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -14,68 +13,72 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 
-func init() {
-	register("diagnose", "compatibility sweep: every operator/backend/runner combination of -from and -to, which pair breaks on which call", runDiagnose)
+func init() { register(diagnoseCommand, runDiagnose) }
+
+var diagnoseCommand = &commandSpec{
+	name:    "diagnose",
+	summary: "compatibility sweep: every operator/backend/runner combination of -from and -to, which pair breaks on which call",
+	description: `Deploys every combination of the operator, backend and runner of two releases
+(-from and -to) on one cluster and sends the platform's calls between them, to find which
+component pair breaks on which call. matrix -diagnose runs it for each failed cell.`,
+	inputs:  "a catalog (-catalog), one release each for -from and -to, $NODE_IMAGE.",
+	outputs: "a compatibility table on stdout; compat.json and summary.md in -artifacts.",
+	flags: []flagSpec{
+		catalogFlag, catalogDirFlag,
+		{name: "from", kind: kindList, arg: "RELEASE", makeVar: "FROM", usage: "release A (required, one)"},
+		{name: "to", kind: kindList, arg: "RELEASE", makeVar: "TO", usage: "release B (required, one)"},
+		manifestsDirFlag, imageRemapFlag,
+		artifactsFlagSpec("where compat.json and summary.md go"),
+		keepFlag,
+		kubeconfigFlag, contextFlag, existingFlag,
+		clusterFlagSpec("uh-diagnose"),
+		dryRunFlag,
+	},
+	makeTargets: []string{"diagnose"},
 }
 
 // diagnoseInput parses the diagnose command's flags into a checked
 // matrix.Input. Nothing is touched: no engine, no cluster, no file written.
-func diagnoseInput(args []string) (matrix.Input, error) {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	cat := fs.String("catalog", "simulated", "catalog name in -catalog-dir, or a catalog file (path with / or ending in .yaml)")
-	catDir := fs.String("catalog-dir", catalog.DefaultDir, "directory of catalog files")
-	from := fs.String("from", "", "release A (required)")
-	to := fs.String("to", "", "release B (required)")
-	manifests := fs.String("manifests-dir", "", "deploy both releases from rendered manifests kind-<version>.yaml in this directory; each must have its file")
-	remap := fs.String("image-remap", "", "rewrite image prefixes of every release: FROM=TO,…; each FROM must match an image")
-	artifacts := artifactsFlag(fs, "where compat.json and summary.md go (created when missing)")
-	keep := fs.String("keep", "on-failure", "keep the kind cluster: on-failure (a combination could not run), always or never")
-	kubeconfig := fs.String("kubeconfig", "", "run on this existing cluster instead of kind")
-	kctx := fs.String("context", "", "kubeconfig context of the existing cluster (default: its current context)")
-	existing := fs.Bool("existing", false, "run on the cluster of $KUBECONFIG (or ~/.kube/config) instead of kind")
-	clusterName := fs.String("cluster", "uh-diagnose", "kind cluster to create or reuse")
-	if err := parseFlags(fs, args); err != nil {
-		return matrix.Input{}, err
+func diagnoseInput(args []string) (matrix.Input, bool, error) {
+	fv := newFlagValues(diagnoseCommand, "diagnose")
+	if err := fv.parse(args); err != nil {
+		return matrix.Input{}, false, err
 	}
-	k, err := matrix.ParseKeep(*keep)
+	k, err := matrix.ParseKeep(fv.str("keep"))
 	if err != nil {
-		return matrix.Input{}, exitcode.BadInputErr(err)
+		return matrix.Input{}, false, exitcode.BadInputErr(err)
 	}
-	in := matrix.Input{Catalog: *cat, CatalogDir: *catDir, Artifacts: *artifacts, Keep: k, Kubeconfig: *kubeconfig, Context: *kctx,
-		Log: os.Stderr, Filter: catalog.Filter{From: splitList(*from), To: splitList(*to)}}
-	if strings.TrimSpace(*remap) != "" {
-		if in.ImageRemap, err = catalog.ParseImageRemap(*remap); err != nil {
-			return in, exitcode.BadInputErr(fmt.Errorf("-image-remap: %w", err))
+	in := matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Artifacts: fv.str("artifacts"), Keep: k,
+		Log: os.Stderr, Filter: catalog.Filter{From: fv.list("from"), To: fv.list("to")}}
+	if remap := fv.str("image-remap"); strings.TrimSpace(remap) != "" {
+		if in.ImageRemap, err = catalog.ParseImageRemap(remap); err != nil {
+			return in, false, exitcode.BadInputErr(fmt.Errorf("-image-remap: %w", err))
 		}
 	}
-	if *manifests != "" {
-		in.ManifestOverride = &catalog.ManifestOverride{Dir: *manifests}
+	if d := fv.str("manifests-dir"); d != "" {
+		in.ManifestOverride = &catalog.ManifestOverride{Dir: d}
 	}
-	if *existing && in.Kubeconfig == "" {
-		in.Kubeconfig = defaultKubeconfig()
-	}
-	if in.Kubeconfig != "" {
-		if isSet(fs, "cluster") {
-			return in, exitcode.BadInputErr(fmt.Errorf("-cluster %q: names a kind cluster, but -kubeconfig/-existing runs on an existing one (want one of the two)", *clusterName))
-		}
-	} else {
-		in.ClusterName = *clusterName
-		if err := checkNodeImageEnv(); err != nil {
-			return in, err
-		}
+	if err := targetInput(fv, &in); err != nil {
+		return in, false, err
 	}
 	_, _, _, err = matrix.ValidateSweep(in)
-	if err != nil && *existing && !isSet(fs, "kubeconfig") && strings.Contains(err.Error(), in.Kubeconfig) {
-		err = &exitcode.Error{Code: exitcode.Of(err), Err: fmt.Errorf("-existing (the kubeconfig of $KUBECONFIG, else ~/.kube/config): %w", err)}
-	}
-	return in, err
+	return in, fv.boolean("dry-run"), existingContext(fv, in, err)
 }
 
 func runDiagnose(ctx context.Context, args []string) error {
 	// Bad input stops here, before any engine, image or cluster work.
-	in, err := diagnoseInput(args)
+	in, dryRun, err := diagnoseInput(args)
 	if err != nil {
 		return err
+	}
+	if dryRun {
+		target := "kind cluster " + in.ClusterName
+		if in.Kubeconfig != "" {
+			target = "existing cluster " + in.Kubeconfig
+		}
+		fmt.Printf("compatibility sweep %s ↔ %s of catalog %s on %s; keep %s; reports in %s (input checked, nothing run)\n",
+			in.Filter.From[0], in.Filter.To[0], in.Catalog, target, in.Keep, in.Artifacts)
+		return nil
 	}
 	if in.Kubeconfig == "" {
 		img, err := resolveNodeImage(ctx, "", false)

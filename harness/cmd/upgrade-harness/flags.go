@@ -9,25 +9,10 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
-
-// parseFlags parses args into fs and refuses what the flag package lets
-// through silently: a positional argument (which ends flag parsing, so every
-// flag after it would be ignored) and a flag given twice (the last one would win).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := refuseRepeatedFlags(fs, args); err != nil {
-		return exitcode.BadInputErr(err)
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitcode.BadInputErr(err)
-	}
-	if fs.NArg() > 0 {
-		return exitcode.BadInputErr(positionalError(fs, fs.Args()))
-	}
-	return nil
-}
 
 // refuseRepeatedFlags walks args the way flag.FlagSet.Parse does (-name,
 // --name, -name=value; a non-bool flag takes the next argument; "--" or the
@@ -92,112 +77,151 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
-// isSet reports whether flag name was given on the command line.
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
+// Flags shared by several commands, declared once.
+var (
+	catalogFlag = flagSpec{name: "catalog", def: "simulated", arg: "NAME|FILE", path: true, makeVar: "CATALOG",
+		usage: "catalog name in -catalog-dir (simulated: the harness's own releases; upstream: the platform's), or a catalog file (a path with / or ending in .yaml)"}
+	catalogDirFlag = flagSpec{name: "catalog-dir", def: catalog.DefaultDir, arg: "DIR", path: true,
+		noMake: "make runs the checkout's catalogs; CATALOG=path/file.yaml names another file",
+		usage:  "directory of the named catalogs"}
+	manifestsDirFlag = flagSpec{name: "manifests-dir", arg: "DIR", path: true, makeVar: "MANIFESTS_DIR",
+		usage: "deploy every release from rendered manifests kind-<version>.yaml in this directory; each release the cells use must have its file"}
+	imageRemapFlag = flagSpec{name: "image-remap", arg: "FROM=TO,…", makeVar: "IMAGE_REMAP",
+		usage: "rewrite image prefixes of every release, e.g. quay.io/ambient_code=localhost/ambient-sim runs upstream manifests with the simulated images; each FROM must match an image"}
+	keepFlag = flagSpec{name: "keep", def: "on-failure", choices: []string{"on-failure", "always", "never"}, makeVar: "KEEP",
+		usage: "keep the kind cluster after the run: on-failure, always or never"}
+	kubeconfigFlag = flagSpec{name: "kubeconfig", arg: "FILE", path: true,
+		noMake: "make runs on kind clusters; run bin/upgrade-harness directly for an existing cluster",
+		usage:  "run on the existing cluster of this kubeconfig instead of kind (not with -existing or -cluster)"}
+	contextFlag = flagSpec{name: "context", arg: "NAME",
+		noMake: "make runs on kind clusters",
+		usage:  "kubeconfig context of the existing cluster (default: its current context); needs -kubeconfig or -existing"}
+	existingFlag = flagSpec{name: "existing", kind: kindBool, def: "false",
+		noMake: "make runs on kind clusters",
+		usage:  "run on the cluster of $KUBECONFIG (else ~/.kube/config) instead of kind (not with -kubeconfig or -cluster)"}
+	dryRunFlag = flagSpec{name: "dry-run", kind: kindBool, def: "false", makeVar: "DRY_RUN",
+		usage: "check every input, print the plan and exit (0 valid, 2 bad input) without touching the engine, an image or a cluster"}
+)
+
+// artifactsFlagSpec is -artifacts ($ARTIFACTS when set, else _artifacts).
+func artifactsFlagSpec(what string) flagSpec {
+	return flagSpec{name: "artifacts", def: "_artifacts", arg: "DIR", path: true, makeVar: "ARTIFACTS",
+		usage: what + " ($ARTIFACTS when set; created when missing)"}
 }
 
-// cellFlags are the flags that select cells and decide what they deploy. They
-// are declared and turned into a matrix.Input in this one place, so every
-// command that runs or lists cells takes and checks them alike.
-type cellFlags struct {
-	fs *flag.FlagSet
-	// names are the flags declared here (a new cell flag needs no other list).
-	names                                   map[string]bool
-	catalog, catalogDir                     *string
-	from, to, labels, cell                  *string
-	order, overrides, manifestsDir, remapTo *string
-	rollback                                *string
-	// The candidate release (a platform PR's build): every cell goes to it.
-	candManifests, candImages, candName, candExpect, candWhy *string
+// clusterFlagSpec is the kind cluster a command creates or reuses.
+func clusterFlagSpec(def string) flagSpec {
+	return flagSpec{name: "cluster", def: def, arg: "NAME", makeVar: "CLUSTER",
+		usage: "kind cluster to create or reuse (lowercase letters, digits and -; not with -kubeconfig or -existing)"}
 }
 
-func addCellFlags(fs *flag.FlagSet) *cellFlags {
-	before := map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
-	cf := &cellFlags{
-		fs:           fs,
-		catalog:      fs.String("catalog", "simulated", "catalog name in -catalog-dir, or a catalog file (path with / or ending in .yaml)"),
-		catalogDir:   fs.String("catalog-dir", catalog.DefaultDir, "directory of catalog files"),
-		from:         fs.String("from", "", "only cells from these releases (comma list)"),
-		to:           fs.String("to", "", "only cells to these releases (comma list)"),
-		labels:       fs.String("labels", "", "only cells with one of these labels (comma list), e.g. ci"),
-		cell:         fs.String("cell", "", "only cells whose name matches this glob, e.g. 'v0.2.0-*'"),
-		order:        fs.String("order", "", "upgrade order: all-at-once, operator-first, backend-first, runner-only or a component list; with one -from and one -to an ad hoc cell when the matrix has none"),
-		overrides:    fs.String("overrides", "", "replace images of the `to` release: component=image,… (PR gating)"),
-		rollback:     fs.String("rollback", "", "only the cells that roll back to -from after the upgrade (true) or only the plain ones (false); default both"),
-		manifestsDir: fs.String("manifests-dir", "", "deploy every release from rendered manifests kind-<version>.yaml in this directory (e.g. ../shared/upstream-manifests); each release the cells use must have its file"),
-		remapTo:      fs.String("image-remap", "", "rewrite image prefixes of every release: FROM=TO,… (e.g. quay.io/ambient_code=localhost/ambient-sim runs upstream manifests with the simulated images); each FROM must match an image"),
+// cellFlagSpecs select cells and decide what they deploy: matrix and cells
+// take them alike.
+var cellFlagSpecs = []flagSpec{
+	catalogFlag,
+	catalogDirFlag,
+	{name: "from", kind: kindList, arg: "RELEASES", makeVar: "FROM", usage: "only cells from these releases"},
+	{name: "to", kind: kindList, arg: "RELEASES", makeVar: "TO", usage: "only cells to these releases"},
+	{name: "labels", kind: kindList, arg: "LABELS", makeVar: "LABELS", usage: "only cells with one of these labels, e.g. ci or nightly"},
+	{name: "cell", arg: "GLOB", makeVar: "CELL", usage: "only cells whose name matches this glob, e.g. v0.2.0-v0.2.2 or 'v0.2.0-*' (names as cells prints them)"},
+	{name: "order", arg: "ORDER", makeVar: "ORDER",
+		usage: "upgrade order: all-at-once, operator-first, backend-first, runner-only or a component list; with one -from and one -to an ad hoc cell when the matrix has none"},
+	{name: "overrides", arg: "COMPONENT=IMAGE,…", makeVar: "OVERRIDES", usage: "replace images of each cell's to release (PR gating)"},
+	{name: "rollback", choices: []string{"true", "false"}, makeVar: "ROLLBACK",
+		usage: "only the cells that roll back to -from after the upgrade (true) or only the plain ones (false); default both. true with no such cell is refused"},
+	manifestsDirFlag,
+	imageRemapFlag,
+	{name: "candidate-manifests", arg: "DIR|FILE", path: true, makeVar: "CANDIDATE_MANIFESTS",
+		usage: "ad hoc to release (a PR's build): its kustomize directory or rendered manifest file; empty keeps the newest release's"},
+	{name: "candidate-images", arg: "operator=IMG,backend=IMG,runner=IMG,stateSync=IMG", makeVar: "CANDIDATE_IMAGES",
+		usage: "images of the candidate (unset components keep the newest release's)"},
+	{name: "candidate-name", arg: "NAME", makeVar: "CANDIDATE_NAME",
+		usage: "name of the candidate release in cells and reports, e.g. pr-1234 (default " + catalog.DefaultCandidateName + ")"},
+	{name: "candidate-expect", choices: []string{"pass", "fail"}, makeVar: "CANDIDATE_EXPECT",
+		usage: "expected verdict of the candidate cells (default pass)"},
+	{name: "candidate-why", arg: "TEXT", makeVar: "CANDIDATE_WHY", usage: "why that verdict is expected (required with -candidate-expect fail)"},
+}
 
-		candManifests: fs.String("candidate-manifests", "", "ad-hoc `to` release (a PR's build): its kustomize dir or rendered manifest file; empty keeps the newest release's"),
-		candImages:    fs.String("candidate-images", "", "images of the candidate: operator=…,backend=…,runner=…,stateSync=… (unset components keep the newest release's)"),
-		candName:      fs.String("candidate-name", "", "name of the candidate release in cells and reports, e.g. pr-1234 (default "+catalog.DefaultCandidateName+")"),
-		candExpect:    fs.String("candidate-expect", "", "expected verdict of the candidate cells: pass (default) or fail"),
-		candWhy:       fs.String("candidate-why", "", "why that verdict is expected (required with -candidate-expect fail)"),
+// concat joins flag tables into one command's.
+func concat(groups ...[]flagSpec) []flagSpec {
+	var out []flagSpec
+	for _, g := range groups {
+		out = append(out, g...)
 	}
-	cf.names = map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) {
-		if !before[f.Name] {
-			cf.names[f.Name] = true
-		}
-	})
-	return cf
+	return out
 }
 
-// anySelection reports whether a flag other than the catalog's was given.
-func (f *cellFlags) anySelection() []string {
-	var set []string
-	f.fs.Visit(func(fl *flag.Flag) {
-		if fl.Name != "catalog" && fl.Name != "catalog-dir" && f.names[fl.Name] {
-			set = append(set, "-"+fl.Name)
-		}
-	})
-	return set
-}
-
-// input turns the flags into a matrix.Input; matrix.Select checks the rest.
-func (f *cellFlags) input() (matrix.Input, error) {
-	in := matrix.Input{Catalog: *f.catalog, CatalogDir: *f.catalogDir, Order: strings.TrimSpace(*f.order),
-		Filter: catalog.Filter{From: splitList(*f.from), To: splitList(*f.to), Labels: splitList(*f.labels), Name: *f.cell}}
-	switch *f.rollback {
-	case "":
-	case "true", "false":
-		b := *f.rollback == "true"
+// cellInput turns the cell flags into a matrix.Input; matrix.Select checks the rest.
+func cellInput(fv *flagValues) (matrix.Input, error) {
+	in := matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Order: strings.TrimSpace(fv.str("order")),
+		Filter: catalog.Filter{From: fv.list("from"), To: fv.list("to"), Labels: fv.list("labels"), Name: fv.str("cell")}}
+	if r := fv.str("rollback"); r != "" {
+		b := r == "true"
 		in.Filter.Rollback = &b
-	default:
-		return in, exitcode.BadInputErr(fmt.Errorf("-rollback %q: want true or false", *f.rollback))
 	}
 	var err error
-	if in.Overrides, err = catalog.ParseOverrides(*f.overrides); err != nil {
-		return in, exitcode.BadInputErr(fmt.Errorf("-overrides %q: %w", *f.overrides, err))
+	if in.Overrides, err = catalog.ParseOverrides(fv.str("overrides")); err != nil {
+		return in, exitcode.BadInputErr(fmt.Errorf("-overrides %q: %w", cut(fv.str("overrides")), err))
 	}
-	if strings.TrimSpace(*f.remapTo) != "" {
-		if in.ImageRemap, err = catalog.ParseImageRemap(*f.remapTo); err != nil {
+	if strings.TrimSpace(fv.str("image-remap")) != "" {
+		if in.ImageRemap, err = catalog.ParseImageRemap(fv.str("image-remap")); err != nil {
 			return in, exitcode.BadInputErr(fmt.Errorf("-image-remap: %w", err))
 		}
 	}
-	if *f.manifestsDir != "" {
-		in.ManifestOverride = &catalog.ManifestOverride{Dir: *f.manifestsDir}
+	if d := fv.str("manifests-dir"); d != "" {
+		in.ManifestOverride = &catalog.ManifestOverride{Dir: d}
 	}
-	if in.Candidate, err = f.candidate(in); err != nil {
+	if in.Candidate, err = candidateInput(fv, in); err != nil {
 		return in, err
 	}
 	return in, nil
 }
 
-// candidate is the release the -candidate-* flags describe, nil when neither
+// selectionFlags are the cell flags given other than the catalog's.
+func selectionFlags(fv *flagValues) []string {
+	var set []string
+	for _, sp := range cellFlagSpecs {
+		if sp.name != "catalog" && sp.name != "catalog-dir" && fv.isSet(sp.name) {
+			set = append(set, "-"+sp.name)
+		}
+	}
+	return set
+}
+
+// checkRollbackPlanned refuses -rollback true (or false) when a planned cell
+// is not of that kind: an ad hoc cell for a pair without a rollback cell is a
+// plain one, and running it would silently drop the rollback asked for.
+func checkRollbackPlanned(in matrix.Input, plan matrix.Plan) error {
+	want := in.Filter.Rollback
+	if want == nil {
+		return nil
+	}
+	for _, c := range plan.Cells {
+		if c.Rollback != *want {
+			what := "rollback cell"
+			if !*want {
+				what = "plain (no rollback) cell"
+			}
+			return exitcode.BadInputErr(fmt.Errorf("-rollback %t: catalog %s has no %s matching the selection; the plan would run %s instead (want -rollback %t or a selection with such a cell; cells lists them)",
+				*want, plan.Catalog.Name, what, c.Name(), !*want))
+		}
+	}
+	return nil
+}
+
+// candidateInput is the release the -candidate-* flags describe, nil when neither
 // -candidate-manifests nor -candidate-images is given (empty values, as make
 // passes them, are no candidate). matrix.Select checks it against the catalog.
-func (f *cellFlags) candidate(in matrix.Input) (*catalog.Candidate, error) {
-	if strings.TrimSpace(*f.candManifests) == "" && strings.TrimSpace(*f.candImages) == "" {
+func candidateInput(fv *flagValues, in matrix.Input) (*catalog.Candidate, error) {
+	manifests, images := strings.TrimSpace(fv.str("candidate-manifests")), strings.TrimSpace(fv.str("candidate-images"))
+	name, expect, why := fv.str("candidate-name"), fv.str("candidate-expect"), fv.str("candidate-why")
+	if manifests == "" && images == "" {
 		var set []string
 		for _, v := range []struct {
 			flag, value string
-		}{{"-candidate-name", *f.candName}, {"-candidate-expect", *f.candExpect}, {"-candidate-why", *f.candWhy}} {
+		}{{"-candidate-name", name}, {"-candidate-expect", expect}, {"-candidate-why", why}} {
 			if v.value != "" {
-				set = append(set, fmt.Sprintf("%s %q", v.flag, v.value))
+				set = append(set, fmt.Sprintf("%s %q", v.flag, cut(v.value)))
 			}
 		}
 		if len(set) > 0 {
@@ -205,13 +229,49 @@ func (f *cellFlags) candidate(in matrix.Input) (*catalog.Candidate, error) {
 		}
 		return nil, nil
 	}
-	c := &catalog.Candidate{Name: *f.candName, Manifests: strings.TrimSpace(*f.candManifests), From: in.Filter.From, Order: in.Order,
-		Expect: *f.candExpect, Why: *f.candWhy}
+	c := &catalog.Candidate{Name: name, Manifests: manifests, From: in.Filter.From, Order: in.Order, Expect: expect, Why: why}
 	var err error
-	if c.Images, err = catalog.ParseOverrides(*f.candImages); err != nil {
+	if c.Images, err = catalog.ParseOverrides(images); err != nil {
 		return nil, exitcode.BadInputErr(fmt.Errorf("-candidate-images: %w", err))
 	}
 	return c, nil
+}
+
+// targetInput decides where a run goes: a kind cluster (-cluster) or an
+// existing one (-kubeconfig, -existing, -context). Conflicting flags are
+// refused rather than one of them ignored.
+func targetInput(fv *flagValues, in *matrix.Input) error {
+	kc, existing, cl, ctxName := fv.str("kubeconfig"), fv.boolean("existing"), fv.str("cluster"), fv.str("context")
+	switch {
+	case existing && fv.isSet("kubeconfig"):
+		return exitcode.BadInputErr(fmt.Errorf("-existing and -kubeconfig %s: -existing means the kubeconfig of $KUBECONFIG (else ~/.kube/config), -kubeconfig names one (want one of the two)", cut(kc)))
+	case (existing || kc != "") && fv.isSet("cluster"):
+		return exitcode.BadInputErr(fmt.Errorf("-cluster %q: names a kind cluster, but -kubeconfig/-existing runs on an existing one (want one of the two)", cut(cl)))
+	case fv.isSet("kubeconfig") && strings.TrimSpace(kc) == "":
+		return exitcode.BadInputErr(fmt.Errorf("-kubeconfig is empty (want a kubeconfig file, or -existing for $KUBECONFIG)"))
+	case ctxName != "" && !existing && kc == "":
+		return exitcode.BadInputErr(fmt.Errorf("-context %q: applies to an existing cluster only (want it with -kubeconfig FILE or -existing)", cut(ctxName)))
+	}
+	in.Kubeconfig, in.Context = kc, ctxName
+	if existing {
+		in.Kubeconfig = defaultKubeconfig()
+	}
+	if in.Kubeconfig != "" {
+		return nil
+	}
+	if err := cluster.CheckName(cl); err != nil {
+		return exitcode.BadInputErr(fmt.Errorf("-cluster %w", err))
+	}
+	in.ClusterName = cl
+	return checkNodeImageEnv()
+}
+
+// existingContext adds to err that -existing chose the kubeconfig it is about.
+func existingContext(fv *flagValues, in matrix.Input, err error) error {
+	if err != nil && fv.boolean("existing") && strings.Contains(err.Error(), in.Kubeconfig) {
+		return &exitcode.Error{Code: exitcode.Of(err), Err: fmt.Errorf("-existing (the kubeconfig of $KUBECONFIG, else ~/.kube/config): %w", err)}
+	}
+	return err
 }
 
 // splitList splits a comma list, dropping empty items.
@@ -223,11 +283,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// artifactsFlag declares -artifacts ($ARTIFACTS, default _artifacts).
-func artifactsFlag(fs *flag.FlagSet, what string) *string {
-	return fs.String("artifacts", envOr("ARTIFACTS", "_artifacts"), what)
 }
 
 func envOr(k, def string) string {
@@ -245,7 +300,7 @@ func checkNodeImageEnv() error {
 		return nil
 	}
 	if _, err := catalog.ParseImageRef(img); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("NODE_IMAGE=%q: %v", img, err))
+		return exitcode.BadInputErr(fmt.Errorf("NODE_IMAGE=%q: %v", cut(img), err))
 	}
 	return nil
 }

@@ -7,10 +7,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"k8s.io/client-go/rest"
 
@@ -18,16 +19,14 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 )
 
-// command is one subcommand.
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string) error
-}
+// commands are the subcommands by name; each file registers its own.
+var commands = map[string]*commandSpec{}
 
-var commands = map[string]command{}
-
-func register(name, summary string, run func(ctx context.Context, args []string) error) {
-	commands[name] = command{summary: summary, run: run}
+// register adds a command; run is set here, not in the spec's literal, since
+// run reads the spec (its flag table).
+func register(spec *commandSpec, run func(ctx context.Context, args []string) error) {
+	spec.run = run
+	commands[spec.name] = spec
 }
 
 func main() {
@@ -37,16 +36,14 @@ func main() {
 	// and cleans up, the reports keep what was decided, the exit code is the
 	// signal's; a second signal exits at once.
 	ctx, stop := interrupt.Notify(context.Background(), interrupt.Options{Log: os.Stderr})
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
 		os.Exit(exitcode.BadInput)
 	}
-	cmd, ok := commands[os.Args[1]]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "upgrade-harness: unknown command %q\n", os.Args[1])
-		usage()
-		os.Exit(exitcode.BadInput)
+	if code, done := topLevelHelp(os.Stdout, os.Stderr, os.Args[1:]); done {
+		os.Exit(code)
 	}
+	cmd := commands[os.Args[1]]
 	err := cmd.run(ctx, os.Args[2:])
 	// Whatever the command made of it, an interrupted run exits with the
 	// signal's code, so CI and shells never read it as a verdict.
@@ -60,23 +57,55 @@ func main() {
 	}
 	stop()
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(exitcode.BadInput)
+		if errors.Is(err, errHelp) {
+			os.Exit(exitcode.OK) // the help was asked for and printed
 		}
 		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
 	}
 	os.Exit(exitcode.Of(err))
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: upgrade-harness <command> [flags]\n\ncommands:")
+// topLevelHelp answers -h, help and help COMMAND, and refuses an unknown
+// command; done is false when args name a command to run.
+func topLevelHelp(stdout, stderr io.Writer, args []string) (code int, done bool) {
+	switch a := args[0]; {
+	case a == "-h" || a == "-help" || a == "--help" || a == "help":
+		if len(args) == 1 || a != "help" {
+			usage(stdout)
+			return exitcode.OK, true
+		}
+		if spec, ok := commands[args[1]]; ok && len(args) == 2 {
+			printHelp(stdout, spec, spec.name)
+			return exitcode.OK, true
+		}
+		fmt.Fprintf(stderr, "upgrade-harness help: %q is not a command (want help and one of %s)\n", cut(strings.Join(args[1:], " ")), strings.Join(commandNames(), ", "))
+		return exitcode.BadInput, true
+	case commands[a] == nil:
+		fmt.Fprintf(stderr, "upgrade-harness: unknown command %q (want one of %s; see upgrade-harness -h)\n", cut(a), strings.Join(commandNames(), ", "))
+		return exitcode.BadInput, true
+	}
+	return 0, false
+}
+
+func commandNames() []string {
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-14s %s\n", n, commands[n].summary)
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage: upgrade-harness <command> [flags]
+
+Runs Kubernetes upgrade cells of the ambient-code platform on kind clusters and
+says whether a runner pod ever answered 401 or a session broke. Start with
+"upgrade-harness matrix -dry-run" (what would run) and "upgrade-harness matrix".
+
+commands:`)
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nexit codes: 0 ok, 1 regression found, 2 bad input, 3 infrastructure failed, 130 interrupted (SIGINT), 143 terminated (SIGTERM)")
+	fmt.Fprintf(w, "\nupgrade-harness help COMMAND (or COMMAND -h) says what it does, its inputs, outputs and flags.\n%s\n", exitCodesHelp)
 }

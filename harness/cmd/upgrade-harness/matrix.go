@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,60 +20,68 @@ import (
 )
 
 func init() {
-	register("matrix", "run the upgrade matrix of a catalog (the main job; make e2e / make repro); -dry-run only checks the input", runMatrix)
-	register("images", "build the simulated component images (localhost/ambient-sim/vteam_*:vX.Y.Z)", runImages)
+	register(matrixCommand, runMatrix)
+	register(imagesCommand, runImages)
+}
+
+var matrixCommand = &commandSpec{
+	name:    "matrix",
+	summary: "run the upgrade cells of a catalog and judge them (make e2e, make repro); -dry-run only checks the input",
+	description: `Runs the selected cells of a catalog: each cell installs its from release on a kind
+cluster (or an existing one), upgrades it in place to its to release in the cell's order
+while sessions and traffic flow on every caller→runner path, and judges the cell by its
+rules (a runner 401, a broken session). Every input is checked before the engine, an
+image or a cluster is touched; -dry-run stops there and prints the plan.`,
+	inputs:  "a catalog (-catalog), the cell selection flags, optionally a candidate release (-candidate-*), $NODE_IMAGE.",
+	outputs: "the plan on stderr (stdout with -dry-run); junit.xml, summary.md, results.json and a failure bundle per failed cell in -artifacts.",
+	flags: concat(cellFlagSpecs, []flagSpec{
+		artifactsFlagSpec("where reports and failure bundles go"),
+		keepFlag,
+		kubeconfigFlag, contextFlag, existingFlag,
+		clusterFlagSpec("uh-matrix"),
+		{name: "repeat", kind: kindInt, def: "1", makeVar: "REPEAT", usage: "run each selected cell this many times (1–100); cells whose verdicts differ are flaky (exit 1)"},
+		dryRunFlag,
+		{name: "diagnose", kind: kindBool, def: "false", makeVar: "DIAGNOSE",
+			usage: "after the cells, run the compatibility sweep (as the diagnose command) of every failed cell's from and to, on the same cluster"},
+		{name: "probe", kind: kindBool, def: "true", makeVar: "PROBE",
+			usage: "probe the runners of cells with a 401 or a failed restart to diagnose why (-probe=false: no diagnosis)"},
+		{name: "junit-inconclusive", def: "failure", choices: []string{"failure", "skipped"}, makeVar: "JUNIT_INCONCLUSIVE",
+			usage: "how junit.xml shows an inconclusive cell: failure (CI dashboards show it) or skipped (the old behaviour)"},
+	}),
+	makeTargets: []string{"e2e", "repro"},
 }
 
 // matrixInput parses the matrix command's flags into a checked matrix.Input
 // and its plan. Nothing is touched: no engine, no cluster, no file written.
 func matrixInput(args []string) (matrix.Input, matrix.Plan, bool, error) {
-	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
-	cf := addCellFlags(fs)
-	artifacts := artifactsFlag(fs, "where reports and failure bundles go (created when missing)")
-	keep := fs.String("keep", "on-failure", "keep kind clusters: on-failure, always or never")
-	kubeconfig := fs.String("kubeconfig", "", "run on this existing cluster instead of kind")
-	kctx := fs.String("context", "", "kubeconfig context of the existing cluster (default: its current context)")
-	existing := fs.Bool("existing", false, "run on the cluster of $KUBECONFIG (or ~/.kube/config) instead of kind")
-	clusterName := fs.String("cluster", "uh-matrix", "kind cluster to create or reuse")
-	repeat := fs.Int("repeat", 1, "run each selected cell this many times (1–100); cells whose verdicts differ are flaky (exit 1)")
-	dryRun := fs.Bool("dry-run", false, "check every input, print the plan and exit (0 valid, 2 bad input) without touching the engine or a cluster")
-	diagnoseFlag := fs.Bool("diagnose", false, "after the cells, run the compatibility sweep (as `diagnose`) of every failed cell's from and to, on the same cluster")
-	probe := fs.Bool("probe", true, "probe the runners of cells with a 401 or a failed restart to diagnose why (false: no diagnosis)")
-	if err := parseFlags(fs, args); err != nil {
+	fv := newFlagValues(matrixCommand, "matrix")
+	if err := fv.parse(args); err != nil {
 		return matrix.Input{}, matrix.Plan{}, false, err
 	}
-	in, err := cf.input()
+	in, err := cellInput(fv)
 	if err != nil {
 		return in, matrix.Plan{}, false, err
 	}
-	k, err := matrix.ParseKeep(*keep)
+	k, err := matrix.ParseKeep(fv.str("keep"))
 	if err != nil {
 		return in, matrix.Plan{}, false, exitcode.BadInputErr(err)
 	}
-	in.Keep, in.Artifacts, in.Kubeconfig, in.Context, in.Log = k, *artifacts, *kubeconfig, *kctx, os.Stderr
-	if *repeat < 1 || *repeat > 100 {
-		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-repeat %d: want a count from 1 to 100", *repeat))
+	in.Keep, in.Artifacts, in.Log = k, fv.str("artifacts"), os.Stderr
+	if r := fv.integer("repeat"); r < 1 || r > 100 {
+		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-repeat %d: want a count from 1 to 100", r))
 	}
-	in.Repeat = *repeat
-	in.Diagnose, in.SkipProbes = *diagnoseFlag, !*probe
-	if *existing && in.Kubeconfig == "" {
-		in.Kubeconfig = defaultKubeconfig()
-	}
-	if in.Kubeconfig != "" {
-		if isSet(fs, "cluster") {
-			return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-cluster %q: names a kind cluster, but -kubeconfig/-existing runs on an existing one (want one of the two)", *clusterName))
-		}
-	} else {
-		in.ClusterName = *clusterName
-		if err := checkNodeImageEnv(); err != nil {
-			return in, matrix.Plan{}, false, err
-		}
+	in.Repeat = fv.integer("repeat")
+	in.Diagnose, in.SkipProbes = fv.boolean("diagnose"), !fv.boolean("probe")
+	// TODO(lead): pass fv.str("junit-inconclusive") as the report input's
+	// JUnitInconclusive once harness/report has the field.
+	if err := targetInput(fv, &in); err != nil {
+		return in, matrix.Plan{}, false, err
 	}
 	plan, err := matrix.Validate(in)
-	if err != nil && *existing && !isSet(fs, "kubeconfig") && strings.Contains(err.Error(), in.Kubeconfig) {
-		err = &exitcode.Error{Code: exitcode.Of(err), Err: fmt.Errorf("-existing (the kubeconfig of $KUBECONFIG, else ~/.kube/config): %w", err)}
+	if err == nil {
+		err = checkRollbackPlanned(in, plan)
 	}
-	return in, plan, *dryRun, err
+	return in, plan, fv.boolean("dry-run"), existingContext(fv, in, err)
 }
 
 func runMatrix(ctx context.Context, args []string) error {
@@ -184,16 +191,27 @@ func printPlan(w io.Writer, prefix string, in matrix.Input, plan matrix.Plan) {
 	}
 }
 
+var imagesCommand = &commandSpec{
+	name:    "images",
+	summary: "build the simulated component images (localhost/ambient-sim/vteam_*:vX.Y.Z)",
+	description: `Builds the images of the harness's simulated platform releases into the local
+Docker store, preparing the engine first. matrix builds the ones its cells need itself;
+this is for building them ahead of time.`,
+	inputs:      "the releases to build (-releases).",
+	outputs:     "images localhost/ambient-sim/vteam_*:RELEASE in the local Docker store; progress on stderr.",
+	flags:       []flagSpec{{name: "releases", kind: kindList, arg: "RELEASES", noMake: "make images builds every release", usage: "releases to build (default: every simulated release)"}},
+	makeTargets: []string{"images"},
+}
+
 func runImages(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("images", flag.ContinueOnError)
-	releases := fs.String("releases", "", "releases to build, comma list (default: every simulated release)")
-	if err := parseFlags(fs, args); err != nil {
+	fv := newFlagValues(imagesCommand, "images")
+	if err := fv.parse(args); err != nil {
 		return err
 	}
-	rels := splitList(*releases)
+	rels := fv.list("releases")
 	for _, r := range rels {
 		if _, err := release.Lookup(r); err != nil {
-			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", *releases, r, strings.Join(release.Versions(), ", ")))
+			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", cut(fv.raw("releases")), cut(r), strings.Join(release.Versions(), ", ")))
 		}
 	}
 	if len(rels) == 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"regexp"
@@ -12,24 +11,36 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
-func init() {
-	register("node-image", "print the kind node image to use, building the offline one when missing ($NODE_IMAGE wins)", runNodeImage)
+func init() { register(nodeImageCommand, runNodeImage) }
+
+var nodeImageCommand = &commandSpec{
+	name:    "node-image",
+	summary: "print the kind node image to use, building the offline one when missing ($NODE_IMAGE wins)",
+	description: `Prints the kind node image the clusters use: $NODE_IMAGE when set, else the
+harness's offline image, built from source (minutes) when it is not in the local store.`,
+	inputs:  "-kubernetes-version, $NODE_IMAGE.",
+	outputs: "the image reference on stdout; build progress on stderr.",
+	flags: []flagSpec{
+		{name: "kubernetes-version", def: nodeimage.DefaultRecipe().KubernetesVersion, arg: "v1.MINOR.PATCH",
+			noMake: "make uses the default; NODE_IMAGE= names another image", usage: "Kubernetes version of the offline image"},
+		{name: "force", kind: kindBool, def: "false", noMake: "make reuses the image", usage: "rebuild even when the image exists"},
+	},
+	makeTargets: []string{"node-image"},
 }
 
 func runNodeImage(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("node-image", flag.ContinueOnError)
-	k8s := fs.String("kubernetes-version", nodeimage.DefaultRecipe().KubernetesVersion, "Kubernetes version of the offline image")
-	force := fs.Bool("force", false, "rebuild even when the image exists")
-	if err := parseFlags(fs, args); err != nil {
+	fv := newFlagValues(nodeImageCommand, "node-image")
+	if err := fv.parse(args); err != nil {
 		return err
 	}
-	if err := checkKubernetesVersion(*k8s); err != nil {
+	k8s := fv.str("kubernetes-version")
+	if err := checkKubernetesVersion(k8s); err != nil {
 		return err
 	}
 	if err := checkNodeImageEnv(); err != nil {
 		return err
 	}
-	img, err := resolveNodeImage(ctx, *k8s, *force)
+	img, err := resolveNodeImage(ctx, k8s, fv.boolean("force"))
 	if err != nil {
 		return err
 	}
@@ -45,7 +56,7 @@ func checkKubernetesVersion(v string) error {
 	r := nodeimage.DefaultRecipe()
 	r.KubernetesVersion = v
 	if _, err := r.StagingVersion(); err != nil || !kubernetesVersionRE.MatchString(v) {
-		return exitcode.BadInputErr(fmt.Errorf("-kubernetes-version %q: not a Kubernetes release (want v1.MINOR.PATCH, e.g. %s)", v, nodeimage.DefaultRecipe().KubernetesVersion))
+		return exitcode.BadInputErr(fmt.Errorf("-kubernetes-version %q: not a Kubernetes release (want v1.MINOR.PATCH, e.g. %s)", cut(v), nodeimage.DefaultRecipe().KubernetesVersion))
 	}
 	return nil
 }

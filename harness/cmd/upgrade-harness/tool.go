@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 
@@ -13,17 +12,34 @@ import (
 // tools are the host tools `tool` provides, by command, with their Debian package.
 var tools = map[string]string{"shellcheck": "shellcheck"}
 
-func init() {
-	register("tool", "print the path of a host tool (shellcheck), installing its Debian package when missing (as root on Debian)", runTool)
+func init() { register(toolCommand, runTool) }
+
+var toolCommand = &commandSpec{
+	name:    "tool",
+	summary: "print the path of a host tool (shellcheck), installing its Debian package when missing (as root on Debian)",
+	args:    "shellcheck",
+	description: `Prints the path of a host tool the project's checks use, installing its Debian
+package first when it is missing (as root on Debian; elsewhere it says what to install).`,
+	inputs:      "the tool's name: shellcheck.",
+	outputs:     "the tool's path on stdout; installation progress on stderr.",
+	makeTargets: []string{"lint-scripts"},
 }
 
 func runTool(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelpArg(args[0]) {
+		printHelp(os.Stdout, toolCommand, "tool")
+		return errHelp
+	}
 	// The tool's name comes first, as a subcommand; no flags follow it.
 	if len(args) == 0 || tools[args[0]] == "" {
-		return exitcode.BadInputErr(fmt.Errorf("tool: want one of: shellcheck (got %q)", args))
+		got := "nothing"
+		if len(args) > 0 {
+			got = fmt.Sprintf("%q", cut(args[0]))
+		}
+		return exitcode.BadInputErr(fmt.Errorf("got %s (want a tool name: shellcheck; see upgrade-harness tool -h)", got))
 	}
-	fs := flag.NewFlagSet("tool "+args[0], flag.ContinueOnError)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	fv := newFlagValues(toolCommand, "tool "+args[0])
+	if err := fv.parse(args[1:]); err != nil {
 		return err
 	}
 	p, err := prepare.Tool(ctx, prepare.ToolInput{Command: args[0], DebianPackage: tools[args[0]], Log: os.Stderr})
