@@ -264,7 +264,8 @@ func mismatchReason(r cell.Result) string {
 		return "pinned rules differ: " + strings.Join(pins, "; ")
 	}
 	if r.Mismatch != "" {
-		return oneLine(r.Mismatch)
+		// verdict.Match appends the expectation's why, which the caller states.
+		return oneLine(strings.TrimSuffix(r.Mismatch, " [expectation: "+r.Cell.Expect.Why+"]"))
 	}
 	return "marked not matched"
 }

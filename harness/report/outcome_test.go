@@ -300,6 +300,27 @@ func TestHTMLSaysTheExpectationOnce(t *testing.T) {
 	if strings.Count(explain, "pass") != 1 || !strings.Contains(explain, "failing rules: no-runner-401") {
 		t.Errorf("the sentence must say expected pass once and why it differs:\n%s", explain)
 	}
+	// A cell whose verdict matched but whose 401 attributions did not: the
+	// matcher's text carries the why as well; it is said once all the same.
+	r = fixtureResults()[2]
+	r.Cell.Expect = verdict.Expectation{Verdict: verdict.Fail, Why: why, Unauthorized: []verdict.Attribution{{Caller: ledger.CallerBackend, Family: "/"}}}
+	r.Matched, r.Mismatch = verdict.Match(r.Outcome(), r.Cell.Expect)
+	if r.Matched {
+		t.Fatal("fixture must not match")
+	}
+	md := string(RenderMarkdown([]cell.Result{r}, 0, nil))
+	page, err = RenderHTML([]cell.Result{r}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	explain = regexp.MustCompile(`<p class="explain">.*</p>`).FindString(string(page))
+	regression := regexp.MustCompile(`\*\*Regression:\*\* .*`).FindString(md)
+	for name, s := range map[string]string{"report.html": explain, "summary.md": regression} {
+		// summary.md's table row carries the expectation; its sentence need not.
+		if n := strings.Count(s, "an upgrade to it is expected not to break"); n > 1 || name == "report.html" && n != 1 || !strings.Contains(s, "expected runner 401s for backend /, saw none") {
+			t.Errorf("%s: expectation said %d times or the difference missing:\n%s", name, n, s)
+		}
+	}
 }
 
 // The fixtures behind the goldens use the rules harness/verdict has now and
