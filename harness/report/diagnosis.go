@@ -110,7 +110,7 @@ func CompatMarkdown(c diagnose.Compat) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\n%d combinations in %s:", len(c.Combinations), formatDuration(c.Duration))
+	fmt.Fprintf(&b, "\n%s in %s:", plural(len(c.Combinations), "combination", "combinations"), formatDuration(c.Duration))
 	for _, comb := range c.Combinations {
 		fmt.Fprintf(&b, " %s (%s", comb.Name(), formatDuration(comb.Duration))
 		if comb.Attempts > 1 {
@@ -157,7 +157,7 @@ func writeDiagnosis(b *strings.Builder, r cell.Result) {
 		fmt.Fprintf(b, "- probe error: %s\n", mdText(d.ProbeError))
 	}
 	if d.Probe != nil {
-		fmt.Fprintf(b, "\nProbed %d runner pod(s) from pod %s (service account %s) in %s.\n", len(d.Runners), mdCode(d.Probe.Pod), mdCode(d.Probe.ServiceAccount), formatDuration(d.Probe.Took))
+		fmt.Fprintf(b, "\nProbed %s from pod %s (service account %s) in %s.\n", plural(len(d.Runners), "runner pod", "runner pods"), mdCode(d.Probe.Pod), mdCode(d.Probe.ServiceAccount), formatDuration(d.Probe.Took))
 	}
 	b.WriteString("\n")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/probe"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -68,5 +69,25 @@ func TestWriteAllDiagnosisSections(t *testing.T) {
 	data, _ = os.ReadFile(filepath.Join(dir, ResultsFile))
 	if err := json.Unmarshal(data, &res); err != nil || res.Score == nil || res.Score.Diagnosed != 1 || len(res.Compat) != 1 || res.Results[0].Diagnosis == nil {
 		t.Fatalf("results.json: %v score %+v", err, res.Score)
+	}
+}
+
+// A sweep of one combination and a probe of one runner pod say so in the singular.
+func TestDiagnosisPlurals(t *testing.T) {
+	c := sampleCompat()
+	c.Combinations = c.Combinations[:1]
+	if md := CompatMarkdown(c); !strings.Contains(md, "\n1 combination in 5m0s:") {
+		t.Errorf("compat section:\n%s", md)
+	}
+	if md := CompatMarkdown(sampleCompat()); !strings.Contains(md, "\n2 combinations in 5m0s:") {
+		t.Errorf("compat section:\n%s", md)
+	}
+	r := fixtureResults()[0]
+	r.Diagnosis = &diagnose.Findings{Pairs: []diagnose.PairDiagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken, Why: "x"}},
+		Runners: make([]diagnose.RunnerProbe, 1), Probe: &probe.PodRun{Pod: "uh-probe", ServiceAccount: "default", Took: time.Second}}
+	var b strings.Builder
+	writeDiagnosis(&b, r)
+	if !strings.Contains(b.String(), "Probed 1 runner pod from pod uh-probe") {
+		t.Errorf("diagnosis:\n%s", b.String())
 	}
 }

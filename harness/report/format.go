@@ -117,14 +117,10 @@ func Format401Pair(c verdict.Count401) string {
 		strings.TrimSpace(c.Method+" "+c.Path), c.Count)
 }
 
-// CaseName is the JUnit test case name of a cell: "upgrade v0.2.0 -> v0.2.2 [all-at-once]".
-func CaseName(c upgrade.Cell) string {
-	n := fmt.Sprintf("upgrade %s -> %s [%s]", c.From, c.To, orderOf(c))
-	if c.Rollback {
-		n += " -> " + c.From
-	}
-	return n
-}
+// CaseName is the JUnit test case name of a cell: Title with ASCII arrows,
+// "upgrade v0.2.0 -> v0.2.2 [all-at-once]" (test names CI has tracked), and
+// "upgrade v0.2.0 -> v0.2.2 -> v0.2.0 (rollback) [all-at-once]" for a rollback cell.
+func CaseName(c upgrade.Cell) string { return "upgrade " + title(c, "->") }
 
 // runCaseName is CaseName with the run number of a repeated cell.
 func runCaseName(r cell.Result) string {
@@ -161,13 +157,16 @@ type ruleStatus int
 const (
 	rulePassed ruleStatus = iota
 	ruleFailed
-	ruleSkipped
+	// ruleInconclusive: the rule could not decide where the cell did not
+	// expect that (JUnitInconclusive says how JUnit writes it).
+	ruleInconclusive
 )
 
 // ruleOutcome compares one rule with the cell's expectation: a pinned rule must
-// equal its pin; otherwise a failing rule is a failure only where the cell is
-// expected to pass (in a cell expected to fail it is the regression being
-// reproduced), and an inconclusive rule is skipped.
+// equal its pin; an informational rule decides nothing; otherwise a failing
+// rule is a failure only where the cell is expected to pass (in a cell
+// expected to fail it is the regression being reproduced), and an
+// inconclusive rule is inconclusive unless the cell expected inconclusive.
 func ruleOutcome(r cell.Result, rr verdict.RuleResult) (ruleStatus, string) {
 	if pinned, ok := r.Cell.Expect.Rules[rr.Rule]; ok {
 		if rr.Verdict == pinned {
@@ -176,8 +175,10 @@ func ruleOutcome(r cell.Result, rr verdict.RuleResult) (ruleStatus, string) {
 		return ruleFailed, fmt.Sprintf("expected %s (pinned), got %s: %s", pinned, rr.Verdict, rr.Reason)
 	}
 	switch {
-	case rr.Verdict == verdict.Inconclusive:
-		return ruleSkipped, "inconclusive: " + rr.Reason
+	case rr.Informational:
+		return rulePassed, ""
+	case rr.Verdict == verdict.Inconclusive && r.Cell.Expect.Verdict != verdict.Inconclusive:
+		return ruleInconclusive, "inconclusive: " + rr.Reason
 	case rr.Verdict == verdict.Fail && r.Cell.Expect.Verdict == verdict.Pass:
 		return ruleFailed, rr.Reason
 	}
@@ -197,33 +198,59 @@ func brokenRules(r cell.Result) []verdict.RuleResult {
 	return out
 }
 
-// cellMismatch explains why a cell did not match, or "" when it did.
+// cellMismatch explains why a cell did not match, or "" when it did; it
+// states the expectation once.
 func cellMismatch(r cell.Result) string {
-	if r.Interrupted != "" {
-		return "interrupted: " + oneLine(r.Error)
+	reason := mismatchReason(r)
+	if OutcomeOf(r) != OutcomeRegression {
+		return reason
 	}
-	if r.Error != "" {
-		return "infrastructure: " + oneLine(r.Error)
-	}
-	if r.Matched {
-		return ""
+	if r.Verdict == r.Cell.Expect.Verdict {
+		return fmt.Sprintf("verdict %s as expected, but %s", r.Verdict, reason)
 	}
 	expected := string(r.Cell.Expect.Verdict)
 	if r.Cell.Expect.Why != "" {
 		expected += " (" + oneLine(r.Cell.Expect.Why) + ")"
 	}
+	msg := fmt.Sprintf("expected %s, got %s", expected, r.Verdict)
+	if reason != "" {
+		msg += "; " + reason
+	}
+	return msg
+}
+
+// mismatchReason is why a cell did not match, without restating what it
+// expected and got (a page that shows those already adds only this); "" when
+// it matched.
+func mismatchReason(r cell.Result) string {
+	switch OutcomeOf(r) {
+	case OutcomeInterrupted:
+		return "interrupted: " + oneLine(r.Error)
+	case OutcomeInfrastructure:
+		f := InfraFailureOf(r)
+		return fmt.Sprintf("infrastructure error in step %s: %s", f.Step, f.Error)
+	case OutcomeAsExpected:
+		return ""
+	}
 	if r.Verdict != r.Cell.Expect.Verdict {
-		msg := fmt.Sprintf("expected %s, got %s", expected, r.Verdict)
-		var names []string
+		var failing, undecided []string
 		for _, rr := range brokenRules(r) {
-			names = append(names, rr.Rule)
+			failing = append(failing, rr.Rule)
 		}
-		if len(names) > 0 {
-			msg += "; failing rules: " + strings.Join(names, ", ")
-		} else if r.Cell.Expect.Verdict == verdict.Fail {
-			msg += "; no rule failed: the expected regression was not reproduced"
+		for _, rr := range r.Rules {
+			if rr.Verdict == verdict.Inconclusive && !rr.Informational {
+				undecided = append(undecided, rr.Rule)
+			}
 		}
-		return msg
+		switch {
+		case len(failing) > 0:
+			return "failing rules: " + strings.Join(failing, ", ")
+		case r.Cell.Expect.Verdict == verdict.Fail:
+			return "no rule failed: the expected regression was not reproduced"
+		case len(undecided) > 0:
+			return "inconclusive rules: " + strings.Join(undecided, ", ")
+		}
+		return ""
 	}
 	var pins []string
 	for _, rr := range r.Rules {
@@ -234,7 +261,11 @@ func cellMismatch(r cell.Result) string {
 		}
 	}
 	if len(pins) > 0 {
-		return fmt.Sprintf("verdict %s as expected, but pinned rules differ: %s", r.Verdict, strings.Join(pins, "; "))
+		return "pinned rules differ: " + strings.Join(pins, "; ")
 	}
-	return fmt.Sprintf("verdict %s, expected %s (marked not matched)", r.Verdict, expected)
+	if r.Mismatch != "" {
+		// verdict.Match appends the expectation's why, which the caller states.
+		return oneLine(strings.TrimSuffix(r.Mismatch, " [expectation: "+r.Cell.Expect.Why+"]"))
+	}
+	return "marked not matched"
 }

@@ -9,9 +9,24 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
-// RenderHTML renders results (already redacted) as report.html.
-func RenderHTML(results []cell.Result, maxEvidence int) ([]byte, error) {
-	return htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Explain: cellMismatch, Tables: diagnosisTable, MaxEvidence: maxEvidence})
+// RenderHTML renders results (already redacted) as report.html, headed by
+// the run's overall result (exit as in WriteInput.ExitCode).
+func RenderHTML(results []cell.Result, maxEvidence int, exit *int) ([]byte, error) {
+	return renderHTML(results, maxEvidence, Summarize(results, exit).Headline)
+}
+
+func renderHTML(results []cell.Result, maxEvidence int, headline string) ([]byte, error) {
+	return htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Headline: headline,
+		Cell: cellText, Tables: diagnosisTable, MaxEvidence: maxEvidence})
+}
+
+// cellText is how report.html names and classifies a cell: as summary.md does.
+func cellText(r cell.Result) htmlreport.CellText {
+	t := htmlreport.CellText{Title: Title(r.Cell), Outcome: string(OutcomeOf(r)), Mark: outcomeMark(r), Text: outcomeText(r), Explain: mismatchReason(r)}
+	if f := InfraFailureOf(r); f != nil {
+		t.Text, t.Explain, t.Step, t.Try = "⚠ infrastructure error", "step "+f.Step+" failed: "+f.Error, f.Step, f.Try
+	}
+	return t
 }
 
 // diagnosisTable is a cell's diagnosis as report.html shows it: one row per
@@ -52,8 +67,8 @@ func redactHTML(page []byte, r *secrets.Redactor) []byte {
 }
 
 // writeHTML writes report.html into dir and one per cell into its bundle.
-func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int) error {
-	page, err := RenderHTML(results, maxEvidence)
+func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int, exit *int) error {
+	page, err := RenderHTML(results, maxEvidence, exit)
 	if err != nil {
 		return err
 	}
@@ -64,7 +79,9 @@ func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEviden
 		if res.BundleDir == "" {
 			continue
 		}
-		page, err := RenderHTML([]cell.Result{res}, maxEvidence)
+		// A bundle's page holds its cell alone: its headline is the cell's
+		// title and outcome, not the run's.
+		page, err := renderHTML([]cell.Result{res}, maxEvidence, cellLabel(res.Cell)+": "+outcomeText(res))
 		if err != nil {
 			return err
 		}

@@ -73,9 +73,39 @@ type junitSkipped struct {
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
+// JUnitInconclusive is how junit.xml writes a rule that was inconclusive
+// where the cell did not expect it: CI dashboards hide skipped tests, so a
+// rule the harness could not decide is a failure unless asked otherwise.
+type JUnitInconclusive string
+
+const (
+	// JUnitInconclusiveFailure writes it as <failure type="inconclusive"> (the default).
+	JUnitInconclusiveFailure JUnitInconclusive = "failure"
+	// JUnitInconclusiveSkipped writes it as <skipped> (the behaviour before).
+	JUnitInconclusiveSkipped JUnitInconclusive = "skipped"
+)
+
+// ParseJUnitInconclusive checks a -junit-inconclusive value; "" is the default.
+func ParseJUnitInconclusive(s string) (JUnitInconclusive, error) {
+	switch v := JUnitInconclusive(s); v {
+	case "":
+		return JUnitInconclusiveFailure, nil
+	case JUnitInconclusiveFailure, JUnitInconclusiveSkipped:
+		return v, nil
+	}
+	return "", fmt.Errorf("%q is not a way to write an inconclusive rule (want %s, the default: a JUnit <failure>, or %s: a JUnit <skipped>, which CI dashboards hide)",
+		s, JUnitInconclusiveFailure, JUnitInconclusiveSkipped)
+}
+
 // RenderJUnit renders results (already redacted) as one JUnit test suite: a
-// test case per cell and one per rule of each cell.
-func RenderJUnit(results []cell.Result) ([]byte, error) {
+// test case per cell and one per rule of each cell. A cell that could not run
+// is an <error> naming the failed step and what to try; an inconclusive rule
+// is written as inconclusive says ("" is JUnitInconclusiveFailure).
+func RenderJUnit(results []cell.Result, inconclusive JUnitInconclusive) ([]byte, error) {
+	mode, err := ParseJUnitInconclusive(string(inconclusive))
+	if err != nil {
+		return nil, fmt.Errorf("render junit.xml: JUnitInconclusive %w", err)
+	}
 	suite := junitTestsuite{Name: SuiteName}
 	var total time.Duration
 	var first time.Time
@@ -86,7 +116,7 @@ func RenderJUnit(results []cell.Result) ([]byte, error) {
 		}
 		suite.Cases = append(suite.Cases, cellCase(r))
 		for _, rr := range r.Rules {
-			suite.Cases = append(suite.Cases, ruleCase(r, rr))
+			suite.Cases = append(suite.Cases, ruleCase(r, rr, mode))
 		}
 	}
 	for _, c := range suite.Cases {
@@ -153,12 +183,12 @@ func cellCase(r cell.Result) junitTestcase {
 		SystemOut:  fmt.Sprintf("verdict %s, expected %s; runner 401s: %s", r.Verdict, r.Cell.Expect.Verdict, Format401s(r.Unauthorized)),
 	}
 	msg := cellMismatch(r)
-	switch {
-	case r.Interrupted != "":
+	switch OutcomeOf(r) {
+	case OutcomeInterrupted:
 		tc.Error = &junitProblem{Message: msg, Type: "interrupted", Body: xmlSafe(cellBody(r))}
-	case r.Error != "":
+	case OutcomeInfrastructure:
 		tc.Error = &junitProblem{Message: msg, Type: "infrastructure", Body: xmlSafe(cellBody(r))}
-	case msg != "":
+	case OutcomeRegression:
 		tc.Failure = &junitProblem{Message: msg, Type: "mismatch", Body: xmlSafe(cellBody(r))}
 	}
 	return tc
@@ -167,7 +197,9 @@ func cellCase(r cell.Result) junitTestcase {
 // cellBody lists the broken rules with all their evidence, then how to rerun.
 func cellBody(r cell.Result) string {
 	var b strings.Builder
-	if r.Error != "" {
+	if f := InfraFailureOf(r); f != nil {
+		fmt.Fprintf(&b, "step: %s\nerror: %s\ntry: %s\n", f.Step, r.Error, f.Try)
+	} else if r.Error != "" {
 		fmt.Fprintf(&b, "error: %s\n", r.Error)
 	}
 	for _, rr := range brokenRules(r) {
@@ -198,13 +230,21 @@ func writeEvidence(b *strings.Builder, rr verdict.RuleResult, limit int, indent 
 	}
 }
 
-func ruleCase(r cell.Result, rr verdict.RuleResult) junitTestcase {
+func ruleCase(r cell.Result, rr verdict.RuleResult, inconclusive JUnitInconclusive) junitTestcase {
 	tc := junitTestcase{
 		Name:      runCaseName(r) + " / " + rr.Rule,
 		Classname: classname(r.Cell),
 		Time:      seconds(0),
 	}
+	if OutcomeOf(r) != OutcomeAsExpected && OutcomeOf(r) != OutcomeRegression {
+		// The cell's own <error> says why; its rules decided nothing.
+		tc.Skipped = &junitSkipped{Message: oneLine("the cell could not run, its rules decided nothing: " + cellMismatch(r))}
+		return tc
+	}
 	status, msg := ruleOutcome(r, rr)
+	if status == ruleInconclusive && inconclusive == JUnitInconclusiveFailure {
+		status = ruleFailed
+	}
 	switch status {
 	case ruleFailed:
 		var b strings.Builder
@@ -213,7 +253,7 @@ func ruleCase(r cell.Result, rr verdict.RuleResult) junitTestcase {
 		}
 		writeEvidence(&b, rr, 0, "")
 		tc.Failure = &junitProblem{Message: oneLine(msg), Type: string(rr.Verdict), Body: xmlSafe(b.String())}
-	case ruleSkipped:
+	case ruleInconclusive:
 		tc.Skipped = &junitSkipped{Message: oneLine(msg)}
 	default:
 		tc.SystemOut = fmt.Sprintf("%s: %s", rr.Verdict, oneLine(rr.Reason))

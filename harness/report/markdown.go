@@ -13,22 +13,19 @@ import (
 // DefaultMaxEvidence is how many evidence lines per rule summary.md shows.
 const DefaultMaxEvidence = 10
 
-// RenderMarkdown renders results (already redacted) as the run summary: a
-// matrix table, then details for every failed, mismatched or broken cell.
-func RenderMarkdown(results []cell.Result, maxEvidence int) []byte {
+// RenderMarkdown renders results (already redacted) as the run summary: the
+// overall result and exit code first (exit is the code the command exits
+// with, as its caller decided; nil leaves it out), a matrix table, then
+// details for every failed, mismatched or broken cell.
+func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
 	if maxEvidence <= 0 {
 		maxEvidence = DefaultMaxEvidence
 	}
-	mismatched := 0
-	for _, r := range results {
-		if !r.Matched || r.Error != "" {
-			mismatched++
-		}
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Upgrade matrix: %d cells, %d matched, %d not matched\n\n", len(results), len(results)-mismatched, mismatched)
-	fmt.Fprintf(&b, "Timelines (rollouts, session phases, every runner 401 by caller and family): [`%s`](%s), next to this summary in the artifacts.\n\n", HTMLFile, HTMLFile)
-	b.WriteString("| Cell | Expected | Verdict | Matched | Runner 401s | Duration |\n")
+	fmt.Fprintf(&b, "## %s\n\n", mdText(Summarize(results, exit).Headline))
+	fmt.Fprintf(&b, "Upgrade matrix of %s. Timelines (rollouts, session phases, every runner 401 by caller and family): [`%s`](%s), next to this summary in the artifacts.\n\n",
+		plural(len(results), "cell", "cells"), HTMLFile, HTMLFile)
+	b.WriteString("| Cell | Expected | Verdict | Outcome | Runner 401s | Duration |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		expected := string(r.Cell.Expect.Verdict)
@@ -36,12 +33,12 @@ func RenderMarkdown(results []cell.Result, maxEvidence int) []byte {
 			expected += " — " + r.Cell.Expect.Why
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
-			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(string(r.Verdict)), matchMark(r),
+			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(verdictText(r)), mdCell(outcomeText(r)),
 			mdCell(Format401s(r.Unauthorized)), formatDuration(r.Duration))
 	}
 	writeRepeats(&b, Repeats(results))
 	for _, r := range results {
-		if r.Matched && r.Error == "" && r.Verdict != verdict.Fail && len(r.Unauthorized) == 0 {
+		if OutcomeOf(r) == OutcomeAsExpected && r.Verdict != verdict.Fail && len(r.Unauthorized) == 0 {
 			continue
 		}
 		writeCellDetails(&b, r, maxEvidence)
@@ -54,7 +51,7 @@ func RenderMarkdown(results []cell.Result, maxEvidence int) []byte {
 }
 
 func cellLabel(c upgrade.Cell) string {
-	label := fmt.Sprintf("%s → %s [%s]", c.From, c.To, orderOf(c))
+	label := Title(c)
 	if c.Catalog != "" {
 		label += " (" + c.Catalog + ")"
 	}
@@ -64,18 +61,55 @@ func cellLabel(c upgrade.Cell) string {
 	return label
 }
 
-func matchMark(r cell.Result) string {
-	if r.Matched && r.Error == "" {
+// outcomeMark is the outcome as one sign: ✓ as expected, ✗ regression,
+// ⚠ infrastructure error, ⏹ interrupted.
+func outcomeMark(r cell.Result) string {
+	switch OutcomeOf(r) {
+	case OutcomeAsExpected:
 		return "✓"
+	case OutcomeRegression:
+		return "✗"
+	case OutcomeInfrastructure:
+		return "⚠"
 	}
-	return "✗"
+	return "⏹"
+}
+
+// outcomeText is the outcome column: "✓ as expected", "⚠ infrastructure
+// error: deploy v0.2.0".
+func outcomeText(r cell.Result) string {
+	switch OutcomeOf(r) {
+	case OutcomeAsExpected:
+		return "✓ as expected"
+	case OutcomeRegression:
+		return "✗ regression"
+	case OutcomeInfrastructure:
+		return "⚠ infrastructure error: " + InfraFailureOf(r).Step
+	}
+	return "⏹ interrupted"
+}
+
+// verdictText is the verdict column; a cell that could not run has none.
+func verdictText(r cell.Result) string {
+	switch OutcomeOf(r) {
+	case OutcomeInfrastructure, OutcomeInterrupted:
+		return "none (did not run to the end)"
+	}
+	return string(r.Verdict)
 }
 
 func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
-	fmt.Fprintf(b, "\n### %s %s\n\n", matchMark(r), mdText(cellLabel(r.Cell)))
-	if msg := cellMismatch(r); msg != "" {
-		fmt.Fprintf(b, "**Not matched:** %s\n\n", mdText(msg))
-	} else {
+	fmt.Fprintf(b, "\n### %s %s\n\n", outcomeMark(r), mdText(cellLabel(r.Cell)))
+	switch OutcomeOf(r) {
+	case OutcomeInfrastructure:
+		f := InfraFailureOf(r)
+		fmt.Fprintf(b, "**Infrastructure error** in step `%s`: %s\n\n", mdCode(f.Step), mdText(f.Error))
+		fmt.Fprintf(b, "**Try:** %s\n\n", mdText(f.Try))
+	case OutcomeInterrupted:
+		fmt.Fprintf(b, "**Interrupted:** %s\n\n", mdText(oneLine(r.Error)))
+	case OutcomeRegression:
+		fmt.Fprintf(b, "**Regression:** %s\n\n", mdText(cellMismatch(r)))
+	default:
 		// Details are written for failed cells and for passed cells with
 		// broken informational rules (the from release's own 401s).
 		fmt.Fprintf(b, "%s as expected (%s).\n\n", verdictWord(r.Verdict), mdText(r.Cell.Expect.Why))
@@ -86,7 +120,10 @@ func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
 		for _, rr := range broken {
 			status, _ := ruleOutcome(r, rr)
 			note := ""
-			if status != ruleFailed {
+			switch {
+			case rr.Informational:
+				note = " (informational)"
+			case status != ruleFailed:
 				note = " (expected)"
 			}
 			fmt.Fprintf(b, "- `%s` — %s%s: %s\n", rr.Rule, rr.Verdict, note, mdText(oneLine(rr.Reason)))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -77,11 +78,22 @@ type WriteInput struct {
 	// Score is the seeded faults' score (summary and results.json).
 	Compat []diagnose.Compat
 	Score  *diagnose.Score
+	// ExitCode is the code the command will exit with, decided by the caller
+	// before it writes the reports (the matrix's exit decision); every
+	// report's headline states it. nil leaves it out of the headline.
+	ExitCode *int
+	// JUnitInconclusive is how junit.xml writes an inconclusive rule:
+	// "failure" (the default when empty) or "skipped" (-junit-inconclusive).
+	JUnitInconclusive JUnitInconclusive
 }
 
-// ResultsDocument is the shape of results.json.
+// ResultsDocument is the shape of results.json as Go reads it back. Each
+// entry of "results" also carries "title", "outcome" and, for a cell that
+// could not run, "infrastructure" (see ResultEntry).
 type ResultsDocument struct {
-	Schema  string        `json:"schema"`
+	Schema string `json:"schema"`
+	// Summary is the run's overall result: headline, exit code and counts.
+	Summary *RunSummary   `json:"summary,omitempty"`
 	Results []cell.Result `json:"results"`
 	// Repeats summarises cells that ran more than once (matrix -repeat).
 	Repeats []Repeat `json:"repeats,omitempty"`
@@ -90,12 +102,55 @@ type ResultsDocument struct {
 	Compat []diagnose.Compat `json:"compat,omitempty"`
 }
 
+// ResultEntry is one entry of results.json's "results": the cell's result
+// with how every report names and classifies it.
+type ResultEntry struct {
+	// Title is the cell's name in every report ("v0.2.0 → v0.2.2 → v0.2.0
+	// (rollback) [all-at-once]").
+	Title   string  `json:"title"`
+	Outcome Outcome `json:"outcome"`
+	// Infrastructure is set when the cell could not run.
+	Infrastructure *InfraFailure `json:"infrastructure,omitempty"`
+	cell.Result
+}
+
+// resultsFile is what WriteAll encodes as results.json.
+type resultsFile struct {
+	Schema  string            `json:"schema"`
+	Summary RunSummary        `json:"summary"`
+	Results []ResultEntry     `json:"results"`
+	Repeats []Repeat          `json:"repeats,omitempty"`
+	Score   *diagnose.Score   `json:"score,omitempty"`
+	Compat  []diagnose.Compat `json:"compat,omitempty"`
+}
+
+// RenderResults renders results.json (results already redacted).
+func RenderResults(results []cell.Result, exit *int, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
+	doc := resultsFile{Schema: ResultsSchema, Summary: Summarize(results, exit), Repeats: Repeats(results), Score: score, Compat: compat,
+		Results: make([]ResultEntry, len(results))}
+	for i, r := range results {
+		doc.Results[i] = ResultEntry{Title: Title(r.Cell), Outcome: OutcomeOf(r), Infrastructure: InfraFailureOf(r), Result: r}
+	}
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false) // keep "<redacted:…>" readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("render %s: %w", ResultsFile, err)
+	}
+	return js.Bytes(), nil
+}
+
 // WriteAll writes junit.xml, summary.md, results.json and report.html into the
 // artifacts directory (and each bundle's report.html) and appends the summary
 // to $GITHUB_STEP_SUMMARY when it is set.
 // It writes each file whole (temp file and rename), so a reader never sees a
 // half-written report.
 func WriteAll(in WriteInput) error {
+	// Bad input is refused before anything is written.
+	if _, err := ParseJUnitInconclusive(string(in.JUnitInconclusive)); err != nil {
+		return exitcode.BadInputErr(fmt.Errorf("report.WriteInput.JUnitInconclusive (-junit-inconclusive) %w", err))
+	}
 	getenv := in.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -109,22 +164,19 @@ func WriteAll(in WriteInput) error {
 	}
 	results := RedactResults(in.Results, in.Redactor)
 
-	junit, err := RenderJUnit(results)
+	junit, err := RenderJUnit(results, in.JUnitInconclusive)
 	if err != nil {
 		return err
 	}
-	summary := append(RenderMarkdown(results, in.MaxEvidence), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
-	var js bytes.Buffer
-	enc := json.NewEncoder(&js)
-	enc.SetEscapeHTML(false) // keep "<redacted:…>" readable
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(ResultsDocument{Schema: ResultsSchema, Results: results, Repeats: Repeats(results), Score: in.Score, Compat: in.Compat}); err != nil {
-		return fmt.Errorf("render %s: %w", ResultsFile, err)
+	summary := append(RenderMarkdown(results, in.MaxEvidence, in.ExitCode), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
+	js, err := RenderResults(results, in.ExitCode, in.Score, in.Compat)
+	if err != nil {
+		return err
 	}
 	files := []struct {
 		name string
 		data []byte
-	}{{JUnitFile, junit}, {SummaryFile, summary}, {ResultsFile, js.Bytes()}}
+	}{{JUnitFile, junit}, {SummaryFile, summary}, {ResultsFile, js}}
 	if len(in.Compat) > 0 {
 		data, err := MarshalCompat(in.Compat)
 		if err != nil {
@@ -143,7 +195,7 @@ func WriteAll(in WriteInput) error {
 			return err
 		}
 	}
-	if err := writeHTML(dir, results, in.Redactor, 0); err != nil {
+	if err := writeHTML(dir, results, in.Redactor, 0, in.ExitCode); err != nil {
 		return err
 	}
 	if path := getenv("GITHUB_STEP_SUMMARY"); path != "" {

@@ -53,6 +53,10 @@ type CollectInput struct {
 	Dynamic dynamic.Interface
 	// Dir is the bundle directory, e.g. $ARTIFACTS/cells/<cell-name>.
 	Dir string
+	// Title names the cell in index.md's heading, as every report does
+	// (report.Title: "v0.2.0 → v0.2.2 → v0.2.0 (rollback) [all-at-once]");
+	// the heading is "Failure bundle" alone when empty.
+	Title string
 	// PlatformNamespace defaults to DefaultPlatformNamespace.
 	PlatformNamespace string
 	// ProjectSelector selects project namespaces; DefaultProjectSelector when empty.

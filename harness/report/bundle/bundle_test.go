@@ -390,3 +390,23 @@ func TestCollectStopsOnCancelledContext(t *testing.T) {
 	}
 	read(t, f.in.Dir, IndexFile)
 }
+
+// A rollback cell's bundle says so in its first line, as every report does
+// (issue 25 item 5); without a title the heading stays what it was.
+func TestIndexHeadingNamesTheCell(t *testing.T) {
+	f := newFixture(t)
+	f.in.Title = "v0.2.0 → v0.2.2 → v0.2.0 (rollback) [all-at-once]"
+	if _, err := Collect(context.Background(), f.in); err != nil {
+		t.Fatal(err)
+	}
+	if index := read(t, f.in.Dir, IndexFile); !strings.HasPrefix(index, "# Failure bundle: v0.2.0 → v0.2.2 → v0.2.0 (rollback) [all-at-once]\n") {
+		t.Errorf("index.md heading does not name the rollback cell:\n%.200s", index)
+	}
+	g := newFixture(t)
+	if _, err := Collect(context.Background(), g.in); err != nil {
+		t.Fatal(err)
+	}
+	if index := read(t, g.in.Dir, IndexFile); !strings.HasPrefix(index, "# Failure bundle\n") {
+		t.Errorf("index.md heading without a title:\n%.200s", index)
+	}
+}

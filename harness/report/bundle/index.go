@@ -29,7 +29,11 @@ var layout = []struct{ path, what string }{
 func (c *collector) writeIndex() error {
 	s := &c.summary
 	var b strings.Builder
-	b.WriteString("# Failure bundle\n\n")
+	if c.in.Title != "" {
+		fmt.Fprintf(&b, "# Failure bundle: %s\n\n", oneLine(c.in.Title))
+	} else {
+		b.WriteString("# Failure bundle\n\n")
+	}
 	fmt.Fprintf(&b, "- Collected: %s\n", c.in.Now().UTC().Format(time.RFC3339))
 	if c.in.UpgradeStarted.IsZero() {
 		b.WriteString("- Upgrade started: never (all log lines are in .before.log)\n")

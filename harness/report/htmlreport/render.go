@@ -33,15 +33,33 @@ type Table struct {
 	Rows   [][]string
 }
 
+// CellText is how the reports name and classify one cell.
+type CellText struct {
+	// Title names the cell: "v0.2.0 → v0.2.2 → v0.2.0 (rollback) [all-at-once]".
+	Title string
+	// Outcome is "as-expected", "regression", "infrastructure-error" or
+	// "interrupted"; Mark its sign (✓ ✗ ⚠ ⏹) and Text its words.
+	Outcome, Mark, Text string
+	// Explain says why the cell is not as expected without restating what
+	// it expected and got, which the page shows already.
+	Explain string
+	// Step and Try are set for an infrastructure error: the step that
+	// failed and what to try.
+	Step, Try string
+}
+
 // Input is what Render needs.
 type Input struct {
 	// Results are the cells of the run, already redacted.
 	Results []cell.Result
 	// Describe renders one ledger entry on one line (hover titles, evidence). Required.
 	Describe func(ledger.Observation) string
-	// Explain says why a cell did not meet its expectation ("" when it did);
-	// Result.Mismatch when nil.
-	Explain func(cell.Result) string
+	// Headline is the run's overall result, the page's title and first
+	// line; "<n> cells" when empty.
+	Headline string
+	// Cell names and classifies a cell as every report does; when nil, the
+	// title is from → to [order] and the outcome matched or not.
+	Cell func(cell.Result) CellText
 	// Tables returns a cell's extra tables; none when nil.
 	Tables func(cell.Result) []Table
 	// MaxEvidence caps the evidence entries per rule; DefaultMaxEvidence when 0.
@@ -60,16 +78,16 @@ var tmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(pageTemplate))
 
 type page struct {
-	Cells            []cellView
-	Matched, Missing int
+	Headline string
+	Cells    []cellView
 }
 
 type cellView struct {
 	ID, Label, Name     string
 	Expected, Why       string
 	Verdict             string
-	Matched             bool
-	Explain             string
+	Out                 CellText
+	Ran                 bool
 	Counts              []verdict.Count401
 	Duration            string
 	Meta                [][2]string
@@ -103,15 +121,15 @@ func Render(in Input) ([]byte, error) {
 	if in.MaxEvidence <= 0 {
 		in.MaxEvidence = DefaultMaxEvidence
 	}
-	var p page
-	for _, r := range in.Results {
-		cv := newCellView(r, in)
-		if cv.Matched {
-			p.Matched++
-		} else {
-			p.Missing++
+	p := page{Headline: in.Headline}
+	if p.Headline == "" {
+		p.Headline = "Upgrade matrix: 1 cell"
+		if len(in.Results) != 1 {
+			p.Headline = fmt.Sprintf("Upgrade matrix: %d cells", len(in.Results))
 		}
-		p.Cells = append(p.Cells, cv)
+	}
+	for _, r := range in.Results {
+		p.Cells = append(p.Cells, newCellView(r, in))
 	}
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, p); err != nil {
@@ -124,14 +142,14 @@ func Render(in Input) ([]byte, error) {
 func CellID(c upgrade.Cell) string { return "cell-" + c.Name() }
 
 func newCellView(r cell.Result, in Input) cellView {
-	explain := r.Mismatch
-	if in.Explain != nil {
-		explain = in.Explain(r)
+	out := defaultCellText(r)
+	if in.Cell != nil {
+		out = in.Cell(r)
 	}
 	cv := cellView{
-		ID: CellID(r.Cell), Name: r.Cell.Name(), Label: fmt.Sprintf("%s → %s [%s]", r.Cell.From, r.Cell.To, orderText(r)),
+		ID: CellID(r.Cell), Name: r.Cell.Name(), Label: out.Title,
 		Expected: string(r.Cell.Expect.Verdict), Why: r.Cell.Expect.Why, Verdict: string(r.Verdict),
-		Matched: r.Matched && r.Error == "", Explain: explain, Duration: dur(r.Duration),
+		Out: out, Ran: out.Outcome == "as-expected" || out.Outcome == "regression", Duration: dur(r.Duration),
 		Repro: r.Repro, Bundle: r.BundleDir, Kept: r.KeptCluster,
 	}
 	counts := append([]verdict.Count401(nil), r.Unauthorized...)
@@ -165,7 +183,6 @@ func newCellView(r cell.Result, in Input) cellView {
 		meta("upgrade started", r.UpgradeStarted.UTC().Format("15:04:05.000")+" UTC")
 	}
 	meta("ledger entries", fmt.Sprint(len(r.Ledger)))
-	meta("could not run", r.Error)
 
 	if tl, ok := BuildTimeline(r, in.Describe); ok {
 		cv.Timeline = tl
@@ -206,4 +223,18 @@ func newCellView(r cell.Result, in Input) cellView {
 		cv.Tables = in.Tables(r)
 	}
 	return cv
+}
+
+// defaultCellText names and classifies a cell when Input.Cell is nil.
+func defaultCellText(r cell.Result) CellText {
+	t := CellText{Title: fmt.Sprintf("%s → %s [%s]", r.Cell.From, r.Cell.To, orderText(r)), Explain: r.Mismatch}
+	switch {
+	case r.Error != "":
+		t.Outcome, t.Mark, t.Text, t.Explain = "infrastructure-error", "⚠", "⚠ could not run", r.Error
+	case r.Matched:
+		t.Outcome, t.Mark, t.Text = "as-expected", "✓", "✓ as expected"
+	default:
+		t.Outcome, t.Mark, t.Text = "regression", "✗", "✗ regression"
+	}
+	return t
 }
