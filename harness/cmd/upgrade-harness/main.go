@@ -39,33 +39,43 @@ func main() {
 	ctx, stop := interrupt.Notify(context.Background(), interrupt.Options{Log: os.Stderr})
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
 		usage()
+		stop()
 		os.Exit(exitcode.BadInput)
 	}
 	cmd, ok := commands[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "upgrade-harness: unknown command %q\n", os.Args[1])
 		usage()
+		stop()
 		os.Exit(exitcode.BadInput)
 	}
 	err := cmd.run(ctx, os.Args[2:])
-	// Whatever the command made of it, an interrupted run exits with the
-	// signal's code, so CI and shells never read it as a verdict.
+	code := exitCode(ctx, os.Args[1], err)
+	stop()
+	os.Exit(code)
+}
+
+// exitCode is the one place the process's exit code is decided, from what
+// the command returned: an interrupted run exits with the signal's code
+// whatever the command made of it (so CI and shells never read it as a
+// verdict); -h is bad input; otherwise the error's type says it (exitcode.Of:
+// regression, bad input, infrastructure; an unexplained error is never a
+// pass). It prints the error once.
+func exitCode(ctx context.Context, name string, err error) int {
 	if ie, ok := interrupt.Of(ctx); ok {
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ie) {
-			fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
+			fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", name, err)
 		}
-		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v (exit %d)\n", os.Args[1], ie, ie.ExitCode())
-		stop()
-		os.Exit(ie.ExitCode())
+		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v (exit %d)\n", name, ie, ie.ExitCode())
+		return ie.ExitCode()
 	}
-	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return exitcode.BadInput
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(exitcode.BadInput)
-		}
-		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", name, err)
 	}
-	os.Exit(exitcode.Of(err))
+	return exitcode.Of(err)
 }
 
 func usage() {
