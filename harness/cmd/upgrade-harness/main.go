@@ -58,7 +58,7 @@ func main() {
 // exitCode is the one place the process's exit code is decided, from what
 // the command returned: an interrupted run exits with the signal's code
 // whatever the command made of it (so CI and shells never read it as a
-// verdict); -h is bad input; otherwise the error's type says it (exitcode.Of:
+// verdict); -h is bad input; otherwise the error's type says it (its code:
 // regression, bad input, infrastructure; an unexplained error is never a
 // pass). It prints the error once.
 func exitCode(ctx context.Context, name string, err error) int {
