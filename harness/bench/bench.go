@@ -32,6 +32,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -124,6 +125,8 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, err
 	}
 	cs := target.Kube
+	// The platform stages bench runs itself are timed by the pipeline.
+	plat := pipeline.New(target)
 	fromRel, _ := in.Catalog.Release(in.From)
 	toRel, _ := in.Catalog.Release(in.To)
 	fromR, err := deploy.RenderRelease(in.Catalog, fromRel, platform.Images{})
@@ -135,13 +138,11 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, err
 	}
 
-	t0 = time.Now()
-	if err := target.LoadImages(ctx, deploy.ListImages(fromR, toR)...); err != nil {
-		return nil, fmt.Errorf("bench: preload: %w", err)
+	if err := plat.Preload(ctx, fromR, toR); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	add(Phase{Name: "image preload", Took: time.Since(t0)})
+	add(Phase{Name: "image preload", Took: lastTook(plat, pipeline.StepPreload)})
 
-	logf := func(string, ...any) {}
 	kubectl := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, kubectlBinary(), append([]string{"--kubeconfig", c.GetKubeconfig(), "--context", c.GetKubectlContext()}, args...)...)
 		out, err := cmd.CombinedOutput()
@@ -180,16 +181,14 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: kubectl floor for deploy: %w", err)
 	}
-	t0 = time.Now()
-	if err := resetPlatform(ctx, target, logf); err != nil {
+	if err := plat.Reset(ctx); err != nil {
 		return nil, err
 	}
-	resetT := time.Since(t0)
-	t0 = time.Now()
-	if err := deploy.Install(ctx, deploy.InstallInput{Config: target.Rest, Client: target.Kube, Rendered: fromR, Timeout: 3 * time.Minute, Logf: logf}); err != nil {
-		return nil, fmt.Errorf("bench: deploy: %w", err)
+	resetT := lastTook(plat, pipeline.StepReset)
+	if err := plat.Install(ctx, pipeline.InstallInput{Rendered: fromR, Timeout: 3 * time.Minute}); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	add(Phase{Name: "deploy " + in.From, Took: time.Since(t0), Floor: deployFloor, FloorOf: "kubectl apply + rollout status"})
+	add(Phase{Name: "deploy " + in.From, Took: lastTook(plat, pipeline.StepDeploy), Floor: deployFloor, FloorOf: "kubectl apply + rollout status"})
 
 	// Session start vs a bare pod with the same runner image.
 	podFloor, err := barePodStart(ctx, cs, fromR)
@@ -225,7 +224,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	add(Phase{Name: "first session Running", Took: first, Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(create call answered → phase=Running)"})
 	add(Phase{Name: "pre-upgrade sessions", Took: took(cell.StepPreSessions), Note: "(project ready + API session + CR session, each to Running)"})
 	upg := took(cell.StepUpgrade)
-	upgradeFloor, err := upgradeFloorTime(ctx, target, fromR, toR, applyFloor, logf)
+	upgradeFloor, err := upgradeFloorTime(ctx, plat, fromR, toR, applyFloor)
 	if err != nil {
 		return nil, err
 	}
@@ -303,8 +302,8 @@ func runScale(ctx context.Context, in Input, all []upgrade.Cell, n int, fresh bo
 	return s, nil
 }
 
-func upgradeFloorTime(ctx context.Context, target *cluster.Target, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error), logf func(string, ...any)) (time.Duration, error) {
-	if err := resetPlatform(ctx, target, logf); err != nil {
+func upgradeFloorTime(ctx context.Context, plat *pipeline.Platform, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error)) (time.Duration, error) {
+	if err := plat.Reset(ctx); err != nil {
 		return 0, err
 	}
 	if _, err := applyFloor(fromR); err != nil {
@@ -314,12 +313,18 @@ func upgradeFloorTime(ctx context.Context, target *cluster.Target, fromR, toR *d
 	if err != nil {
 		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
 	}
-	return d, resetPlatform(ctx, target, logf)
+	return d, plat.Reset(ctx)
 }
 
-func resetPlatform(ctx context.Context, t *cluster.Target, logf func(string, ...any)) error {
-	_, err := deploy.Reset(ctx, deploy.ResetInput{Config: t.Rest, Client: t.Kube, Dynamic: t.Dynamic, PlatformNamespace: platform.Namespace, Logf: logf})
-	return err
+// lastTook is how long the last run of a pipeline stage took.
+func lastTook(plat *pipeline.Platform, step string) time.Duration {
+	var took time.Duration
+	for _, t := range plat.Progress.Timings() {
+		if t.Step == step {
+			took = t.Took
+		}
+	}
+	return took
 }
 
 // kubectlBinary is kubectl from PATH, else the one the node image build compiled.

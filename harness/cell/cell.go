@@ -10,20 +10,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
-	"github.com/ambient-e2e/upgrade-harness/harness/detect"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -92,6 +90,10 @@ type Input struct {
 	// Faults are injected on purpose at their points (harness/chaos; tests):
 	// each lands in the ledger and in Result.Faults.
 	Faults []chaos.Fault
+	// Diagnose, when set, is the diagnose stage: it runs on the cluster as
+	// the cell left it, after the rules and before the one judgement against
+	// the expectation, for a cell that ran to its end (nil: not diagnosed).
+	Diagnose func(ctx context.Context, res Result) *diagnose.Findings
 }
 
 // Run runs the cell and returns what it showed; infrastructure errors become
@@ -124,16 +126,16 @@ func Run(ctx context.Context, in Input) Result {
 type stoppedAt interface{ StoppedAt() time.Time }
 
 type runner struct {
-	in      Input
-	t       Timing
-	log     io.Writer
-	p       *progress.Printer
+	in  Input
+	t   Timing
+	log io.Writer
+	p   *progress.Printer
+	// plat is the handle of the cell's stages (pipeline): target, ledger, log.
+	plat    *pipeline.Platform
 	result  Result
 	ledger  *ledger.Ledger
 	traffic []*session.Traffic
 	rules   *verdict.RuleSet
-	// specChanges counts workflow selections, so each one is new to its session.
-	specChanges int
 
 	stopDetectorsFn func()
 	closeEndpoint   func()
@@ -188,6 +190,7 @@ func newRunner(in Input) *runner {
 	}
 	r := &runner{in: in, t: t, log: in.Log, p: progress.New(in.Log), ledger: ledger.New(), rules: verdict.DefaultRules()}
 	r.result = Result{Cell: in.Cell, NodeImage: in.Target.NodeImage, Started: time.Now()}
+	r.plat = pipeline.New(in.Target, pipeline.WithLedger(r.ledger), pipeline.WithProgress(r.p), pipeline.WithLogf(r.logf))
 	return r
 }
 
@@ -196,34 +199,26 @@ func (r *runner) logf(format string, a ...any) {
 }
 
 func (r *runner) run(ctx context.Context) error {
-	tg := r.in.Target
 	fromR, toR, err := r.render()
 	if err != nil {
 		return err
 	}
-	r.ledger.SetReleaseOf(releaseOf(r.in.From.Version, fromR, r.in.To.Version, toR, r.in.Cell.Overrides))
+	r.ledger.SetReleaseOf(pipeline.ReleaseOf(pipeline.ReleaseOfInput{From: r.in.From.Version, FromR: fromR, To: r.in.To.Version, ToR: toR, Overrides: r.in.Cell.Overrides}))
 
-	if err := r.p.Step(StepReset, "reset cluster", func() error {
-		_, err := deploy.Reset(ctx, deploy.ResetInput{Config: tg.Rest, Client: tg.Kube, Dynamic: tg.Dynamic, PlatformNamespace: platform.Namespace, Logf: r.logf})
-		return err
-	}); err != nil {
+	if err := r.plat.Reset(ctx); err != nil {
 		return err
 	}
-	if err := r.p.Step(StepPreload, "preload images", func() error {
-		return tg.LoadImages(ctx, deploy.ListImages(fromR, toR)...)
-	}); err != nil {
+	if err := r.plat.Preload(ctx, fromR, toR); err != nil {
 		return err
 	}
-	if err := r.p.Step(StepDeploy, "deploy "+r.in.From.Version, func() error {
-		r.recordReleases(fromR, platform.UpgradeComponents)
-		return deploy.Install(ctx, deploy.InstallInput{Config: tg.Rest, Client: tg.Kube, Rendered: fromR, Timeout: r.t.RolloutTimeout, Logf: r.logf})
-	}); err != nil {
+	if err := r.plat.Install(ctx, pipeline.InstallInput{Rendered: fromR, Timeout: r.t.RolloutTimeout}); err != nil {
 		return err
 	}
-	if err := r.p.Step(StepDetectors, "start detectors", func() error { return r.startDetectors(ctx) }); err != nil {
-		return err
-	}
+	r.stopDetectorsFn, err = r.plat.StartDetectors(ctx)
 	defer r.stopDetectors()
+	if err != nil {
+		return err
+	}
 	// Faults end before the detectors stop, so a deleted pod's last lines are read.
 	if r.faults, err = r.newInjector(); err != nil {
 		return err
@@ -324,28 +319,6 @@ func (r *runner) run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// releaseOf tells which release an image belongs to: to's when both releases
-// have it (so the upgrade is never excused for a 401 it shipped), an override
-// is its to release marked so, anything else is unknown.
-func releaseOf(from string, fromR *deploy.Rendered, to string, toR *deploy.Rendered, overrides platform.Images) func(string) string {
-	labels := map[string]string{}
-	for _, img := range deploy.ListImages(fromR) {
-		labels[deploy.NormalizeImage(img)] = from
-	}
-	for _, img := range deploy.ListImages(toR) {
-		labels[deploy.NormalizeImage(img)] = to
-	}
-	for _, img := range overrides.List() {
-		labels[deploy.NormalizeImage(img)] = to + "+override"
-	}
-	return func(image string) string {
-		if l, ok := labels[deploy.NormalizeImage(image)]; ok {
-			return l
-		}
-		return verdict.UnknownRelease
-	}
-}
-
 // rollBack goes back from the state the upgrade left (upgraded) to from in
 // place, as people did after #1425, and checks that sessions created on to
 // (c, d) and the remaining pre-upgrade session (b) keep working on from.
@@ -375,23 +348,7 @@ func (r *runner) rollBack(ctx context.Context, client *session.Client, upgraded,
 
 // applyPlan applies an upgrade plan step by step and waits for each rollout.
 func (r *runner) applyPlan(ctx context.Context, plan []deploy.UpgradeStep) ([]deploy.StepResult, error) {
-	tg := r.in.Target
-	return deploy.Upgrade(ctx, deploy.UpgradeInput{Config: tg.Rest, Client: tg.Kube, Plan: plan, FieldManager: deploy.DefaultFieldManager,
-		RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle, Logf: r.logf,
-		OnStep: func(i int, s deploy.UpgradeStep) {
-			r.logf("step %d: %s", i+1, s)
-			r.recordReleases(s.Objects, s.Components)
-		}})
-}
-
-// recordReleases tells the ledger that components run rendered's release
-// from now on: a pod's release is the one deployed at its creation.
-func (r *runner) recordReleases(rendered *deploy.Rendered, components []platform.Component) {
-	for _, c := range components {
-		if rendered != nil {
-			r.ledger.ComponentReleasedAt(ledger.Caller(c), rendered.Release, time.Now(), rendered.Images.Get(c))
-		}
-	}
+	return r.plat.ApplyPlan(ctx, pipeline.ApplyPlanInput{Plan: plan, RolloutTimeout: r.t.RolloutTimeout, RunnerSettle: r.t.RunnerSettle})
 }
 
 // markPhase starts phase p at t: the ledger places every observation by its
@@ -399,28 +356,19 @@ func (r *runner) recordReleases(rendered *deploy.Rendered, components []platform
 func (r *runner) markPhase(p ledger.Phase, at time.Time) { r.ledger.MarkPhase(p, at) }
 
 // expectRunnerImage checks that the runner pods of refs run the runner image
-// the upgrade plan pins; otherwise the cell cannot tell what it tested.
+// the upgrade plan pins (to's when the order upgrades the runner, else
+// from's); otherwise the cell cannot tell what it tested.
 func (r *runner) expectRunnerImage(ctx context.Context, toR, fromR *deploy.Rendered, refs ...session.SessionRef) error {
 	src := fromR
 	if r.in.Cell.Upgrades(platform.Runner) {
 		src = toR
 	}
-	runners, _, err := deploy.RegistryImages(src)
-	if err != nil || len(runners) == 0 {
-		return fmt.Errorf("no runner image pinned in the %s render: %v", src.Release, err)
+	img, err := pipeline.RunnerImage(src)
+	if err != nil {
+		return err
 	}
-	for _, ref := range refs {
-		pod, err := r.in.Target.Kube.CoreV1().Pods(ref.Project).Get(ctx, platform.RunnerPod(ref.Name), metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("runner pod of %s: %w", ref, err)
-		}
-		for _, c := range pod.Spec.Containers {
-			if c.Name == platform.RunnerContainer && !deploy.SameImage(c.Image, runners[0]) {
-				return fmt.Errorf("session %s runs runner image %s, but the plan pins %s (the operator did not pick up the new agent registry in time: raise Timing.RunnerSettle)", ref, c.Image, runners[0])
-			}
-		}
-	}
-	return nil
+	return r.plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: img, Sessions: refs,
+		Hint: "the operator did not pick up the new agent registry in time: raise Timing.RunnerSettle"})
 }
 
 func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
@@ -443,12 +391,6 @@ func (r *runner) render() (*deploy.Rendered, *deploy.Rendered, error) {
 		r.logf("requests lowered so the sessions fit the node: %s", strings.Join(to.Lowered, "; "))
 	}
 	return from, to, nil
-}
-
-func (r *runner) startDetectors(ctx context.Context) error {
-	stop, err := detect.StartAll(ctx, detect.StartAllInput{Kube: r.in.Target.Kube, Dynamic: r.in.Target.Dynamic, Ledger: r.ledger, PlatformNamespace: platform.Namespace})
-	r.stopDetectorsFn = stop
-	return err
 }
 
 // newInjector returns the injector of the cell's faults (nil when it has none).
@@ -480,7 +422,7 @@ func (r *runner) stopDetectors() {
 }
 
 func (r *runner) backendClient(ctx context.Context) (*session.Client, error) {
-	c, closeFn, err := session.NewBackendClient(ctx, session.NewBackendClientInput{Rest: r.in.Target.Rest, Kube: r.in.Target.Kube, Ledger: r.ledger, Redactor: r.in.Redactor, Logf: r.logf})
+	c, closeFn, err := r.plat.BackendClient(ctx, r.in.Redactor)
 	r.closeEndpoint = closeFn
 	return c, err
 }
@@ -499,21 +441,9 @@ func (r *runner) startCRSession(ctx context.Context, client *session.Client, nam
 	return ref, err
 }
 
-// trafficFamilies are what the background traffic keeps calling: every family
-// but spec changes, which the cell makes itself at set points (changeSpecs)
-// so that no verdict depends on where a tick happens to land.
-var trafficFamilies = slices.DeleteFunc(slices.Clone(session.AllFamilies), func(f session.Family) bool { return f == session.FamilySpecChange })
-
 func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs ...session.SessionRef) error {
-	t, err := session.NewTraffic(session.TrafficInput{Client: client, Ledger: r.ledger, Sessions: refs, Interval: r.t.TrafficInterval,
-		GapThreshold: r.t.EventsGapThreshold, Families: trafficFamilies,
-		Observer: func(ctx context.Context, stream io.Reader, ns, s string) {
-			detect.ObserveEventStream(ctx, stream, ns, s, r.ledger)
-		}})
+	t, err := r.plat.StartTraffic(ctx, pipeline.TrafficInput{Client: client, Sessions: refs, Interval: r.t.TrafficInterval, GapThreshold: r.t.EventsGapThreshold})
 	if err != nil {
-		return err
-	}
-	if err := t.Start(ctx); err != nil {
 		return err
 	}
 	r.traffic = append(r.traffic, t)
@@ -527,44 +457,10 @@ func (r *runner) stopTraffic() {
 	r.traffic = nil
 }
 
-// changeSpecs selects a new workflow and adds and removes a repo on each of
-// refs: the backend calls the runner, then the operator's drift reconcile does
-// (contract §3.5 item 6). It returns the operator calls the changes must
-// cause (platform.SpecChanges): only those whose API call the backend
-// accepted, since a rejected change leaves the spec, and so the operator,
-// alone. The repo is removed only once the operator has recorded its add, or
-// it would see no drift.
+// changeSpecs makes one round of spec changes on refs (pipeline.ChangeSpecs)
+// and returns the operator calls they must cause.
 func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []RunnerCall {
-	const repo = "harness-example-repo"
-	workflow, addRepo, removeRepo := platform.SpecChanges[0], platform.SpecChanges[1], platform.SpecChanges[2]
-	var want []RunnerCall
-	expect := func(res session.APIResult, sc platform.SpecChange, ref session.SessionRef, after time.Time) bool {
-		if res.Status/100 != 2 {
-			return false
-		}
-		want = append(want, RunnerCall{Caller: ledger.Caller(sc.Operator.Caller), Method: sc.Operator.Method, Path: sc.Operator.Path, Session: ref, After: after})
-		return true
-	}
-	var added []session.SessionRef
-	for _, ref := range refs {
-		// A workflow the session has not had yet, or the spec would not change.
-		r.specChanges++
-		wf := session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: fmt.Sprintf("workflows/harness-%d", r.specChanges)}
-		at := time.Now() // before the call: the operator may act before its answer arrives
-		expect(client.SelectWorkflow(ctx, ref, wf), workflow, ref, at)
-		at = time.Now()
-		if expect(client.AddRepo(ctx, ref, session.Repo{URL: "https://github.com/ambient-code/" + repo, Branch: session.DefaultBranch}), addRepo, ref, at) {
-			added = append(added, ref)
-		}
-	}
-	for _, ref := range added {
-		if err := session.WaitForReconciledRepo(ctx, session.WaitForReconciledRepoInput{Dynamic: r.in.Target.Dynamic, Session: ref, Repo: repo, Timeout: 10 * time.Second}); err != nil {
-			r.logf("%v", err)
-		}
-		at := time.Now()
-		expect(client.RemoveRepo(ctx, ref, repo), removeRepo, ref, at)
-	}
-	return want
+	return r.plat.ChangeSpecs(ctx, pipeline.ChangeSpecsInput{Client: client, Sessions: refs, ReconcileTimeout: 10 * time.Second})
 }
 
 // waitForEvidence runs one EvidenceWindow over the cell's ledger and traffic
@@ -582,7 +478,8 @@ func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
 	r.logf("%s", WaitForEvidence(ctx, r.ledger, r.traffic, w).describe(w))
 }
 
-// finish stops the watchers, judges the ledger and fills the result. A cell
+// finish stops the watchers, evaluates the rules over the ledger, runs the
+// diagnose stage and judges the outcome once. A cell
 // stopped from outside (ctx cancelled at where) fails with the cause, not
 // "context canceled"; an interrupted one is marked so and never matches.
 func (r *runner) finish(ctx context.Context, where string, runErr error) Result {
@@ -607,7 +504,11 @@ func (r *runner) finish(ctx context.Context, where string, runErr error) Result 
 	if runErr != nil {
 		r.logf("could not run: %v", runErr)
 	}
-	judge(&res, r.ledger.All(), runErr)
+	evaluate(&res, r.ledger.All(), runErr)
+	if r.in.Diagnose != nil && runErr == nil && res.Interrupted == "" {
+		res.Diagnosis = r.in.Diagnose(ctx, res)
+	}
+	match(&res, runErr)
 	res.Phases = r.p.Timings()
 	res.Duration = time.Since(res.Started)
 	return res

@@ -9,26 +9,15 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// RunnerCall is a call the ledger must show a runner received (any status:
-// an access line or a 401 line).
-type RunnerCall struct {
-	Caller  ledger.Caller
-	Method  string
-	Path    string
-	Session session.SessionRef
-	// After, when set, is the earliest the call counts (the change that causes it).
-	After time.Time
-}
-
-func (c RunnerCall) String() string {
-	return fmt.Sprintf("%s %s %s on %s", c.Caller, c.Method, c.Path, c.Session)
-}
+// RunnerCall is a call the ledger must show a runner received (pipeline.RunnerCall).
+type RunnerCall = pipeline.RunnerCall
 
 // EvidenceWindow says when a traffic window has seen enough: every session made
 // Rounds calls of every repeating family, every Call reached its runner, and

@@ -6,6 +6,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -13,10 +14,10 @@ import (
 
 // Stable step keys of a cell's phases (Result.Phases[].Step).
 const (
-	StepReset        = "reset"
-	StepPreload      = "preload"
-	StepDeploy       = "deploy"
-	StepDetectors    = "detectors"
+	StepReset        = pipeline.StepReset
+	StepPreload      = pipeline.StepPreload
+	StepDeploy       = pipeline.StepDeploy
+	StepDetectors    = pipeline.StepDetectors
 	StepPreSessions  = "pre-upgrade sessions"
 	StepUpgrade      = "upgrade"
 	StepPostSessions = "post-upgrade sessions"
@@ -61,8 +62,9 @@ type Result struct {
 	BundleDir string `json:"bundleDir,omitempty"`
 	// KeptCluster names the kind cluster and kubectl context kept for inspection.
 	KeptCluster string `json:"keptCluster,omitempty"`
-	// Diagnosis is what the matrix's probes established for the cell (nil:
-	// not diagnosed); Outcome carries its classes to verdict.Match.
+	// Diagnosis is what the diagnose stage (Input.Diagnose, the matrix's
+	// probes) established for the cell (nil: not diagnosed); Outcome carries
+	// its classes to verdict.Match.
 	Diagnosis *diagnose.Findings `json:"diagnosis,omitempty"`
 	// Faults are the faults injected on purpose (Input.Faults) and what each did.
 	Faults []chaos.Injected     `json:"faults,omitempty"`
@@ -84,19 +86,6 @@ func (r Result) Outcome() verdict.Outcome {
 	return verdict.Outcome{Verdict: r.Verdict, Rules: r.Rules, Unauthorized: r.Unauthorized, Diagnoses: r.Diagnosis.Diagnoses()}
 }
 
-// Rematch matches the outcome with the expectation again, after something
-// was added to it (the diagnosis). A cell that could not run never matches.
-func (r *Result) Rematch() {
-	if r.Error != "" {
-		r.Matched, r.Mismatch = false, "could not run: "+r.Error
-		return
-	}
-	r.Matched, r.Mismatch = verdict.Match(r.Outcome(), r.Cell.Expect)
-	if r.Matched {
-		r.Mismatch = ""
-	}
-}
-
 // NeedsBundle reports whether reports should carry a failure bundle.
 func (r Result) NeedsBundle() bool { return r.Verdict != verdict.Pass || !r.Matched }
 
@@ -106,13 +95,14 @@ func (r Result) NeedsBundle() bool { return r.Verdict != verdict.Pass || !r.Matc
 // "" when none did. It is inconclusive and never matches.
 func NotStarted(c upgrade.Cell, err error, interrupted string) Result {
 	res := Result{Cell: c, Started: time.Now(), Interrupted: interrupted}
-	judge(&res, nil, err)
+	evaluate(&res, nil, err)
+	match(&res, err)
 	return res
 }
 
-// judge classifies the raw ledger's 401s, evaluates the rules over it and matches the outcome with the cell's
-// expectation. A cell that could not run is inconclusive and never matches.
-func judge(res *Result, raw []ledger.Observation, runErr error) {
+// evaluate classifies the raw ledger's 401s and evaluates the rules over it.
+// A cell that could not run is inconclusive.
+func evaluate(res *Result, raw []ledger.Observation, runErr error) {
 	obs := verdict.Annotate(raw, res.Cell.From)
 	res.Ledger = obs
 	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: obs, Annotated: true})
@@ -122,6 +112,12 @@ func judge(res *Result, raw []ledger.Observation, runErr error) {
 		res.Error = runErr.Error()
 		res.Verdict = verdict.Inconclusive
 	}
+}
+
+// match judges the outcome (rules, verdict and diagnosis) against the cell's
+// expectation, once, after the diagnosis. A cell that could not run never
+// matches; an interrupted one has no verdict of its own.
+func match(res *Result, runErr error) {
 	res.Matched, res.Mismatch = verdict.Match(res.Outcome(), res.Cell.Expect)
 	if runErr != nil {
 		res.Matched, res.Mismatch = false, "could not run: "+runErr.Error()

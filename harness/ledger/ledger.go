@@ -63,6 +63,11 @@ const (
 	// on which object, and when, so a reader of the ledger sees the cause of
 	// the gaps and restarts around it.
 	SignalFault Signal = "fault"
+	// SignalSpecChangeRefused is a spec change (select workflow, add or
+	// remove a repo) the backend still refused after the harness retried it
+	// as a user's client would: the operator never saw it, so its call
+	// family counts as not exercised in that phase.
+	SignalSpecChangeRefused Signal = "spec-change-refused"
 )
 
 // Unauthorized lists the signals that report a runner 401 (the runner's own

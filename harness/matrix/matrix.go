@@ -195,8 +195,15 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			}
 			from, _ := cat.Release(c.From)
 			to, _ := cat.Release(c.To)
+			var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
+			if probeImage != "" {
+				tg := target
+				diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
+					return diagnoseCell(ctx, tg, res, probeImage, p, in.Log)
+				}
+			}
 			res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
-				Redactor: red, Log: in.Log, Timing: in.Timing})
+				Redactor: red, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage})
 			if repeat > 1 {
 				res.Run = run
 			}
@@ -207,9 +214,6 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			// to stop, not to spend minutes collecting) and no cluster kept
 			// for it unless every cluster is kept.
 			interrupted := res.Interrupted != ""
-			if probeImage != "" && !interrupted {
-				diagnoseCell(ctx, target, &res, probeImage, p, in.Log)
-			}
 			if res.NeedsBundle() && !interrupted {
 				res.BundleDir = collectBundle(ctx, target, res, in.Artifacts, red, p, in.Log)
 			}
@@ -237,28 +241,25 @@ func Run(ctx context.Context, in Input) (Output, error) {
 }
 
 // diagnoseCell establishes why a cell broke (harness/diagnose), on the
-// cluster as the cell left it, and matches the cell again with its findings.
-func diagnoseCell(ctx context.Context, target *cluster.Target, res *cell.Result, probeImage string, p *progress.Printer, log io.Writer) {
-	if res.Error != "" {
-		return
-	}
+// cluster as the cell left it: the cell's diagnose stage, which runs before
+// the cell is judged against its expectation.
+func diagnoseCell(ctx context.Context, target *cluster.Target, res cell.Result, probeImage string, p *progress.Printer, log io.Writer) *diagnose.Findings {
 	if !diagnose.NeedsDiagnosis(res.Unauthorized, res.Rules) {
-		res.Diagnosis = &diagnose.Findings{Note: "nothing to diagnose: no runner 401 caused by the upgrade and no failed restart"}
-		res.Rematch()
-		return
+		return &diagnose.Findings{Note: "nothing to diagnose: no runner 401 caused by the upgrade and no failed restart"}
 	}
+	var findings *diagnose.Findings
 	_ = p.Phase("diagnose "+res.Cell.Name(), func() error {
 		if err := target.LoadImages(ctx, probeImage); err != nil {
 			fmt.Fprintf(log, "[matrix] probe image: %v\n", err)
 		}
-		res.Diagnosis = diagnose.Diagnose(ctx, diagnose.Input{Kube: target.Kube, Ledger: res.Ledger, Unauthorized: res.Unauthorized,
+		findings = diagnose.Diagnose(ctx, diagnose.Input{Kube: target.Kube, Ledger: res.Ledger, Unauthorized: res.Unauthorized,
 			Rules: res.Rules, ProbeImage: probeImage, Logf: func(f string, a ...any) { fmt.Fprintf(log, "[diagnose] "+f+"\n", a...) }})
 		return nil
 	})
-	for _, s := range res.Diagnosis.Sentences() {
+	for _, s := range findings.Sentences() {
 		fmt.Fprintf(log, "[diagnose] %s: %s\n", res.Cell.Name(), s)
 	}
-	res.Rematch()
+	return findings
 }
 
 // runSweeps runs the compatibility sweep of each failed cell's from → to once.

@@ -38,7 +38,8 @@ func New(w io.Writer) *Printer { return &Printer{w: w, now: time.Now} }
 func (p *Printer) Phase(name string, fn func() error) error { return p.Step(name, name, fn) }
 
 // Step is Phase with a stable key for the timing, for names that vary (e.g.
-// "deploy v0.2.0" under step "deploy").
+// "deploy v0.2.0" under step "deploy"). A step's error comes back wrapped
+// with its name ("deploy v0.2.0: …"); errors.Is and errors.As still see it.
 func (p *Printer) Step(step, name string, fn func() error) error {
 	start := p.now()
 	p.printfAt(start, "▶ %s", name)
@@ -63,7 +64,8 @@ func (p *Printer) Step(step, name string, fn func() error) error {
 	d := t.Took.Round(100 * time.Millisecond)
 	if err != nil {
 		p.printfAt(end, "✗ %s failed after %s: %v", name, d, err)
-		return err
+		// The error carries its stage, so whoever reports it says where.
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	p.printfAt(end, "✓ %s (%s)", name, d)
 	return nil

@@ -16,9 +16,10 @@ func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
 	if err := p.Phase("deploy v0.2.0", func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	err := p.Phase("upgrade", func() error { return errors.New("rollout stuck") })
-	if err == nil {
-		t.Fatal("the phase's error must be returned")
+	stuck := errors.New("rollout stuck")
+	err := p.Phase("upgrade", func() error { return stuck })
+	if err == nil || err.Error() != "upgrade: rollout stuck" || !errors.Is(err, stuck) {
+		t.Fatalf("error %v, want the phase's error wrapped with its name", err)
 	}
 	if ts := p.Timings(); len(ts) != 2 || ts[0].Step != "deploy v0.2.0" || ts[0].Took != 1500*time.Millisecond || ts[1].Error != "rollout stuck" {
 		t.Errorf("timings = %+v, want deploy 1.5s and upgrade with its error", ts)

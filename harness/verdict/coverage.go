@@ -26,6 +26,12 @@ func familyCoverage(c Clause, entries []entry) (evidence []ledger.Observation, m
 			if required, _ := familyRequired(entries, f, ledger.Phase(ph)); !required {
 				continue
 			}
+			// A refused spec change left its operator family unexercised in
+			// this phase, whatever another session's change showed.
+			if route, ok := specChangeRefused(entries, f, ledger.Phase(ph)); ok {
+				missing = append(missing, fmt.Sprintf("%s (%s: %s refused)", f, ph, route))
+				continue
+			}
 			if o, ok := reached(c.Match, entries, f, ledger.Phase(ph)); ok {
 				evidence = append(evidence, o)
 			} else {
@@ -34,6 +40,22 @@ func familyCoverage(c Clause, entries []entry) (evidence []ledger.Observation, m
 		}
 	}
 	return evidence, missing
+}
+
+// specChangeRefused reports whether f is the operator family of a spec change
+// the backend refused in phase p (ledger.SignalSpecChangeRefused), with its route.
+func specChangeRefused(entries []entry, f platform.CallFamily, p ledger.Phase) (string, bool) {
+	for _, sc := range platform.SpecChanges {
+		if f != sc.Operator {
+			continue
+		}
+		for _, e := range entries {
+			if e.obs.Signal == ledger.SignalSpecChangeRefused && e.obs.Path == sc.Route && e.obs.Phase == p {
+				return sc.Route, true
+			}
+		}
+	}
+	return "", false
 }
 
 func hasPhase(entries []entry, p ledger.Phase) bool {
@@ -48,8 +70,9 @@ func hasPhase(entries []entry, p ledger.Phase) bool {
 // familyRequired says whether family f must reach a runner in phase p: every
 // family the traffic drives always; a spec change's backend call once the cell
 // made that API call in p (the backend calls the runner itself, any answer);
-// its operator call once the backend accepted the change (2xx), since a
-// rejected change leaves the spec, and so the operator, alone.
+// its operator call once the backend accepted the change (2xx), or once the
+// backend refused it for good (ledger.SignalSpecChangeRefused: then it is
+// required and not exercised).
 func familyRequired(entries []entry, f platform.CallFamily, p ledger.Phase) (bool, string) {
 	for _, sc := range platform.SpecChanges {
 		var byBackend, byOperator bool
@@ -63,6 +86,9 @@ func familyRequired(entries []entry, f platform.CallFamily, p ledger.Phase) (boo
 		}
 		for _, e := range entries {
 			o := e.obs
+			if byOperator && o.Signal == ledger.SignalSpecChangeRefused && o.Path == sc.Route && o.Phase == p {
+				return true, sc.Route
+			}
 			if o.Signal != ledger.SignalAPI || o.Path != sc.Route || o.Phase != p {
 				continue
 			}

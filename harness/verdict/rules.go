@@ -90,7 +90,7 @@ var (
 		ledger.SignalBackendProxy401, ledger.SignalBackendListener401, ledger.SignalOperatorWorkflow401,
 		ledger.SignalOperatorRepo401, ledger.SignalRunError401, ledger.SignalRunEvent, ledger.SignalCondition,
 		ledger.SignalAPI, ledger.SignalGap, ledger.SignalSessionState, ledger.SignalUnansweredByRunner,
-		ledger.SignalFault,
+		ledger.SignalFault, ledger.SignalSpecChangeRefused,
 	}
 	knownPhases  = ledger.Phases
 	knownClasses = []ledger.Class{ledger.ClassFromRelease, ledger.ClassUpgrade}

@@ -38,31 +38,41 @@ func main() {
 	ctx, stop := interrupt.Notify(context.Background(), interrupt.Options{Log: os.Stderr})
 	if len(os.Args) < 2 {
 		usage(os.Stderr)
+		stop()
 		os.Exit(exitcode.BadInput)
 	}
 	if code, done := topLevelHelp(os.Stdout, os.Stderr, os.Args[1:]); done {
+		stop()
 		os.Exit(code)
 	}
 	cmd := commands[os.Args[1]]
 	err := cmd.run(ctx, os.Args[2:])
-	// Whatever the command made of it, an interrupted run exits with the
-	// signal's code, so CI and shells never read it as a verdict.
+	code := exitCode(ctx, os.Args[1], err)
+	stop()
+	os.Exit(code)
+}
+
+// exitCode is the one place the process's exit code is decided, from what
+// the command returned: an interrupted run exits with the signal's code
+// whatever the command made of it (so CI and shells never read it as a
+// verdict); asked-for help is 0; otherwise the error's type says it (its code:
+// regression, bad input, infrastructure; an unexplained error is never a
+// pass). It prints the error once.
+func exitCode(ctx context.Context, name string, err error) int {
 	if ie, ok := interrupt.Of(ctx); ok {
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ie) {
-			fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
+			fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", name, err)
 		}
-		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v (exit %d)\n", os.Args[1], ie, ie.ExitCode())
-		stop()
-		os.Exit(ie.ExitCode())
+		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v (exit %d)\n", name, ie, ie.ExitCode())
+		return ie.ExitCode()
 	}
-	stop()
+	if errors.Is(err, errHelp) {
+		return exitcode.OK // the help was asked for and printed
+	}
 	if err != nil {
-		if errors.Is(err, errHelp) {
-			os.Exit(exitcode.OK) // the help was asked for and printed
-		}
-		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "upgrade-harness %s: %v\n", name, err)
 	}
-	os.Exit(exitcode.Of(err))
+	return exitcode.Of(err)
 }
 
 // topLevelHelp answers -h, help and help COMMAND, and refuses an unknown

@@ -15,27 +15,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
-	"github.com/ambient-e2e/upgrade-harness/harness/detect"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
-	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // Project is the project namespace of the sweep's sessions.
@@ -88,14 +83,14 @@ func Run(ctx context.Context, in Input) (diagnose.Compat, error) {
 	if err != nil {
 		return out, err
 	}
-	if err := in.Target.LoadImages(ctx, deploy.ListImages(fromR, toR)...); err != nil {
+	if err := pipeline.New(in.Target).Preload(ctx, fromR, toR); err != nil {
 		return out, err
 	}
 	versions := []string{in.From.Version, in.To.Version}
 	if in.From.Version == in.To.Version {
 		versions = versions[:1]
 	}
-	releaseOf := releaseOf(in.From.Version, fromR, in.To.Version, toR)
+	releaseOf := pipeline.ReleaseOf(pipeline.ReleaseOfInput{From: in.From.Version, FromR: fromR, To: in.To.Version, ToR: toR})
 	var combos [][3]string
 	for _, op := range versions {
 		for _, be := range versions {
@@ -171,23 +166,6 @@ func Objects(fromR, toR *deploy.Rendered, from, to string, op, be, ru string) *d
 	return plan[len(plan)-1].Objects
 }
 
-// releaseOf maps an image to its release (to's when both have it).
-func releaseOf(from string, fromR *deploy.Rendered, to string, toR *deploy.Rendered) func(string) string {
-	labels := map[string]string{}
-	for _, img := range deploy.ListImages(fromR) {
-		labels[deploy.NormalizeImage(img)] = from
-	}
-	for _, img := range deploy.ListImages(toR) {
-		labels[deploy.NormalizeImage(img)] = to
-	}
-	return func(image string) string {
-		if l, ok := labels[deploy.NormalizeImage(image)]; ok {
-			return l
-		}
-		return verdict.UnknownRelease
-	}
-}
-
 func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR *deploy.Rendered, releaseOf func(string) string) diagnose.Combination {
 	start := time.Now()
 	comb := diagnose.Combination{Operator: op, Backend: be, Runner: ru}
@@ -196,8 +174,12 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 	for attempt := 1; attempt <= max(s.t.Attempts, 1); attempt++ {
 		l := ledger.New()
 		l.SetReleaseOf(releaseOf)
+		plat := pipeline.New(s.in.Target, pipeline.WithLedger(l))
+		since, missed, err := s.drive(ctx, plat, objs)
 		comb.Phases = map[string]time.Duration{}
-		since, missed, err := s.drive(ctx, objs, l, comb.Phases)
+		for _, t := range plat.Progress.Timings() {
+			comb.Phases[t.Step] += t.Took
+		}
 		comb.Attempts = attempt
 		comb.Error = ""
 		if err != nil {
@@ -218,146 +200,93 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 	return comb
 }
 
-// drive installs objs fresh, starts one session and drives every family
-// until each reached the runner (or the Evidence bound). It returns when the
-// session was created and the families that did not reach the runner; the
-// ledger holds what the runner answered.
-func (s *sweeper) drive(ctx context.Context, objs *deploy.Rendered, l *ledger.Ledger, phases map[string]time.Duration) (time.Time, []string, error) {
-	tg := s.in.Target
-	last := time.Now()
-	mark := func(phase string) { phases[phase], last = time.Since(last), time.Now() }
+// drive installs objs fresh through the pipeline's stages, starts one
+// session and drives every family until each reached the runner (or the
+// Evidence bound). It returns when the session was created and the families
+// that did not reach the runner; the ledger holds what the runner answered.
+func (s *sweeper) drive(ctx context.Context, plat *pipeline.Platform, objs *deploy.Rendered) (time.Time, []string, error) {
+	l := plat.Ledger
 	logf := func(f string, a ...any) { s.logf(f, a...) }
-	quiet := func(string, ...any) {}
-	if _, err := deploy.Reset(ctx, deploy.ResetInput{Config: tg.Rest, Client: tg.Kube, Dynamic: tg.Dynamic, PlatformNamespace: platform.Namespace, Logf: quiet}); err != nil {
+	if err := plat.Reset(ctx); err != nil {
 		return time.Time{}, nil, err
 	}
-	mark("reset")
-	if err := deploy.Install(ctx, deploy.InstallInput{Config: tg.Rest, Client: tg.Kube, Rendered: objs, Timeout: s.t.RolloutTimeout, Logf: quiet}); err != nil {
+	if err := plat.Install(ctx, pipeline.InstallInput{Rendered: objs, Timeout: s.t.RolloutTimeout}); err != nil {
 		return time.Time{}, nil, err
 	}
-	mark("install")
-	stop, err := detect.StartAll(ctx, detect.StartAllInput{Kube: tg.Kube, Dynamic: tg.Dynamic, Ledger: l, PlatformNamespace: platform.Namespace})
+	stop, err := plat.StartDetectors(ctx)
 	defer stop()
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	client, closeFn, err := session.NewBackendClient(ctx, session.NewBackendClientInput{Rest: tg.Rest, Kube: tg.Kube, Ledger: l, Redactor: s.in.Redactor, Logf: quiet})
+	client, closeFn, err := plat.BackendClient(ctx, s.in.Redactor)
 	defer closeFn()
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
+	if err := plat.Progress.Step(StepProject, "prepare project", func() error {
+		return session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project})
+	}); err != nil {
 		return time.Time{}, nil, err
 	}
-	mark("project")
 	since := time.Now()
-	ref, err := session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: l, Project: Project, Timeout: s.t.SessionTimeout})
-	if err != nil {
+	var ref session.SessionRef
+	if err := plat.Progress.Step(StepSession, "start session", func() error {
+		var err error
+		if ref, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: l, Project: Project, Timeout: s.t.SessionTimeout}); err != nil {
+			return err
+		}
+		return plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: objs.Images.Runner, Sessions: []session.SessionRef{ref}})
+	}); err != nil {
 		return since, nil, err
 	}
-	if err := expectRunnerImage(ctx, tg, ref, objs.Images.Runner); err != nil {
-		return since, nil, err
-	}
-	mark("session")
-	defer mark("traffic")
-	traffic, err := session.NewTraffic(session.TrafficInput{Client: client, Ledger: l, Sessions: []session.SessionRef{ref}, Interval: s.t.TrafficInterval,
-		Families: trafficFamilies, Observer: func(ctx context.Context, stream io.Reader, ns, name string) {
-			detect.ObserveEventStream(ctx, stream, ns, name, l)
-		}})
-	if err != nil {
-		return since, nil, err
-	}
-	if err := traffic.Start(ctx); err != nil {
-		return since, nil, err
-	}
-	defer traffic.Stop()
-	// Spec changes are made once: wait until the backend's traffic reaches the
-	// runner (its Service has an endpoint), or they would find no runner.
-	reachable := func() bool {
-		return len(filter(l.All(), since, ref, func(o ledger.Observation) bool { return o.Caller == ledger.CallerBackend })) > 0
-	}
-	if err := poll.Until(ctx, s.clk, 250*time.Millisecond, func(context.Context) (bool, error) {
-		return reachable() || s.clk.Since(since) >= s.t.Evidence/2, nil
-	}); err == nil && !reachable() {
-		logf("no backend call reached the runner of %s within %s; changing its spec anyway", ref, s.t.Evidence/2)
-	}
-	calls := changeSpecs(ctx, client, tg, ref, logf)
-	want := wanted(calls)
-	deadline := s.t.Evidence
-	_ = poll.Until(ctx, s.clk, 500*time.Millisecond, func(context.Context) (bool, error) {
-		return len(missing(l.All(), since, ref, want)) == 0 || s.clk.Since(since) >= deadline, nil
-	})
-	m := missing(l.All(), since, ref, want)
-	if len(m) > 0 {
-		logf("not reached the runner within %s: %s; the backend API answered: %s", deadline, strings.Join(m, ", "), apiAnswers(l.All(), since))
-	}
-	return since, m, ctx.Err()
-}
-
-// trafficFamilies are the repeating families; spec changes are made once, by changeSpecs.
-var trafficFamilies = slices.DeleteFunc(slices.Clone(session.AllFamilies), func(f session.Family) bool { return f == session.FamilySpecChange })
-
-// changeSpecs selects a workflow, adds a repo and removes it once the operator
-// recorded the add: the backend calls the runner for each, then the
-// operator's drift reconcile does (platform.SpecChanges). A repo add the
-// backend refuses (its runner call got an error) is written to the session
-// object instead, as kubectl users do, so the operator's families are
-// exercised whatever the backend's. It returns the operator families whose
-// cause reached the spec.
-func changeSpecs(ctx context.Context, client *session.Client, tg *cluster.Target, ref session.SessionRef, logf func(string, ...any)) map[platform.CallFamily]bool {
-	const repo = "harness-example-repo"
-	repoURL := "https://github.com/ambient-code/" + repo
-	workflow, addRepo, removeRepo := platform.SpecChanges[0], platform.SpecChanges[1], platform.SpecChanges[2]
-	out := map[platform.CallFamily]bool{}
-	if res := client.SelectWorkflow(ctx, ref, session.Workflow{GitURL: session.ExampleWorkflowURL, Branch: session.DefaultBranch, Path: "workflows/harness-compat"}); res.Status/100 == 2 {
-		out[workflow.Operator] = true
-	}
-	added := false
-	if res := client.AddRepo(ctx, ref, session.Repo{URL: repoURL, Branch: session.DefaultBranch}); res.Status/100 == 2 {
-		added = true
-	} else if err := addRepoToSpec(ctx, tg, ref, repoURL); err != nil {
-		logf("add repo to %s's spec after the backend answered %d: %v", ref, res.Status, err)
-	} else {
-		added = true
-	}
-	if !added {
-		return out
-	}
-	out[addRepo.Operator] = true
-	if err := session.WaitForReconciledRepo(ctx, session.WaitForReconciledRepoInput{Dynamic: tg.Dynamic, Session: ref, Repo: repo, Timeout: 15 * time.Second}); err != nil {
-		logf("%v", err)
-		return out
-	}
-	if res := client.RemoveRepo(ctx, ref, repo); res.Status/100 == 2 {
-		out[removeRepo.Operator] = true
-	} else {
-		logf("remove repo from %s: the backend answered %d", ref, res.Status)
-	}
-	return out
-}
-
-// addRepoToSpec appends a repo to the session's spec.repos directly.
-func addRepoToSpec(ctx context.Context, tg *cluster.Target, ref session.SessionRef, url string) error {
-	ri := tg.Dynamic.Resource(platform.AgenticSessionGVR).Namespace(ref.Project)
-	// The operator updates the object too: retry on a stale resourceVersion.
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj, err := ri.Get(ctx, ref.Name, metav1.GetOptions{})
+	var m []string
+	err = plat.Progress.Step(StepTraffic, "traffic", func() error {
+		traffic, err := plat.StartTraffic(ctx, pipeline.TrafficInput{Client: client, Sessions: []session.SessionRef{ref}, Interval: s.t.TrafficInterval})
 		if err != nil {
 			return err
 		}
-		repos, _, _ := unstructured.NestedSlice(obj.Object, "spec", "repos")
-		repos = append(repos, map[string]any{"url": url, "branch": session.DefaultBranch})
-		if err := unstructured.SetNestedSlice(obj.Object, repos, "spec", "repos"); err != nil {
-			return err
+		defer traffic.Stop()
+		// Spec changes are made once: wait until the backend's traffic reaches the
+		// runner (its Service has an endpoint), or they would find no runner.
+		reachable := func() bool {
+			return len(filter(l.All(), since, ref, func(o ledger.Observation) bool { return o.Caller == ledger.CallerBackend })) > 0
 		}
-		_, err = ri.Update(ctx, obj, metav1.UpdateOptions{})
-		return err
+		if err := poll.Until(ctx, s.clk, 250*time.Millisecond, func(context.Context) (bool, error) {
+			return reachable() || s.clk.Since(since) >= s.t.Evidence/2, nil
+		}); err == nil && !reachable() {
+			logf("no backend call reached the runner of %s within %s; changing its spec anyway", ref, s.t.Evidence/2)
+		}
+		calls := plat.ChangeSpecs(ctx, pipeline.ChangeSpecsInput{Client: client, Sessions: []session.SessionRef{ref},
+			ReconcileTimeout: 15 * time.Second, WriteRefusedRepo: true})
+		want := wanted(calls)
+		deadline := s.t.Evidence
+		_ = poll.Until(ctx, s.clk, 500*time.Millisecond, func(context.Context) (bool, error) {
+			return len(missing(l.All(), since, ref, want)) == 0 || s.clk.Since(since) >= deadline, nil
+		})
+		m = missing(l.All(), since, ref, want)
+		if len(m) > 0 {
+			logf("not reached the runner within %s: %s; the backend API answered: %s", deadline, strings.Join(m, ", "), apiAnswers(l.All(), since))
+		}
+		return ctx.Err()
 	})
+	return since, m, err
 }
+
+// Step keys of a combination's own stages (diagnose.Combination.Phases,
+// beside pipeline.StepReset, StepDeploy and StepDetectors).
+const (
+	StepProject = "project"
+	StepSession = "session"
+	StepTraffic = "traffic"
+)
 
 // wanted is every family a combination must see: the backend's always, the
 // operator's where a spec change caused it.
-func wanted(operatorCalls map[platform.CallFamily]bool) []platform.CallFamily {
+func wanted(calls []pipeline.RunnerCall) []platform.CallFamily {
+	operatorCalls := map[platform.CallFamily]bool{}
+	for _, c := range calls {
+		operatorCalls[c.Family()] = true
+	}
 	var out []platform.CallFamily
 	for _, f := range platform.CallFamilies {
 		if f.Caller == platform.Operator && !operatorCalls[f] {
@@ -432,7 +361,7 @@ func summary(c diagnose.Combination) string {
 	}
 	s := fmt.Sprintf("%d/%d families reached the runner (%d ok, %d 401, %d other)", n, len(c.Results), counts[diagnose.OutcomeOK], counts[diagnose.Outcome401], counts[diagnose.OutcomeOther])
 	var ph []string
-	for _, p := range []string{"reset", "install", "project", "session", "traffic"} {
+	for _, p := range []string{pipeline.StepReset, pipeline.StepDeploy, pipeline.StepDetectors, StepProject, StepSession, StepTraffic} {
 		if d, ok := c.Phases[p]; ok {
 			ph = append(ph, fmt.Sprintf("%s %s", p, d.Round(100*time.Millisecond)))
 		}
@@ -444,20 +373,6 @@ func summary(c diagnose.Combination) string {
 		s += "; could not run: " + c.Error
 	}
 	return s
-}
-
-// expectRunnerImage checks the session runs the runner the registry pins.
-func expectRunnerImage(ctx context.Context, tg *cluster.Target, ref session.SessionRef, want string) error {
-	pod, err := tg.Kube.CoreV1().Pods(ref.Project).Get(ctx, platform.RunnerPod(ref.Name), metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("runner pod of %s: %w", ref, err)
-	}
-	for _, c := range pod.Spec.Containers {
-		if c.Name == platform.RunnerContainer && !deploy.SameImage(c.Image, want) {
-			return fmt.Errorf("session %s runs runner image %s, but the combination pins %s", ref, c.Image, want)
-		}
-	}
-	return nil
 }
 
 // apiAnswers summarises the backend API's answers to the harness since since

@@ -10,6 +10,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 )
@@ -66,7 +67,8 @@ func TestFamiliesReachedAndCounted(t *testing.T) {
 		at(4, ledger.SignalRunnerAccess, ledger.CallerOperator, "POST", "/workflow", 200),
 		at(5, ledger.SignalAPI, ledger.CallerHarness, "GET", "agui/capabilities", 200), // an API answer, not the runner's
 	}
-	want := wanted(map[platform.CallFamily]bool{platform.OperatorWorkflow: true})
+	f := platform.OperatorWorkflow
+	want := wanted([]pipeline.RunnerCall{{Caller: ledger.Caller(f.Caller), Method: f.Method, Path: f.Path, Session: ref}})
 	if len(want) != 12 || want[11] != platform.OperatorWorkflow {
 		t.Fatalf("wanted %v: every backend family and the caused operator family", want)
 	}
