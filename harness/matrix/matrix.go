@@ -98,6 +98,9 @@ type Input struct {
 	Diagnose bool
 	// SweepTiming overrides the sweep's bounds (tests).
 	SweepTiming *sweep.Timing
+	// JUnitInconclusive is how junit.xml writes an inconclusive rule
+	// (-junit-inconclusive: failure, the default, or skipped).
+	JUnitInconclusive report.JUnitInconclusive
 }
 
 // Output is the run's outcome.
@@ -186,9 +189,13 @@ func Run(ctx context.Context, in Input) (Output, error) {
 				if err != nil {
 					// A cell stopped before it started is in the reports as
 					// such when a signal stopped it.
+					// A cell whose cluster could not be had is in the reports as
+					// an infrastructure failure (or as stopped, on a signal).
+					where := ""
 					if ie, ok := interrupt.Of(ctx); ok {
-						out.Results = append(out.Results, cell.NotStarted(c, err, interrupt.Name(ie.Signal)+" during cluster "+clusterName(in, clusterIndex)))
+						where = interrupt.Name(ie.Signal) + " during cluster " + clusterName(in, clusterIndex)
 					}
+					out.Results = append(out.Results, cell.NotStarted(c, err, where))
 					return finish(ctx, in, out, red, nil, exitcode.InfraErr(err))
 				}
 				target = t
@@ -306,7 +313,7 @@ func collectBundle(ctx context.Context, target *cluster.Target, res cell.Result,
 	defer cancel()
 	err := p.Phase("collect failure bundle "+rel, func() error {
 		sum, err := bundle.Collect(bctx, bundle.CollectInput{Client: target.Kube, Dynamic: target.Dynamic, Dir: filepath.Join(artifacts, rel),
-			PlatformNamespace: platform.Namespace, UpgradeStarted: res.UpgradeStarted, Redactor: red,
+			PlatformNamespace: platform.Namespace, UpgradeStarted: res.UpgradeStarted, Redactor: red, Title: report.Title(res.Cell),
 			NodeLogs: func(d string) error { return target.ExportLogs(bctx, d) }, Ledger: res.Ledger})
 		if err == nil && len(sum.Failures) > 0 {
 			fmt.Fprintf(log, "[matrix] bundle %s: %d items could not be collected (see index.md)\n", rel, len(sum.Failures))
@@ -333,18 +340,20 @@ func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, ta
 		}
 	}
 	out.Score = diagnose.NewScore(scoredCells(out.Results))
-	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: out.Compat, Score: out.Score}); err != nil {
+	// The exit code is decided before the reports are written: their headline states it.
+	out.Flaky = report.Flaky(out.Results)
+	out.ExitCode = decideExit(out.Results, runErr)
+	if len(out.Flaky) > 0 && out.ExitCode == exitcode.OK {
+		out.ExitCode = exitcode.Regression
+	}
+	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: out.Compat, Score: out.Score,
+		ExitCode: &out.ExitCode, JUnitInconclusive: in.JUnitInconclusive}); err != nil {
 		return out, exitcode.InfraErr(fmt.Errorf("writing reports: %w", err))
 	}
 	if findings, err := secrets.ScanDir(in.Artifacts, red.Values()); err != nil || len(findings) > 0 {
 		return out, exitcode.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
 	}
-	out.Flaky = report.Flaky(out.Results)
 	printSummary(in.Log, out)
-	out.ExitCode = decideExit(out.Results, runErr)
-	if len(out.Flaky) > 0 && out.ExitCode == exitcode.OK {
-		out.ExitCode = exitcode.Regression
-	}
 	if runErr != nil {
 		return out, runErr
 	}

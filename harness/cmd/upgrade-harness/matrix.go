@@ -72,8 +72,9 @@ func matrixInput(args []string) (matrix.Input, matrix.Plan, bool, error) {
 	}
 	in.Repeat = fv.integer("repeat")
 	in.Diagnose, in.SkipProbes = fv.boolean("diagnose"), !fv.boolean("probe")
-	// TODO(lead): pass fv.str("junit-inconclusive") as the report input's
-	// JUnitInconclusive once harness/report has the field.
+	if in.JUnitInconclusive, err = report.ParseJUnitInconclusive(fv.str("junit-inconclusive")); err != nil {
+		return in, matrix.Plan{}, false, exitcode.BadInputErr(err)
+	}
 	if err := targetInput(fv, &in); err != nil {
 		return in, matrix.Plan{}, false, err
 	}
