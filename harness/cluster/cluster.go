@@ -79,16 +79,32 @@ type Cluster struct {
 	kubeconfigDir string
 	waitForReady  time.Duration
 	log           io.Writer
-	provider      *kindcluster.Provider
+	provider      kindProvider
 	kubeconfig    string
 	rest          *rest.Config
 	created       bool // this process created it (vs reused)
+	// takeOver: the caller was told to own this cluster (cluster down), so
+	// Destroy deletes it although this process did not create it.
+	takeOver bool
+	hold     *Hold
 }
 
 var (
 	_ support.E2EClusterProvider                = (*Cluster)(nil)
 	_ support.E2EClusterProviderWithImageLoader = (*Cluster)(nil)
 )
+
+// kindProvider is what the harness uses of kind's cluster provider; unit
+// tests replace it.
+type kindProvider interface {
+	Create(name string, options ...kindcluster.CreateOption) error
+	Delete(name, explicitKubeconfigPath string) error
+	List() ([]string, error)
+	ExportKubeConfig(name, explicitPath string, internal bool) error
+	KubeConfig(name string, internal bool) (string, error)
+	CollectLogs(name, dir string) error
+	ListInternalNodes(name string) ([]nodes.Node, error)
+}
 
 // Option configures a Cluster.
 type Option func(*Cluster)
@@ -104,6 +120,11 @@ func WithWaitForReady(d time.Duration) Option { return func(c *Cluster) { c.wait
 
 // WithLog sets where progress lines go.
 func WithLog(w io.Writer) Option { return func(c *Cluster) { c.log = w } }
+
+// WithTakeOver makes Destroy delete the cluster although this process did not
+// create it (it still refuses one another run holds). Without it, a run
+// deletes only the clusters it created.
+func WithTakeOver() Option { return func(c *Cluster) { c.takeOver = true } }
 
 // New returns a kind cluster provider named name.
 func New(name string, opts ...Option) *Cluster {
@@ -182,7 +203,31 @@ func (c *Cluster) ControlPlaneContainer() string { return c.name + "-control-pla
 func (c *Cluster) Image() string { return c.image }
 
 // Created reports whether this process created the cluster (false: reused).
-func (c *Cluster) Created() bool { return c.created }
+func (c *Cluster) Created() bool {
+	if c.created {
+		return true
+	}
+	h := c.hold
+	if h == nil {
+		h = holding(c.name)
+	}
+	return h != nil && h.isCreated()
+}
+
+// Hold claims the cluster's name for this process (Create does it too): a
+// run calls it before anything slow so that a cluster in use by another run
+// is refused at once, as bad input naming the holder.
+func (c *Cluster) Hold() error {
+	if c.hold != nil {
+		return nil
+	}
+	h, err := Acquire(c.name)
+	if err != nil {
+		return err
+	}
+	c.hold = h
+	return nil
+}
 
 // Create creates the cluster, or reuses a running one of the same name.
 func (c *Cluster) Create(ctx context.Context, args ...string) (string, error) {
@@ -203,6 +248,11 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 		return "", err
 	}
 	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	// Before looking at it: a cluster another run holds is neither reused
+	// (its reset would delete that run's namespaces) nor deleted.
+	if err := c.Hold(); err != nil {
+		return "", err
+	}
 	exists, err := c.exists()
 	if err != nil {
 		return "", err
@@ -242,6 +292,7 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 			return "", fmt.Errorf("kind create cluster %s (image %s): %w", c.name, c.image, err)
 		}
 		c.created = true
+		c.hold.markCreated()
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	if err != nil {
@@ -253,6 +304,10 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 	c.rest = cfg
 	if err := c.WaitForControlPlane(ctx, nil); err != nil {
 		return "", err
+	}
+	// From now on a node container that disappears ends the run (WatchNodes).
+	if nodes, err := ContainersOf(ctx, c.name); err == nil && len(nodes) > 0 {
+		c.hold.watch(nodes)
 	}
 	fmt.Fprintf(c.log, "[cluster] %s ready in %s (kubectl --kubeconfig %s --context %s)\n", c.name, time.Since(start).Round(100*time.Millisecond), c.kubeconfig, c.GetKubectlContext())
 	return c.kubeconfig, nil
@@ -386,6 +441,11 @@ func (c *Cluster) CreateNoWait(ctx context.Context) error {
 		return err
 	}
 	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	if err := c.Hold(); err != nil {
+		return err
+	}
+	c.created = true
+	c.hold.markCreated()
 	opts := []kindcluster.CreateOption{kindcluster.CreateWithKubeconfigPath(c.kubeconfig),
 		kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false)}
 	if c.image != "" {
@@ -509,14 +569,29 @@ func (c *Cluster) ExportLogs(ctx context.Context, dest string) error {
 	return c.provider.CollectLogs(c.name, dest)
 }
 
-// Destroy implements support.E2EClusterProvider: deletes the cluster by name.
+// Destroy implements support.E2EClusterProvider: deletes the cluster by name
+// when this process created it or was told to take it over (WithTakeOver),
+// and never one another run holds. A cluster this run only reused is left as
+// it is, with a line saying how to delete it.
 func (c *Cluster) Destroy(ctx context.Context) error {
+	if !c.Created() && !c.takeOver {
+		fmt.Fprintf(c.log, "[cluster] leaving kind cluster %s: this run reused it and did not create it (delete it with: upgrade-harness cluster down -name %s)\n", c.name, c.name)
+		return nil
+	}
+	if err := c.Hold(); err != nil {
+		return err
+	}
+	// Deleting it on purpose is no lost node.
+	c.hold.watch(nil)
 	fmt.Fprintf(c.log, "[cluster] deleting kind cluster %s\n", c.name)
 	if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
 		return fmt.Errorf("deleting kind cluster %s: %w", c.name, err)
 	}
 	// The kubeconfig file is ours (one per cluster name): remove it too.
 	os.Remove(filepath.Join(c.kubeconfigDir, c.name+".yaml"))
+	c.created = false
+	c.hold.Release()
+	c.hold = nil
 	return nil
 }
 

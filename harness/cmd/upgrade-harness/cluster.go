@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,15 +10,45 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
 func init() {
-	register("cluster", "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster)", runCluster)
+	register("cluster", "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster no run holds)", runCluster)
 }
 
 var clusterActions = []string{"up", "down", "list", "clean"}
+
+// holdCluster claims a run's kind cluster before anything slow (engine, node
+// image): a cluster another run uses is refused at once (exit 2, naming that
+// run's pid). Nothing is held for an existing cluster (-kubeconfig).
+func holdCluster(name, kubeconfig string) error {
+	if kubeconfig != "" || name == "" {
+		return nil
+	}
+	_, err := cluster.Acquire(name)
+	return err
+}
+
+// watchNodes ends the run (exit 3) when a node container of a cluster it
+// holds disappears, as engine.Watch does for the engine.
+func watchNodes(ctx context.Context) (context.Context, func()) {
+	return cluster.WatchNodes(ctx, cluster.WatchNodesInput{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+}
+
+// watchCause is the watches' reason for ending the run, if one ended it: it
+// says more than the errors of the calls it cut short.
+func watchCause(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	var ue *engine.UnreachableError
+	var ng *cluster.NodeGoneError
+	if errors.As(cause, &ue) || errors.As(cause, &ng) {
+		return cause
+	}
+	return nil
+}
 
 func runCluster(ctx context.Context, args []string) error {
 	if len(args) == 0 || !slices.Contains(clusterActions, args[0]) {
@@ -44,6 +75,9 @@ func runCluster(ctx context.Context, args []string) error {
 		if err := checkNodeImageEnv(); err != nil {
 			return err
 		}
+		if err := holdCluster(*name, ""); err != nil {
+			return err
+		}
 		img, err := resolveNodeImage(ctx, nodeimage.DefaultRecipe().KubernetesVersion, false)
 		if err != nil {
 			return err
@@ -54,7 +88,11 @@ func runCluster(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("kubectl --kubeconfig %s --context %s get nodes\n", c.GetKubeconfig(), c.GetKubectlContext())
 	case "down":
-		if err := cluster.New(*name).Destroy(ctx); err != nil {
+		// Told to: down takes the cluster over, unless a run holds it.
+		if err := cluster.New(*name, cluster.WithTakeOver()).Destroy(ctx); err != nil {
+			if exitcode.Of(err) == exitcode.BadInput {
+				return err
+			}
 			return exitcode.InfraErr(err)
 		}
 	case "list":
@@ -70,12 +108,21 @@ func runCluster(ctx context.Context, args []string) error {
 		if err != nil {
 			return exitcode.InfraErr(err)
 		}
+		removed := 0
 		for _, n := range names {
-			if err := cluster.New(n).Destroy(ctx); err != nil {
+			err := cluster.New(n, cluster.WithTakeOver()).Destroy(ctx)
+			var iu *cluster.InUseError
+			if errors.As(err, &iu) {
+				// A run is using it: not ours to remove.
+				fmt.Fprintf(os.Stderr, "[cluster] skipping %v\n", err)
+				continue
+			}
+			if err != nil {
 				return exitcode.InfraErr(err)
 			}
+			removed++
 		}
-		fmt.Fprintf(os.Stderr, "[cluster] removed %d harness clusters\n", len(names))
+		fmt.Fprintf(os.Stderr, "[cluster] removed %d harness clusters\n", removed)
 	}
 	return nil
 }

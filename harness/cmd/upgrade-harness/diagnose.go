@@ -77,6 +77,9 @@ func runDiagnose(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := holdCluster(in.ClusterName, in.Kubeconfig); err != nil {
+		return err
+	}
 	if in.Kubeconfig == "" {
 		img, err := resolveNodeImage(ctx, "", false)
 		if err != nil {

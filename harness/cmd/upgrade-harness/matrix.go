@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,6 +86,9 @@ func runMatrix(ctx context.Context, args []string) error {
 		return nil
 	}
 	printPlan(os.Stderr, "[matrix] ", in, plan)
+	if err := holdCluster(in.ClusterName, in.Kubeconfig); err != nil {
+		return err
+	}
 	// Only now the machine is touched: engine, node image, then the cells.
 	if _, err := prepare.Engine(ctx, os.Stderr); err != nil {
 		return err
@@ -95,9 +97,10 @@ func runMatrix(ctx context.Context, args []string) error {
 	// leaving it hung in a docker or kind call.
 	ctx, stopWatch := engine.Watch(ctx, engine.WatchInput{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	defer stopWatch()
+	ctx, stopNodes := watchNodes(ctx)
+	defer stopNodes()
 	err = runMatrixCells(ctx, in, plan)
-	var ue *engine.UnreachableError
-	if cause := context.Cause(ctx); errors.As(cause, &ue) {
+	if cause := watchCause(ctx); cause != nil {
 		return cause
 	}
 	return err
