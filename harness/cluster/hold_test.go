@@ -26,9 +26,14 @@ const holderEnv = "UH_TEST_HOLD_CLUSTER"
 func TestMain(m *testing.M) {
 	if name := os.Getenv(holderEnv); name != "" {
 		lockDir = func() string { return os.Getenv("UH_TEST_LOCK_DIR") }
-		if _, err := Acquire(name); err != nil {
+		h, err := Acquire(name)
+		if err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
+		}
+		if os.Getenv("UH_TEST_ONCE") != "" {
+			fmt.Printf("shared with %d\n", h.sharedWith)
+			os.Exit(0)
 		}
 		fmt.Println("holding")
 		time.Sleep(time.Hour)
@@ -208,5 +213,20 @@ func TestDestroyDeletesOnlyWhatThisRunCreatedOrTookOver(t *testing.T) {
 	}
 	if slices := Held(); len(slices) != 0 {
 		t.Fatalf("still holding %v after deleting them", slices)
+	}
+}
+
+// A run the holder started itself (the e2e suite running scripts/gate.sh on
+// its lane's cluster) shares the cluster instead of being refused.
+func TestAcquireSharesWithAChildOfTheHolder(t *testing.T) {
+	dir := useLockDir(t)
+	if _, err := Acquire("uh-lane"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), holderEnv+"=uh-lane", "UH_TEST_LOCK_DIR="+dir, "UH_TEST_ONCE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != fmt.Sprintf("shared with %d", os.Getpid()) {
+		t.Fatalf("child of the holder: %v: %s", err, out)
 	}
 }
