@@ -12,7 +12,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
 func init() {
@@ -78,7 +77,7 @@ func runCluster(ctx context.Context, args []string) error {
 		if err := holdCluster(*name, ""); err != nil {
 			return err
 		}
-		img, err := resolveNodeImage(ctx, nodeimage.DefaultRecipe().KubernetesVersion, false)
+		img, err := resolveNodeImage(ctx, "", false)
 		if err != nil {
 			return err
 		}

@@ -13,12 +13,12 @@ import (
 )
 
 func init() {
-	register("node-image", "print the kind node image to use, building the offline one when missing ($NODE_IMAGE wins)", runNodeImage)
+	register("node-image", "print the kind node image to use: $NODE_IMAGE, else kind's published image when it can be pulled, else the offline one (built when missing)", runNodeImage)
 }
 
 func runNodeImage(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("node-image", flag.ContinueOnError)
-	k8s := fs.String("kubernetes-version", nodeimage.DefaultRecipe().KubernetesVersion, "Kubernetes version of the offline image")
+	k8s := fs.String("kubernetes-version", nodeimage.DefaultRecipe().KubernetesVersion, "Kubernetes version of the node image (when given, kind's published image is used only if it is that version)")
 	force := fs.Bool("force", false, "rebuild even when the image exists")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,7 +29,11 @@ func runNodeImage(ctx context.Context, args []string) error {
 	if err := checkNodeImageEnv(); err != nil {
 		return err
 	}
-	img, err := resolveNodeImage(ctx, *k8s, *force)
+	version := ""
+	if isSet(fs, "kubernetes-version") {
+		version = *k8s
+	}
+	img, err := resolveNodeImage(ctx, version, *force)
 	if err != nil {
 		return err
 	}
