@@ -6,7 +6,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,8 +34,8 @@ import (
 	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/support"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // NamePrefix marks clusters made by the harness (make clean-clusters removes them).
@@ -457,7 +456,7 @@ func (c *Cluster) CreateNoWait(ctx context.Context) error {
 func (c *Cluster) exists() (bool, error) {
 	names, err := c.provider.List()
 	if err != nil {
-		return false, fmt.Errorf("listing kind clusters: %w", err)
+		return false, withDockerOutput("listing kind clusters", err)
 	}
 	for _, n := range names {
 		if n == c.name {
@@ -635,20 +634,18 @@ func (c *Cluster) LoadImages(ctx context.Context, images ...string) error {
 }
 
 func loadArchive(ctx context.Context, n nodes.Node, images []string) error {
-	cmd := proc.Command(ctx, "docker", append([]string{"save"}, images...)...)
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
+	// docker save streams into the node's containerd import.
+	pr, pw := io.Pipe()
+	saved := make(chan error, 1)
+	go func() {
+		_, err := docker.Default.Do(ctx, docker.Call{Args: append([]string{"save"}, images...), Stdout: pw})
+		pw.CloseWithError(err)
+		saved <- err
+	}()
+	loadErr := nodeutils.LoadImageArchive(n, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // a load that stopped early ends the save
+	if err := <-saved; err != nil {
 		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	loadErr := nodeutils.LoadImageArchive(n, out)
-	waitErr := cmd.Wait()
-	if waitErr != nil {
-		return fmt.Errorf("docker save %s: %s", strings.Join(images, " "), strings.TrimSpace(serr.String()))
 	}
 	if loadErr != nil {
 		return fmt.Errorf("loading %s into node %s: %w", strings.Join(images, " "), n.String(), loadErr)
@@ -677,11 +674,7 @@ func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, args
 }
 
 func dockerImageID(ctx context.Context, image string) (string, error) {
-	out, err := proc.Command(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
+	return docker.Default.Run(ctx, "image", "inspect", "-f", "{{.Id}}", image)
 }
 
 // ListHarnessClusters returns the kind clusters whose names carry NamePrefix.
@@ -689,7 +682,7 @@ func ListHarnessClusters() ([]string, error) {
 	p := kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindlog.NoopLogger{}))
 	names, err := p.List()
 	if err != nil {
-		return nil, err
+		return nil, withDockerOutput("listing kind clusters", err)
 	}
 	var out []string
 	for _, n := range names {
@@ -708,9 +701,9 @@ func (c *Cluster) notReusable(ctx context.Context) string {
 	if err != nil || len(all) == 0 {
 		return "its node containers cannot be listed"
 	}
-	out, err := proc.Command(ctx, "docker", append([]string{"inspect", "-f", "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"}, all...)...).Output()
+	out, err := docker.Default.Run(ctx, append([]string{"inspect", "-f", "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"}, all...)...)
 	if err != nil {
-		return "its node containers cannot be inspected"
+		return "its node containers cannot be inspected (" + err.Error() + ")"
 	}
 	// The harness writes the kubeconfig once kind has made the cluster and on
 	// every reuse: a node started after that was restarted.
@@ -718,7 +711,7 @@ func (c *Cluster) notReusable(ctx context.Context) string {
 	if st, err := os.Stat(c.kubeconfig); err == nil {
 		readyAt = st.ModTime()
 	}
-	return nodeRestarted(string(out), readyAt)
+	return nodeRestarted(out, readyAt)
 }
 
 // nodeRestartSlack: without a kubeconfig to date the cluster, a node that
@@ -756,9 +749,23 @@ func nodeRestarted(inspect string, readyAt time.Time) string {
 // ContainersOf lists the Docker containers (any state) of a kind cluster, by
 // kind's cluster label; used to prove a teardown left nothing behind.
 func ContainersOf(ctx context.Context, name string) ([]string, error) {
-	out, err := proc.Command(ctx, "docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}").Output()
+	out, err := docker.Default.Run(ctx, "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}")
 	if err != nil {
 		return nil, err
 	}
-	return strings.Fields(string(out)), nil
+	return strings.Fields(out), nil
+}
+
+// withDockerOutput keeps what docker said when kind's call of it failed:
+// kind's error names only the command and its exit status.
+func withDockerOutput(what string, err error) error {
+	if re := kindexec.RunErrorForError(err); re != nil {
+		if out := strings.TrimSpace(string(re.Output)); out != "" {
+			if len(out) > 2000 {
+				out = out[len(out)-2000:]
+			}
+			return fmt.Errorf("%s: %s: %w: %s", what, strings.Join(re.Command, " "), re.Inner, out)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
