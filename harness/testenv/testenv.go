@@ -55,7 +55,9 @@ func New(opts Options) *Suite {
 	}
 	s := &Suite{opts: opts}
 	for i := range opts.Lanes {
-		s.lanes = append(s.lanes, cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log)))
+		// The suite owns its lanes, a kept one it reuses included: its
+		// teardown deletes them unless E2E_KEEP_CLUSTER=true.
+		s.lanes = append(s.lanes, cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log), cluster.WithTakeOver()))
 	}
 	return s
 }
