@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
@@ -193,18 +192,27 @@ func runImages(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The simulated releases are what the simulated catalog lists.
+	sim, err := catalog.LoadByName(catalog.DefaultDir, "simulated")
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, r := range sim.Releases {
+		known = append(known, r.Version)
+	}
 	rels := splitList(*releases)
 	for _, r := range rels {
-		if _, err := release.Lookup(r); err != nil {
-			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", *releases, r, strings.Join(release.Versions(), ", ")))
+		if !slices.Contains(known, r) {
+			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", *releases, r, strings.Join(known, ", ")))
 		}
 	}
 	if len(rels) == 0 {
-		rels = release.Versions()
+		rels = known
 	}
 	if _, err := prepare.Engine(ctx, os.Stderr); err != nil {
 		return err
 	}
-	_, err := images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: os.Stderr})
+	_, err = images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: os.Stderr})
 	return err
 }
