@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/e2e-framework/support"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 )
 
 // KeepClusterEnv set to "true" keeps the shared clusters after the suite.

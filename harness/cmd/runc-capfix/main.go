@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine/capfix"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/capfix"
 )
 
 func main() {

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 

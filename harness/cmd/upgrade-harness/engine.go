@@ -5,7 +5,7 @@ import (
 	"flag"
 	"os"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 )
 
 func init() {

@@ -10,11 +10,11 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 

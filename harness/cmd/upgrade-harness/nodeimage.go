@@ -7,9 +7,9 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
 func init() {

@@ -13,8 +13,8 @@ import (
 	kinddefaults "sigs.k8s.io/kind/pkg/apis/config/defaults"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
 // KindNodeImage is kind's own published node image for the kind version in

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 )
 
 // componentImages makes the images kubeadm's static pods and add-ons run.

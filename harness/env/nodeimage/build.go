@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 

@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
