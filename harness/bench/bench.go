@@ -29,9 +29,10 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -433,12 +434,12 @@ func startClusterSampler(ctx context.Context) *clusterSampler {
 }
 
 func (s *clusterSampler) sample(ctx context.Context) {
-	out, err := exec.CommandContext(ctx, "docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").Output()
+	out, err := docker.Default.Run(ctx, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}")
 	if err != nil {
 		return
 	}
 	total := 0.0
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 || !strings.HasPrefix(f[0], cluster.NamePrefix) {
 			continue

@@ -22,7 +22,7 @@ const (
 
 // Build modes: how the images of a catalog's releases reach the cluster.
 const (
-	// BuildSimulated: the harness builds the images locally (harness/images).
+	// BuildSimulated: the harness builds the images locally (harness/env/images).
 	BuildSimulated = "simulated"
 	// BuildPull: the images are pulled from their registry.
 	BuildPull = "pull"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"

@@ -6,7 +6,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,8 +34,8 @@ import (
 	"sigs.k8s.io/e2e-framework/klient"
 	"sigs.k8s.io/e2e-framework/support"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
 // NamePrefix marks clusters made by the harness (make clean-clusters removes them).
@@ -79,16 +78,32 @@ type Cluster struct {
 	kubeconfigDir string
 	waitForReady  time.Duration
 	log           io.Writer
-	provider      *kindcluster.Provider
+	provider      kindProvider
 	kubeconfig    string
 	rest          *rest.Config
 	created       bool // this process created it (vs reused)
+	// takeOver: the caller was told to own this cluster (cluster down), so
+	// Destroy deletes it although this process did not create it.
+	takeOver bool
+	hold     *Hold
 }
 
 var (
 	_ support.E2EClusterProvider                = (*Cluster)(nil)
 	_ support.E2EClusterProviderWithImageLoader = (*Cluster)(nil)
 )
+
+// kindProvider is what the harness uses of kind's cluster provider; unit
+// tests replace it.
+type kindProvider interface {
+	Create(name string, options ...kindcluster.CreateOption) error
+	Delete(name, explicitKubeconfigPath string) error
+	List() ([]string, error)
+	ExportKubeConfig(name, explicitPath string, internal bool) error
+	KubeConfig(name string, internal bool) (string, error)
+	CollectLogs(name, dir string) error
+	ListInternalNodes(name string) ([]nodes.Node, error)
+}
 
 // Option configures a Cluster.
 type Option func(*Cluster)
@@ -104,6 +119,11 @@ func WithWaitForReady(d time.Duration) Option { return func(c *Cluster) { c.wait
 
 // WithLog sets where progress lines go.
 func WithLog(w io.Writer) Option { return func(c *Cluster) { c.log = w } }
+
+// WithTakeOver makes Destroy delete the cluster although this process did not
+// create it (it still refuses one another run holds). Without it, a run
+// deletes only the clusters it created.
+func WithTakeOver() Option { return func(c *Cluster) { c.takeOver = true } }
 
 // New returns a kind cluster provider named name.
 func New(name string, opts ...Option) *Cluster {
@@ -182,7 +202,31 @@ func (c *Cluster) ControlPlaneContainer() string { return c.name + "-control-pla
 func (c *Cluster) Image() string { return c.image }
 
 // Created reports whether this process created the cluster (false: reused).
-func (c *Cluster) Created() bool { return c.created }
+func (c *Cluster) Created() bool {
+	if c.created {
+		return true
+	}
+	h := c.hold
+	if h == nil {
+		h = holding(c.name)
+	}
+	return h != nil && h.isCreated()
+}
+
+// Hold claims the cluster's name for this process (Create does it too): a
+// run calls it before anything slow so that a cluster in use by another run
+// is refused at once, as bad input naming the holder.
+func (c *Cluster) Hold() error {
+	if c.hold != nil {
+		return nil
+	}
+	h, err := Acquire(c.name)
+	if err != nil {
+		return err
+	}
+	c.hold = h
+	return nil
+}
 
 // Create creates the cluster, or reuses a running one of the same name.
 func (c *Cluster) Create(ctx context.Context, args ...string) (string, error) {
@@ -203,6 +247,11 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 		return "", err
 	}
 	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	// Before looking at it: a cluster another run holds is neither reused
+	// (its reset would delete that run's namespaces) nor deleted.
+	if err := c.Hold(); err != nil {
+		return "", err
+	}
 	exists, err := c.exists()
 	if err != nil {
 		return "", err
@@ -242,6 +291,7 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 			return "", fmt.Errorf("kind create cluster %s (image %s): %w", c.name, c.image, err)
 		}
 		c.created = true
+		c.hold.markCreated()
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	if err != nil {
@@ -253,6 +303,10 @@ func (c *Cluster) create(ctx context.Context, rawConfig []byte) (string, error) 
 	c.rest = cfg
 	if err := c.WaitForControlPlane(ctx, nil); err != nil {
 		return "", err
+	}
+	// From now on a node container that disappears ends the run (WatchNodes).
+	if nodes, err := ContainersOf(ctx, c.name); err == nil && len(nodes) > 0 {
+		c.hold.watch(nodes)
 	}
 	fmt.Fprintf(c.log, "[cluster] %s ready in %s (kubectl --kubeconfig %s --context %s)\n", c.name, time.Since(start).Round(100*time.Millisecond), c.kubeconfig, c.GetKubectlContext())
 	return c.kubeconfig, nil
@@ -386,6 +440,11 @@ func (c *Cluster) CreateNoWait(ctx context.Context) error {
 		return err
 	}
 	c.kubeconfig = filepath.Join(c.kubeconfigDir, c.name+".yaml")
+	if err := c.Hold(); err != nil {
+		return err
+	}
+	c.created = true
+	c.hold.markCreated()
 	opts := []kindcluster.CreateOption{kindcluster.CreateWithKubeconfigPath(c.kubeconfig),
 		kindcluster.CreateWithDisplayUsage(false), kindcluster.CreateWithDisplaySalutation(false)}
 	if c.image != "" {
@@ -397,7 +456,7 @@ func (c *Cluster) CreateNoWait(ctx context.Context) error {
 func (c *Cluster) exists() (bool, error) {
 	names, err := c.provider.List()
 	if err != nil {
-		return false, fmt.Errorf("listing kind clusters: %w", err)
+		return false, withDockerOutput("listing kind clusters", err)
 	}
 	for _, n := range names {
 		if n == c.name {
@@ -509,14 +568,29 @@ func (c *Cluster) ExportLogs(ctx context.Context, dest string) error {
 	return c.provider.CollectLogs(c.name, dest)
 }
 
-// Destroy implements support.E2EClusterProvider: deletes the cluster by name.
+// Destroy implements support.E2EClusterProvider: deletes the cluster by name
+// when this process created it or was told to take it over (WithTakeOver),
+// and never one another run holds. A cluster this run only reused is left as
+// it is, with a line saying how to delete it.
 func (c *Cluster) Destroy(ctx context.Context) error {
+	if !c.Created() && !c.takeOver {
+		fmt.Fprintf(c.log, "[cluster] leaving kind cluster %s: this run reused it and did not create it (delete it with: upgrade-harness cluster down -name %s)\n", c.name, c.name)
+		return nil
+	}
+	if err := c.Hold(); err != nil {
+		return err
+	}
+	// Deleting it on purpose is no lost node.
+	c.hold.watch(nil)
 	fmt.Fprintf(c.log, "[cluster] deleting kind cluster %s\n", c.name)
 	if err := c.provider.Delete(c.name, c.kubeconfig); err != nil {
 		return fmt.Errorf("deleting kind cluster %s: %w", c.name, err)
 	}
 	// The kubeconfig file is ours (one per cluster name): remove it too.
 	os.Remove(filepath.Join(c.kubeconfigDir, c.name+".yaml"))
+	c.created = false
+	c.hold.Release()
+	c.hold = nil
 	return nil
 }
 
@@ -560,20 +634,18 @@ func (c *Cluster) LoadImages(ctx context.Context, images ...string) error {
 }
 
 func loadArchive(ctx context.Context, n nodes.Node, images []string) error {
-	cmd := proc.Command(ctx, "docker", append([]string{"save"}, images...)...)
-	var serr bytes.Buffer
-	cmd.Stderr = &serr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
+	// docker save streams into the node's containerd import.
+	pr, pw := io.Pipe()
+	saved := make(chan error, 1)
+	go func() {
+		_, err := docker.Default.Do(ctx, docker.Call{Args: append([]string{"save"}, images...), Stdout: pw})
+		pw.CloseWithError(err)
+		saved <- err
+	}()
+	loadErr := nodeutils.LoadImageArchive(n, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // a load that stopped early ends the save
+	if err := <-saved; err != nil {
 		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	loadErr := nodeutils.LoadImageArchive(n, out)
-	waitErr := cmd.Wait()
-	if waitErr != nil {
-		return fmt.Errorf("docker save %s: %s", strings.Join(images, " "), strings.TrimSpace(serr.String()))
 	}
 	if loadErr != nil {
 		return fmt.Errorf("loading %s into node %s: %w", strings.Join(images, " "), n.String(), loadErr)
@@ -602,11 +674,7 @@ func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, args
 }
 
 func dockerImageID(ctx context.Context, image string) (string, error) {
-	out, err := proc.Command(ctx, "docker", "image", "inspect", "-f", "{{.Id}}", image).Output()
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
+	return docker.Default.Run(ctx, "image", "inspect", "-f", "{{.Id}}", image)
 }
 
 // ListHarnessClusters returns the kind clusters whose names carry NamePrefix.
@@ -614,7 +682,7 @@ func ListHarnessClusters() ([]string, error) {
 	p := kindcluster.NewProvider(kindcluster.ProviderWithDocker(), kindcluster.ProviderWithLogger(kindlog.NoopLogger{}))
 	names, err := p.List()
 	if err != nil {
-		return nil, err
+		return nil, withDockerOutput("listing kind clusters", err)
 	}
 	var out []string
 	for _, n := range names {
@@ -633,9 +701,9 @@ func (c *Cluster) notReusable(ctx context.Context) string {
 	if err != nil || len(all) == 0 {
 		return "its node containers cannot be listed"
 	}
-	out, err := proc.Command(ctx, "docker", append([]string{"inspect", "-f", "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"}, all...)...).Output()
+	out, err := docker.Default.Run(ctx, append([]string{"inspect", "-f", "{{.Name}} {{.State.Running}} {{.Created}} {{.State.StartedAt}}"}, all...)...)
 	if err != nil {
-		return "its node containers cannot be inspected"
+		return "its node containers cannot be inspected (" + err.Error() + ")"
 	}
 	// The harness writes the kubeconfig once kind has made the cluster and on
 	// every reuse: a node started after that was restarted.
@@ -643,7 +711,7 @@ func (c *Cluster) notReusable(ctx context.Context) string {
 	if st, err := os.Stat(c.kubeconfig); err == nil {
 		readyAt = st.ModTime()
 	}
-	return nodeRestarted(string(out), readyAt)
+	return nodeRestarted(out, readyAt)
 }
 
 // nodeRestartSlack: without a kubeconfig to date the cluster, a node that
@@ -681,9 +749,23 @@ func nodeRestarted(inspect string, readyAt time.Time) string {
 // ContainersOf lists the Docker containers (any state) of a kind cluster, by
 // kind's cluster label; used to prove a teardown left nothing behind.
 func ContainersOf(ctx context.Context, name string) ([]string, error) {
-	out, err := proc.Command(ctx, "docker", "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}").Output()
+	out, err := docker.Default.Run(ctx, "ps", "-a", "--filter", "label=io.x-k8s.kind.cluster="+name, "--format", "{{.Names}}")
 	if err != nil {
 		return nil, err
 	}
-	return strings.Fields(string(out)), nil
+	return strings.Fields(out), nil
+}
+
+// withDockerOutput keeps what docker said when kind's call of it failed:
+// kind's error names only the command and its exit status.
+func withDockerOutput(what string, err error) error {
+	if re := kindexec.RunErrorForError(err); re != nil {
+		if out := strings.TrimSpace(string(re.Output)); out != "" {
+			if len(out) > 2000 {
+				out = out[len(out)-2000:]
+			}
+			return fmt.Errorf("%s: %s: %w: %s", what, strings.Join(re.Command, " "), re.Inner, out)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

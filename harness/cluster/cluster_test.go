@@ -1,6 +1,12 @@
 package cluster
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	kindexec "sigs.k8s.io/kind/pkg/exec"
+)
 
 func TestNameCarriesPrefixAndIsValid(t *testing.T) {
 	cases := map[string]string{
@@ -39,5 +45,14 @@ func TestWithVersionSelectsUpstreamImageOnlyWhenNoneSet(t *testing.T) {
 	}
 	if d.GetKubectlContext() != "kind-uh-y" {
 		t.Errorf("context %q", d.GetKubectlContext())
+	}
+}
+
+// `cluster list` keeps docker's own words when kind's call of docker fails.
+func TestWithDockerOutputKeepsDockersStderr(t *testing.T) {
+	inner := errors.New("exit status 1")
+	err := withDockerOutput("listing kind clusters", &kindexec.RunError{Command: []string{"docker", "ps", "-a"}, Output: []byte("permission denied while trying to connect to the Docker daemon socket\n"), Inner: inner})
+	if !strings.Contains(err.Error(), "permission denied while trying to connect") || !strings.Contains(err.Error(), "docker ps -a") {
+		t.Fatalf("message %q lost docker's stderr or the command", err)
 	}
 }

@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 )
 
 // foundationWait bounds each wait on the echo Deployment and the client pod

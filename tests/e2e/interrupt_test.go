@@ -286,7 +286,7 @@ func (r *signalledRun) removeLeftovers(t *testing.T) {
 	containers, _ := cluster.ContainersOf(ctx, r.name)
 	if slices.Contains(names, r.name) || len(containers) > 0 {
 		t.Logf("deleting what the run left of cluster %s", r.name)
-		if err := cluster.New(r.name).Destroy(ctx); err != nil {
+		if err := cluster.New(r.name, cluster.WithTakeOver()).Destroy(ctx); err != nil {
 			t.Logf("deleting %s: %v", r.name, err)
 		}
 	}

@@ -73,7 +73,7 @@ func TestKeepOnFailure(t *testing.T) {
 		WithTeardown("delete the kept cluster (and a second one if an assessment failed)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			for _, n := range []string{name, name + "-2"} {
 				if names, _ := cluster.ListHarnessClusters(); slices.Contains(names, n) {
-					_ = cluster.New(n).Destroy(ctx)
+					_ = cluster.New(n, cluster.WithTakeOver()).Destroy(ctx)
 				}
 			}
 			return ctx

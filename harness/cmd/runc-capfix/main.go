@@ -6,7 +6,7 @@
 // executes the real runc with the same arguments.
 //
 // It is installed and registered by `upgrade-harness engine ensure` only when a
-// privileged probe container fails that way (see harness/engine).
+// privileged probe container fails that way (see harness/env/engine).
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine/capfix"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/capfix"
 )
 
 func main() {

@@ -7,12 +7,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/bench"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
@@ -87,8 +86,15 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	nodeT := time.Since(t0)
-	if _, err := images.BuildSimulated(ctx, images.BuildInput{Releases: release.Versions(), Log: os.Stderr}); err != nil {
-		return err
+	// The simulated images of the catalog's releases (a pull catalog's come from their registries).
+	if plan.Simulated {
+		var rels []string
+		for _, r := range plan.Catalog.Releases {
+			rels = append(rels, r.Version)
+		}
+		if _, err := images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: os.Stderr}); err != nil {
+			return err
+		}
 	}
 	timing := cell.DefaultTiming()
 	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: from, To: to,

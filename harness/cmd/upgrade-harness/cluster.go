@@ -11,15 +11,15 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 )
 
 func init() { register(clusterCommand, runCluster) }
 
 var clusterCommand = &commandSpec{
 	name:    "cluster",
-	summary: "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster)",
+	summary: "kind clusters: up, down, list, clean (-name NAME; clean removes every uh-* cluster no run holds)",
 	args:    "up|down|list|clean",
 	description: `Manages the harness's kind clusters by hand: up creates (or reuses) one on the
 offline node image ($NODE_IMAGE wins), down deletes one, list prints the harness's clusters
@@ -32,6 +32,35 @@ offline node image ($NODE_IMAGE wins), down deletes one, list prints the harness
 }
 
 var clusterActions = []string{"up", "down", "list", "clean"}
+
+// holdCluster claims a run's kind cluster before anything slow (engine, node
+// image): a cluster another run uses is refused at once (exit 2, naming that
+// run's pid). Nothing is held for an existing cluster (-kubeconfig).
+func holdCluster(name, kubeconfig string) error {
+	if kubeconfig != "" || name == "" {
+		return nil
+	}
+	_, err := cluster.Acquire(name)
+	return err
+}
+
+// watchNodes ends the run (exit 3) when a node container of a cluster it
+// holds disappears, as engine.Watch does for the engine.
+func watchNodes(ctx context.Context) (context.Context, func()) {
+	return cluster.WatchNodes(ctx, cluster.WatchNodesInput{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+}
+
+// watchCause is the watches' reason for ending the run, if one ended it: it
+// says more than the errors of the calls it cut short.
+func watchCause(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	var ue *engine.UnreachableError
+	var ng *cluster.NodeGoneError
+	if errors.As(cause, &ue) || errors.As(cause, &ng) {
+		return cause
+	}
+	return nil
+}
 
 func runCluster(ctx context.Context, args []string) error {
 	if len(args) > 0 && isHelpArg(args[0]) {
@@ -62,7 +91,10 @@ func runCluster(ctx context.Context, args []string) error {
 		if err := checkNodeImageEnv(); err != nil {
 			return err
 		}
-		img, err := resolveNodeImage(ctx, nodeimage.DefaultRecipe().KubernetesVersion, false)
+		if err := holdCluster(name, ""); err != nil {
+			return err
+		}
+		img, err := resolveNodeImage(ctx, "", false)
 		if err != nil {
 			return err
 		}
@@ -72,7 +104,11 @@ func runCluster(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("kubectl --kubeconfig %s --context %s get nodes\n", c.GetKubeconfig(), c.GetKubectlContext())
 	case "down":
-		if err := cluster.New(name).Destroy(ctx); err != nil {
+		// Told to: down takes the cluster over, unless a run holds it.
+		if err := cluster.New(name, cluster.WithTakeOver()).Destroy(ctx); err != nil {
+			if exitcode.Of(err) == exitcode.BadInput {
+				return err
+			}
 			return exitcode.InfraErr(err)
 		}
 	case "list":
@@ -88,12 +124,21 @@ func runCluster(ctx context.Context, args []string) error {
 		if err != nil {
 			return exitcode.InfraErr(withEngineOutput(err))
 		}
+		removed := 0
 		for _, n := range names {
-			if err := cluster.New(n).Destroy(ctx); err != nil {
+			err := cluster.New(n, cluster.WithTakeOver()).Destroy(ctx)
+			var iu *cluster.InUseError
+			if errors.As(err, &iu) {
+				// A run is using it: not ours to remove.
+				fmt.Fprintf(os.Stderr, "[cluster] skipping %v\n", err)
+				continue
+			}
+			if err != nil {
 				return exitcode.InfraErr(err)
 			}
+			removed++
 		}
-		fmt.Fprintf(os.Stderr, "[cluster] removed %d harness clusters\n", len(names))
+		fmt.Fprintf(os.Stderr, "[cluster] removed %d harness clusters\n", removed)
 	}
 	return nil
 }

@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 
@@ -79,6 +79,9 @@ func runDiagnose(ctx context.Context, args []string) error {
 		fmt.Printf("compatibility sweep %s ↔ %s of catalog %s on %s; keep %s; reports in %s (input checked, nothing run)\n",
 			in.Filter.From[0], in.Filter.To[0], in.Catalog, target, in.Keep, in.Artifacts)
 		return nil
+	}
+	if err := holdCluster(in.ClusterName, in.Kubeconfig); err != nil {
+		return err
 	}
 	if in.Kubeconfig == "" {
 		img, err := resolveNodeImage(ctx, "", false)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 )
 
 func init() { register(engineCommand, runEngine) }

@@ -2,20 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 
@@ -95,6 +93,9 @@ func runMatrix(ctx context.Context, args []string) error {
 		return nil
 	}
 	printPlan(os.Stderr, "[matrix] ", in, plan)
+	if err := holdCluster(in.ClusterName, in.Kubeconfig); err != nil {
+		return err
+	}
 	// Only now the machine is touched: engine, node image, then the cells.
 	if _, err := prepare.Engine(ctx, os.Stderr); err != nil {
 		return err
@@ -103,9 +104,10 @@ func runMatrix(ctx context.Context, args []string) error {
 	// leaving it hung in a docker or kind call.
 	ctx, stopWatch := engine.Watch(ctx, engine.WatchInput{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
 	defer stopWatch()
+	ctx, stopNodes := watchNodes(ctx)
+	defer stopNodes()
 	err = runMatrixCells(ctx, in, plan)
-	var ue *engine.UnreachableError
-	if cause := context.Cause(ctx); errors.As(cause, &ue) {
+	if cause := watchCause(ctx); cause != nil {
 		return cause
 	}
 	return err
@@ -209,18 +211,27 @@ func runImages(ctx context.Context, args []string) error {
 	if err := fv.parse(args); err != nil {
 		return err
 	}
+	// The simulated releases are what the simulated catalog lists.
+	sim, err := catalog.LoadByName(catalog.DefaultDir, "simulated")
+	if err != nil {
+		return err
+	}
+	var known []string
+	for _, r := range sim.Releases {
+		known = append(known, r.Version)
+	}
 	rels := fv.list("releases")
 	for _, r := range rels {
-		if _, err := release.Lookup(r); err != nil {
-			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", cut(fv.raw("releases")), cut(r), strings.Join(release.Versions(), ", ")))
+		if !slices.Contains(known, r) {
+			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", cut(fv.raw("releases")), cut(r), strings.Join(known, ", ")))
 		}
 	}
 	if len(rels) == 0 {
-		rels = release.Versions()
+		rels = known
 	}
 	if _, err := prepare.Engine(ctx, os.Stderr); err != nil {
 		return err
 	}
-	_, err := images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: os.Stderr})
+	_, err = images.BuildSimulated(ctx, images.BuildInput{Releases: rels, Log: os.Stderr})
 	return err
 }

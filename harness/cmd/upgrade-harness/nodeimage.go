@@ -6,23 +6,24 @@ import (
 	"os"
 	"regexp"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
 func init() { register(nodeImageCommand, runNodeImage) }
 
 var nodeImageCommand = &commandSpec{
 	name:    "node-image",
-	summary: "print the kind node image to use, building the offline one when missing ($NODE_IMAGE wins)",
-	description: `Prints the kind node image the clusters use: $NODE_IMAGE when set, else the
-harness's offline image, built from source (minutes) when it is not in the local store.`,
+	summary: "print the kind node image to use: $NODE_IMAGE, else kind's published image when it can be pulled, else the offline one (built when missing)",
+	description: `Prints the kind node image the clusters use: $NODE_IMAGE when set, else kind's own
+published node image pinned by digest when it is present or can be pulled (and the host can run
+it), else the harness's offline image, built from source (minutes) when it is not in the local store.`,
 	inputs:  "-kubernetes-version, $NODE_IMAGE.",
 	outputs: "the image reference on stdout; build progress on stderr.",
 	flags: []flagSpec{
 		{name: "kubernetes-version", def: nodeimage.DefaultRecipe().KubernetesVersion, arg: "v1.MINOR.PATCH",
-			noMake: "make uses the default; NODE_IMAGE= names another image", usage: "Kubernetes version of the offline image"},
+			noMake: "make uses the default; NODE_IMAGE= names another image", usage: "Kubernetes version of the node image (when given, kind's published image is used only if it is that version)"},
 		{name: "force", kind: kindBool, def: "false", noMake: "make reuses the image", usage: "rebuild even when the image exists"},
 	},
 	makeTargets: []string{"node-image"},
@@ -40,7 +41,11 @@ func runNodeImage(ctx context.Context, args []string) error {
 	if err := checkNodeImageEnv(); err != nil {
 		return err
 	}
-	img, err := resolveNodeImage(ctx, k8s, fv.boolean("force"))
+	version := ""
+	if fv.isSet("kubernetes-version") {
+		version = k8s
+	}
+	img, err := resolveNodeImage(ctx, version, fv.boolean("force"))
 	if err != nil {
 		return err
 	}

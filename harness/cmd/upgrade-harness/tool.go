@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
 )
 
 // tools are the host tools `tool` provides, by command, with their Debian package.

@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 )
 
 // Package is the Debian package that provides Executables; FontPackage gives

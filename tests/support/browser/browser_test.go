@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 )
 
 // recorder stands in for the host: it records commands, and "installs"

@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/e2e-framework/support"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/prepare"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
 )
 
 // KeepClusterEnv set to "true" keeps the shared clusters after the suite.
@@ -69,7 +69,9 @@ func New(opts Options) *Suite {
 	}
 	s := &Suite{opts: opts, creatingDone: sync.NewCond(&sync.Mutex{})}
 	for i := range opts.Lanes {
-		c := cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log))
+		// The suite owns its lanes, a kept one it reuses included: its
+		// teardown deletes them unless E2E_KEEP_CLUSTER=true.
+		c := cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log), cluster.WithTakeOver())
 		s.clusters = append(s.clusters, c)
 		s.lanes = append(s.lanes, NewLane(LaneInput{
 			Name:        fmt.Sprintf("lane %d (cluster %s)", i, c.Name()),

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 )
 
 // SharedDirEnv overrides where the shared directory is.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 )
 
 func TestSharedDirHonoursTheOverride(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
@@ -90,6 +91,9 @@ type BuildInput struct {
 	Log io.Writer
 	// Docker is the container engine binary; default "docker".
 	Docker string
+	// DockerClient makes the docker calls; default: a client of Docker, or
+	// one over Commands when the caller set Commands (tests).
+	DockerClient *docker.Client
 	// Go is the go binary; default "go".
 	Go string
 	// ModuleDir is the upgrade-harness module root; default: the nearest parent
@@ -179,6 +183,13 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	}
 	if in.GOARCH == "" {
 		in.GOARCH = runtime.GOARCH
+	}
+	if in.DockerClient == nil {
+		if in.Commands != nil {
+			in.DockerClient = docker.New(docker.WithBinary(in.Docker), docker.WithExec(commandsExec(in.Commands, in.Docker)))
+		} else {
+			in.DockerClient = docker.New(docker.WithBinary(in.Docker))
+		}
 	}
 	if in.Commands == nil {
 		in.Commands = ExecRunner{}
@@ -373,7 +384,7 @@ func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref stri
 	if err := spec.writeLayer(&layer, binary, shell); err != nil {
 		return Built{}, exitcode.InfraErr(fmt.Errorf("image %s: %w", ref, err))
 	}
-	if _, err := in.Commands.Run(ctx, importCommand(in.Docker, spec, rel, digest, ref, &layer)); err != nil {
+	if _, err := in.DockerClient.Do(ctx, importCall(spec, rel, digest, ref, &layer)); err != nil {
 		return Built{}, exitcode.InfraErr(fmt.Errorf("import image %s: %w", ref, err))
 	}
 	b.Duration = time.Since(start)
@@ -427,33 +438,41 @@ func compile(ctx context.Context, in BuildInput, spec imageSpec, rel string) ([]
 	return binary, nil
 }
 
-// inspectCommand reads the content label of an existing image.
-func inspectCommand(docker, ref string) Command {
-	return Command{Name: docker, Args: []string{"image", "inspect", "-f", fmt.Sprintf(`{{ index .Config.Labels %q }}`, ContentLabel), ref}}
+// inspectArgs read the content label of an existing image.
+func inspectArgs(ref string) []string {
+	return []string{"image", "inspect", "-f", fmt.Sprintf(`{{ index .Config.Labels %q }}`, ContentLabel), ref}
+}
+
+// commandsExec runs docker calls through a CommandRunner, so unit tests
+// answer them from the same fake as go build.
+func commandsExec(r CommandRunner, binary string) docker.Exec {
+	return func(ctx context.Context, c docker.Call) ([]byte, []byte, error) {
+		out, err := r.Run(ctx, Command{Name: binary, Args: c.Args, Stdin: c.Stdin})
+		return out, nil, err
+	}
 }
 
 // imageContentLabel returns the label value of ref; an error means the image is
 // absent or the engine could not say.
 func imageContentLabel(ctx context.Context, in BuildInput, ref string) (string, error) {
-	out, err := in.Commands.Run(ctx, inspectCommand(in.Docker, ref))
+	label, err := in.DockerClient.Run(ctx, inspectArgs(ref)...)
 	if err != nil {
 		return "", err
 	}
-	label := strings.TrimSpace(string(out))
 	if label == "" || label == "<no value>" {
 		return "", errors.New("no content label")
 	}
 	return label, nil
 }
 
-// importCommand is docker import of the layer from stdin with the image config as --change instructions.
-func importCommand(docker string, spec imageSpec, rel, digest, ref string, layer io.Reader) Command {
+// importCall is docker import of the layer from stdin with the image config as --change instructions.
+func importCall(spec imageSpec, rel, digest, ref string, layer io.Reader) docker.Call {
 	args := []string{"import"}
 	for _, c := range spec.importChanges(rel, digest) {
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", ref)
-	return Command{Name: docker, Args: args, Stdin: layer}
+	return docker.Call{Args: args, Stdin: layer}
 }
 
 // shortDigest is "sha256:" plus the first 8 hex characters, for progress lines.

@@ -116,3 +116,25 @@ func TestMergeDaemonConfigKeepsExistingSettings(t *testing.T) {
 		t.Fatalf("want an error naming the file, got %v", err)
 	}
 }
+
+// A daemon that refuses root is no docker-group problem: the message keeps
+// docker's own words and points at the socket, not at usermod; a user is
+// told the group and the command.
+func TestEnsurePermissionDeniedSaysWhatHelpsRootAndUser(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+	denied := "permission denied while trying to connect to the Docker daemon socket at unix:///run/user/1000/docker.sock"
+	f := &fakeRunner{answer: func(cmd string) (string, string, error) {
+		return "", denied, errors.New("exit status 1")
+	}}
+	_, err := Ensure(context.Background(), EnsureInput{Runner: f, Host: Host{IsRoot: true, IsDebian: true}, StateDir: t.TempDir()})
+	if err == nil || strings.Contains(err.Error(), "docker group") || !strings.Contains(err.Error(), denied) || !strings.Contains(err.Error(), "DOCKER_HOST") {
+		t.Fatalf("root refused: %v; want docker's words and DOCKER_HOST, no docker group", err)
+	}
+	_, err = Ensure(context.Background(), EnsureInput{Runner: f, Host: Host{IsRoot: false, IsDebian: true}, StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "usermod -aG docker") || !strings.Contains(err.Error(), denied) {
+		t.Fatalf("user refused: %v; want the docker group, usermod and docker's words", err)
+	}
+	if len(f.ran) != 2 {
+		t.Fatalf("ran %v, want one docker info per attempt and nothing else", f.ran)
+	}
+}

@@ -76,7 +76,7 @@ func goarchOrHost(goarch string) string {
 }
 
 // TestBuildWithDocker really imports images. It needs a docker engine and is
-// opt-in: AMBIENT_E2E_DOCKER_TESTS=1 go test ./harness/images/ -run TestBuildWithDocker
+// opt-in: AMBIENT_E2E_DOCKER_TESTS=1 go test ./harness/env/images/ -run TestBuildWithDocker
 func TestBuildWithDocker(t *testing.T) {
 	if testing.Short() || os.Getenv("AMBIENT_E2E_DOCKER_TESTS") != "1" {
 		t.Skip("set AMBIENT_E2E_DOCKER_TESTS=1 to build images with the local docker engine")

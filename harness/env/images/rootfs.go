@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/proc"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 )
 
 // File is one entry of a root filesystem assembled in Go.
@@ -80,10 +80,8 @@ func ImportRootFS(ctx context.Context, in ImportInput) error {
 		args = append(args, "--change", c)
 	}
 	args = append(args, "-", in.Ref)
-	cmd := proc.Command(ctx, in.Docker, args...)
-	cmd.Stdin = bytes.NewReader(layer)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker import %s: %v: %s", in.Ref, err, strings.TrimSpace(string(out)))
+	if _, err := docker.New(docker.WithBinary(in.Docker)).Do(ctx, docker.Call{Args: args, Stdin: bytes.NewReader(layer)}); err != nil {
+		return fmt.Errorf("image %s: %w", in.Ref, err)
 	}
 	return nil
 }

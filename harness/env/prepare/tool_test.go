@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 

@@ -3,18 +3,21 @@ package engine
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"k8s.io/utils/clock"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 )
 
 // WatchInput configures Watch.
 type WatchInput struct {
+	// Docker pings the engine; default: the docker CLI on $PATH.
+	Docker *docker.Client
+	// Runner, when Docker is nil, runs the pings (tests).
 	Runner Runner
 	Clock  clock.Clock
 	// Interval between pings (default 5 s).
@@ -44,12 +47,7 @@ func (e *UnreachableError) Error() string {
 func (e *UnreachableError) StoppedAt() time.Time { return e.Since }
 
 // EngineName is what messages call the engine the docker CLI talks to.
-func EngineName() string {
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		return h
-	}
-	return "unix:///var/run/docker.sock"
-}
+func EngineName() string { return docker.Host() }
 
 // Watch pings the engine (`docker version`) while ctx lives and cancels the
 // returned context with an *exitcode.Error (infrastructure, wrapping an
@@ -57,8 +55,11 @@ func EngineName() string {
 // engine died ends with exit 3 naming it instead of hanging in a kind or
 // docker call. stop ends the watch.
 func Watch(ctx context.Context, in WatchInput) (context.Context, func()) {
-	if in.Runner == nil {
-		in.Runner = ExecRunner{}
+	if in.Docker == nil && in.Runner != nil {
+		in.Docker = docker.New(docker.WithExec(runnerExec(in.Runner)))
+	}
+	if in.Docker == nil {
+		in.Docker = docker.Default
 	}
 	if in.Clock == nil {
 		in.Clock = clock.RealClock{}
@@ -82,7 +83,7 @@ func Watch(ctx context.Context, in WatchInput) (context.Context, func()) {
 		failed, since := 0, time.Time{}
 		_ = poll.Until(wctx, in.Clock, in.Interval, func(ctx context.Context) (bool, error) {
 			pctx, pcancel := context.WithTimeout(ctx, in.Timeout)
-			out, serr, err := in.Runner.Run(pctx, nil, "docker", "version", "--format", "{{.Server.Version}}")
+			out, serr, err := split(in.Docker.Run(pctx, "version", "--format", "{{.Server.Version}}"))
 			timedOut := pctx.Err() != nil
 			pcancel()
 			if ctx.Err() != nil {

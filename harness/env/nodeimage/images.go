@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/proc"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 )
 
 // componentImages makes the images kubeadm's static pods and add-ons run.
@@ -44,10 +44,10 @@ func (b *builder) componentImages(ctx context.Context, w io.Writer, rootfsImage 
 	}
 	// kube-proxy programs iptables: it needs the Debian userland under it.
 	return b.withContainer(ctx, w, rootfsImage, "kube-proxy", func(name string) error {
-		if err := run(ctx, w, "", nil, "docker", "cp", b.bins["kube-proxy"], name+":/usr/local/bin/kube-proxy"); err != nil {
+		if err := docker.Default.Logged(ctx, w, "cp", b.bins["kube-proxy"], name+":/usr/local/bin/kube-proxy"); err != nil {
 			return err
 		}
-		return run(ctx, w, "", nil, "docker", "commit", "--change", path, "--change", `ENTRYPOINT ["/usr/local/bin/kube-proxy"]`, "--change", "CMD []", name, imgs["kube-proxy"])
+		return docker.Default.Logged(ctx, w, "commit", "--change", path, "--change", `ENTRYPOINT ["/usr/local/bin/kube-proxy"]`, "--change", "CMD []", name, imgs["kube-proxy"])
 	})
 }
 
@@ -58,7 +58,7 @@ func (b *builder) withContainer(ctx context.Context, w io.Writer, image, purpose
 	// Removed however fn ends; registered before the run, which an interrupt
 	// may cut short after the engine created the container.
 	defer removeContainer(ctx, name)
-	if err := run(ctx, w, "", nil, "docker", "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
+	if err := docker.Default.Logged(ctx, w, "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
 		return err
 	}
 	return fn(name)
@@ -70,10 +70,10 @@ const BuildContainerPrefix = "upgrade-harness-build-"
 // removeContainer removes a build container by name; after a cancel, once
 // more a moment later, in case the engine was still creating it.
 func removeContainer(ctx context.Context, name string) {
-	_ = proc.Command(context.Background(), "docker", "rm", "-f", name).Run()
+	_, _ = docker.Default.Run(context.Background(), "rm", "-f", name)
 	if ctx.Err() != nil {
 		time.Sleep(time.Second)
-		_ = proc.Command(context.Background(), "docker", "rm", "-f", name).Run()
+		_, _ = docker.Default.Run(context.Background(), "rm", "-f", name)
 	}
 }
 
@@ -116,19 +116,17 @@ func (b *builder) assemble(ctx context.Context, w io.Writer, rootfsImage string)
 		return err
 	}
 	return b.withContainer(ctx, w, rootfsImage, "node", func(name string) error {
-		cp := proc.Command(ctx, "docker", "cp", "-", name+":/")
-		cp.Stdin, cp.Stdout, cp.Stderr = strings.NewReader(string(overlay)), w, w
 		fmt.Fprintf(w, "$ docker cp - %s:/ (%d bytes)\n", name, len(overlay))
-		if err := cp.Run(); err != nil {
-			return fmt.Errorf("docker cp overlay: %w", err)
+		if _, err := docker.Default.Do(ctx, docker.Call{Args: []string{"cp", "-", name + ":/"}, Stdin: strings.NewReader(string(overlay)), Stdout: w}); err != nil {
+			return fmt.Errorf("copying the overlay: %w", err)
 		}
-		if err := run(ctx, w, "", nil, "docker", "exec", name, "bash", "/kind/bin/upgrade-harness-setup.sh"); err != nil {
+		if err := docker.Default.Logged(ctx, w, "exec", name, "bash", "/kind/bin/upgrade-harness-setup.sh"); err != nil {
 			return err
 		}
 		if err := b.preload(ctx, w, name); err != nil {
 			return err
 		}
-		return run(ctx, w, "", nil, "docker", "commit",
+		return docker.Default.Logged(ctx, w, "commit",
 			"--change", `ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]`,
 			"--change", "CMD []",
 			"--change", "ENV container=docker",
@@ -140,11 +138,11 @@ func (b *builder) assemble(ctx context.Context, w io.Writer, rootfsImage string)
 // preload starts containerd inside the build container and imports every
 // component image into its k8s.io namespace, pinned so kubelet never removes them.
 func (b *builder) preload(ctx context.Context, w io.Writer, name string) error {
-	if err := run(ctx, w, "", nil, "docker", "exec", "-d", name, "sh", "-c", "echo $$ > /run/upgrade-harness-containerd.pid; exec containerd >/var/log/upgrade-harness-containerd.log 2>&1"); err != nil {
+	if err := docker.Default.Logged(ctx, w, "exec", "-d", name, "sh", "-c", "echo $$ > /run/upgrade-harness-containerd.pid; exec containerd >/var/log/upgrade-harness-containerd.log 2>&1"); err != nil {
 		return err
 	}
 	if err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		return proc.Command(ctx, "docker", "exec", name, "ctr", "version").Run() == nil, nil
+		return docker.Default.Succeeds(ctx, "exec", name, "ctr", "version"), nil
 	}); err != nil {
 		return fmt.Errorf("containerd did not start inside the build container: %w", err)
 	}
@@ -157,10 +155,10 @@ func (b *builder) preload(ctx context.Context, w io.Writer, name string) error {
 			return err
 		}
 	}
-	if err := run(ctx, w, "", nil, "docker", "exec", name, "ctr", "--namespace=k8s.io", "images", "ls", "-q"); err != nil {
+	if err := docker.Default.Logged(ctx, w, "exec", name, "ctr", "--namespace=k8s.io", "images", "ls", "-q"); err != nil {
 		return err
 	}
 	// Stop containerd by its pid so its state is consistent in the commit.
-	return run(ctx, w, "", nil, "docker", "exec", name, "sh", "-c",
+	return docker.Default.Logged(ctx, w, "exec", name, "sh", "-c",
 		`p=$(cat /run/upgrade-harness-containerd.pid); kill $p; for i in $(seq 1 50); do kill -0 $p 2>/dev/null || exit 0; sleep 0.2; done; echo containerd did not stop; exit 1`)
 }

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
@@ -149,7 +150,7 @@ func (b *builder) build(ctx context.Context) error {
 }
 
 func (b *builder) imageExists(ctx context.Context, ref string) bool {
-	return proc.Command(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", ref).Run() == nil
+	return docker.Default.Succeeds(ctx, "image", "inspect", "--format", "{{.Id}}", ref)
 }
 
 // run runs a command with its output in the step log.
@@ -205,12 +206,12 @@ func (b *builder) rootfs(ctx context.Context, w io.Writer, image string) error {
 	// a tag of its own and becomes image (which later builds reuse) only once
 	// the whole pipeline succeeded.
 	partial := image + "-partial"
-	defer run(context.WithoutCancel(ctx), w, "", nil, "docker", "image", "rm", "--force", partial)
+	defer docker.Default.Logged(context.WithoutCancel(ctx), w, "image", "rm", "--force", partial)
 	script := fmt.Sprintf("set -o pipefail; tar -C %s -c . | docker import - %s", shellQuote(dir), shellQuote(partial))
 	if err := run(ctx, w, "", nil, "bash", "-c", script); err != nil {
 		return err
 	}
-	return run(ctx, w, "", nil, "docker", "tag", partial, image)
+	return docker.Default.Logged(ctx, w, "tag", partial, image)
 }
 
 func hostMirror(suite string) string {

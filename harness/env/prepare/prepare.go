@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
@@ -81,24 +81,11 @@ func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
 	return nil
 }
 
-// NodeImage returns $NODE_IMAGE when set (e.g. kindest/node on a machine with a
-// registry), else the offline image of the default recipe at k8sVersion,
-// building it when missing. The engine must be ready.
+// NodeImage returns the node image a run uses (see ChooseNodeImage): $NODE_IMAGE,
+// else kind's published image where it can be pulled, else the offline image
+// of the default recipe at k8sVersion ("" for any), building it when missing.
+// The engine must be ready.
 func NodeImage(ctx context.Context, log io.Writer, k8sVersion string, force bool) (string, error) {
-	if img := os.Getenv("NODE_IMAGE"); img != "" {
-		fmt.Fprintf(log, "[node-image] using NODE_IMAGE=%s\n", img)
-		return img, nil
-	}
-	r := nodeimage.DefaultRecipe()
-	if k8sVersion != "" {
-		r.KubernetesVersion = k8sVersion
-	}
-	if _, err := r.StagingVersion(); err != nil {
-		return "", exitcode.BadInputErr(err)
-	}
-	res, err := nodeimage.Ensure(ctx, nodeimage.BuildInput{Recipe: r, Mirror: os.Getenv("DEBIAN_MIRROR"), Log: log, Force: force})
-	if err != nil {
-		return "", exitcode.InfraErr(err)
-	}
-	return res.Image, nil
+	c, err := ChooseNodeImage(ctx, ChooseNodeImageInput{KubernetesVersion: k8sVersion, Force: force, Log: log})
+	return c.Image, err
 }

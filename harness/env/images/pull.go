@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/proc"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 )
 
 // EnsurePulled pulls every image the local engine does not have yet, for
@@ -22,9 +22,8 @@ func EnsurePulled(ctx context.Context, refs []string, log io.Writer) error {
 			return fmt.Errorf("image %s is not in the local Docker store and its registry is local, so it is never pulled (build it or docker tag it first)", ref)
 		}
 		fmt.Fprintf(log, "pulling %s\n", ref)
-		out, err := proc.Command(ctx, "docker", "pull", ref).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("docker pull %s: %v: %s (build or load the image locally, or remap it with -image-remap)", ref, err, strings.TrimSpace(string(out)))
+		if _, err := docker.Default.Run(ctx, "pull", ref); err != nil {
+			return fmt.Errorf("%w (build or load the image locally, or remap it with -image-remap)", err)
 		}
 	}
 	return nil
@@ -32,7 +31,7 @@ func EnsurePulled(ctx context.Context, refs []string, log io.Writer) error {
 
 // Present reports whether the local Docker engine holds ref.
 func Present(ctx context.Context, ref string) bool {
-	return proc.Command(ctx, "docker", "image", "inspect", ref).Run() == nil
+	return docker.Default.Succeeds(ctx, "image", "inspect", ref)
 }
 
 // LocalOnly reports whether ref names the registry nothing can be pulled from:

@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 )
 
 // Runner runs host commands; tests replace it with canned outputs.
@@ -99,7 +102,10 @@ func DetectHost() Host {
 
 // EnsureInput configures Ensure.
 type EnsureInput struct {
+	// Runner runs host commands (apt-get, kill, dockerd).
 	Runner Runner
+	// Docker is the docker CLI client; default: one over Runner.
+	Docker *docker.Client
 	Host   Host
 	Log    io.Writer
 	// StateDir holds the dockerd log, pid file and the probe binary (default /var/lib/upgrade-harness).
@@ -130,11 +136,11 @@ func Ensure(ctx context.Context, in EnsureInput) (Result, error) {
 	var res Result
 	logf := func(format string, a ...any) { fmt.Fprintf(in.Log, "engine: "+format+"\n", a...) }
 
-	out, serr, err := in.Runner.Run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}")
+	out, serr, err := split(in.Docker.Run(ctx, "info", "--format", "{{.ServerVersion}}"))
 	state := ClassifyInfo(out, serr, err)
 	if state != InfoReady {
 		if state == InfoPermission {
-			return res, fmt.Errorf("docker daemon is running but this user may not use it (%s): add the user to the docker group or run as root", strings.TrimSpace(serr))
+			return res, permissionError(in.Host, firstLine(serr, err))
 		}
 		if !in.Host.IsRoot || !in.Host.IsDebian {
 			return res, fmt.Errorf("no working Docker engine (docker info: %s) and cannot install one here (root=%v, debian=%v): install and start Docker (or Podman with the docker CLI shim), then run again", firstLine(serr, err), in.Host.IsRoot, in.Host.IsDebian)
@@ -182,14 +188,52 @@ func Ensure(ctx context.Context, in EnsureInput) (Result, error) {
 		}
 	}
 	res.CapFix = res.CapFix || capFixRegistered(in.DaemonConfig)
-	out, _, _ = in.Runner.Run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}")
-	res.ServerVersion = strings.TrimSpace(out)
+	out, _ = in.Docker.Run(ctx, "info", "--format", "{{.ServerVersion}}")
+	res.ServerVersion = out
 	return res, nil
+}
+
+// permissionError says why the daemon refused us and what would help: the
+// docker group is a remedy for a user, never for root, whom a socket refuses
+// only when it is another daemon's (DOCKER_HOST, rootless) or a plugin's.
+func permissionError(h Host, cause string) error {
+	if h.IsRoot {
+		return fmt.Errorf("the docker daemon at %s refused root (%s): root needs no group, so this socket is not the system daemon's or an authorization plugin denies it; point DOCKER_HOST at the daemon to use (unset it for %s), or fix that socket's owner", docker.Host(), cause, "unix:///var/run/docker.sock")
+	}
+	name := "this user"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return fmt.Errorf("the docker daemon at %s is running but %s may not use it (%s): add %s to the docker group (sudo usermod -aG docker %s, then log in again) or run as root", docker.Host(), name, cause, name, name)
+}
+
+// split turns a docker client's answer into ClassifyInfo's terms.
+func split(out string, err error) (string, string, error) {
+	var de *docker.Error
+	if errors.As(err, &de) {
+		return out, de.Stderr, de.Err
+	}
+	return out, "", err
+}
+
+// runnerExec runs docker calls through a Runner, so unit tests answer them
+// from the same script as the host commands.
+func runnerExec(r Runner) docker.Exec {
+	return func(ctx context.Context, c docker.Call) ([]byte, []byte, error) {
+		out, serr, err := r.Run(ctx, c.Stdin, "docker", c.Args...)
+		return []byte(out), []byte(serr), err
+	}
 }
 
 func (in *EnsureInput) defaults() {
 	if in.Log == nil {
 		in.Log = io.Discard
+	}
+	if in.Runner == nil {
+		in.Runner = ExecRunner{}
+	}
+	if in.Docker == nil {
+		in.Docker = docker.New(docker.WithExec(runnerExec(in.Runner)))
 	}
 	if in.StateDir == "" {
 		in.StateDir = "/var/lib/upgrade-harness"
@@ -225,7 +269,7 @@ func (in *EnsureInput) startDaemon(ctx context.Context, logf func(string, ...any
 	}
 	var out, serr string
 	if werr := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, in.Timeout, true, func(ctx context.Context) (bool, error) {
-		out, serr, err = in.Runner.Run(ctx, nil, "docker", "info", "--format", "{{.ServerVersion}}")
+		out, serr, err = split(in.Docker.Run(ctx, "info", "--format", "{{.ServerVersion}}"))
 		return ClassifyInfo(out, serr, err) == InfoReady, nil
 	}); werr != nil {
 		if ctx.Err() != nil {
@@ -233,7 +277,7 @@ func (in *EnsureInput) startDaemon(ctx context.Context, logf func(string, ...any
 		}
 		return fmt.Errorf("dockerd did not answer within %s (last: %s); see %s", in.Timeout, firstLine(serr, err), logPath)
 	}
-	logf("dockerd %s ready after %s", strings.TrimSpace(out), time.Since(start).Round(100*time.Millisecond))
+	logf("dockerd %s ready after %s", out, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 
@@ -261,25 +305,25 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 	if in.ProbeBinary == "" {
 		return ProbeFailed, errors.New("engine: no probe binary given")
 	}
-	if _, _, err := in.Runner.Run(ctx, nil, "docker", "image", "inspect", probeImage); err != nil {
+	if !in.Docker.Succeeds(ctx, "image", "inspect", probeImage) {
 		tarball, err := probeTar(in.ProbeBinary)
 		if err != nil {
 			return ProbeFailed, err
 		}
-		if _, e, err := in.Runner.Run(ctx, strings.NewReader(string(tarball)), "docker", "import", "--change", `ENTRYPOINT ["/pause"]`, "-", probeImage); err != nil {
-			return ProbeFailed, fmt.Errorf("importing the probe image: %s", firstLine(e, err))
+		if _, err := in.Docker.Do(ctx, docker.Call{Args: []string{"import", "--change", `ENTRYPOINT ["/pause"]`, "-", probeImage}, Stdin: strings.NewReader(string(tarball))}); err != nil {
+			return ProbeFailed, fmt.Errorf("importing the probe image: %w", err)
 		}
 	}
 	name := fmt.Sprintf("upgrade-harness-engine-probe-%d", time.Now().UnixNano())
-	out, serr, err := in.Runner.Run(ctx, nil, "docker", "run", "-d", "--privileged", "--name", name, probeImage)
-	defer removeContainer(ctx, in.Runner, name)
+	out, serr, err := split(in.Docker.Run(ctx, "run", "-d", "--privileged", "--name", name, probeImage))
+	defer removeContainer(ctx, in.Docker, name)
 	if st := ClassifyProbe(out, serr, err); st != ProbeOK {
 		if st == ProbeFailed {
 			return st, fmt.Errorf("a privileged container cannot start: %s", firstLine(serr, err))
 		}
 		return st, nil
 	}
-	out, serr, err = in.Runner.Run(ctx, nil, "docker", "exec", name, "/pause", "-exit")
+	out, serr, err = split(in.Docker.Run(ctx, "exec", name, "/pause", "-exit"))
 	st := ClassifyProbe(out, serr, err)
 	if st == ProbeFailed {
 		return st, fmt.Errorf("docker exec into a privileged container fails: %s", firstLine(serr, err))
@@ -290,11 +334,11 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 // removeContainer removes a container the harness started, by name. When ctx
 // was cancelled, the `docker run` that made it was cut short and the engine
 // may still be creating it: it is removed again a moment later.
-func removeContainer(ctx context.Context, r Runner, name string) {
-	r.Run(context.Background(), nil, "docker", "rm", "-f", name)
+func removeContainer(ctx context.Context, d *docker.Client, name string) {
+	_, _ = d.Run(context.Background(), "rm", "-f", name)
 	if ctx.Err() != nil {
 		time.Sleep(time.Second)
-		r.Run(context.Background(), nil, "docker", "rm", "-f", name)
+		_, _ = d.Run(context.Background(), "rm", "-f", name)
 	}
 }
 
