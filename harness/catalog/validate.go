@@ -36,7 +36,25 @@ type validator struct {
 }
 
 func (v *validator) add(field, format string, args ...any) {
-	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, args...)})
+	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
+}
+
+// maxEchoed bounds how much of a user's value a message repeats.
+const maxEchoed = 1000
+
+// shortValues cuts long string values to their start and their length, so
+// that a message about a 1 MiB value stays a line.
+func shortValues(args []any) []any {
+	out := args
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxEchoed {
+			if &out[0] == &args[0] {
+				out = append([]any(nil), args...)
+			}
+			out[i] = fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(s[:maxEchoed/2], ""), len(s))
+		}
+	}
+	return out
 }
 
 // lineOf finds the line of field, or of its nearest ancestor that was written.
