@@ -406,3 +406,17 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// ManifestProblem is a problem with the local manifests of release version,
+// located at its manifests.path in the catalog file, e.g. when their contents
+// fail a check the catalog cannot make itself (deploy.CheckManifests).
+func (c *Catalog) ManifestProblem(version string, err error) Problem {
+	for i, r := range c.Releases {
+		if r.Version == version {
+			field := fmt.Sprintf("releases[%d].manifests.path", i)
+			return Problem{File: c.File, Line: c.lineOf(field), Field: field,
+				Message: fmt.Sprintf("%q: %v", r.Manifests.Path, err)}
+		}
+	}
+	return Problem{File: c.File, Message: fmt.Sprintf("release %s: %v", version, err)}
+}

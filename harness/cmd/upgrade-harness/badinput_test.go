@@ -183,7 +183,7 @@ func fixtures(t *testing.T) string {
 	write("empty.yaml", "")
 	write("big.yaml", "# "+strings.Repeat("x", catalog.MaxFileSize+10)+"\n")
 	write("catdir/other.yaml", goodCatalog(""))
-	write("manifests/kind-v0.2.0.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ambient-code}\n")
+	write("manifests/kind-v0.2.0.yaml", platformManifests)
 	write("not-a-kubeconfig.yaml", "foo: bar\n")
 	write("kubeconfig", `apiVersion: v1
 kind: Config
@@ -602,7 +602,7 @@ func TestReproLineRunsTheSameCellThroughMake(t *testing.T) {
 		if err := os.MkdirAll(manifests, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte("kind: Namespace\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte(platformManifests), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -658,3 +658,14 @@ func TestMakefileTakesEveryReproVariable(t *testing.T) {
 		}
 	}
 }
+
+// platformManifests is the least a manifests file must hold to pass the input
+// check: the platform's two Deployments.
+const platformManifests = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agentic-operator, namespace: ambient-code}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend-api, namespace: ambient-code}
+`
