@@ -39,6 +39,10 @@ func (v *validator) add(field, format string, args ...any) {
 	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
 }
 
+// maxCatalogName bounds a catalog's name, which becomes part of cell names,
+// file names and repro lines (a Kubernetes label value's limit).
+const maxCatalogName = 63
+
 // maxEchoed bounds how much of a user's value a message repeats.
 const maxEchoed = 1000
 
@@ -93,8 +97,11 @@ func (v *validator) header() {
 	if c.Kind != Kind {
 		v.add("kind", "%q is not supported (want %q)", c.Kind, Kind)
 	}
-	if !catalogNameRE.MatchString(c.Name) {
+	switch {
+	case !catalogNameRE.MatchString(c.Name):
 		v.add("name", "%q is not a valid catalog name (want lowercase letters, digits and '-', e.g. \"simulated\")", c.Name)
+	case len(c.Name) > maxCatalogName:
+		v.add("name", "%q is %d characters long (want a catalog name of at most %d, e.g. \"simulated\")", c.Name, len(c.Name), maxCatalogName)
 	}
 	if c.Build != BuildSimulated && c.Build != BuildPull {
 		v.add("build", "%q is not a build mode (want %s or %s)", c.Build, BuildSimulated, BuildPull)
