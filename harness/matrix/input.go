@@ -119,7 +119,7 @@ func planFor(in Input, cat *catalog.Catalog, cells []upgrade.Cell) (Plan, error)
 	if in.ManifestOverride != nil {
 		mo := *in.ManifestOverride
 		if st, err := os.Stat(mo.Dir); err != nil || !st.IsDir() {
-			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, e.g. ../shared/upstream-manifests)", mo.Dir, catalog.DefaultManifestPattern))
+			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, one kustomize build of each release)", mo.Dir, catalog.DefaultManifestPattern))
 		}
 		if len(mo.Only) == 0 {
 			// Every release a cell deploys needs its file: a missing one is
