@@ -22,7 +22,7 @@ var (
 // file system): it must never panic, every error must be bad input made of
 // problems that name the file and read without Go internals, and a catalog
 // it accepts must expand into cells whose releases and images it has.
-// Seeds: testdata/fuzz/FuzzLoad and the shipped catalogs.
+// Seeds: testdata/fuzz/FuzzLoad, the shipped catalogs and pathologicalCatalogs.
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"simulated", "upstream"} {
 		if data, err := os.ReadFile(filepath.Join("..", "..", DefaultDir, name+".yaml")); err == nil {
@@ -30,6 +30,12 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Add([]byte(catalogWith(nil)))
+	// The shapes that cost parsers memory out of proportion (deep nesting,
+	// wide collections, long lines), cut to 64 KiB so the fuzzer can mutate
+	// them quickly; TestEveryCatalogUpTo1MiBIsBounded loads them whole.
+	for _, p := range pathologicalCatalogs() {
+		f.Add([]byte(p.data[:min(len(p.data), 64<<10)]))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > MaxFileSize {
 			return // refused before parsing; readCatalogFile's test covers it

@@ -88,7 +88,10 @@ func fileKind(m fs.FileMode) string {
 func documents(file string, data []byte) ([]*yaml.Node, *Problem) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var docs []*yaml.Node
-	for {
+	for n := 0; ; n++ {
+		if n == maxDocuments {
+			return nil, &Problem{File: file, Message: fmt.Sprintf("the file holds more than %d YAML documents (want exactly one Catalog document per file)", maxDocuments)}
+		}
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -103,6 +106,10 @@ func documents(file string, data []byte) ([]*yaml.Node, *Problem) {
 		}
 	}
 }
+
+// maxDocuments bounds how many documents (empty ones too) documents decodes:
+// each costs the decoder a fresh start.
+const maxDocuments = 1000
 
 // documentStart is the line of the "---" that opens the document whose
 // content starts at line, or line itself.

@@ -84,18 +84,20 @@ func TestMergeKeysAreFieldsOfTheMapping(t *testing.T) {
 }
 
 // TestAliasExpansionIsBounded: aliases that repeat subtrees N×N times are
-// refused quickly, by yaml.v3's alias limit or the walker's budget.
+// refused quickly: lists longer than MaxItems before decoding, shorter ones
+// by yaml.v3's alias limit or the walker's budget.
 func TestAliasExpansionIsBounded(t *testing.T) {
-	const n = 3000
-	var b strings.Builder
-	b.WriteString("apiVersion: upgrade-harness.ambient-e2e/v1alpha1\nkind: Catalog\nname: bomb\nbuild: pull\n")
-	b.WriteString("k: &k {title: t, url: 'https://example.com/1'}\n")
-	b.WriteString("ks: &ks [" + strings.Repeat("*k, ", n) + "*k]\n")
-	b.WriteString("r: &r {version: v0.2.0, images: {operator: a/b:1, backend: a/c:1, runner: a/d:1}, manifests: {path: m}, knownIssues: *ks}\n")
-	b.WriteString("releases: [" + strings.Repeat("*r, ", n) + "*r]\n")
-	got := problemLines(t, b.String())
-	joined := strings.Join(got, "\n")
-	if !strings.Contains(joined, "aliasing") && !strings.Contains(joined, "expands to more than") {
-		t.Fatalf("problems %q, want the alias expansion refused", got)
+	for _, n := range []int{3000, MaxItems - 1} {
+		var b strings.Builder
+		b.WriteString("apiVersion: upgrade-harness.ambient-e2e/v1alpha1\nkind: Catalog\nname: bomb\nbuild: pull\n")
+		b.WriteString("k: &k {title: t, url: 'https://example.com/1'}\n")
+		b.WriteString("ks: &ks [" + strings.Repeat("*k, ", n) + "*k]\n")
+		b.WriteString("r: &r {version: v0.2.0, images: {operator: a/b:1, backend: a/c:1, runner: a/d:1}, manifests: {path: m}, knownIssues: *ks}\n")
+		b.WriteString("releases: [" + strings.Repeat("*r, ", n) + "*r]\n")
+		got := problemLines(t, b.String())
+		joined := strings.Join(got, "\n")
+		if !strings.Contains(joined, "aliasing") && !strings.Contains(joined, "expands to more than") && !strings.Contains(joined, "items (want at most") {
+			t.Fatalf("%d aliases: problems %q, want the alias expansion refused", n, got)
+		}
 	}
 }

@@ -51,12 +51,23 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	lines := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
+	shown := e.Problems
+	if len(shown) > MaxShownProblems {
+		shown = shown[:MaxShownProblems]
+	}
+	lines := make([]string, len(shown), len(shown)+1)
+	for i, p := range shown {
 		lines[i] = p.String()
+	}
+	if more := len(e.Problems) - len(shown); more > 0 {
+		lines = append(lines, fmt.Sprintf("… and %d more problems (the first %d are shown; fix them and run again)", more, len(shown)))
 	}
 	return strings.Join(lines, "\n")
 }
+
+// MaxShownProblems caps the problems an error message lists: a generated
+// file can have thousands, and the first ones say what is wrong.
+const MaxShownProblems = 50
 
 // LoadOption tunes Load.
 type LoadOption func(*loadOptions)
@@ -189,6 +200,9 @@ func Available(dir string) []string {
 // alone do not stop it: they come back as problems next to a decoded catalog,
 // so that Validate can add its own. Semantic checks are Validate's.
 func parse(file string, data []byte) (*Catalog, []Problem, error) {
+	if deep := checkDepth(file, data); deep != nil {
+		return nil, nil, &ValidationError{Problems: []Problem{*deep}}
+	}
 	docs, syntax := documents(file, data)
 	switch {
 	case syntax != nil:
@@ -200,6 +214,9 @@ func parse(file string, data []byte) (*Catalog, []Problem, error) {
 			Message: fmt.Sprintf("a second YAML document starts here; the file holds %d (want exactly one Catalog document per file)", len(docs))}}}
 	}
 	root := docs[0].Content[0]
+	if wide := checkCollectionSizes(file, root); wide != nil {
+		return nil, nil, &ValidationError{Problems: []Problem{*wide}}
+	}
 
 	// Decode first: yaml.v3 refuses alias bombs ("excessive aliasing"), which
 	// the walker below would otherwise expand.
@@ -279,7 +296,7 @@ type walker struct {
 }
 
 func (w *walker) add(line int, field, format string, args ...any) {
-	w.problems = append(w.problems, Problem{File: w.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
+	w.problems = append(w.problems, Problem{File: w.file, Line: line, Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
 }
 
 func (w *walker) record(path string, line int) {

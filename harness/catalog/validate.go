@@ -36,7 +36,29 @@ type validator struct {
 }
 
 func (v *validator) add(field, format string, args ...any) {
-	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, args...)})
+	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
+}
+
+// maxCatalogName bounds a catalog's name, which becomes part of cell names,
+// file names and repro lines (a Kubernetes label value's limit).
+const maxCatalogName = 63
+
+// maxEchoed bounds how much of a user's value a message repeats.
+const maxEchoed = 1000
+
+// shortValues cuts long string values to their start and their length, so
+// that a message about a 1 MiB value stays a line.
+func shortValues(args []any) []any {
+	out := args
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxEchoed {
+			if &out[0] == &args[0] {
+				out = append([]any(nil), args...)
+			}
+			out[i] = fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(s[:maxEchoed/2], ""), len(s))
+		}
+	}
+	return out
 }
 
 // lineOf finds the line of field, or of its nearest ancestor that was written.
@@ -75,8 +97,11 @@ func (v *validator) header() {
 	if c.Kind != Kind {
 		v.add("kind", "%q is not supported (want %q)", c.Kind, Kind)
 	}
-	if !catalogNameRE.MatchString(c.Name) {
+	switch {
+	case !catalogNameRE.MatchString(c.Name):
 		v.add("name", "%q is not a valid catalog name (want lowercase letters, digits and '-', e.g. \"simulated\")", c.Name)
+	case len(c.Name) > maxCatalogName:
+		v.add("name", "%q is %d characters long (want a catalog name of at most %d, e.g. \"simulated\")", c.Name, len(c.Name), maxCatalogName)
 	}
 	if c.Build != BuildSimulated && c.Build != BuildPull {
 		v.add("build", "%q is not a build mode (want %s or %s)", c.Build, BuildSimulated, BuildPull)
@@ -387,4 +412,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ManifestProblem is a problem with the local manifests of release version,
+// located at its manifests.path in the catalog file, e.g. when their contents
+// fail a check the catalog cannot make itself (deploy.CheckManifests).
+func (c *Catalog) ManifestProblem(version string, err error) Problem {
+	for i, r := range c.Releases {
+		if r.Version == version {
+			field := fmt.Sprintf("releases[%d].manifests.path", i)
+			return Problem{File: c.File, Line: c.lineOf(field), Field: field,
+				Message: fmt.Sprintf("%q: %v", r.Manifests.Path, err)}
+		}
+	}
+	return Problem{File: c.File, Message: fmt.Sprintf("release %s: %v", version, err)}
 }

@@ -271,9 +271,9 @@ func loadSource(source string) ([]*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("manifest source %s: %w", source, err)
 	}
 	if !info.IsDir() {
-		data, err := os.ReadFile(source)
+		data, err := readManifestFile(source)
 		if err != nil {
-			return nil, fmt.Errorf("read manifest %s: %w", source, err)
+			return nil, err
 		}
 		return decodeObjects(source, data)
 	}
@@ -299,9 +299,9 @@ func loadSource(source string) ([]*unstructured.Unstructured, error) {
 	}
 	var out []*unstructured.Unstructured
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readManifestFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read manifest %s: %w", f, err)
+			return nil, err
 		}
 		objs, err := decodeObjects(f, data)
 		if err != nil {
@@ -318,7 +318,7 @@ func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
 		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
 	}
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), abs)
+	m, err := k.Run(boundedFS{filesys.MakeFsOnDisk()}, abs)
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -339,7 +339,8 @@ func decodeObjects(origin string, data []byte) ([]*unstructured.Unstructured, er
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("decode %s document %d: %w", origin, doc, err)
+			msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "), "yaml: ")
+			return nil, fmt.Errorf("%s document %d is not YAML or JSON: %s (want Kubernetes objects, e.g. kustomize build output)", origin, doc, msg)
 		}
 		if len(m) == 0 {
 			continue

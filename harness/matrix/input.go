@@ -14,6 +14,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -118,7 +119,7 @@ func planFor(in Input, cat *catalog.Catalog, cells []upgrade.Cell) (Plan, error)
 	if in.ManifestOverride != nil {
 		mo := *in.ManifestOverride
 		if st, err := os.Stat(mo.Dir); err != nil || !st.IsDir() {
-			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, e.g. ../shared/upstream-manifests)", mo.Dir, catalog.DefaultManifestPattern))
+			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, one kustomize build of each release)", mo.Dir, catalog.DefaultManifestPattern))
 		}
 		if len(mo.Only) == 0 {
 			// Every release a cell deploys needs its file: a missing one is
@@ -138,6 +139,9 @@ func planFor(in Input, cat *catalog.Catalog, cells []upgrade.Cell) (Plan, error)
 	if err := cat.Validate(catalog.ValidateOptions{CheckPaths: true}); err != nil {
 		return Plan{}, err
 	}
+	if err := checkManifests(in, cat, used); err != nil {
+		return Plan{}, err
+	}
 
 	plan := Plan{Catalog: cat, Cells: cells, Releases: used, Simulated: usesSimulatedImages(cat, cells)}
 	if plan.Simulated {
@@ -150,6 +154,51 @@ func planFor(in Input, cat *catalog.Catalog, cells []upgrade.Cell) (Plan, error)
 		plan.Repro.ManifestsDir = in.ManifestOverride.Dir
 	}
 	return plan, nil
+}
+
+// checkManifests reads and checks the local manifests of every release the
+// cells deploy, the candidate's included (deploy.CheckManifests), before any
+// side effect: a junk file, a FIFO, a huge file or manifests without the
+// platform's Deployments are bad input, named by the flag or the catalog
+// field they came from. Git sources are fetched by the cell and checked then.
+func checkManifests(in Input, cat *catalog.Catalog, used []string) error {
+	versions := slices.Clone(used)
+	if cat.Candidate != nil {
+		versions = append(versions, cat.Candidate.Version)
+	}
+	overrideDir := ""
+	if in.ManifestOverride != nil {
+		if abs, err := filepath.Abs(in.ManifestOverride.Dir); err == nil {
+			overrideDir = abs + string(filepath.Separator)
+		}
+	}
+	var problems []catalog.Problem
+	checked := map[string]bool{}
+	for _, v := range versions {
+		rel, _ := cat.Release(v)
+		path := rel.Manifests.ResolvedPath()
+		if path == "" || checked[path] {
+			continue
+		}
+		checked[path] = true
+		err := deploy.CheckManifests(path)
+		switch {
+		case err == nil:
+		case cat.CandidateHasOwnManifests() && v == cat.Candidate.Version:
+			return flagErr(catalog.CandidateFieldManifests, in.Candidate.Manifests, err)
+		case overrideDir != "" && strings.HasPrefix(path, overrideDir):
+			return flagErr("-manifests-dir", in.ManifestOverride.Dir, fmt.Errorf("release %s: %w", v, err))
+		case cat.Candidate != nil && v == cat.Candidate.Version:
+			vs := cat.Versions() // the candidate kept the newest release's manifests
+			problems = append(problems, cat.ManifestProblem(vs[len(vs)-1], err))
+		default:
+			problems = append(problems, cat.ManifestProblem(v, err))
+		}
+	}
+	if len(problems) > 0 {
+		return exitcode.BadInputErr(&catalog.ValidationError{Problems: problems})
+	}
+	return nil
 }
 
 // Validate is Select plus the checks of where the run goes: the existing

@@ -72,7 +72,7 @@ func TestSelectReproOptions(t *testing.T) {
 	remap := map[string]string{"quay.io/ambient_code": "localhost/ambient-sim"}
 	manifests := t.TempDir()
 	for _, v := range []string{"v0.2.0", "v0.2.2"} {
-		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte("kind: Namespace\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte(platformManifests), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +107,7 @@ func TestSelectReproOptions(t *testing.T) {
 
 func TestSelectManifestsDirNamesEveryMissingRelease(t *testing.T) {
 	manifests := t.TempDir()
-	if err := os.WriteFile(filepath.Join(manifests, "kind-v0.2.0.yaml"), []byte("kind: Namespace\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(manifests, "kind-v0.2.0.yaml"), []byte(platformManifests), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Select(Input{Catalog: "upstream", CatalogDir: "../../fixtures/releases", ManifestOverride: &catalog.ManifestOverride{Dir: manifests},
@@ -206,7 +206,7 @@ func TestCandidateCellsBuildsAndRepro(t *testing.T) {
 func TestSelectCandidateWithManifestsDir(t *testing.T) {
 	manifests := t.TempDir()
 	for _, v := range []string{"v0.2.6", "v0.2.7"} {
-		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte("kind: Namespace\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte(platformManifests), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -252,3 +252,14 @@ func TestValidateSweep(t *testing.T) {
 		t.Fatalf("ValidateSweep(faults) = %v, %+v, %v", from, to, err)
 	}
 }
+
+// platformManifests is the least a manifests file must hold to pass the input
+// check: the platform's two Deployments.
+const platformManifests = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agentic-operator, namespace: ambient-code}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend-api, namespace: ambient-code}
+`

@@ -130,7 +130,15 @@ type result struct {
 	code           int
 	stdout, stderr string
 	took           time.Duration
+	// maxRSS is the peak resident memory of the process and the children it
+	// waited for, in bytes.
+	maxRSS int64
 }
+
+// maxRunRSS bounds a refused run's peak memory: the harness binary alone
+// starts at about 80 MB (its Kubernetes libraries), and no input may add more
+// than the 100 MB a catalog or manifest check is allowed.
+const maxRunRSS = 180 << 20
 
 func run(t *testing.T, env []string, dir, name string, args ...string) result {
 	t.Helper()
@@ -141,6 +149,9 @@ func run(t *testing.T, env []string, dir, name string, args ...string) result {
 	t0 := time.Now()
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String(), took: time.Since(t0)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss << 10 // kilobytes on Linux
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -183,7 +194,7 @@ func fixtures(t *testing.T) string {
 	write("empty.yaml", "")
 	write("big.yaml", "# "+strings.Repeat("x", catalog.MaxFileSize+10)+"\n")
 	write("catdir/other.yaml", goodCatalog(""))
-	write("manifests/kind-v0.2.0.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ambient-code}\n")
+	write("manifests/kind-v0.2.0.yaml", platformManifests)
 	write("not-a-kubeconfig.yaml", "foo: bar\n")
 	write("kubeconfig", `apiVersion: v1
 kind: Config
@@ -202,6 +213,55 @@ contexts:
 	}
 	if err := syscall.Mkfifo(filepath.Join(d, "fifo.yaml"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Catalogs whose shape once cost the parser memory out of proportion.
+	write("deep-brackets.yaml", "a: "+strings.Repeat("[", 50000)+strings.Repeat("]", 50000)+"\n")
+	write("deep-braces.yaml", "a: "+strings.Repeat("{a: ", 100000)+strings.Repeat("}", 100000)+"\n")
+	var deep, keys strings.Builder
+	for i := 0; i < 40; i++ {
+		deep.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	write("deep-block.yaml", deep.String())
+	for i := 0; keys.Len() < 1000000; i++ {
+		keys.WriteString(fmt.Sprintf("key%d: 1\n", i))
+	}
+	write("wide.yaml", keys.String())
+	write("long-name.yaml", strings.Replace(goodCatalog(""), "name: good", "name: "+strings.Repeat("x", 1000000), 1))
+	write("aliases.yaml", "a: &a x\nb:\n"+strings.Repeat("  - *a\n", 2000))
+	write("documents.yaml", strings.Repeat("---\n", 1001))
+	write("binary.yaml", "\x00\x01\x02\xff\xfe binary")
+	write("not-utf8.yaml", "name: \xff\xfe\n")
+	// Manifests that are not the platform's.
+	write("junk-manifests.yaml", "hello: [world\n")
+	write("binary-manifests.yaml", "\x7fELF\x02\x01\x01\x00\x00\x00")
+	write("ns-manifests.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ambient-code}\n")
+	write("kindless-manifests.yaml", "apiVersion: v1\nmetadata: {name: x}\n")
+	write("json-manifests.json", `{"apiVersion": "v1", "kind":`)
+	write("text-only/README.txt", "no manifests here\n")
+	write("bad-kustomization/kustomization.yaml", "resources: [missing.yaml]\n")
+	write("fifo-in-dir/placeholder.txt", "")
+	if err := syscall.Mkfifo(filepath.Join(d, "fifo-in-dir", "a.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(d, "huge-manifests.yaml")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 50<<20); err != nil { // sparse: 50 MB that take no disk
+		t.Fatal(err)
+	}
+	write("junk-mdir/kind-v0.2.0.yaml", "hello: [world\n")
+	write("junk-mdir/kind-v0.2.2.yaml", platformManifests)
+	write("fifo-mdir/kind-v0.2.2.yaml", platformManifests)
+	write("manifests-ns/kind-v0.2.0.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ambient-code}\n")
+	write("manifests-ns/kind-v0.2.2.yaml", platformManifests)
+	if err := syscall.Mkfifo(filepath.Join(d, "fifo-mdir", "kind-v0.2.0.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Catalogs whose release v0.2.0 points at such manifests.
+	for name, path := range map[string]string{"junk-path.yaml": "junk-manifests.yaml", "fifo-path.yaml": "fifo.yaml",
+		"empty-dir-path.yaml": "empty-dir", "ns-path.yaml": "ns-manifests.yaml", "huge-path.yaml": "huge-manifests.yaml"} {
+		write(name, strings.Replace(goodCatalog(""), "git: {url: https://github.com/ambient-code/platform, ref: v0.2.0}", "path: "+path, 1))
 	}
 	return d
 }
@@ -321,6 +381,62 @@ var badInputs = []struct {
 		[]string{"-candidate-why: is required when a failure is expected"}},
 	{"cells -from unknown with a candidate", []string{"cells", "-candidate-images", "backend=localhost/x:y", "-from", "v9.9.9"}, nil,
 		[]string{`-from: "v9.9.9" is not a release of this catalog`}},
+	// Catalogs of pathological shape: refused before parsing, in bounded memory.
+	{"catalog nested 50,000 [ deep", []string{"matrix", "-catalog", "{f}/deep-brackets.yaml"}, nil, []string{"deep-brackets.yaml:1:", "nest more than 32 levels", "want at most 32"}},
+	{"catalog nested 100,000 { deep", []string{"cells", "-catalog", "{f}/deep-braces.yaml"}, nil, []string{"deep-braces.yaml:1:", "nest more than 32 levels"}},
+	{"catalog nested 40 block levels", []string{"matrix", "-catalog", "{f}/deep-block.yaml"}, nil, []string{"deep-block.yaml:33:", "nest more than 32 levels"}},
+	{"catalog with 1 MB of keys", []string{"matrix", "-catalog", "{f}/wide.yaml"}, nil, []string{"wide.yaml:1:1:", "keys (want at most 1000"}},
+	{"catalog name of 1 MB", []string{"matrix", "-catalog", "{f}/long-name.yaml"}, nil, []string{"long-name.yaml:3: name", "(1000000 bytes)"}},
+	{"catalog with 2,000 aliases", []string{"matrix", "-catalog", "{f}/aliases.yaml"}, nil, []string{"aliases.yaml:3:", "items (want at most 1000"}},
+	{"catalog of 1,001 documents", []string{"cells", "-catalog", "{f}/documents.yaml"}, nil, []string{"documents.yaml", "more than 1000 YAML documents", "exactly one Catalog document"}},
+	{"catalog of binary bytes", []string{"matrix", "-catalog", "{f}/binary.yaml"}, nil, []string{"binary.yaml", "YAML syntax error"}},
+	{"catalog not UTF-8", []string{"matrix", "-catalog", "{f}/not-utf8.yaml"}, nil, []string{"not-utf8.yaml", "UTF-8"}},
+	{"catalog is /proc/self/status", []string{"matrix", "-catalog", "/proc/self/status"}, nil, []string{"/proc/self/status"}},
+	{"catalog is /dev/null", []string{"matrix", "-catalog", "/dev/null"}, nil, []string{"-catalog /dev/null is a character device"}},
+	// A catalog release whose local manifests are not the platform's.
+	{"release manifests junk", []string{"matrix", "-catalog", "{f}/junk-path.yaml"}, nil,
+		[]string{"junk-path.yaml:9: releases[0].manifests.path", `"junk-manifests.yaml"`, "is not YAML or JSON", "want Kubernetes objects"}},
+	{"release manifests junk, dry run", []string{"matrix", "-dry-run", "-catalog", "{f}/junk-path.yaml"}, nil, []string{"junk-path.yaml:9: releases[0].manifests.path"}},
+	{"release manifests a FIFO", []string{"matrix", "-catalog", "{f}/fifo-path.yaml"}, nil, []string{"fifo-path.yaml:9: releases[0].manifests.path", "is a named pipe (FIFO), not a regular file"}},
+	{"release manifests an empty dir", []string{"matrix", "-dry-run", "-catalog", "{f}/empty-dir-path.yaml"}, nil,
+		[]string{"empty-dir-path.yaml:9: releases[0].manifests.path", "neither a kustomization.yaml nor any *.yaml"}},
+	{"release manifests without the platform", []string{"matrix", "-catalog", "{f}/ns-path.yaml"}, nil,
+		[]string{"ns-path.yaml:9: releases[0].manifests.path", "no Deployment ambient-code/agentic-operator or ambient-code/backend-api"}},
+	{"release manifests of 50 MB", []string{"matrix", "-dry-run", "-catalog", "{f}/huge-path.yaml"}, nil, []string{"huge-path.yaml:9:", "is 52428800 bytes", "want at most 8388608 bytes"}},
+	{"-manifests-dir file is junk", []string{"matrix", "-catalog", "upstream", "-from", "v0.2.0", "-to", "v0.2.2", "-manifests-dir", "{f}/junk-mdir"}, nil,
+		[]string{`-manifests-dir "{f}/junk-mdir": release v0.2.0:`, "kind-v0.2.0.yaml document 1 is not YAML or JSON"}},
+	{"-manifests-dir file is a FIFO", []string{"matrix", "-dry-run", "-catalog", "upstream", "-from", "v0.2.0", "-to", "v0.2.2", "-manifests-dir", "{f}/fifo-mdir"}, nil,
+		[]string{`-manifests-dir "{f}/fifo-mdir"`, "kind-v0.2.0.yaml is not a regular file"}},
+	{"-manifests-dir without the platform", []string{"matrix", "-catalog", "upstream", "-from", "v0.2.0", "-to", "v0.2.2", "-manifests-dir", "{f}/manifests-ns"}, nil,
+		[]string{`-manifests-dir "{f}/manifests-ns": release v0.2.0:`, "no Deployment"}},
+	// Candidate manifests: read and checked before the engine step, in -dry-run too.
+	{"-candidate-manifests an empty directory", []string{"matrix", "-candidate-manifests", "{f}/empty-dir"}, nil, []string{`-candidate-manifests`, `neither a kustomization.yaml nor any *.yaml`}},
+	{"-candidate-manifests an empty directory, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/empty-dir"}, nil, []string{`-candidate-manifests`, `neither a kustomization.yaml nor any *.yaml`}},
+	{"-candidate-manifests a binary file", []string{"matrix", "-candidate-manifests", "{f}/binary-manifests.yaml"}, nil, []string{`-candidate-manifests`, `binary-manifests.yaml document 1 is not YAML or JSON`}},
+	{"-candidate-manifests a binary file, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/binary-manifests.yaml"}, nil, []string{`-candidate-manifests`, `binary-manifests.yaml document 1 is not YAML or JSON`}},
+	{"-candidate-manifests not YAML", []string{"matrix", "-candidate-manifests", "{f}/junk-manifests.yaml"}, nil, []string{`-candidate-manifests`, `junk-manifests.yaml document 1 is not YAML or JSON`, `want Kubernetes objects`}},
+	{"-candidate-manifests not YAML, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/junk-manifests.yaml"}, nil, []string{`-candidate-manifests`, `junk-manifests.yaml document 1 is not YAML or JSON`, `want Kubernetes objects`}},
+	{"-candidate-manifests without the platform", []string{"matrix", "-candidate-manifests", "{f}/ns-manifests.yaml"}, nil, []string{`-candidate-manifests`, `holds 1 object(s) but no Deployment`, `ambient-code/agentic-operator and ambient-code/backend-api`}},
+	{"-candidate-manifests without the platform, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/ns-manifests.yaml"}, nil, []string{`-candidate-manifests`, `holds 1 object(s) but no Deployment`, `ambient-code/agentic-operator and ambient-code/backend-api`}},
+	{"-candidate-manifests objects without kind", []string{"matrix", "-candidate-manifests", "{f}/kindless-manifests.yaml"}, nil, []string{`-candidate-manifests`, `kindless-manifests.yaml document 1`, `must all be set`}},
+	{"-candidate-manifests objects without kind, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/kindless-manifests.yaml"}, nil, []string{`-candidate-manifests`, `kindless-manifests.yaml document 1`, `must all be set`}},
+	{"-candidate-manifests broken JSON", []string{"matrix", "-candidate-manifests", "{f}/json-manifests.json"}, nil, []string{`-candidate-manifests`, `json-manifests.json document 1 is not YAML or JSON`}},
+	{"-candidate-manifests broken JSON, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/json-manifests.json"}, nil, []string{`-candidate-manifests`, `json-manifests.json document 1 is not YAML or JSON`}},
+	{"-candidate-manifests a FIFO", []string{"matrix", "-candidate-manifests", "{f}/fifo.yaml"}, nil, []string{`-candidate-manifests`, `fifo.yaml is a named pipe (FIFO), not a regular file`}},
+	{"-candidate-manifests a FIFO, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/fifo.yaml"}, nil, []string{`-candidate-manifests`, `fifo.yaml is a named pipe (FIFO), not a regular file`}},
+	{"-candidate-manifests a FIFO in its directory", []string{"matrix", "-candidate-manifests", "{f}/fifo-in-dir"}, nil, []string{`-candidate-manifests`, `a.yaml is a named pipe (FIFO), not a regular file`}},
+	{"-candidate-manifests a FIFO in its directory, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/fifo-in-dir"}, nil, []string{`-candidate-manifests`, `a.yaml is a named pipe (FIFO), not a regular file`}},
+	{"-candidate-manifests a 50 MB file", []string{"matrix", "-candidate-manifests", "{f}/huge-manifests.yaml"}, nil, []string{`-candidate-manifests`, `huge-manifests.yaml is 52428800 bytes`, `want at most 8388608 bytes`}},
+	{"-candidate-manifests a 50 MB file, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/huge-manifests.yaml"}, nil, []string{`-candidate-manifests`, `huge-manifests.yaml is 52428800 bytes`, `want at most 8388608 bytes`}},
+	{"-candidate-manifests /dev/zero", []string{"matrix", "-candidate-manifests", "/dev/zero"}, nil, []string{`-candidate-manifests`, `/dev/zero is a character device, not a regular file`}},
+	{"-candidate-manifests /dev/zero, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "/dev/zero"}, nil, []string{`-candidate-manifests`, `/dev/zero is a character device, not a regular file`}},
+	{"-candidate-manifests a directory of text", []string{"matrix", "-candidate-manifests", "{f}/text-only"}, nil, []string{`-candidate-manifests`, `text-only has neither a kustomization.yaml nor any *.yaml`}},
+	{"-candidate-manifests a directory of text, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/text-only"}, nil, []string{`-candidate-manifests`, `text-only has neither a kustomization.yaml nor any *.yaml`}},
+	{"-candidate-manifests a broken kustomization", []string{"matrix", "-candidate-manifests", "{f}/bad-kustomization"}, nil, []string{`-candidate-manifests`, `kustomize build`, `missing.yaml`}},
+	{"-candidate-manifests a broken kustomization, dry run", []string{"matrix", "-dry-run", "-candidate-manifests", "{f}/bad-kustomization"}, nil, []string{`-candidate-manifests`, `kustomize build`, `missing.yaml`}},
+	{"gate-style candidate with upstream", []string{"matrix", "-catalog", "upstream", "-candidate-manifests", "{f}/ns-manifests.yaml"}, nil,
+		[]string{"-candidate-manifests", "no Deployment"}},
+	{"cells with candidate manifests junk", []string{"cells", "-candidate-manifests", "{f}/junk-manifests.yaml"}, nil, []string{"-candidate-manifests", "is not YAML or JSON"}},
 	// Where the run goes.
 	{"-kubeconfig missing", []string{"matrix", "-kubeconfig", "{f}/nope"}, nil, []string{"-kubeconfig {f}/nope: not a readable file", "~/.kube/config"}},
 	{"-kubeconfig not a kubeconfig", []string{"matrix", "-kubeconfig", "{f}/not-a-kubeconfig.yaml"}, nil, []string{"-kubeconfig {f}/not-a-kubeconfig.yaml", "has no contexts"}},
@@ -377,7 +493,8 @@ var badInputs = []struct {
 func TestBadInputIsRefusedBeforeAnySideEffect(t *testing.T) {
 	f := fixtures(t)
 	var slowest time.Duration
-	var slowestCase string
+	var slowestCase, largestCase string
+	var largest int64
 	for _, tc := range badInputs {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := newSandbox(t)
@@ -409,9 +526,15 @@ func TestBadInputIsRefusedBeforeAnySideEffect(t *testing.T) {
 			if fx := sb.sideEffects(t); len(fx) > 0 {
 				t.Errorf("side effects before exit %d: %s", r.code, strings.Join(fx, "; "))
 			}
+			if r.maxRSS > maxRunRSS {
+				t.Errorf("peak memory %d MB, want at most %d MB", r.maxRSS>>20, maxRunRSS>>20)
+			}
+			if r.maxRSS > largest {
+				largest, largestCase = r.maxRSS, tc.name
+			}
 		})
 	}
-	t.Logf("%d bad inputs; slowest refusal %v (%s)", len(badInputs), slowest.Round(time.Millisecond), slowestCase)
+	t.Logf("%d bad inputs; slowest refusal %v (%s); most memory %d MB (%s)", len(badInputs), slowest.Round(time.Millisecond), slowestCase, largest>>20, largestCase)
 }
 
 // TestArtifactsDirNotWritable: root writes anywhere, except into an immutable
@@ -602,7 +725,7 @@ func TestReproLineRunsTheSameCellThroughMake(t *testing.T) {
 		if err := os.MkdirAll(manifests, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte("kind: Namespace\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(manifests, "kind-"+v+".yaml"), []byte(platformManifests), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -656,5 +779,90 @@ func TestMakefileTakesEveryReproVariable(t *testing.T) {
 		if !slices.Contains(vars, v) {
 			t.Errorf("repro variable %s is not among the Makefile's USER_VARS %v", v, vars)
 		}
+	}
+}
+
+// platformManifests is the least a manifests file must hold to pass the input
+// check: the platform's two Deployments.
+const platformManifests = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: agentic-operator, namespace: ambient-code}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: backend-api, namespace: ambient-code}
+`
+
+// TestScriptsRefuseBadInputFirst drives scripts/run-cell.sh and
+// scripts/gate.sh as the nightly and the gate do: a bad input, candidate
+// manifests included, exits 2 naming it, within the memory bound, with no
+// engine, docker or kind call and nothing written. The scripts build the
+// harness with the real go (TestMain built it, so the build is a no-op);
+// every other tool is a recording stand-in.
+func TestScriptsRefuseBadInputFirst(t *testing.T) {
+	_, goBin, toolEnv := makeTools(t)
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash on this machine")
+	}
+	scriptBin := t.TempDir()
+	for _, name := range standIns {
+		if name == "go" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(fakeBin, name), filepath.Join(scriptBin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(goBin, filepath.Join(scriptBin, "go")); err != nil {
+		t.Fatal(err)
+	}
+	f := fixtures(t)
+	tests := []struct {
+		name   string
+		script string
+		args   []string
+		want   []string
+	}{
+		{"run-cell without -to", "run-cell.sh", []string{"-from", "v0.2.0"}, []string{"want -from RELEASE and -to RELEASE"}},
+		{"run-cell unknown release", "run-cell.sh", []string{"-catalog", "simulated", "-from", "v9.9.9", "-to", "v0.2.2"}, []string{`-from "v9.9.9": not a release of catalog simulated`}},
+		{"run-cell deep catalog", "run-cell.sh", []string{"-catalog", "{f}/deep-brackets.yaml", "-from", "v0.2.0", "-to", "v0.2.2"}, []string{"deep-brackets.yaml:1:", "nest more than 32 levels"}},
+		{"run-cell junk release manifests", "run-cell.sh", []string{"-catalog", "{f}/junk-path.yaml", "-from", "v0.2.0", "-to", "v0.2.2"},
+			[]string{"junk-path.yaml:9: releases[0].manifests.path", "is not YAML or JSON"}},
+		{"gate without a candidate", "gate.sh", []string{"-from", "v0.2.6"}, []string{"want -candidate-manifests DIR|FILE and/or -candidate-images"}},
+		{"gate -to", "gate.sh", []string{"-candidate-images", "backend=localhost/x:y", "-to", "v0.2.7"}, []string{"-to is the candidate"}},
+		{"gate empty manifests dir", "gate.sh", []string{"-catalog", "simulated", "-candidate-manifests", "{f}/empty-dir"}, []string{"-candidate-manifests", "neither a kustomization.yaml nor any *.yaml"}},
+		{"gate binary manifests", "gate.sh", []string{"-catalog", "simulated", "-candidate-manifests", "{f}/binary-manifests.yaml"}, []string{"-candidate-manifests", "is not YAML or JSON"}},
+		{"gate FIFO manifests, dry run", "gate.sh", []string{"-dry-run", "-catalog", "simulated", "-candidate-manifests", "{f}/fifo.yaml"}, []string{"is a named pipe (FIFO), not a regular file"}},
+		{"gate 50 MB manifests", "gate.sh", []string{"-catalog", "simulated", "-candidate-manifests", "{f}/huge-manifests.yaml"}, []string{"is 52428800 bytes"}},
+		{"gate manifests without the platform", "gate.sh", []string{"-candidate-manifests", "{f}/ns-manifests.yaml"}, []string{"no Deployment ambient-code/agentic-operator"}},
+		{"gate deep catalog", "gate.sh", []string{"-catalog", "{f}/deep-braces.yaml", "-candidate-images", "backend=localhost/x:y"}, []string{"deep-braces.yaml:1:", "nest more than 32 levels"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := newSandbox(t)
+			subst := strings.NewReplacer("{f}", f)
+			args := []string{filepath.Join(repoRoot, "scripts", tc.script)}
+			for _, a := range tc.args {
+				args = append(args, subst.Replace(a))
+			}
+			env := append(sb.env(scriptBin+":/usr/bin:/bin"), toolEnv...)
+			r := run(t, env, t.TempDir(), bash, args...)
+			t.Logf("exit %d in %v, %d MB: %s", r.code, r.took.Round(time.Millisecond), r.maxRSS>>20, lastLine(r.stderr))
+			if r.code != exitcode.BadInput {
+				t.Errorf("exit %d, want 2\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range tc.want {
+				if w = subst.Replace(w); !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr does not say %q:\n%.2000s", w, r.stderr)
+				}
+			}
+			if fx := sb.sideEffects(t); len(fx) > 0 {
+				t.Errorf("side effects: %s", strings.Join(fx, "; "))
+			}
+			if r.maxRSS > maxRunRSS {
+				t.Errorf("peak memory %d MB, want at most %d MB", r.maxRSS>>20, maxRunRSS>>20)
+			}
+		})
 	}
 }
