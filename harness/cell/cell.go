@@ -44,7 +44,7 @@ type Timing struct {
 	// the evidence of the post-upgrade rules.
 	PostUpgradeTraffic time.Duration
 	// PassWindow is how long after the rollout a cell must have watched before
-	// it may pass: at least one operator requeue (30 s, contract §3.2), the
+	// it may pass: at least one operator requeue (30 s, docs/platform.md §3.2), the
 	// period of its token refresh. A cell already failing needs no more.
 	PassWindow time.Duration
 	// MinRounds is how many calls of every traffic family each session must
@@ -58,7 +58,7 @@ type Timing struct {
 	// RunnerSettle is waited after an ordered step that switches the runner
 	// image without restarting the operator: the operator caches the agent
 	// registry for 60 s and the kubelet refreshes the mounted ConfigMap within
-	// about a minute (contract §3.4).
+	// about a minute (docs/platform.md §3.4).
 	RunnerSettle time.Duration
 	// EventsGapThreshold: an agui/events disconnection longer than this is a
 	// coverage gap. The backend's Recreate rollout takes the stream down for as
@@ -67,7 +67,7 @@ type Timing struct {
 	EventsGapThreshold time.Duration
 }
 
-// DefaultTiming exercises every path of contract §1 at least twice (traffic
+// DefaultTiming exercises every path of docs/platform.md §1 at least twice (traffic
 // every 3 s) and watches a passing cell for one operator requeue (30 s) after
 // the rollout.
 func DefaultTiming() Timing {
@@ -290,14 +290,14 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.faults.Fire(ctx, chaos.AtAfterUpgrade)
-	// Spec changes make the operator call runners (contract §1.4 drift path).
+	// Spec changes make the operator call runners (docs/platform.md §1.4 drift path).
 	calls = r.changeSpecs(ctx, client, a, c)
 	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout)", r.t.PostUpgradeTraffic)
 	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
 		Rules: r.rules.ForEvidence(verdict.EvidenceAfterUpgrade), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
 	r.stopTraffic()
 
-	// A pre-upgrade session stopped and started again on `to` (contract §3.5 item 7).
+	// A pre-upgrade session stopped and started again on `to` (docs/platform.md §3.5 item 7).
 	r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
 	if err := r.p.Step(StepRestart, "restart pre-upgrade session "+a.Name, func() error {
 		res, err := session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})

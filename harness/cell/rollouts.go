@@ -11,7 +11,7 @@ import (
 // Rollout is what one upgrade step did to one component, as timelines draw
 // it: a Deployment's rollout (operator, backend, or a shared Deployment), or
 // for the runner the switch of its image pin in the agent registry, which
-// reaches only runner pods created afterwards (contract §3.4).
+// reaches only runner pods created afterwards (docs/platform.md §3.4).
 type Rollout struct {
 	// Step is the 1-based upgrade step.
 	Step int `json:"step"`

@@ -8,7 +8,7 @@
 // created is gone, namespaces fully deleted).
 //
 // Runner and state-sync images reach runner pods through the agent registry
-// ConfigMap (contract §3.4, §9), so they are pinned there as well as in the
+// ConfigMap (docs/platform.md §3.4, §9), so they are pinned there as well as in the
 // operator's env. Every rendered object carries ManagedLabel so Reset and Prune
 // can find it again.
 package deploy

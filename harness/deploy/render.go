@@ -80,7 +80,7 @@ func DefaultLowResources() Resources {
 // DefaultPlatformRequests caps the CPU request of the operator and backend
 // containers. Upstream's kind overlay asks 100m (operator; 50m at v0.2.0) and
 // 200m (backend); under the operator's LimitRange every runner pod asks at least
-// 250m (init-hydrate has no requests, contract §10 item 3), so on a 2-core node
+// 250m (init-hydrate has no requests, docs/platform.md §10 item 3), so on a 2-core node
 // with 850m of control plane and CoreDNS only three sessions would fit, and a
 // cell runs four. 10m each leaves 1130m: four sessions (1000m) and 130m spare.
 func DefaultPlatformRequests() Resources { return Resources{CPURequest: "10m"} }

@@ -7,18 +7,16 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 )
 
-// AgenticSessionGVR is the session custom resource (contract §4).
-var AgenticSessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
-
 // SessionConditions records every change of a session's phase or of one of its
-// status conditions (contract §4, §8.5, §8.8).
+// status conditions (docs/platform.md §4, §8.5, §8.8).
 type SessionConditions struct {
 	watches *Watches
 	ledger  *ledger.Ledger
@@ -55,7 +53,7 @@ func (c Condition) Detail() string {
 }
 
 // NewSessionConditions returns the detector fed by w, whose dynamic client
-// must serve AgenticSessionGVR.
+// must serve platform.AgenticSessionGVR.
 func NewSessionConditions(w *Watches, l *ledger.Ledger, opts ...Option) *SessionConditions {
 	return &SessionConditions{watches: w, ledger: l, opts: buildOptions(opts), known: map[string]sessionStatus{}}
 }
@@ -70,7 +68,7 @@ func (d *SessionConditions) Start(ctx context.Context) error {
 		return fmt.Errorf("session conditions: need watches and a ledger")
 	}
 	sub, err := d.watches.subscribe(ctx, "session conditions",
-		handlerOn{AgenticSessionGVR.String(), d.watches.agenticSessions, cache.ResourceEventHandlerFuncs{
+		handlerOn{platform.AgenticSessionGVR.String(), d.watches.agenticSessions, cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { d.Observe(obj) },
 			UpdateFunc: func(_, obj any) { d.Observe(obj) },
 			DeleteFunc: func(obj any) { d.forget(obj) },

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -88,7 +90,7 @@ func TestSessionConditionsChangeDetection(t *testing.T) {
 func TestSessionConditionsWatch(t *testing.T) {
 	scheme := runtime.NewScheme()
 	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme,
-		map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"},
+		map[schema.GroupVersionResource]string{platform.AgenticSessionGVR: "AgenticSessionList"},
 		session("proj-a", "session-a", "Running", cond("Ready", "True", "Running", "Session is running", "2026-11-28T21:00:00Z")))
 	l := ledger.New()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -100,7 +102,7 @@ func TestSessionConditionsWatch(t *testing.T) {
 	defer d.Stop()
 	testsupport.Eventually(t, "listed session", func() bool { return len(details(l)) == 2 })
 	stopped := session("proj-a", "session-a", "Stopped", cond("Ready", "False", "UserStopped", "", "2026-11-28T21:20:00Z"))
-	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Update(ctx, stopped, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.Resource(platform.AgenticSessionGVR).Namespace("proj-a").Update(ctx, stopped, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	testsupport.Eventually(t, "stop recorded", func() bool { return len(details(l)) == 4 })
@@ -112,11 +114,11 @@ func TestSessionConditionsWatch(t *testing.T) {
 	// once its two observations are in, a duplicate would have been recorded.
 	relabelled := stopped.DeepCopy()
 	relabelled.SetLabels(map[string]string{"touched": "yes"})
-	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Update(ctx, relabelled, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.Resource(platform.AgenticSessionGVR).Namespace("proj-a").Update(ctx, relabelled, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	other := session("proj-a", "session-z", "Running", cond("Ready", "True", "Running", "Session is running", "2026-11-28T21:30:00Z"))
-	if _, err := client.Resource(AgenticSessionGVR).Namespace("proj-a").Create(ctx, other, metav1.CreateOptions{}); err != nil {
+	if _, err := client.Resource(platform.AgenticSessionGVR).Namespace("proj-a").Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	testsupport.Eventually(t, "second session recorded", func() bool { return len(details(l)) >= 6 })

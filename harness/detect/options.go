@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Fixed names of contract §2, §4 and the project conventions.
+// Fixed names of docs/platform.md §2, §4 and the project conventions.
 const (
 	PlatformNamespace     = "ambient-code"
 	ManagedNamespaceLabel = "ambient-code.io/managed"

@@ -50,7 +50,7 @@ func SplitGoLogTimestamp(line string) (ts time.Time, rest string, ok bool) {
 	return t, line[len(m[0]):], true
 }
 
-// AccessLine is one uvicorn access log line of a runner (contract §2).
+// AccessLine is one uvicorn access log line of a runner (docs/platform.md §2).
 type AccessLine struct {
 	// Time is the kubelet timestamp when the line carried one.
 	Time       time.Time
@@ -100,7 +100,7 @@ func ParseAccessLine(line string) (AccessLine, bool) {
 func PathFamily(path string) string { return platform.PathFamily(path) }
 
 // authEnabledText is what the v0.2.2+ runner logs when it installs its
-// middleware (contract §2, §8.1).
+// middleware (docs/platform.md §2, §8.1).
 const authEnabledText = "AG-UI token authentication enabled"
 
 // IsAuthEnabledLine reports whether line is the runner's auth startup line.
@@ -109,7 +109,7 @@ func IsAuthEnabledLine(line string) bool {
 	return strings.HasSuffix(strings.TrimSpace(rest), authEnabledText)
 }
 
-// PlatformLineKind names which of the contract §8 operator/backend lines a
+// PlatformLineKind names which of the docs/platform.md §8 operator/backend lines a
 // platform log line is.
 type PlatformLineKind string
 
@@ -166,7 +166,7 @@ func (p PlatformLine) Signal() ledger.Signal {
 }
 
 // RunnerCall is the runner method and path the line's request went to, as far
-// as the contract (§1.3, §1.4) tells.
+// as docs/platform.md (§1.3, §1.4) tells.
 func (p PlatformLine) RunnerCall() (method, path string) {
 	switch p.Kind {
 	case KindBackendProxy401:
@@ -238,7 +238,7 @@ var (
 	tokenProvisionSecret     = regexp.MustCompile(`ambient-runner-token-([a-z0-9][-a-z0-9.]*)`)
 )
 
-// ParsePlatformLine recognises the operator and backend lines of contract §3.1,
+// ParsePlatformLine recognises the operator and backend lines of docs/platform.md §3.1,
 // §3.2, §8.2 and §8.6. It accepts the kubelet prefix, the Go log prefix, both, or
 // neither.
 func ParsePlatformLine(line string) (PlatformLine, bool) {

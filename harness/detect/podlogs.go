@@ -14,7 +14,7 @@ import (
 )
 
 // RunnerLogs streams the ambient-code-runner container of every runner pod in
-// every managed project namespace and records access lines (contract §2, §8.1).
+// every managed project namespace and records access lines (docs/platform.md §2, §8.1).
 type RunnerLogs struct {
 	watches *Watches
 	ledger  *ledger.Ledger

@@ -13,7 +13,7 @@ import (
 )
 
 // RunError401Message is what the backend publishes when the runner answers its
-// run POST with 401 (contract §5 "How a runner 401 reaches the user").
+// run POST with 401 (docs/platform.md §5 "How a runner 401 reaches the user").
 const RunError401Message = "Runner error: HTTP 401"
 
 // Event is one AG-UI server-sent event, or a heartbeat comment.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -89,7 +91,7 @@ func (w *Watches) agenticSessions() (cache.SharedIndexInformer, error) {
 	if w.sessions == nil {
 		return nil, errors.New("no dynamic client")
 	}
-	return w.sessions.ForResource(AgenticSessionGVR).Informer(), nil
+	return w.sessions.ForResource(platform.AgenticSessionGVR).Informer(), nil
 }
 
 // handlerOn is one handler for the informer that get returns.

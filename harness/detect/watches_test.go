@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -54,7 +56,7 @@ func TestDetectorsShareOneWatchPerKind(t *testing.T) {
 	var seen watchLog
 	client.PrependWatchReactor("*", seen.record)
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"})
+		map[schema.GroupVersionResource]string{platform.AgenticSessionGVR: "AgenticSessionList"})
 	dyn.PrependWatchReactor("*", seen.record)
 
 	w := newWatches(t, client, dyn)

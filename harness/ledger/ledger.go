@@ -32,7 +32,7 @@ type Signal string
 const (
 	// SignalRunnerAccess is one uvicorn access line of a runner pod (any status).
 	SignalRunnerAccess Signal = "runner-access"
-	// SignalRunner401 is an access line with status 401 (contract §8.1).
+	// SignalRunner401 is an access line with status 401 (docs/platform.md §8.1).
 	SignalRunner401 Signal = "runner-401"
 	// SignalRunnerAuthEnabled is "AG-UI token authentication enabled" (§8.1).
 	SignalRunnerAuthEnabled Signal = "runner-auth-enabled"
@@ -71,7 +71,7 @@ const (
 )
 
 // Unauthorized lists the signals that report a runner 401 (the runner's own
-// access line and what callers and event streams say of it, contract §8).
+// access line and what callers and event streams say of it, docs/platform.md §8).
 var Unauthorized = []Signal{SignalRunner401, SignalBackendProxy401, SignalBackendListener401,
 	SignalOperatorWorkflow401, SignalOperatorRepo401, SignalRunError401}
 

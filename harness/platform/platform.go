@@ -2,7 +2,7 @@
 // harness relies on: its components and their images, where it is installed,
 // the names of its Deployments, containers, Secrets and labels, the custom
 // resource it serves, and the runner call families. Each fact is written once
-// here (source: the platform contract, ../shared/platform-contract.md); every
+// here (source: docs/platform.md); every
 // other package refers to it by name.
 package platform
 
@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Namespace is where upstream's kind overlay installs the platform (contract §6).
+// Namespace is where upstream's kind overlay installs the platform (docs/platform.md §6).
 const Namespace = "ambient-code"
 
 // Component is a part of the platform that has its own image.
@@ -23,7 +23,7 @@ const (
 	Operator Component = "operator"
 	Backend  Component = "backend"
 	// Runner also carries the state-sync image in upgrade orders: both reach runner
-	// pods through the operator's agent registry pin (contract §3.4), so they move
+	// pods through the operator's agent registry pin (docs/platform.md §3.4), so they move
 	// together.
 	Runner Component = "runner"
 	// StateSync is only an image slot (init-hydrate and the sidecar); it is never an
@@ -158,12 +158,12 @@ func (i Images) Missing() []Component {
 	return out
 }
 
-// Deployments, ConfigMaps and Services of the platform (contract §6).
+// Deployments, ConfigMaps and Services of the platform (docs/platform.md §6).
 const (
 	OperatorDeployment = "agentic-operator"
 	BackendDeployment  = "backend-api"
 	// RegistryConfigMap is the agent registry whose JSON pins runner and
-	// state-sync images; it wins over the operator's env (contract §3.4, §9).
+	// state-sync images; it wins over the operator's env (docs/platform.md §3.4, §9).
 	RegistryConfigMap = "ambient-agent-registry"
 	BackendService    = "backend-service"
 	BackendPort       = 8080
@@ -173,7 +173,7 @@ const (
 	OperatorStateSyncImageEnv = "STATE_SYNC_IMAGE"
 )
 
-// Pod labels (contract §2, §3.3, §6).
+// Pod labels (docs/platform.md §2, §3.3, §6).
 const (
 	AppLabel              = "app"
 	RunnerAppLabelValue   = "ambient-code-runner"
@@ -181,11 +181,11 @@ const (
 	BackendAppLabelValue  = "backend-api"
 	// SessionLabel carries the session name on its runner pod.
 	SessionLabel = "agentic-session"
-	// ManagedNamespaceLabel marks project namespaces the operator manages (contract §4).
+	// ManagedNamespaceLabel marks project namespaces the operator manages (docs/platform.md §4).
 	ManagedNamespaceLabel = "ambient-code.io/managed"
 )
 
-// Runner pods (contract §2, §3.3).
+// Runner pods (docs/platform.md §2, §3.3).
 const (
 	RunnerContainer    = "ambient-code-runner"
 	StateSyncContainer = "state-sync"
@@ -202,21 +202,21 @@ func RunnerPod(session string) string { return session + "-runner" }
 // RunnerService is the name of a session's runner Service.
 func RunnerService(session string) string { return "session-" + session }
 
-// Session token Secret (contract §3.1).
+// Session token Secret (docs/platform.md §3.1).
 const (
 	RunnerTokenSecretPrefix = "ambient-runner-token-"
 	// AGUITokenKey holds the runner's per-session token (v0.2.2+).
 	AGUITokenKey = "agui-token"
 	// K8sTokenKey holds the runner's service-account token.
 	K8sTokenKey = "k8s-token"
-	// RunnerSecrets is the per-project Secret with the model API key (contract §5).
+	// RunnerSecrets is the per-project Secret with the model API key (docs/platform.md §5).
 	RunnerSecrets = "ambient-runner-secrets"
 )
 
 // RunnerTokenSecret is the name of a session's token Secret.
 func RunnerTokenSecret(session string) string { return RunnerTokenSecretPrefix + session }
 
-// The harness user of the kind overlay (contract §5, §9 item 4).
+// The harness user of the kind overlay (docs/platform.md §5, §9 item 4).
 const (
 	TestUserSecret    = "test-user-token"
 	TestUserSecretKey = "token"
@@ -224,7 +224,7 @@ const (
 	TestUserSubject   = "system:serviceaccount:" + Namespace + ":" + TestUser
 )
 
-// Custom resources (contract §4).
+// Custom resources (docs/platform.md §4).
 var (
 	AgenticSessionGVR  = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
 	ProjectSettingsGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "projectsettings"}
@@ -256,7 +256,7 @@ func PathFamily(path string) string {
 }
 
 // CallFamily is one kind of call a platform component makes to a runner that
-// the harness drives and must see reach a runner (contract §1.2–§1.4).
+// the harness drives and must see reach a runner (docs/platform.md §1.2–§1.4).
 type CallFamily struct {
 	Caller Component
 	Method string
@@ -293,7 +293,7 @@ var CallFamilies = []CallFamily{BackendRun, BackendEvents, BackendInterrupt, Bac
 
 // SpecChange is a backend API call that changes a session's spec: the backend
 // calls the runner itself, then the operator's drift reconcile makes its own
-// call (contract §1.4, §3.5 item 6). Route is the harness's route template.
+// call (docs/platform.md §1.4, §3.5 item 6). Route is the harness's route template.
 type SpecChange struct {
 	Route    string
 	Backend  CallFamily

@@ -35,7 +35,7 @@ func TestParseComponent(t *testing.T) {
 		t.Fatal("frontend is not a component")
 	}
 	if Operator.Deployment() != "agentic-operator" || Runner.Deployment() != "" || Runner.ImageRepo() != "vteam_claude_runner" {
-		t.Fatal("component facts drifted from contract §6")
+		t.Fatal("component facts drifted from docs/platform.md §6")
 	}
 }
 

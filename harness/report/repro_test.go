@@ -44,7 +44,7 @@ func reproCases(t testing.TB) []Repro {
 			Operator:  "reg.local:5000/op@sha256:deadbeef",
 			StateSync: "localhost/ss:pr-2",
 		}}},
-		{Cell: upgrade.Cell{Catalog: "upstream", From: "v0.2.0", To: "v0.2.2"}, ManifestsDir: "../shared/upstream manifests",
+		{Cell: upgrade.Cell{Catalog: "upstream", From: "v0.2.0", To: "v0.2.2"}, ManifestsDir: "/srv/upstream manifests",
 			ImageRemap: map[string]string{"quay.io/ambient_code": "localhost/ambient-sim", "ghcr.io/x": "localhost:5000/y"}},
 		{Cell: upgrade.Cell{Catalog: "/tmp/my catalogs/$HOME.yaml", From: "v0.2.0", To: "v0.2.2"}},
 		{Cell: upgrade.Cell{Catalog: "cat with 'space' \"dq\" $HOME ${X} $$ ;|&><() `tick`", From: "v0.2.0", To: "v0.2.2"}, NodeImage: "node:'quoted'"},

@@ -22,7 +22,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
-// Identity of the harness user (contract §5 kind overlay, §9 item 4).
+// Identity of the harness user (docs/platform.md §5 kind overlay, §9 item 4).
 const (
 	PlatformNamespace      = "ambient-code"
 	TestUserSecretName     = "test-user-token"
@@ -288,7 +288,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "…(truncated)"
 }
 
-// Backend-own 401 messages (contract §5 Auth, §9 item 4).
+// Backend-own 401 messages (docs/platform.md §5 Auth, §9 item 4).
 var backendAuthErrors = map[string]bool{
 	"User token required":      true,
 	"Invalid or missing token": true,

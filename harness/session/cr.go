@@ -5,18 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 )
 
-// AgenticSessionGVR is the resource of AgenticSession CRs (contract §4).
-var AgenticSessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
-
-// Defaults the backend fills in for API-created sessions (contract §4 minimal spec).
+// Defaults the backend fills in for API-created sessions (docs/platform.md §4 minimal spec).
 const (
 	DefaultModel       = "claude-sonnet-4-6"
 	DefaultTemperature = 0.7
@@ -95,7 +93,7 @@ func NewSessionCR(namespace, name string, spec SessionSpec) (*unstructured.Unstr
 		s["activeWorkflow"] = map[string]any{"gitUrl": wf.GitURL, "branch": orDefault(wf.Branch, DefaultBranch), "path": wf.Path}
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": AgenticSessionGVR.GroupVersion().String(),
+		"apiVersion": platform.AgenticSessionGVR.GroupVersion().String(),
 		"kind":       "AgenticSession",
 		"metadata":   map[string]any{"name": name, "namespace": namespace},
 		"spec":       s,
@@ -110,7 +108,7 @@ func CreateSessionCR(ctx context.Context, dyn dynamic.Interface, namespace, name
 	if err != nil {
 		return nil, err
 	}
-	created, err := dyn.Resource(AgenticSessionGVR).Namespace(namespace).Create(ctx, obj, metav1.CreateOptions{})
+	created, err := dyn.Resource(platform.AgenticSessionGVR).Namespace(namespace).Create(ctx, obj, metav1.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("create AgenticSession %s/%s: %w", namespace, name, err)
 	}
@@ -135,14 +133,14 @@ type WaitForReconciledRepoInput struct {
 
 // WaitForReconciledRepo waits until the operator lists Repo in the session's
 // status.reconciledRepos: it has handled the add (it records the repo even
-// when the runner refused it, contract §5). Removing the repo before that would
+// when the runner refused it, docs/platform.md §5). Removing the repo before that would
 // leave the operator no drift to act on.
 func WaitForReconciledRepo(ctx context.Context, in WaitForReconciledRepoInput) error {
 	ctx, cancel := context.WithTimeout(ctx, in.Timeout)
 	defer cancel()
 	var last string
 	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		obj, err := in.Dynamic.Resource(AgenticSessionGVR).Namespace(in.Session.Project).Get(ctx, in.Session.Name, metav1.GetOptions{})
+		obj, err := in.Dynamic.Resource(platform.AgenticSessionGVR).Namespace(in.Session.Project).Get(ctx, in.Session.Name, metav1.GetOptions{})
 		if err != nil {
 			last = err.Error()
 			return false, nil

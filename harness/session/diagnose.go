@@ -15,7 +15,7 @@ import (
 )
 
 // TerminalPhases are the session phases a session does not leave by itself
-// (contract §4): a wait for any other phase ends there.
+// (docs/platform.md §4): a wait for any other phase ends there.
 var TerminalPhases = []string{PhaseCompleted, PhaseFailed, PhaseStopped}
 
 // containerErrorReasons are waiting reasons that do not resolve by themselves
@@ -26,7 +26,7 @@ var containerErrorReasons = map[string]bool{
 	"PostStartHookError": true,
 }
 
-// RunnerPodName is the runner pod of a session (contract §3.3).
+// RunnerPodName is the runner pod of a session (docs/platform.md §3.3).
 func RunnerPodName(session string) string { return session + "-runner" }
 
 // PodDiagnosis is what the cluster says about a session's runner pod.
@@ -120,7 +120,7 @@ func DiagnoseRunnerPod(ctx context.Context, cs kubernetes.Interface, ref Session
 			continue
 		}
 		d.Events = append(d.Events, line)
-		// A failed PostStart hook is why the kubelet killed the runner (contract §10 item 1).
+		// A failed PostStart hook is why the kubelet killed the runner (docs/platform.md §10 item 1).
 		if e.Reason == "FailedPostStartHook" && (d.Dead == "" || strings.HasPrefix(d.Dead, "runner container ")) {
 			d.Dead = "runner container killed: FailedPostStartHook: " + strings.TrimSpace(e.Message)
 			// The kubelet kills it; its status may still say PodInitializing.

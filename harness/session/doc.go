@@ -1,5 +1,5 @@
 // Package session drives user traffic through the ambient-code backend REST API
-// (contract §5): it reaches the backend (the API server's service proxy, or a base URL), creates
+// (docs/platform.md §5): it reaches the backend (the API server's service proxy, or a base URL), creates
 // projects and AgenticSessions, keeps calling every backend→runner route while an
 // upgrade happens, and records each answer into the ledger, classified so that a
 // runner 401 (the regression of issue #1425) is never confused with the

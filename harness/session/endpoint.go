@@ -68,7 +68,7 @@ type BackendEndpoint struct {
 // cfg, with a transport that authenticates to the API server as cfg does.
 // The API server authenticates the harness by cfg's credentials and drops
 // the Authorization header; the backend reads the test-user token from
-// X-Forwarded-Access-Token, as behind upstream's OAuth proxy (contract §5).
+// X-Forwarded-Access-Token, as behind upstream's OAuth proxy (docs/platform.md §5).
 func NewBackendEndpoint(cfg *rest.Config, opts ...Option) (*BackendEndpoint, error) {
 	c := endpointConfig{namespace: platform.Namespace, service: platform.BackendService, port: strconv.Itoa(platform.BackendPort), logf: func(string, ...any) {}}
 	for _, o := range opts {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,7 +18,7 @@ import (
 
 func TestCreateSessionCR(t *testing.T) {
 	scheme := runtime.NewScheme()
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"})
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{platform.AgenticSessionGVR: "AgenticSessionList"})
 	spec := SessionSpec{
 		InitialPrompt:  "hello",
 		Repos:          []Repo{{URL: ExampleRepoURL}},
@@ -27,7 +29,7 @@ func TestCreateSessionCR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := dyn.Resource(AgenticSessionGVR).Namespace("proj-a").Get(context.Background(), "kubectl-session", metav1.GetOptions{})
+	got, err := dyn.Resource(platform.AgenticSessionGVR).Namespace("proj-a").Get(context.Background(), "kubectl-session", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func TestNewSessionCRRejectsBadNames(t *testing.T) {
 
 func TestWaitForReconciledRepo(t *testing.T) {
 	scheme := runtime.NewScheme()
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"})
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{platform.AgenticSessionGVR: "AgenticSessionList"})
 	obj, err := CreateSessionCR(context.Background(), dyn, "proj-a", "s1", SessionSpec{InitialPrompt: "hi"})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +92,7 @@ func TestWaitForReconciledRepo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `repo "harness-example-repo" not in status.reconciledRepos`) {
 		t.Fatalf("err = %v, want a timeout naming the repo", err)
 	}
-	// The operator records the repo (contract §5) by the second read: the wait ends there.
+	// The operator records the repo (docs/platform.md §5) by the second read: the wait ends there.
 	recorded := obj.DeepCopy()
 	_ = unstructured.SetNestedSlice(recorded.Object, []any{map[string]any{"name": "other"}, map[string]any{"name": "harness-example-repo", "status": "Ready"}}, "status", "reconciledRepos")
 	gets := 0

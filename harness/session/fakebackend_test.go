@@ -221,7 +221,7 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 			"agentStatus": "idle",
 		})
 	case sub == "/agui/feedback" && body["type"] != "META":
-		// As upstream's HandleAGUIFeedback (contract §10 item 4).
+		// As upstream's HandleAGUIFeedback (docs/platform.md §10 item 4).
 		writeJSON(w, 400, map[string]string{"error": "Expected META event type"})
 	case sub == "/agui/run":
 		writeJSON(w, 200, map[string]any{"runId": body["runId"], "threadId": body["threadId"]})

@@ -59,7 +59,7 @@ func (c *Client) GetProject(ctx context.Context, project string) APIResult {
 }
 
 // PutRunnerSecrets writes Secret ambient-runner-secrets in the project with
-// ANTHROPIC_API_KEY=mock-replay-key (contract §5 step 3).
+// ANTHROPIC_API_KEY=mock-replay-key (docs/platform.md §5 step 3).
 func (c *Client) PutRunnerSecrets(ctx context.Context, project string) APIResult {
 	res, _ := c.do(ctx, call{
 		route: "PUT runner-secrets", method: http.MethodPut, path: projectPath(project) + "/runner-secrets",
@@ -125,7 +125,7 @@ func (c *Client) Capabilities(ctx context.Context, ref SessionRef) APIResult {
 
 // Feedback calls POST …/agui/feedback (runner POST /feedback) with a thumbs-up
 // AG-UI META event: the backend answers 400 "Expected META event type" to any
-// other body and never calls the runner (contract §10 item 4).
+// other body and never calls the runner (docs/platform.md §10 item 4).
 func (c *Client) Feedback(ctx context.Context, ref SessionRef, comment string) APIResult {
 	body := map[string]any{
 		"type":     "META",

@@ -20,7 +20,7 @@ type PrepareProjectInput struct {
 	Timeout time.Duration
 }
 
-// PrepareProject follows upstream's own test flow (contract §5 steps 1–3):
+// PrepareProject follows upstream's own test flow (docs/platform.md §5 steps 1–3):
 // create the project (409 is fine), wait until it answers, write runner secrets.
 func PrepareProject(ctx context.Context, in PrepareProjectInput) error {
 	if in.Client == nil || in.Project == "" {
@@ -138,7 +138,7 @@ type RestartSessionInput struct {
 type RestartResult struct {
 	Phase string
 	// ReadyReason and ReadyMessage come from the Ready condition, e.g.
-	// CreateContainerConfigError / "couldn't find key agui-token in Secret …" (contract §3.5 item 7).
+	// CreateContainerConfigError / "couldn't find key agui-token in Secret …" (docs/platform.md §3.5 item 7).
 	ReadyReason  string
 	ReadyMessage string
 }

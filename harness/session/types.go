@@ -15,7 +15,7 @@ type SessionRef struct {
 
 func (r SessionRef) String() string { return r.Project + "/" + r.Name }
 
-// LLMSettings is spec.llmSettings (contract §4).
+// LLMSettings is spec.llmSettings (docs/platform.md §4).
 type LLMSettings struct {
 	Model       string  `json:"model,omitempty"`
 	Temperature float64 `json:"temperature,omitempty"`
@@ -61,7 +61,7 @@ const (
 	ExampleRepoURL     = "https://github.com/ambient-code/example-repo"
 )
 
-// Session phases (contract §4).
+// Session phases (docs/platform.md §4).
 const (
 	PhasePending   = "Pending"
 	PhaseCreating  = "Creating"

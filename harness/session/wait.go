@@ -145,7 +145,7 @@ func (c *Client) WaitForSessionPhase(ctx context.Context, in WaitForSessionPhase
 					deadSince = time.Time{}
 				case d.Unschedulable != "":
 					// No operator turns an unschedulable pod into a phase (the
-					// session stays Creating, contract §10 item 3).
+					// session stays Creating, docs/platform.md §10 item 3).
 					return last, dead(d)
 				case !acceptsEnd && !d.Exited:
 					// A container waiting in an error state.

@@ -62,7 +62,7 @@ func podEvent(name, typ, reason, msg string, at time.Time) *corev1.Event {
 
 const hookFailure = `PostStartHook failed: rpc error: code = Unknown desc = failed to exec in container: exec: "/bin/sh": stat /bin/sh: no such file or directory`
 
-// TestWaitForRunningEndsAtTheTerminalPhaseWithPodEvents is contract §10 item 1:
+// TestWaitForRunningEndsAtTheTerminalPhaseWithPodEvents is docs/platform.md §10 item 1:
 // a runner image without /bin/sh is killed after its PostStart hook fails, the
 // operator sets Completed / Runner finished and deletes the pod. The wait for
 // Running must end within 5 s of the session turning Completed and say why
@@ -121,7 +121,7 @@ func TestWaitForRunningEndsAtTheTerminalPhaseWithPodEvents(t *testing.T) {
 }
 
 // TestWaitNamesAnUnschedulablePodAtOnce: the fourth session on 2 cores under
-// the LimitRange (contract §10 item 3) is named with the scheduler's reason as
+// the LimitRange (docs/platform.md §10 item 3) is named with the scheduler's reason as
 // soon as it is reported, with the pod's requests.
 func TestWaitNamesAnUnschedulablePodAtOnce(t *testing.T) {
 	fc := clocktesting.NewFakeClock(waitEpoch)

@@ -32,7 +32,7 @@ const (
 	// 401, so the kubelet's probes (which send none) fail.
 	DiagHealthGuarded DiagnosisClass = "health-guarded"
 	// DiagSecretLacksKey: a restarted session's runner cannot start because its
-	// token Secret lacks a key the container's env requires (contract §3.5 item 7).
+	// token Secret lacks a key the container's env requires (docs/platform.md §3.5 item 7).
 	DiagSecretLacksKey DiagnosisClass = "secret-lacks-key"
 	// DiagRestartFailed: a restarted session failed for another reason (named
 	// in the diagnosis).

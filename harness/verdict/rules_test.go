@@ -150,7 +150,7 @@ func TestHealthyCellPasses(t *testing.T) {
 	}
 }
 
-// v0.2.0→v0.2.2 (contract §3.5, §8): backend POST / and GET /events 401 for the
+// v0.2.0→v0.2.2 (docs/platform.md §3.5, §8): backend POST / and GET /events 401 for the
 // post-upgrade session, the operator's /workflow after a spec change 401s, the
 // restarted session fails with CreateContainerConfigError.
 func TestCellV020ToV022Shape(t *testing.T) {

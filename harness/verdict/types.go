@@ -36,7 +36,7 @@ type Expectation struct {
 	// Why is the human reason, e.g. "fail: upstream #1425".
 	Why string `json:"why,omitempty"`
 	// Rules optionally pins the expected verdict of individual rules
-	// (e.g. {"restarted-session-runs": "fail"} for contract §3.5 item 7).
+	// (e.g. {"restarted-session-runs": "fail"} for docs/platform.md §3.5 item 7).
 	Rules map[string]Verdict `json:"rules,omitempty"`
 	// Unauthorized lists callers and path families that must get runner 401s
 	// (each at least one); Authorized those that must get none. An empty family

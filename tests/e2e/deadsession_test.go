@@ -21,7 +21,7 @@ import (
 )
 
 // TestDeadSessionEndsTheWait runs a runner image without /bin/sh under the
-// simulated operator's PostStart hook (contract §10 item 1), on the shared
+// simulated operator's PostStart hook (docs/platform.md §10 item 1), on the shared
 // cluster: the kubelet kills the runner, the operator sets the session
 // Completed / "Runner finished" and deletes the pod, and the harness's wait for
 // Running ends then, naming the hook failure from the pod's events, instead of
@@ -62,7 +62,7 @@ func TestDeadSessionEndsTheWait(t *testing.T) {
 			g.Expect(ended.Sub(start)).To(BeNumerically("<", timeout/3))
 
 			cs, dyn := clientsFor(t, target)
-			obj, err := dyn.Resource(session.AgenticSessionGVR).Namespace(ref.Project).Get(ctx, ref.Name, metav1.GetOptions{})
+			obj, err := dyn.Resource(platform.AgenticSessionGVR).Namespace(ref.Project).Get(ctx, ref.Name, metav1.GetOptions{})
 			g.Expect(err).NotTo(HaveOccurred())
 			completed, _, _ := unstructured.NestedString(obj.Object, "status", "completionTime")
 			if at, err := time.Parse(time.RFC3339, completed); err == nil {

@@ -23,7 +23,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// contractOutcome is what contract §3.5 item 8 says a new session's runner
+// contractOutcome is what docs/platform.md §3.5 item 8 says a new session's runner
 // answers family f when operator, backend and runner run op, be and ru of
 // {v0.2.0, v0.2.2}: a v0.2.2 runner checks the token only when a v0.2.2
 // operator wrote AGUI_TOKEN; then only the v0.2.2 backend's handler family
@@ -114,7 +114,7 @@ func TestDiagnoseSweep(t *testing.T) {
 	l := onLane(laneDiagnosis)
 	f := features.New("compatibility sweep: which component pair breaks, and why").
 		WithLabel("area", "diagnose").
-		Assess("the v0.2.0 → v0.2.2 sweep reproduces contract §3.5 item 8 and names the culprits", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		Assess("the v0.2.0 → v0.2.2 sweep reproduces docs/platform.md §3.5 item 8 and names the culprits", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
 			artifacts := t.TempDir()
 			start := time.Now()

@@ -19,7 +19,7 @@ import (
 const signalTimeout = 90 * time.Second
 
 // TestSimulatedReleases: the simulated v0.2.0 runs sessions end to end; a
-// fresh simulated v0.2.2 shows the signals production showed (contract §8).
+// fresh simulated v0.2.2 shows the signals production showed (docs/platform.md §8).
 func TestSimulatedReleases(t *testing.T) {
 	l := onLane(laneCells)
 	var target *cluster.Target

@@ -139,7 +139,7 @@ matrix:
       to: v0.2.7-f1
       expect: fail
       expectRules: {no-runner-401: pass, restarted-session-runs: fail}
-      why: "the v0.2.7 operator and backend send the token a v0.2.2 runner checks; a pre-upgrade session restarted after the upgrade fails with CreateContainerConfigError (contract §3.5 item 7)"
+      why: "the v0.2.7 operator and backend send the token a v0.2.2 runner checks; a pre-upgrade session restarted after the upgrade fails with CreateContainerConfigError (docs/platform.md §3.5 item 7)"
       labels: [ci, mixed-images]
 `,
 		sim("vteam_operator", "v0.2.0"), sim("vteam_backend", "v0.2.0"), sim("vteam_claude_runner", "v0.2.0"), sim("vteam_state_sync", "v0.2.0"),

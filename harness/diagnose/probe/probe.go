@@ -27,7 +27,7 @@ import (
 
 // The requests a probe sends, in order. (a)–(d) of the diagnosis go to
 // UnknownPath; (e) checks that /health is exempt from auth, as the kubelet's
-// probes need (contract §2).
+// probes need (docs/platform.md §2).
 const (
 	RequestNoHeader    = "no-header"    // (a) no header
 	RequestSecretToken = "secret-token" // (b) X-Ambient-Session-Token: the Secret's agui-token
@@ -40,7 +40,7 @@ const (
 var Requests = []string{RequestNoHeader, RequestSecretToken, RequestWrongToken, RequestBearer, RequestHealth}
 
 // UnknownPath has no route in any runner release, so a call to it has no side
-// effect: the runner middleware runs before routing (contract §2), so it
+// effect: the runner middleware runs before routing (docs/platform.md §2), so it
 // answers 401 when it rejects the request and 404 when it lets it through.
 const UnknownPath = "/upgrade-harness-probe"
 

@@ -106,7 +106,7 @@ type BuildInput struct {
 	Commands CommandRunner
 	// WithoutShell builds the images without /bin/sh, tagged
 	// <release>NoShellSuffix: a runner image that upstream's PostStart hook
-	// kills (contract §10 item 1), to show that the harness says so.
+	// kills (docs/platform.md §10 item 1), to show that the harness says so.
 	WithoutShell bool
 	// CheckBinary refuses a compiled binary that is not whole (default
 	// CheckExecutable): it is removed and built again once.

@@ -201,7 +201,7 @@ func TestLayerLayout(t *testing.T) {
 				}
 			}
 			if tc.component == ComponentRunner {
-				// Upstream's PostStart hook runs /bin/sh -c "mkdir -p … && cp -f … || true" (contract §10 item 1).
+				// Upstream's PostStart hook runs /bin/sh -c "mkdir -p … && cp -f … || true" (docs/platform.md §10 item 1).
 				if e := entries["bin/busybox"]; e.typ != tar.TypeReg || e.mode != 0o755 || e.content != "SHELL" {
 					t.Errorf("bin/busybox = %+v, want the static busybox, mode 755", e)
 				}

@@ -50,12 +50,12 @@ type imageSpec struct {
 	// Shell installs a static busybox as /bin/busybox with the applets in
 	// ShellApplets linked to it: upstream's operator gives the runner container a
 	// PostStart exec hook `/bin/sh -c "mkdir -p … && cp -f … || true"` at every
-	// release (contract §10 item 1), and a container without /bin/sh is killed.
+	// release (docs/platform.md §10 item 1), and a container without /bin/sh is killed.
 	Shell bool
 }
 
 // ShellApplets are the commands the runner image provides under /bin: the ones
-// upstream's hooks and commands run (contract §10 item 1).
+// upstream's hooks and commands run (docs/platform.md §10 item 1).
 var ShellApplets = []string{"cp", "mkdir", "sh"}
 
 var imageSpecs = []imageSpec{
@@ -63,7 +63,7 @@ var imageSpecs = []imageSpec{
 		Installs: []string{"operator"}, Entrypoint: "/usr/local/bin/operator", User: nonRootUID},
 	{Component: ComponentBackend, Package: "fixtures/platform/backend", ImageName: "vteam_backend",
 		Installs: []string{"backend"}, Entrypoint: "/usr/local/bin/backend", User: nonRootUID},
-	// Upstream's runner image sets AGUI_PORT=8001 although its CMD ignores it (contract §2).
+	// Upstream's runner image sets AGUI_PORT=8001 although its CMD ignores it (docs/platform.md §2).
 	{Component: ComponentRunner, Package: "fixtures/platform/runner", ImageName: "vteam_claude_runner",
 		Installs: []string{"runner"}, Entrypoint: "/usr/local/bin/runner", User: nonRootUID, Env: []string{"AGUI_PORT=8001"}, Shell: true},
 	// The operator runs hydrate.sh (init container) and sync.sh (sidecar) by path, as

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -131,7 +133,7 @@ func newFixture(t *testing.T) fixture {
 		"status": map[string]any{"phase": "Running"},
 	}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{AgenticSessionGVR: "AgenticSessionList"}, session)
+		map[schema.GroupVersionResource]string{platform.AgenticSessionGVR: "AgenticSessionList"}, session)
 
 	logs := fakeLogs{
 		lines: map[string][]string{
@@ -271,7 +273,7 @@ func TestSecretsAsFingerprints(t *testing.T) {
 		t.Errorf("keys = %v, want fingerprints", s.Keys)
 	}
 	if s.Lengths["agui-token"] != 36 {
-		t.Errorf("agui-token length = %d, want 36 (contract §8.7)", s.Lengths["agui-token"])
+		t.Errorf("agui-token length = %d, want 36 (docs/platform.md §8.7)", s.Lengths["agui-token"])
 	}
 	if _, ok := s.Annotations[lastAppliedAnnotation]; ok || s.Annotations["ambient-code.io/token-refreshed-at"] == "" {
 		t.Errorf("annotations = %v: want last-applied dropped, token-refreshed-at kept", s.Annotations)

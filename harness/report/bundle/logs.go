@@ -41,7 +41,7 @@ func isNoPreviousContainer(err error) bool {
 }
 
 // isNotStarted matches a container that has no log yet, e.g. one stuck in
-// CreateContainerConfigError (contract §8.8) — evidence, not a collection failure.
+// CreateContainerConfigError (docs/platform.md §8.8) — evidence, not a collection failure.
 func isNotStarted(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "is waiting to start") || strings.Contains(msg, "ContainerCreating")

@@ -8,18 +8,16 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
-
-// AgenticSessionGVR is the session CR the operator reconciles.
-var AgenticSessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
 
 // lastAppliedAnnotation holds a full copy of an applied object, Secret data included.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -246,7 +244,7 @@ func eventTime(e corev1.Event) metav1.Time {
 
 func (c *collector) collectSessions(ctx context.Context, namespaces []string) {
 	if c.in.Dynamic == nil {
-		c.fail(SessionsFile, fmt.Errorf("no dynamic client given: %s not collected", AgenticSessionGVR.String()))
+		c.fail(SessionsFile, fmt.Errorf("no dynamic client given: %s not collected", platform.AgenticSessionGVR.String()))
 		return
 	}
 	for _, ns := range namespaces {
@@ -254,16 +252,16 @@ func (c *collector) collectSessions(ctx context.Context, namespaces []string) {
 		if c.stopped(ctx, item) {
 			return
 		}
-		l, err := c.in.Dynamic.Resource(AgenticSessionGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+		l, err := c.in.Dynamic.Resource(platform.AgenticSessionGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			c.fail(item, fmt.Errorf("list %s in %s: %w", AgenticSessionGVR.String(), ns, err))
+			c.fail(item, fmt.Errorf("list %s in %s: %w", platform.AgenticSessionGVR.String(), ns, err))
 			continue
 		}
 		objs := make([]runtime.Object, len(l.Items))
 		for i := range l.Items {
 			objs[i] = &l.Items[i]
 		}
-		c.writeList(item, AgenticSessionGVR.GroupVersion().String(), "AgenticSession", objs)
+		c.writeList(item, platform.AgenticSessionGVR.GroupVersion().String(), "AgenticSession", objs)
 	}
 }
 
