@@ -302,12 +302,14 @@ func (v *validator) order(field, order string) string {
 }
 
 func (v *validator) expect(p, expect string, rules map[string]string) {
+	// inconclusive is for cells that check the harness itself (it must say it
+	// cannot tell); a platform's cell expects pass or fail.
 	switch expect {
-	case ExpectPass, ExpectFail:
+	case ExpectPass, ExpectFail, ExpectInconclusive:
 	case "":
-		v.add(p+".expect", "is required (want %s or %s)", ExpectPass, ExpectFail)
+		v.add(p+".expect", "is required (want %s, %s or %s)", ExpectPass, ExpectFail, ExpectInconclusive)
 	default:
-		v.add(p+".expect", "%q is not a valid expectation (want %s or %s)", expect, ExpectPass, ExpectFail)
+		v.add(p+".expect", "%q is not a valid expectation (want %s, %s or %s)", expect, ExpectPass, ExpectFail, ExpectInconclusive)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rules)) {
 		field := p + ".expectRules." + name

@@ -200,13 +200,13 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:    "unknown expect value",
 			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: maybe}`}),
-			want:    []string{`broken.yaml:22: matrix.cells[0].expect: "maybe" is not a valid expectation (want pass or fail)`},
+			want:    []string{`broken.yaml:22: matrix.cells[0].expect: "maybe" is not a valid expectation (want pass, fail or inconclusive)`},
 		},
 		{
 			name:    "missing expect and a bad rule pin",
 			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, why: x, expectRules: {restarted-session-runs: broken, Bad_Rule: pass}}`}),
 			want: []string{
-				`broken.yaml:22: matrix.cells[0].expect: is required (want pass or fail)`,
+				`broken.yaml:22: matrix.cells[0].expect: is required (want pass, fail or inconclusive)`,
 				`broken.yaml:22: matrix.cells[0].expectRules.Bad_Rule: "Bad_Rule" is not a verdict rule (want one of ` + ruleList + `)`,
 				`broken.yaml:22: matrix.cells[0].expectRules.restarted-session-runs: "broken" is not a valid rule expectation (want pass, fail or inconclusive)`,
 			},
@@ -291,7 +291,7 @@ func TestValidationErrors(t *testing.T) {
 				`broken.yaml:18: releases[1].manifests: both path and git are set (want exactly one manifest source)`,
 				`broken.yaml:23: matrix.cells[0].to: "v0.3.0" is not a release of this catalog (want one of v0.2.0, v0.2.2)`,
 				`broken.yaml:23: matrix.cells[0].order: "runner-first" is not a valid order: unknown component "runner-first" (want all-at-once, operator-first, backend-first, runner-only, or a comma list of operator, backend, runner)`,
-				`broken.yaml:23: matrix.cells[0].expect: "maybe" is not a valid expectation (want pass or fail)`,
+				`broken.yaml:23: matrix.cells[0].expect: "maybe" is not a valid expectation (want pass, fail or inconclusive)`,
 			},
 		},
 	}

@@ -824,7 +824,7 @@ func TestScriptsRefuseBadInputFirst(t *testing.T) {
 		args   []string
 		want   []string
 	}{
-		{"run-cell without -to", "run-cell.sh", []string{"-from", "v0.2.0"}, []string{"want -from RELEASE and -to RELEASE"}},
+		{"run-cell without -to", "run-cell.sh", []string{"-from", "v0.2.0"}, []string{"want -cell NAME, or -from RELEASE and -to RELEASE"}},
 		{"run-cell unknown release", "run-cell.sh", []string{"-catalog", "simulated", "-from", "v9.9.9", "-to", "v0.2.2"}, []string{`-from "v9.9.9": not a release of catalog simulated`}},
 		{"run-cell deep catalog", "run-cell.sh", []string{"-catalog", "{f}/deep-brackets.yaml", "-from", "v0.2.0", "-to", "v0.2.2"}, []string{"deep-brackets.yaml:1:", "nest more than 32 levels"}},
 		{"run-cell junk release manifests", "run-cell.sh", []string{"-catalog", "{f}/junk-path.yaml", "-from", "v0.2.0", "-to", "v0.2.2"},

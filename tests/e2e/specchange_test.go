@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+)
+
+// TestRefusedSpecChanges: after the upgrade the backend answers every spec
+// change with the real backend's conflict (500 "the object has been
+// modified"). The harness retries each change as a user's client would, then
+// records it as refused; the operator's spec-change families are then not
+// exercised, and the cell is inconclusive (never a pass on thinner evidence).
+func TestRefusedSpecChanges(t *testing.T) {
+	const name = "v0.2.7-v0.2.7-fault-spec-refused"
+	l := onLane(laneCells)
+	f := features.New("refused spec changes are retried, recorded and make the cell inconclusive").
+		WithLabel("area", "spec-changes").
+		Assess("the backend refuses every spec change after the upgrade", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			g := NewWithT(t)
+			start := time.Now()
+			out, err := matrix.Run(ctx, matrix.Input{Catalog: "faults", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
+				CellNames: []string{name}, Target: l.target(ctx, t), Artifacts: t.TempDir(), Log: os.Stderr})
+			if err != nil {
+				t.Logf("matrix: %v", err)
+			}
+			r := resultOf(t, out, name)
+			t.Logf("%s: verdict %s in %s (%s)", name, r.Verdict, time.Since(start).Round(time.Second), r.Mismatch)
+			g.Expect(r.Verdict).To(Equal(verdict.Inconclusive))
+			g.Expect(r.Matched).To(BeTrue(), r.Mismatch)
+			refused, conflicts := 0, 0
+			for _, o := range r.Ledger {
+				if o.Phase != ledger.PhaseAfter {
+					continue
+				}
+				if o.Signal == ledger.SignalSpecChangeRefused {
+					refused++
+				}
+				if o.Signal == ledger.SignalAPI && o.Status == 500 && isSpecChangeRoute(o.Path) {
+					conflicts++
+				}
+			}
+			t.Logf("after the upgrade: %d spec changes refused for good, %d conflict answers (retries included)", refused, conflicts)
+			g.Expect(refused).To(BeNumerically(">=", 1))
+			// Each refused change was tried more than once before it was given up.
+			g.Expect(conflicts).To(BeNumerically(">", refused))
+			return ctx
+		}).Feature()
+	l.Test(t, f)
+}
+
+func isSpecChangeRoute(path string) bool {
+	for _, sc := range platform.SpecChanges {
+		if sc.Route == path {
+			return true
+		}
+	}
+	return false
+}
