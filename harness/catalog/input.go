@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"regexp"
 	"strings"
-	"syscall"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/boundedfile"
 
 	goccy "github.com/goccy/go-yaml"
 	goccyparser "github.com/goccy/go-yaml/parser"
@@ -21,66 +20,12 @@ import (
 // read until the machine runs out of memory.
 const MaxFileSize = 1 << 20
 
-// readCatalogFile reads a catalog file: a regular file of at most MaxFileSize
-// bytes. The file is opened non-blocking, so a FIFO is refused at once instead
-// of waiting for a writer.
-func readCatalogFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%s does not exist (want a catalog YAML file, or a catalog name such as simulated)", path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("%s is not readable (want a catalog YAML file the harness may read)", path)
-		}
-		return nil, fmt.Errorf("%s cannot be opened: %v (want a catalog YAML file)", path, unwrapPathError(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v (want a readable catalog YAML file)", path, unwrapPathError(err))
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %s, not a regular file (want a catalog YAML file)", path, fileKind(st.Mode()))
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s is %d bytes (want at most %d bytes: a catalog is a few KiB)", path, st.Size(), MaxFileSize)
-	}
-	// Files such as those in /proc report size 0: the limit holds while reading too.
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %v (want a readable catalog YAML file)", path, unwrapPathError(err))
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s holds more than %d bytes (want at most %d bytes: a catalog is a few KiB)", path, MaxFileSize, MaxFileSize)
-	}
-	return data, nil
-}
+// catalogFile is a catalog as boundedfile reads it.
+var catalogFile = boundedfile.Kind{Want: "a catalog YAML file", Readable: "a readable catalog YAML file",
+	NotExist: "a catalog YAML file, or a catalog name such as simulated", Typical: "a catalog is a few KiB", Limit: MaxFileSize}
 
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// fileKind names what a non-regular file is, for error messages.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "not a regular file"
-}
+// readCatalogFile reads a catalog file: a regular file of at most MaxFileSize bytes.
+func readCatalogFile(path string) ([]byte, error) { return boundedfile.Read(path, catalogFile) }
 
 // documents splits data into its YAML documents, dropping empty ones (a file
 // may start or end with "---"). A syntax error comes back as a Problem with
