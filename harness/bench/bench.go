@@ -491,8 +491,37 @@ func write(in Input, rep *Report) error {
 	if err := os.WriteFile(filepath.Join(in.Artifacts, "bench.json"), raw, 0o644); err != nil {
 		return err
 	}
+	var md strings.Builder
+	WriteMarkdown(&md, rep)
+	if err := os.WriteFile(filepath.Join(in.Artifacts, "bench.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
 	PrintTable(in.Log, rep)
 	return nil
+}
+
+// WriteMarkdown writes the report as the dated section docs/benchmarks.md
+// publishes: the figures come from bench.json, never typed in by hand.
+func WriteMarkdown(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "### %s — cell %s, node image %s\n\n", rep.When.UTC().Format("2006-01-02 15:04 MST"), rep.Cell, rep.NodeImage)
+	fmt.Fprintf(w, "| phase | took | floor | ratio | floor is |\n|---|---|---|---|---|\n")
+	for _, p := range rep.Phases {
+		floor, ratio := "", ""
+		if p.Floor > 0 {
+			floor, ratio = p.Floor.Round(10*time.Millisecond).String(), fmt.Sprintf("%.2f", p.Ratio)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", p.Name, shown(p.Took), floor, ratio, strings.TrimSpace(p.FloorOf+" "+p.Note))
+	}
+	if rep.Detections > 0 {
+		fmt.Fprintf(w, "\nDetection latency (runner 401 line → ledger): p50 %s, max %s over %d runner 401s.\n", shown(rep.DetectionP50), shown(rep.DetectionMax), rep.Detections)
+	}
+	if len(rep.Scaling) > 0 {
+		fmt.Fprintf(w, "\n| cells | mode | total | per cell |\n|---|---|---|---|\n")
+		for _, s := range rep.Scaling {
+			fmt.Fprintf(w, "| %d | %s | %s | %s |\n", s.Cells, s.Mode, s.Total.Round(time.Second), s.PerCell.Round(time.Second))
+		}
+	}
+	fmt.Fprintf(w, "\nPeak memory: harness %.0f MiB, cluster %.0f MiB.\n", rep.HarnessPeakRSSMB, rep.ClusterPeakMB)
 }
 
 // PrintTable prints the report as the table the issue notes quote.

@@ -58,3 +58,18 @@ func TestPrintTable(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteMarkdownPublishesEveryFigureOfTheReport(t *testing.T) {
+	var buf bytes.Buffer
+	WriteMarkdown(&buf, &Report{When: time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC), Cell: "v0.2.0-v0.2.2", NodeImage: "n:1",
+		Phases:       []Phase{{Name: "reset for the next cell", Took: 5900 * time.Millisecond}, {Name: "deploy v0.2.0", Took: 12 * time.Second, Floor: 8 * time.Second, Ratio: 1.5, FloorOf: "kubectl"}},
+		DetectionP50: 1700 * time.Microsecond, DetectionMax: 906 * time.Millisecond, Detections: 75,
+		Scaling: []Scale{{Cells: 2, Mode: "reused", Total: time.Minute, PerCell: 30 * time.Second}}, HarnessPeakRSSMB: 114, ClusterPeakMB: 667})
+	for _, want := range []string{"### 2026-12-07 09:30 UTC — cell v0.2.0-v0.2.2", "| reset for the next cell | 5.9s |  |  |  |",
+		"| deploy v0.2.0 | 12s | 8s | 1.50 | kubectl |", "p50 1.7ms, max 906ms over 75 runner 401s", "| 2 | reused | 1m0s | 30s |",
+		"harness 114 MiB, cluster 667 MiB"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
