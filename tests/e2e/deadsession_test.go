@@ -39,10 +39,7 @@ func TestDeadSessionEndsTheWait(t *testing.T) {
 			cat := simulatedCatalog(t)
 			rendered, err := deploy.RenderRelease(cat, release(t, cat, "v0.2.7"), platform.Images{Runner: built[0].Ref})
 			g.Expect(err).NotTo(HaveOccurred())
-			logf := func(f string, a ...any) { t.Logf(f, a...) }
-			g.Expect(resetPlatform(ctx, target, logf)).To(Succeed())
-			g.Expect(target.LoadImages(ctx, deploy.ListImages(rendered)...)).To(Succeed())
-			g.Expect(deploy.Install(ctx, deploy.InstallInput{Config: target.Rest, Client: target.Kube, Rendered: rendered, Timeout: 3 * time.Minute, Logf: logf})).To(Succeed())
+			installFresh(ctx, t, target, rendered)
 
 			api := backend(ctx, t, target, ledger.New())
 			g.Expect(session.PrepareProject(ctx, session.PrepareProjectInput{Client: api, Project: "sim-noshell"})).To(Succeed())

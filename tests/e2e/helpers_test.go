@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
+
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -15,7 +17,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
-	"github.com/ambient-e2e/upgrade-harness/harness/detect"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -93,41 +94,47 @@ func clientsFor(t *testing.T, target *cluster.Target) (kubernetes.Interface, dyn
 	return target.Kube, target.Dynamic
 }
 
-// resetPlatform removes everything a cell or test installed.
+// resetPlatform removes everything a cell or test installed (the pipeline's reset stage).
 func resetPlatform(ctx context.Context, target *cluster.Target, logf func(string, ...any)) error {
-	_, err := deploy.Reset(ctx, deploy.ResetInput{Config: target.Rest, Client: target.Kube, Dynamic: target.Dynamic, PlatformNamespace: platform.Namespace, Logf: logf})
-	return err
+	return pipeline.New(target, pipeline.WithLogf(logf)).Reset(ctx)
 }
 
 // deployFresh resets the cluster and installs one release of the simulated catalog.
 func deployFresh(ctx context.Context, t *testing.T, target *cluster.Target, cat *catalog.Catalog, version string) *deploy.Rendered {
 	t.Helper()
 	g := NewWithT(t)
-	logf := func(f string, a ...any) { t.Logf(f, a...) }
 	rendered, err := deploy.RenderRelease(cat, release(t, cat, version), platform.Images{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(resetPlatform(ctx, target, logf)).To(Succeed())
-	g.Expect(target.LoadImages(ctx, deploy.ListImages(rendered)...)).To(Succeed())
-	g.Expect(deploy.Install(ctx, deploy.InstallInput{Config: target.Rest, Client: target.Kube, Rendered: rendered, Timeout: 3 * time.Minute, Logf: logf})).To(Succeed())
+	installFresh(ctx, t, target, rendered)
 	return rendered
+}
+
+// installFresh runs the pipeline's reset, preload and install stages for rendered.
+func installFresh(ctx context.Context, t *testing.T, target *cluster.Target, rendered *deploy.Rendered) {
+	t.Helper()
+	g := NewWithT(t)
+	plat := pipeline.New(target, pipeline.WithLogf(func(f string, a ...any) { t.Logf(f, a...) }))
+	g.Expect(plat.Reset(ctx)).To(Succeed())
+	g.Expect(plat.Preload(ctx, rendered)).To(Succeed())
+	g.Expect(plat.Install(ctx, pipeline.InstallInput{Rendered: rendered, Timeout: 3 * time.Minute})).To(Succeed())
 }
 
 // observe starts the cell's detectors into a new ledger; stopped at cleanup.
 func observe(ctx context.Context, t *testing.T, target *cluster.Target) *ledger.Ledger {
 	t.Helper()
 	l := ledger.New()
-	stop, err := detect.StartAll(ctx, detect.StartAllInput{Kube: target.Kube, Dynamic: target.Dynamic, Ledger: l, PlatformNamespace: platform.Namespace})
+	stop, err := pipeline.New(target, pipeline.WithLedger(l)).StartDetectors(ctx)
+	t.Cleanup(stop)
 	if err != nil {
 		t.Fatalf("starting detectors: %v", err)
 	}
-	t.Cleanup(stop)
 	return l
 }
 
 // backend returns an API client recording into l; closed at cleanup.
 func backend(ctx context.Context, t *testing.T, target *cluster.Target, l *ledger.Ledger) *session.Client {
 	t.Helper()
-	c, closeFn, err := session.NewBackendClient(ctx, session.NewBackendClientInput{Rest: target.Rest, Kube: target.Kube, Ledger: l, Logf: func(f string, a ...any) { t.Logf(f, a...) }})
+	c, closeFn, err := pipeline.New(target, pipeline.WithLedger(l), pipeline.WithLogf(func(f string, a ...any) { t.Logf(f, a...) })).BackendClient(ctx, nil)
 	if err != nil {
 		t.Fatalf("backend client: %v", err)
 	}
