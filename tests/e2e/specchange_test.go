@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -24,14 +26,16 @@ import (
 // exercised, and the cell is inconclusive (never a pass on thinner evidence).
 func TestRefusedSpecChanges(t *testing.T) {
 	const name = "v0.2.7-v0.2.7-fault-spec-refused"
-	l := onLane(laneCells)
+	// On a cluster of its own: the shared lanes are the suite's longest.
+	l := onOwnClusters()
 	f := features.New("refused spec changes are retried, recorded and make the cell inconclusive").
 		WithLabel("area", "spec-changes").
 		Assess("the backend refuses every spec change after the upgrade", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
 			start := time.Now()
 			out, err := matrix.Run(ctx, matrix.Input{Catalog: "faults", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				CellNames: []string{name}, Target: l.target(ctx, t), Artifacts: t.TempDir(), Log: os.Stderr})
+				CellNames: []string{name}, ClusterName: cluster.Name("specs"), NodeImage: suite.NodeImage, Keep: matrix.KeepNever,
+				Artifacts: t.TempDir(), Log: os.Stderr})
 			if err != nil {
 				t.Logf("matrix: %v", err)
 			}
