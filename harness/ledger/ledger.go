@@ -68,6 +68,12 @@ const (
 	// as a user's client would: the operator never saw it, so its call
 	// family counts as not exercised in that phase.
 	SignalSpecChangeRefused Signal = "spec-change-refused"
+	// SignalWireRequest is one HTTP request to a runner pod as the wire
+	// witness saw it in the node's network namespace: who sent it, where,
+	// the names of its headers and, for token-like headers, fingerprints of
+	// their values (never a value). Status is the runner's answer when the
+	// witness saw it, 0 otherwise.
+	SignalWireRequest Signal = "wire-request"
 )
 
 // Unauthorized lists the signals that report a runner 401 (the runner's own
@@ -141,6 +147,33 @@ type Observation struct {
 	Detail string `json:"detail,omitempty"`
 	// Class is set on runner 401 signals once the cell is judged.
 	Class Class `json:"class,omitempty"`
+	// Wire is what the caller sent, on SignalWireRequest observations only.
+	Wire *WireRequest `json:"wire,omitempty"`
+}
+
+// WireRequest is what a caller put on the wire in one request to a runner:
+// the evidence that tells "no header" from "another header name" from "the
+// wrong token" (docs/platform.md §3.5).
+type WireRequest struct {
+	// HeaderNames are the request's header names as sent, in order.
+	HeaderNames []string `json:"headerNames"`
+	// TokenHeaders are the headers whose value could be a token (the session
+	// token header, Authorization, or a name within edit distance 2 of
+	// either, case-insensitive), each with the fingerprint of its value.
+	TokenHeaders []WireTokenHeader `json:"tokenHeaders,omitempty"`
+	// SrcIP and DstIP are the connection's addresses (caller and runner pod IPs).
+	SrcIP string `json:"srcIP"`
+	DstIP string `json:"dstIP"`
+}
+
+// WireTokenHeader is one token-like header: its name as sent and the
+// fingerprint of its value (secrets.Fingerprint of the value after any
+// "Bearer " prefix), never the value.
+type WireTokenHeader struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+	// Bearer: the value had the "Bearer " prefix (Authorization style).
+	Bearer bool `json:"bearer,omitempty"`
 }
 
 // IsUnauthorized reports whether o reports a runner 401.
