@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,15 +91,24 @@ func TestFaultsInOneCell(t *testing.T) {
 					del = in
 				}
 			}
-			g.Expect(del.Runner401Lines).To(BeNumerically(">", 0), "the runner's termination message was seen and counts 401s: %s", del)
+			t.Logf("fault: %s", del)
 			inLedger := 0
+			var evidence []string
 			for _, o := range r.Ledger {
-				if o.Signal == ledger.SignalRunner401 && o.RunnerPod == del.RunnerPod {
+				switch {
+				case o.Signal == ledger.SignalRunner401 && o.RunnerPod == del.RunnerPod:
 					inLedger++
+					evidence = append(evidence, fmt.Sprintf("%s 401 %s %s %s", o.Time.Format("15:04:05.000"), o.Method, o.Path, o.Source))
+				case o.Signal == ledger.SignalGap && strings.Contains(o.Source, del.RunnerPod):
+					evidence = append(evidence, fmt.Sprintf("%s gap %s: %s", o.Time.Format("15:04:05.000"), o.Source, o.Detail))
 				}
 			}
+			// On a mismatch, say which side differs: the runner's lines as the
+			// ledger has them and any gap on its log stream.
+			why := strings.Join(evidence, "\n")
 			t.Logf("runner %s: %d 401 lines by its own count, %d in the ledger, %d lost", del.RunnerPod, del.Runner401Lines, inLedger, del.Runner401Lines-inLedger)
-			g.Expect(inLedger).To(Equal(del.Runner401Lines))
+			g.Expect(del.Runner401Lines).To(BeNumerically(">", 0), "the runner's termination message was seen and counts 401s: %s\n%s", del, why)
+			g.Expect(inLedger).To(Equal(del.Runner401Lines), "the ledger's 401 lines and gaps of %s:\n%s", del.RunnerPod, why)
 			return ctx
 		}).
 		Assess("the cut event streams are gaps, and no-coverage-gaps is inconclusive", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
