@@ -110,6 +110,10 @@ type Injected struct {
 	Runner401Lines int `json:"runner401Lines"`
 	// RunnerPod is namespace/name of the deleted runner pod (DeleteRunnerPod).
 	RunnerPod string `json:"runnerPod,omitempty"`
+	// RunnerCreated is that pod's creation time: the operator recreates a
+	// missing runner pod under the same name, so the name alone does not
+	// tell the deleted pod's lines from its successor's.
+	RunnerCreated time.Time `json:"runnerCreated,omitempty"`
 	// Session is the session of that pod.
 	Session string `json:"session,omitempty"`
 	// Error says why the fault could not be injected as planned ("" when it was).

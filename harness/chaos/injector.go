@@ -185,6 +185,7 @@ func (i *Injector) deleteRunnerPod(ctx context.Context, f Fault, r *Injected) er
 		return fmt.Errorf("no runner pod of a %s session among %d runner pods", f.Role, len(pods.Items))
 	}
 	r.RunnerPod, r.Session, r.Target = pod.Namespace+"/"+pod.Name, pod.Labels[platform.SessionLabel], "runner pod "+pod.Namespace+"/"+pod.Name
+	r.RunnerCreated = pod.CreationTimestamp.Time
 	// Watch from the pod's own version, so the runner's last status (its
 	// termination message) is seen before the pod disappears.
 	w, err := i.in.Kube.CoreV1().Pods(pod.Namespace).Watch(ctx, metav1.ListOptions{

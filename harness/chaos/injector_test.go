@@ -21,8 +21,11 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
+var podCreated = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+
 func runnerPod(ns, session string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: session + "-runner", UID: types.UID("uid-" + session),
+		CreationTimestamp: metav1.NewTime(podCreated),
 		Labels: map[string]string{platform.AppLabel: platform.RunnerAppLabelValue, platform.SessionLabel: session}},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: platform.RunnerContainer,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
@@ -79,6 +82,8 @@ func TestDeleteRunnerPodReadsTheRunnersCount(t *testing.T) {
 	g.Expect(got[0].Error).To(gomega.BeEmpty())
 	g.Expect(got[0].RunnerPod).To(gomega.Equal("uh-cell/s-after-runner"))
 	g.Expect(got[0].Runner401Lines).To(gomega.Equal(7))
+	// The deleted instance is known by its creation time too: a recreated pod has the same name.
+	g.Expect(got[0].RunnerCreated).To(gomega.BeTemporally("==", podCreated))
 	_, err = kube.CoreV1().Pods("uh-cell").Get(context.Background(), "s-after-runner", metav1.GetOptions{})
 	g.Expect(err).To(gomega.HaveOccurred())
 	_, err = kube.CoreV1().Pods("uh-cell").Get(context.Background(), "s-before-runner", metav1.GetOptions{})

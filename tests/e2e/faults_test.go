@@ -96,9 +96,13 @@ func TestFaultsInOneCell(t *testing.T) {
 			var evidence []string
 			for _, o := range r.Ledger {
 				switch {
-				case o.Signal == ledger.SignalRunner401 && o.RunnerPod == del.RunnerPod:
+				// The operator recreates the pod under the same name: only the
+				// deleted instance's lines count.
+				case o.Signal == ledger.SignalRunner401 && o.RunnerPod == del.RunnerPod && o.RunnerCreated.Equal(del.RunnerCreated):
 					inLedger++
 					evidence = append(evidence, fmt.Sprintf("%s 401 %s %s %s", o.Time.Format("15:04:05.000"), o.Method, o.Path, o.Source))
+				case o.Signal == ledger.SignalRunner401 && o.RunnerPod == del.RunnerPod:
+					evidence = append(evidence, fmt.Sprintf("%s 401 %s %s of the recreated pod (created %s), not counted", o.Time.Format("15:04:05.000"), o.Method, o.Path, o.RunnerCreated.Format("15:04:05")))
 				case o.Signal == ledger.SignalGap && strings.Contains(o.Source, del.RunnerPod):
 					evidence = append(evidence, fmt.Sprintf("%s gap %s: %s", o.Time.Format("15:04:05.000"), o.Source, o.Detail))
 				}
