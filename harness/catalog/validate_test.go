@@ -230,7 +230,7 @@ func TestValidationErrors(t *testing.T) {
 			want: []string{
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[0].caller: "frontend" is not a runner caller (want backend, operator or kubelet, or no caller for a restart break)`,
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[1].class: "gremlins" is not a diagnosis class (want one of caller-sends-no-valid-token, runner-rejects-secret-token, header-name-mismatch, no-auth, accepts-any-token, health-guarded, secret-lacks-key, restart-failed, not-probed)`,
-				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, old-secrets, operator-key, operator-no-header, other-session, spec-conflict, spec-refused, websocket-no-header)`,
+				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, no-run-finished, old-secrets, operator-key, operator-no-header, other-session, spec-conflict, spec-refused, websocket-no-header)`,
 			},
 		},
 		{
