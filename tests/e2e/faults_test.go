@@ -186,7 +186,11 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 					del = in
 				}
 			}
-			g.Expect(del.Runner401Lines).To(Equal(0), "v0.2.1's runner checks no token; its termination message was seen: %s", del)
+			// v0.2.1's runner holds the backend's between-run listener stream on
+			// SIGTERM, as upstream's uvicorn does, so the kubelet kills it at the
+			// end of its grace period: no graceful exit, no count of its own.
+			t.Logf("the deleted runner took %s to go", del.End.Sub(del.Start).Round(time.Second))
+			g.Expect(del.Runner401Lines).To(Equal(-1), "a runner killed at the end of its grace period leaves no count: %s", del)
 			return ctx
 		}).
 		WithTeardown("leave the shared cluster clean", dumpAndReset(l, &r)).Feature()
