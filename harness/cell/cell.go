@@ -487,9 +487,11 @@ func (r *runner) startRestart(ctx context.Context, name string, restart func(con
 	go func() {
 		run.done <- r.p.Step(StepRestart, "restart pre-upgrade session "+name, func() error {
 			res, err := restart(ctx)
-			r.mu.Lock()
-			r.result.RestartStop = &res.Stop
-			r.mu.Unlock()
+			if res.Stop.Reason != "" {
+				r.mu.Lock()
+				r.result.RestartStop = &res.Stop
+				r.mu.Unlock()
+			}
 			if err == nil {
 				r.logf("restarted session reached %s %s %s; %s", res.Phase, res.ReadyReason, res.ReadyMessage, res.Stop)
 			}

@@ -70,11 +70,19 @@ func TestARestartIsEndedWithTheCellAndItsErrorIsTheCells(t *testing.T) {
 		t.Error("stop returned before the restart ended")
 	}
 
+	if r.result.RestartStop == nil || r.result.RestartStop.Reason != "runner stop not timed: cancelled" {
+		t.Errorf("restart stop %+v, want the cancelled restart's reason", r.result.RestartStop)
+	}
+
+	r = newRunner(Input{Target: &cluster.Target{}, Cell: upgrade.Cell{From: "v0.2.0", To: "v0.2.2"}, Log: io.Discard})
 	failing := r.startRestart(context.Background(), "s-b", func(context.Context) (session.RestartResult, error) {
 		return session.RestartResult{}, errors.New("stop session uh-cell/s-b: HTTP 500")
 	})
 	if err := failing.wait(); err == nil || !strings.Contains(err.Error(), "restart pre-upgrade session s-b: stop session uh-cell/s-b: HTTP 500") {
 		t.Errorf("err %v, want the restart step's error", err)
+	}
+	if r.result.RestartStop != nil {
+		t.Errorf("restart stop %+v from a restart that said nothing about it, want none", r.result.RestartStop)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 // ProjectNamespaceLabel marks the project namespaces the operator manages (§4).
@@ -273,14 +274,10 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 	return rep, nil
 }
 
-// SessionPodLabel marks a session's runner pod (agentic-session=<session>,
-// docs/platform.md §3.3).
-const SessionPodLabel = "agentic-session"
-
 // SessionPodGracePeriod is the grace period Reset deletes session (runner)
-// pods with: 0, force. A runner waits out its 60 s grace period while a client
-// holds a stream to it (docs/platform.md §11 item 4), and the namespace
-// controller waits for it. Forcing is safe for these pods: the cell is over
+// pods with (label platform.SessionLabel, docs/platform.md §3.3): 0, force.
+// A runner waits out its 60 s grace period while a client holds a stream to
+// it (docs/platform.md §11 item 4), and the namespace controller waits for it. Forcing is safe for these pods: the cell is over
 // and nothing of it is read anymore, their Services go with the namespace, no
 // controller starts them again (their sessions are being deleted, their
 // namespace terminating), and a container the kubelet has not stopped yet is
@@ -302,12 +299,12 @@ const ResetPodGracePeriod int64 = 1
 // SessionPodGracePeriod.
 func forceDeleteSessionPods(ctx context.Context, client kubernetes.Interface, namespaces []string, rep *ResetReport) error {
 	for _, ns := range namespaces {
-		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: SessionPodLabel})
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: platform.SessionLabel})
 		if err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return exitcode.InfraErr(fmt.Errorf("list session pods (label %s) of namespace %s: %w", SessionPodLabel, ns, err))
+			return exitcode.InfraErr(fmt.Errorf("list session pods (label %s) of namespace %s: %w", platform.SessionLabel, ns, err))
 		}
 		for _, p := range pods.Items {
 			if err := deletePod(ctx, client, ns, p.Name, SessionPodGracePeriod); err != nil {
@@ -330,7 +327,7 @@ func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespa
 		}
 		for _, p := range pods.Items {
 			grace := ResetPodGracePeriod
-			if _, ok := p.Labels[SessionPodLabel]; ok {
+			if _, ok := p.Labels[platform.SessionLabel]; ok {
 				grace = SessionPodGracePeriod
 				rep.SessionPods = appendOnce(rep.SessionPods, ns+"/"+p.Name)
 			}

@@ -16,6 +16,8 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 var sessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Version: "v1alpha1", Resource: "agenticsessions"}
@@ -23,7 +25,7 @@ var sessionGVR = schema.GroupVersionResource{Group: "vteam.ambient-code", Versio
 func resetPod(ns, name string, session bool) *corev1.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if session {
-		p.Labels = map[string]string{SessionPodLabel: strings.TrimSuffix(name, "-runner"), "app": "ambient-code-runner"}
+		p.Labels = map[string]string{platform.SessionLabel: strings.TrimSuffix(name, "-runner"), "app": "ambient-code-runner"}
 	}
 	return p
 }

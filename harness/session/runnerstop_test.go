@@ -138,3 +138,20 @@ func TestRestartSessionSaysWhyTheStopWasNotTimed(t *testing.T) {
 		})
 	}
 }
+
+// A stop the backend refuses ends the restart with its error, and the stop
+// is not timed (the pod is still there), not left blank or made up.
+func TestARefusedStopIsNotTimed(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: testRef.Project, Name: RunnerPodName(testRef.Name), UID: "old"}}
+	fb := newFakeBackend(t)
+	fb.setCanned("POST /stop", 404, `{"error":"not found"}`)
+	c := fb.client(t, WithKubernetes(fake.NewSimpleClientset(pod)))
+	res, err := RestartSession(context.Background(), RestartSessionInput{Client: c, Session: testRef, StopTimeout: 2 * time.Second,
+		StartTimeout: 2 * time.Second, PollInterval: 10 * time.Millisecond, StopPollInterval: 10 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "stop session proj-a/session-1") {
+		t.Fatalf("err %v, want the refused stop", err)
+	}
+	if res.Stop.Measured || !strings.HasPrefix(res.Stop.Reason, "runner stop not timed: runner pod proj-a/session-1-runner still present when the restart ended") {
+		t.Errorf("stop %+v, want not timed, the pod still present", res.Stop)
+	}
+}

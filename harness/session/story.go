@@ -202,15 +202,15 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 	watch := in.Client.watchRunnerStop(ctx, ref, stopTimeout, durationOr(in.StopPollInterval, 250*time.Millisecond))
 	defer watch.cancel()
 	if res := retryCall(ctx, stopTimeout, func(c context.Context) APIResult { return in.Client.Stop(c, ref) }); !res.OK() {
-		return RestartResult{}, fmt.Errorf("stop session %s: %w", ref, res.Error())
+		return RestartResult{Stop: watch.resultNow()}, fmt.Errorf("stop session %s: %w", ref, res.Error())
 	}
 	if _, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
 		Session: ref, Phases: []string{PhaseStopped}, Timeout: in.StopTimeout, PollInterval: in.PollInterval,
 	}); err != nil {
-		return RestartResult{}, err
+		return RestartResult{Stop: watch.resultNow()}, err
 	}
 	if res := retryCall(ctx, durationOr(in.StartTimeout, 3*time.Minute), func(c context.Context) APIResult { return in.Client.Start(c, ref) }); !res.OK() {
-		return RestartResult{}, fmt.Errorf("start session %s: %w", ref, res.Error())
+		return RestartResult{Stop: watch.resultNow()}, fmt.Errorf("start session %s: %w", ref, res.Error())
 	}
 	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
 		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, StartPhases: []string{PhaseStopped},
