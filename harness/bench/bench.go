@@ -224,6 +224,20 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	}
 	add(Phase{Name: "first session Running", Took: first, Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(create call answered → phase=Running)"})
 	add(Phase{Name: "pre-upgrade sessions", Took: took(cell.StepPreSessions), Note: "(project ready + API session + CR session, each to Running)"})
+	if res.RestartStop != nil {
+		add(Phase{Name: "restart: old runner's stop", Took: res.RestartStop.Took, Note: "(" + res.RestartStop.Reason + "; beside the post-upgrade window)"})
+	}
+	// The reset a matrix pays before its next cell: the cell left its
+	// sessions running, and a runner holding a stream waits out its grace
+	// period on SIGTERM (docs/platform.md §11 item 4).
+	runners, grace, err := sessionPods(ctx, cs)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := plat.Reset(ctx); err != nil {
+		return nil, fmt.Errorf("bench: reset after the cell: %w", err)
+	}
+	add(Phase{Name: "reset after a cell", Took: lastTook(plat, pipeline.StepReset), Note: fmt.Sprintf("(%d runner pods, grace period %s)", runners, grace)})
 	upg := took(cell.StepUpgrade)
 	upgradeFloor, err := upgradeFloorTime(ctx, plat, fromR, toR, applyFloor)
 	if err != nil {
@@ -315,6 +329,22 @@ func upgradeFloorTime(ctx context.Context, plat *pipeline.Platform, fromR, toR *
 		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
 	}
 	return d, plat.Reset(ctx)
+}
+
+// sessionPods counts the runner pods of every namespace and returns the
+// longest grace period among them.
+func sessionPods(ctx context.Context, cs kubernetes.Interface) (int, time.Duration, error) {
+	pods, err := cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{LabelSelector: platform.SessionLabel})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list runner pods (label %s): %w", platform.SessionLabel, err)
+	}
+	var grace time.Duration
+	for _, p := range pods.Items {
+		if g := p.Spec.TerminationGracePeriodSeconds; g != nil && time.Duration(*g)*time.Second > grace {
+			grace = time.Duration(*g) * time.Second
+		}
+	}
+	return len(pods.Items), grace, nil
 }
 
 // lastTook is how long the last run of a pipeline stage took.

@@ -2,11 +2,17 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 func TestParseMiB(t *testing.T) {
@@ -71,5 +77,21 @@ func TestWriteMarkdownPublishesEveryFigureOfTheReport(t *testing.T) {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+func TestSessionPodsCountsRunnersAndTheirLongestGracePeriod(t *testing.T) {
+	pod := func(ns, name string, session bool, grace int64) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace}}
+		if session {
+			p.Labels = map[string]string{platform.SessionLabel: name}
+		}
+		return p
+	}
+	cs := fake.NewSimpleClientset(pod("uh-cell", "a-runner", true, 60), pod("uh-cell", "b-runner", true, 30),
+		pod("ambient-code", "backend-api-1", false, 90), pod("other", "c-runner", true, 10))
+	n, grace, err := sessionPods(context.Background(), cs)
+	if err != nil || n != 3 || grace != 60*time.Second {
+		t.Fatalf("sessionPods = %d, %s, %v; want 3 runner pods, 60s (the backend's 90 s is no runner's)", n, grace, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -230,13 +231,21 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	defer r.stopTraffic()
 
+	// a is the session the cell restarts after the upgrade; b is the
+	// pre-upgrade session whose evidence the rules judge. Both are created on
+	// from, so both have from's token Secret (docs/platform.md §3.5 item 7).
+	// a holds role restarted from the start: its restart begins as soon as
+	// the post-upgrade sessions exist, so it could not finish a run after the
+	// upgrade as a pre-upgrade session, and pre-upgrade-sessions-keep-working
+	// would wait its whole window for it. Its traffic before and during the
+	// upgrade still counts for every rule not scoped to a role.
 	var a, b session.SessionRef
 	if err := r.p.Step(StepPreSessions, "create pre-upgrade sessions", func() error {
 		if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
 			return err
 		}
 		var err error
-		if a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
+		if a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RoleRestarted, Timeout: r.t.SessionTimeout}); err != nil {
 			return err
 		}
 		b, err = r.startCRSession(ctx, client, "uh-cr-before", ledger.RolePreUpgrade)
@@ -244,7 +253,12 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := r.startTraffic(ctx, client, a, b); err != nil {
+	// One traffic per session: a's stops before its restart, b's runs on.
+	trafficA, err := r.startTraffic(ctx, client, a)
+	if err != nil {
+		return err
+	}
+	if _, err := r.startTraffic(ctx, client, b); err != nil {
 		return err
 	}
 	r.faults.Fire(ctx, chaos.AtBaseline)
@@ -286,26 +300,28 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := r.startTraffic(ctx, client, c, d); err != nil {
+	// A pre-upgrade session stopped and started again on `to`
+	// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
+	// than after it: its old runner may take its whole grace period to stop
+	// (docs/platform.md §11 item 4), and nothing of the window depends on a.
+	r.stopTrafficOf(trafficA)
+	restart := r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
+		return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
+	})
+	defer restart.stop() // a step that fails below ends it first
+	if _, err := r.startTraffic(ctx, client, c, d); err != nil {
 		return err
 	}
 	r.faults.Fire(ctx, chaos.AtAfterUpgrade)
-	// Spec changes make the operator call runners (docs/platform.md §1.4 drift path).
-	calls = r.changeSpecs(ctx, client, a, c)
-	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout)", r.t.PostUpgradeTraffic)
+	// Spec changes make the operator call runners (docs/platform.md §1.4
+	// drift path): on b, the pre-upgrade session judged (a is restarting),
+	// and on c, a post-upgrade one.
+	calls = r.changeSpecs(ctx, client, b, c)
+	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout); %s restarting meanwhile", r.t.PostUpgradeTraffic, a.Name)
 	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
 		Rules: r.rules.ForEvidence(verdict.EvidenceAfterUpgrade), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
 	r.stopTraffic()
-
-	// A pre-upgrade session stopped and started again on `to` (docs/platform.md §3.5 item 7).
-	r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
-	if err := r.p.Step(StepRestart, "restart pre-upgrade session "+a.Name, func() error {
-		res, err := session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
-		if err == nil {
-			r.logf("restarted session reached %s %s %s", res.Phase, res.ReadyReason, res.ReadyMessage)
-		}
-		return err
-	}); err != nil {
+	if err := restart.wait(); err != nil {
 		return err
 	}
 
@@ -335,7 +351,7 @@ func (r *runner) rollBack(ctx context.Context, client *session.Client, upgraded,
 	}
 	rolledBack := time.Now()
 	r.markPhase(ledger.PhaseRolledBack, rolledBack)
-	if err := r.startTraffic(ctx, client, b, c, d); err != nil {
+	if _, err := r.startTraffic(ctx, client, b, c, d); err != nil {
 		return err
 	}
 	calls := r.changeSpecs(ctx, client, c)
@@ -441,13 +457,63 @@ func (r *runner) startCRSession(ctx context.Context, client *session.Client, nam
 	return ref, err
 }
 
-func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs ...session.SessionRef) error {
+func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs ...session.SessionRef) (*session.Traffic, error) {
 	t, err := r.plat.StartTraffic(ctx, pipeline.TrafficInput{Client: client, Sessions: refs, Interval: r.t.TrafficInterval, GapThreshold: r.t.EventsGapThreshold})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.traffic = append(r.traffic, t)
-	return nil
+	return t, nil
+}
+
+// stopTrafficOf stops one traffic and leaves it out of the evidence windows.
+func (r *runner) stopTrafficOf(t *session.Traffic) {
+	t.Stop()
+	r.traffic = slices.DeleteFunc(r.traffic, func(x *session.Traffic) bool { return x == t })
+}
+
+// restartRun is a restart running beside the cell's other work.
+type restartRun struct {
+	done   chan error
+	cancel context.CancelFunc
+}
+
+// startRestart runs restart (session.RestartSession of the session named
+// name) in the background as the step StepRestart, and keeps how the old
+// runner stopped in Result.RestartStop.
+func (r *runner) startRestart(ctx context.Context, name string, restart func(context.Context) (session.RestartResult, error)) *restartRun {
+	ctx, cancel := context.WithCancel(ctx)
+	run := &restartRun{done: make(chan error, 1), cancel: cancel}
+	go func() {
+		run.done <- r.p.Step(StepRestart, "restart pre-upgrade session "+name, func() error {
+			res, err := restart(ctx)
+			if res.Stop.Reason != "" {
+				r.mu.Lock()
+				r.result.RestartStop = &res.Stop
+				r.mu.Unlock()
+			}
+			if err == nil {
+				r.logf("restarted session reached %s %s %s; %s", res.Phase, res.ReadyReason, res.ReadyMessage, res.Stop)
+			}
+			return err
+		})
+	}()
+	return run
+}
+
+// wait returns the restart's error once it has ended; the next calls return nil.
+func (run *restartRun) wait() error {
+	err, ok := <-run.done
+	if ok {
+		close(run.done)
+	}
+	return err
+}
+
+// stop cancels the restart and waits for it to end.
+func (run *restartRun) stop() {
+	run.cancel()
+	_ = run.wait()
 }
 
 func (r *runner) stopTraffic() {

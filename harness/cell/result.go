@@ -8,6 +8,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -43,6 +44,10 @@ type Result struct {
 	Phases []progress.Timing `json:"phases,omitempty"`
 	// Rollouts are what the upgrade rolled out, per step and component.
 	Rollouts []Rollout `json:"rollouts,omitempty"`
+	// RestartStop is how long the restarted session's old runner pod took to
+	// stop (stop request → pod gone), with the reason reports show, e.g.
+	// "runner took 60 s to stop: grace period" (nil: no restart ran).
+	RestartStop *session.RunnerStop `json:"restartStop,omitempty"`
 	// Matched is true when the outcome meets the cell's expectation; Mismatch
 	// says why not.
 	Matched  bool   `json:"matched"`

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 // ProjectNamespaceLabel marks the project namespaces the operator manages (§4).
@@ -41,6 +42,10 @@ type ResetInput struct {
 	FinalizerGrace time.Duration
 	// Timeout bounds the wait until everything is gone (default 3m).
 	Timeout time.Duration
+	// PodsGoneTimeout bounds the wait for the pods of the deleted namespaces
+	// to leave the API (default 15s); pods still there then are force-deleted
+	// and waited for until Timeout.
+	PodsGoneTimeout time.Duration
 	// Interval between polls (default 500ms).
 	Interval time.Duration
 	Logf     func(format string, args ...any)
@@ -52,22 +57,36 @@ type ResetReport struct {
 	StrippedFinalizers []ObjectRef
 	Namespaces         []string
 	Objects            []ObjectRef
-	Duration           time.Duration
+	// SessionPods are the runner pods force-deleted (grace period 0);
+	// ForcedPods the other pods force-deleted because they were still there
+	// after PodsGoneTimeout (namespace/name).
+	SessionPods, ForcedPods []string
+	Duration                time.Duration
 	// CustomResourcesTook and NamespacesTook split Duration: the wait for the
 	// operator to let its custom resources go, and for the namespaces to end.
-	CustomResourcesTook, NamespacesTook time.Duration
+	// PodsTook (part of NamespacesTook) is the wait for their pods to leave.
+	CustomResourcesTook, NamespacesTook, PodsTook time.Duration
 }
 
 func (r *ResetReport) String() string {
-	return fmt.Sprintf("reset removed %d custom resources (%d finalizers stripped), %d namespaces (%s), %d other objects in %s (custom resources %s, namespaces and the rest %s)",
-		len(r.CustomResources), len(r.StrippedFinalizers), len(r.Namespaces), strings.Join(r.Namespaces, ","),
-		len(r.Objects), r.Duration.Round(time.Millisecond), r.CustomResourcesTook.Round(100*time.Millisecond), r.NamespacesTook.Round(100*time.Millisecond))
+	forced := ""
+	if len(r.ForcedPods) > 0 {
+		forced = fmt.Sprintf(", %d more pods force-deleted after %s: %s", len(r.ForcedPods), r.PodsTook.Round(100*time.Millisecond), strings.Join(r.ForcedPods, ","))
+	}
+	return fmt.Sprintf("reset removed %d custom resources (%d finalizers stripped), %d namespaces (%s), %d session pods (force), %d other objects in %s (custom resources %s, namespaces and the rest %s, their pods %s%s)",
+		len(r.CustomResources), len(r.StrippedFinalizers), len(r.Namespaces), strings.Join(r.Namespaces, ","), len(r.SessionPods),
+		len(r.Objects), r.Duration.Round(time.Millisecond), r.CustomResourcesTook.Round(100*time.Millisecond), r.NamespacesTook.Round(100*time.Millisecond),
+		r.PodsTook.Round(100*time.Millisecond), forced)
 }
 
 // Reset removes everything a cell created: the custom resources of managed
-// CRDs first (while the operator can still run their finalizers), then the
-// project namespaces, the platform namespace, and every other object with
-// ManagedLabel; it returns once all are gone (namespaces fully deleted).
+// CRDs first (while the operator can still run their finalizers) and, right
+// after their deletion, the session (runner) pods with grace period 0; then
+// the project namespaces, the platform namespace, their remaining pods and
+// every other object with ManagedLabel. It returns once all are gone (pods
+// and namespaces fully deleted), so the next cell never meets a terminating
+// pod of this one. Reset is the harness's cleanup, never evidence: it does
+// not wait for a runner's graceful shutdown (60 s, docs/platform.md §11 item 4).
 func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	start := time.Now()
 	if in.PlatformNamespace == "" {
@@ -97,6 +116,9 @@ func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	}
 	if in.Interval <= 0 {
 		in.Interval = 500 * time.Millisecond
+	}
+	if in.PodsGoneTimeout <= 0 {
+		in.PodsGoneTimeout = 15 * time.Second
 	}
 	logf := in.Logf
 	if logf == nil {
@@ -143,13 +165,6 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 	rep := &ResetReport{}
 	managed := metav1.ListOptions{LabelSelector: ManagedLabel + "=true"}
 
-	start := time.Now()
-	if err := deleteCustomResources(ctx, in, rep, logf); err != nil {
-		return rep, err
-	}
-	rep.CustomResourcesTook = time.Since(start)
-	start = time.Now()
-
 	// Namespaces: project namespaces, the platform namespace, and any other managed one.
 	nsSet := map[string]bool{in.PlatformNamespace: true}
 	for _, sel := range []string{ProjectNamespaceLabel + "=true", ManagedLabel + "=true"} {
@@ -161,7 +176,25 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 			nsSet[ns.Name] = true
 		}
 	}
-	for _, ns := range slices.Sorted(maps.Keys(nsSet)) {
+	doomed := slices.Sorted(maps.Keys(nsSet))
+
+	start := time.Now()
+	live, err := deleteCustomResources(ctx, in, rep)
+	if err != nil {
+		return rep, err
+	}
+	// Their sessions are being deleted, so no operator puts a runner pod
+	// back (it only does so for a live session, docs/platform.md §3.5 item 7).
+	if err := forceDeleteSessionPods(ctx, in.Client, doomed, rep); err != nil {
+		return rep, err
+	}
+	if err := waitForCustomResourcesGone(ctx, in, live, rep, logf); err != nil {
+		return rep, err
+	}
+	rep.CustomResourcesTook = time.Since(start)
+	start = time.Now()
+
+	for _, ns := range doomed {
 		err := in.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -171,7 +204,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 		}
 		rep.Namespaces = append(rep.Namespaces, ns)
 	}
-	if err := deletePodsQuickly(ctx, in.Client, rep.Namespaces); err != nil {
+	if err := deletePodsQuickly(ctx, in.Client, rep.Namespaces, rep); err != nil {
 		return rep, err
 	}
 
@@ -210,8 +243,12 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 		}
 	}
 
-	// Wait until the namespaces are gone (not Terminating) and the objects too.
+	// Wait until the pods are gone, then the namespaces (not Terminating)
+	// and the objects too.
 	defer func() { rep.NamespacesTook = time.Since(start) }()
+	if err := waitForPodsGone(ctx, in, rep.Namespaces, rep, logf); err != nil {
+		return rep, err
+	}
 	remaining := append([]string(nil), rep.Namespaces...)
 	err = wait.PollUntilContextTimeout(ctx, in.Interval, in.Timeout, true, func(ctx context.Context) (bool, error) {
 		var still []string
@@ -237,46 +274,139 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 	return rep, nil
 }
 
-// ResetPodGracePeriod is the grace period Reset gives the pods of the
-// namespaces it deletes. The namespace controller looks at a doomed namespace
-// 5 s after its deletion and, while pods are still terminating (runner pods
-// have 60 s), only again 5 s after its next status update: pods that are gone
-// by its first look save those 5 s on every reset. Nothing of the cell is read
-// anymore; the pods are not force-deleted, so each one disappears only once
-// the kubelet has stopped its containers, and the namespaces Reset waits for
-// are gone only when their pods are.
+// SessionPodGracePeriod is the grace period Reset deletes session (runner)
+// pods with (label platform.SessionLabel, docs/platform.md §3.3): 0, force.
+// A runner waits out its 60 s grace period while a client holds a stream to
+// it (docs/platform.md §11 item 4), and the namespace controller waits for it. Forcing is safe for these pods: the cell is over
+// and nothing of it is read anymore, their Services go with the namespace, no
+// controller starts them again (their sessions are being deleted, their
+// namespace terminating), and a container the kubelet has not stopped yet is
+// unreachable and holds no address the next cell can get.
+const SessionPodGracePeriod int64 = 0
+
+// ResetPodGracePeriod is the grace period Reset gives the other pods of the
+// namespaces it deletes (operator, backend). The namespace controller looks
+// at a doomed namespace 5 s after its deletion and, while pods are still
+// terminating, only again 5 s after its next status update: pods that are
+// gone by its first look save those 5 s on every reset. These pods are not
+// forced: the platform of the next cell starts in the same namespace, so the
+// old one must really be stopped, not merely gone from the API; they stop
+// within this grace period (backend and operator hold SIGTERM for up to 30 s,
+// docs/platform.md §10 item 5, and the kubelet shortens that to this).
 const ResetPodGracePeriod int64 = 1
 
+// forceDeleteSessionPods deletes the session pods of namespaces with
+// SessionPodGracePeriod.
+func forceDeleteSessionPods(ctx context.Context, client kubernetes.Interface, namespaces []string, rep *ResetReport) error {
+	for _, ns := range namespaces {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: platform.SessionLabel})
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return exitcode.InfraErr(fmt.Errorf("list session pods (label %s) of namespace %s: %w", platform.SessionLabel, ns, err))
+		}
+		for _, p := range pods.Items {
+			if err := deletePod(ctx, client, ns, p.Name, SessionPodGracePeriod); err != nil {
+				return err
+			}
+			rep.SessionPods = appendOnce(rep.SessionPods, ns+"/"+p.Name)
+		}
+	}
+	return nil
+}
+
 // deletePodsQuickly deletes every pod of the given namespaces, which are
-// already terminating (no controller can start a new pod there), with
-// ResetPodGracePeriod.
-func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespaces []string) error {
-	grace := ResetPodGracePeriod
+// already terminating (no controller can start a new pod there): session pods
+// with SessionPodGracePeriod, the others with ResetPodGracePeriod.
+func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespaces []string, rep *ResetReport) error {
 	for _, ns := range namespaces {
 		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return exitcode.InfraErr(fmt.Errorf("list pods of namespace %s: %w", ns, err))
 		}
 		for _, p := range pods.Items {
-			err := client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
-			if err != nil && !apierrors.IsNotFound(err) {
-				return exitcode.InfraErr(fmt.Errorf("delete pod %s/%s: %w", ns, p.Name, err))
+			grace := ResetPodGracePeriod
+			if _, ok := p.Labels[platform.SessionLabel]; ok {
+				grace = SessionPodGracePeriod
+				rep.SessionPods = appendOnce(rep.SessionPods, ns+"/"+p.Name)
+			}
+			if err := deletePod(ctx, client, ns, p.Name, grace); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
+func deletePod(ctx context.Context, client kubernetes.Interface, ns, name string, grace int64) error {
+	err := client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return exitcode.InfraErr(fmt.Errorf("delete pod %s/%s (grace period %d s): %w", ns, name, grace, err))
+	}
+	return nil
+}
+
+func appendOnce(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// waitForPodsGone waits until the namespaces hold no pod. Pods still there
+// after PodsGoneTimeout (a kubelet that does not shorten a grace period) are
+// force-deleted and waited for until Timeout.
+func waitForPodsGone(ctx context.Context, in ResetInput, namespaces []string, rep *ResetReport, logf func(string, ...any)) error {
+	start := time.Now()
+	defer func() { rep.PodsTook = time.Since(start) }()
+	var left []corev1.Pod
+	podsLeft := func(ctx context.Context) (bool, error) {
+		left = left[:0]
+		for _, ns := range namespaces {
+			pods, err := in.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, err
+			}
+			if err == nil {
+				left = append(left, pods.Items...)
+			}
+		}
+		return len(left) == 0, nil
+	}
+	err := wait.PollUntilContextTimeout(ctx, in.Interval, in.PodsGoneTimeout, true, podsLeft)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil || !wait.Interrupted(err) {
+		return exitcode.InfraErr(fmt.Errorf("wait for the pods of namespaces %s to go: %w", strings.Join(namespaces, ","), err))
+	}
+	for _, p := range left {
+		if err := deletePod(ctx, in.Client, p.Namespace, p.Name, 0); err != nil {
+			return err
+		}
+		rep.ForcedPods = appendOnce(rep.ForcedPods, p.Namespace+"/"+p.Name)
+	}
+	logf("force-deleted %d pods still present %s after their deletion: %s", len(left), in.PodsGoneTimeout, strings.Join(rep.ForcedPods, ","))
+	if err := wait.PollUntilContextTimeout(ctx, in.Interval, in.Timeout, true, podsLeft); err != nil {
+		names := make([]string, 0, len(left))
+		for _, p := range left {
+			names = append(names, p.Namespace+"/"+p.Name)
+		}
+		return exitcode.InfraErr(fmt.Errorf("pods still present %s after being force-deleted: %s: %w", in.Timeout, strings.Join(names, ","), err))
+	}
+	return nil
+}
+
 // deleteCustomResources deletes every object of every CRD that carries
-// ManagedLabel, then strips the finalizers of whatever is left after the grace
-// period, so no namespace or CRD deletion can hang on them.
-func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport, logf func(string, ...any)) error {
+// ManagedLabel and returns them; waitForCustomResourcesGone waits for them.
+func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport) ([]deletedObject, error) {
 	crds, err := in.Dynamic.Resource(crdGVR).List(ctx, metav1.ListOptions{LabelSelector: ManagedLabel + "=true"})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil
+			return nil, nil
 		}
-		return exitcode.InfraErr(fmt.Errorf("list CustomResourceDefinitions with label %s=true: %w", ManagedLabel, err))
+		return nil, exitcode.InfraErr(fmt.Errorf("list CustomResourceDefinitions with label %s=true: %w", ManagedLabel, err))
 	}
 	var live []deletedObject
 	for i := range crds.Items {
@@ -289,7 +419,7 @@ func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport,
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return exitcode.InfraErr(fmt.Errorf("list %s: %w", gvr.Resource, err))
+			return nil, exitcode.InfraErr(fmt.Errorf("list %s: %w", gvr.Resource, err))
 		}
 		for _, item := range list.Items {
 			ri := in.Dynamic.Resource(gvr)
@@ -299,12 +429,19 @@ func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport,
 			}
 			ref := ObjectRef{Group: gvr.Group, Kind: kind, Namespace: item.GetNamespace(), Name: item.GetName()}
 			if err := deleteBackground(ctx, client, item.GetName()); err != nil {
-				return exitcode.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
+				return nil, exitcode.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
 			}
 			rep.CustomResources = append(rep.CustomResources, ref)
 			live = append(live, deletedObject{ref: ref, client: client})
 		}
 	}
+	return live, nil
+}
+
+// waitForCustomResourcesGone waits FinalizerGrace for the deleted custom
+// resources to go through their controller, then strips the finalizers of
+// whatever is left, so no namespace or CRD deletion can hang on them.
+func waitForCustomResourcesGone(ctx context.Context, in ResetInput, live []deletedObject, rep *ResetReport, logf func(string, ...any)) error {
 	if len(live) == 0 {
 		return nil
 	}

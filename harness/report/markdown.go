@@ -34,7 +34,7 @@ func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
 			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(verdictText(r)), mdCell(outcomeText(r)),
-			mdCell(Format401s(r.Unauthorized)), formatDuration(r.Duration))
+			mdCell(Format401s(r.Unauthorized)), mdCell(formatDuration(r.Duration)+restartStopNote(r)))
 	}
 	writeRepeats(&b, Repeats(results))
 	for _, r := range results {
@@ -48,6 +48,16 @@ func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
 		out = strings.ReplaceAll(out, "\n\n\n", "\n\n")
 	}
 	return []byte(out)
+}
+
+// restartStopNote is the Duration column's note on how long the restarted
+// session's old runner took to stop, part of the cell's time and a finding
+// when it ran out its grace period ("" when no restart ran).
+func restartStopNote(r cell.Result) string {
+	if r.RestartStop == nil {
+		return ""
+	}
+	return " (restart: " + r.RestartStop.Reason + ")"
 }
 
 func cellLabel(c upgrade.Cell) string {
@@ -115,6 +125,9 @@ func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
 		fmt.Fprintf(b, "%s as expected (%s).\n\n", verdictWord(r.Verdict), mdText(r.Cell.Expect.Why))
 	}
 	write401s(b, r)
+	if r.RestartStop != nil {
+		fmt.Fprintf(b, "**Restart:** %s.\n\n", mdText(r.RestartStop.Reason))
+	}
 	if broken := brokenRules(r); len(broken) > 0 {
 		b.WriteString("**Broken rules**\n\n")
 		for _, rr := range broken {

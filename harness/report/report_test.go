@@ -18,6 +18,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -554,5 +555,35 @@ func TestMarkdownDetailsOfAPassedCellSayPassed(t *testing.T) {
 	md := string(RenderMarkdown([]cell.Result{passed}, 3, nil))
 	if !strings.Contains(md, "Passed as expected (fixed in v0.2.7).") || strings.Contains(md, "Failed as expected") {
 		t.Fatalf("details of a passed cell:\n%s", md)
+	}
+}
+
+// The restart's stop time is shown where the cell's time is: in the matrix
+// table's Duration column, in the cell's details, and in results.json.
+func TestReportsShowTheRestartsRunnerStop(t *testing.T) {
+	r := fixtureResults()[0]
+	r.RestartStop = &session.RunnerStop{Pod: "uh-cell/s-a-runner", Measured: true, Took: 60400 * time.Millisecond,
+		GracePeriod: 60 * time.Second, HitGracePeriod: true, Reason: "runner took 60 s to stop: grace period"}
+	md := string(RenderMarkdown([]cell.Result{r}, 3, nil))
+	for _, want := range []string{"(restart: runner took 60 s to stop: grace period) |", "**Restart:** runner took 60 s to stop: grace period."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, md)
+		}
+	}
+	dir := t.TempDir()
+	if err := WriteAll(WriteInput{Dir: dir, Results: []cell.Result{r}, Getenv: func(string) string { return "" }}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+	var doc ResultsDocument
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Results[0].RestartStop; got == nil || *got != *r.RestartStop {
+		t.Errorf("results.json restart stop %+v, want %+v", got, r.RestartStop)
+	}
+	r.RestartStop = nil
+	if md := string(RenderMarkdown([]cell.Result{r}, 3, nil)); strings.Contains(md, "restart:") || strings.Contains(md, "**Restart:**") {
+		t.Errorf("a cell without a restart shows one:\n%s", md)
 	}
 }

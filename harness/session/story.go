@@ -132,6 +132,9 @@ type RestartSessionInput struct {
 	StartTimeout time.Duration
 	// PollInterval between status reads (default 1 s).
 	PollInterval time.Duration
+	// StopPollInterval between reads of the old runner pod, which time its
+	// stop (default 250 ms; needs a client WithKubernetes).
+	StopPollInterval time.Duration
 }
 
 // RestartResult is where a restarted session ended up.
@@ -141,36 +144,82 @@ type RestartResult struct {
 	// CreateContainerConfigError / "couldn't find key agui-token in Secret …" (docs/platform.md §3.5 item 7).
 	ReadyReason  string
 	ReadyMessage string
+	// Stop is how long the old runner pod took to stop.
+	Stop RunnerStop
+}
+
+// RunnerStop is how long a session's runner pod took to stop: from the stop
+// request until the pod was gone from the API. A runner that holds its
+// streams open on SIGTERM stops only when its grace period runs out (60 s,
+// docs/platform.md §11 item 4): a finding worth showing, not a harness delay.
+type RunnerStop struct {
+	// Pod is namespace/name of the old runner pod.
+	Pod string `json:"pod,omitempty"`
+	// Measured is false when the stop could not be timed (Reason says why).
+	Measured bool          `json:"measured"`
+	Took     time.Duration `json:"tookNs,omitempty"`
+	// GracePeriod is the pod's grace period (as its deletion set it, else its spec's).
+	GracePeriod time.Duration `json:"gracePeriodNs,omitempty"`
+	// HitGracePeriod: the pod went only once its grace period had run out,
+	// so the kubelet killed the runner rather than the runner exiting.
+	HitGracePeriod bool `json:"hitGracePeriod,omitempty"`
+	// Reason is the one line reports show, e.g. "runner took 60 s to stop: grace period".
+	Reason string `json:"reason"`
+}
+
+func (s RunnerStop) String() string { return s.Reason }
+
+// gracePeriodSlack: a pod gone this close to its grace period (or later) ran
+// it out; the kubelet's kill and the API's removal add well under a second.
+const gracePeriodSlack = time.Second
+
+// describe fills Reason from the figures.
+func (s *RunnerStop) describe() {
+	took := fmt.Sprintf("%.1f s", s.Took.Seconds())
+	if s.Took >= 10*time.Second {
+		took = fmt.Sprintf("%.0f s", s.Took.Seconds())
+	}
+	s.HitGracePeriod = s.GracePeriod > 0 && s.Took >= s.GracePeriod-gracePeriodSlack
+	s.Reason = "runner took " + took + " to stop"
+	if s.HitGracePeriod {
+		s.Reason += ": grace period"
+	}
 }
 
 // RestartSession stops the session, waits for Stopped, starts it again and
 // reports the phase reached (Running, or Failed with the Ready reason), also
 // recorded as a SignalSessionState observation. A Failed restart is a result,
-// not an error: it is what the upgrade break looks like.
+// not an error: it is what the upgrade break looks like. With a client
+// WithKubernetes it also times the old runner pod's stop (RestartResult.Stop);
+// the start is requested at Stopped as before, and the operator starts the
+// new pod once the old one is gone.
 func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult, error) {
 	if in.Client == nil || in.Session.Project == "" || in.Session.Name == "" {
 		return RestartResult{}, errors.New("RestartSessionInput needs Client and a complete Session")
 	}
 	ref := in.Session
-	if res := retryCall(ctx, durationOr(in.StopTimeout, 3*time.Minute), func(c context.Context) APIResult { return in.Client.Stop(c, ref) }); !res.OK() {
-		return RestartResult{}, fmt.Errorf("stop session %s: %w", ref, res.Error())
+	stopTimeout := durationOr(in.StopTimeout, 3*time.Minute)
+	watch := in.Client.watchRunnerStop(ctx, ref, stopTimeout, durationOr(in.StopPollInterval, 250*time.Millisecond))
+	defer watch.cancel()
+	if res := retryCall(ctx, stopTimeout, func(c context.Context) APIResult { return in.Client.Stop(c, ref) }); !res.OK() {
+		return RestartResult{Stop: watch.resultNow()}, fmt.Errorf("stop session %s: %w", ref, res.Error())
 	}
 	if _, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
 		Session: ref, Phases: []string{PhaseStopped}, Timeout: in.StopTimeout, PollInterval: in.PollInterval,
 	}); err != nil {
-		return RestartResult{}, err
+		return RestartResult{Stop: watch.resultNow()}, err
 	}
 	if res := retryCall(ctx, durationOr(in.StartTimeout, 3*time.Minute), func(c context.Context) APIResult { return in.Client.Start(c, ref) }); !res.OK() {
-		return RestartResult{}, fmt.Errorf("start session %s: %w", ref, res.Error())
+		return RestartResult{Stop: watch.resultNow()}, fmt.Errorf("start session %s: %w", ref, res.Error())
 	}
 	s, err := in.Client.WaitForSessionPhase(ctx, WaitForSessionPhaseInput{
 		Session: ref, Phases: []string{PhaseRunning, PhaseFailed}, StartPhases: []string{PhaseStopped},
 		Timeout: in.StartTimeout, PollInterval: in.PollInterval,
 	})
 	if err != nil {
-		return RestartResult{Phase: s.Phase}, err
+		return RestartResult{Phase: s.Phase, Stop: watch.resultNow()}, err
 	}
-	out := RestartResult{Phase: s.Phase}
+	out := RestartResult{Phase: s.Phase, Stop: watch.result()}
 	if c, ok := s.Condition("Ready"); ok {
 		out.ReadyReason, out.ReadyMessage = c.Reason, c.Message
 	}
@@ -185,7 +234,7 @@ func RestartSession(ctx context.Context, in RestartSessionInput) (RestartResult,
 			Caller:    ledger.CallerHarness,
 			Namespace: ref.Project,
 			Session:   ref.Name,
-			Detail:    fmt.Sprintf("restart: phase=%s ready.reason=%s ready.message=%s", out.Phase, out.ReadyReason, out.ReadyMessage),
+			Detail:    fmt.Sprintf("restart: phase=%s ready.reason=%s ready.message=%s; %s", out.Phase, out.ReadyReason, out.ReadyMessage, out.Stop),
 		})
 	}
 	return out, nil
