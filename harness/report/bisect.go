@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // BisectSection is a bisect's answer as the reports show it (WriteInput.Bisect):
@@ -112,9 +114,24 @@ func bisectRows(s BisectSection) [][]string {
 	return rows
 }
 
+// compatTable is a compatibility sweep as report.html shows it: the table
+// of summary.md's compatibility section.
+func compatTable(c diagnose.Compat) htmlreport.Table {
+	t := c.Table()
+	out := htmlreport.Table{Title: fmt.Sprintf("Compatibility %s → %s: %s", c.From, c.To, c.Sentence), Header: append([]string{"Caller", "Family"}, t.Columns...)}
+	for _, r := range t.Rows {
+		row := []string{string(r.Caller) + " " + r.CallerVersion, r.Method + " " + r.Path}
+		for _, cell := range r.Cells {
+			row = append(row, cell.Text())
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	return out
+}
+
 // writeBisectHTML writes report.html headed by the bisect's answer, with its
 // steps on the first cell and the answer on the first bad build's cell.
-func writeBisectHTML(dir string, results []cell.Result, r *secrets.Redactor, s BisectSection) error {
+func writeBisectHTML(dir string, results []cell.Result, r *secrets.Redactor, s BisectSection, compat []diagnose.Compat) error {
 	first := true
 	page, err := htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Headline: s.Headline(), Cell: cellText,
 		Tables: func(res cell.Result) []htmlreport.Table {
@@ -128,11 +145,18 @@ func writeBisectHTML(dir string, results []cell.Result, r *secrets.Redactor, s B
 				ts = append(ts, htmlreport.Table{Title: fmt.Sprintf("Bisect from %s: %s (%d cells; worst case %d; linear scan %d)", s.From, s.Sentence, s.Cells, s.WorstCase, s.LinearCells),
 					Header: []string{"#", "Build", "Step", "Verdict", "Runner 401s", "Duration"}, Rows: rows})
 			}
-			if res.Cell.To == s.FirstBad && s.Repro != "" {
+			if res.Cell.To != s.FirstBad || res.Verdict == verdict.Pass {
+				return append(ts, diagnosisTable(res)...)
+			}
+			if s.Repro != "" {
 				ts = append(ts, htmlreport.Table{Title: "First bad build " + s.FirstBad, Header: []string{"What", ""},
 					Rows: [][]string{{"last good build", s.LastGood}, {"repro", s.Repro}}})
 			}
-			return append(ts, diagnosisTable(res)...)
+			ts = append(ts, diagnosisTable(res)...)
+			for _, c := range compat {
+				ts = append(ts, compatTable(c))
+			}
+			return ts
 		}})
 	if err != nil {
 		return err

@@ -210,7 +210,7 @@ func WriteAll(in WriteInput) error {
 		return err
 	}
 	if in.Bisect != nil {
-		if err := writeBisectHTML(dir, results, in.Redactor, *in.Bisect); err != nil {
+		if err := writeBisectHTML(dir, results, in.Redactor, *in.Bisect, in.Compat); err != nil {
 			return err
 		}
 	}
