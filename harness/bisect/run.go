@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -109,6 +110,10 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		if target, err = openTarget(ctx, in, p); err != nil {
 			return fail(out, exitcode.InfraErr(err))
 		}
+	}
+	// Bundles of an earlier run must not be mistaken for this run's.
+	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
+		return fail(out, exitcode.InfraErr(err))
 	}
 	red := secrets.NewRedactor()
 	names := make([]string, len(plan.Builds))
@@ -328,7 +333,9 @@ func section(plan Plan, in Input, out Output) report.BisectSection {
 		s.Repro = report.ReproCommand(stepCell(plan, b), reproOptions(plan, b))
 		for i := len(a.Steps) - 1; i >= 0; i-- {
 			if st := a.Steps[i]; st.Index == a.FirstBad && st.Result != nil {
-				s.Repro = st.Result.Repro
+				if st.Result.Repro != "" {
+					s.Repro = st.Result.Repro // with the node image the cell ran on
+				}
 				if st.Result.Diagnosis != nil {
 					s.Diagnosis = st.Result.Diagnosis.Sentences()
 				}
