@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -158,7 +159,7 @@ func LoadBuildsFile(path string, cat *catalog.Catalog) ([]Build, error) {
 			p.add(key.Line, key.Value, "unknown field (want apiVersion, kind or builds)")
 		}
 	}
-	if !buildsSeen {
+	if !buildsSeen && !hasKey(root, "builds") {
 		p.add(root.Line, "builds", "is required (want a list of at least 2 builds, oldest first)")
 	}
 	checkList(p, builds, cat)
@@ -166,6 +167,16 @@ func LoadBuildsFile(path string, cat *catalog.Catalog) ([]Build, error) {
 		return nil, err
 	}
 	return builds, nil
+}
+
+// hasKey reports whether mapping n has the key (whatever its value).
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // parseDocument parses data as exactly one YAML document whose root is a mapping.
@@ -519,5 +530,9 @@ func cut(s string) string {
 	if len(s) <= 100 {
 		return s
 	}
-	return s[:100] + fmt.Sprintf("… (%d bytes)", len(s))
+	i := 100
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + fmt.Sprintf("… (%d bytes)", len(s))
 }

@@ -31,7 +31,8 @@ type BisectSection struct {
 	Skipped    []string     `json:"skipped,omitempty"`
 	Steps      []BisectStep `json:"steps"`
 	// Cells run (retries included), the worst case planned, and the cells a
-	// linear scan of the same builds would have run to the same answer.
+	// linear scan of the same builds would have run to the same answer (-1
+	// when there is no first bad build to compare with).
 	Cells       int           `json:"cells"`
 	WorstCase   int           `json:"worstCaseCells"`
 	LinearCells int           `json:"linearScanCells"`
@@ -74,7 +75,11 @@ func RenderBisectMarkdown(s BisectSection) []byte {
 	if len(s.Candidates) > 0 {
 		fmt.Fprintf(&b, "- Not narrowed: the first bad build is one of %s (skipped: %s)\n", mdText(strings.Join(s.Candidates, ", ")), mdText(strings.Join(s.Skipped, ", ")))
 	}
-	fmt.Fprintf(&b, "- Cells: %d run (worst case %d; a linear scan of the same builds: %d), %s\n", s.Cells, s.WorstCase, s.LinearCells, formatDuration(s.Took))
+	linear := "n/a (no first bad build)"
+	if s.LinearCells >= 0 {
+		linear = fmt.Sprint(s.LinearCells)
+	}
+	fmt.Fprintf(&b, "- Cells: %d run (worst case %d; a linear scan of the same builds: %s), %s\n", s.Cells, s.WorstCase, linear, formatDuration(s.Took))
 	if s.Repro != "" {
 		fmt.Fprintf(&b, "- Repro of the first bad build: `%s`\n", mdCode(s.Repro))
 	}
