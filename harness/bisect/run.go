@@ -140,6 +140,8 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	out.Answer = Search(ctx, SearchInput{Builds: names, Good: plan.Good, Bad: plan.Bad, TrustGood: in.TrustGood, TrustBad: in.TrustBad, Step: step})
 	fmt.Fprintf(in.Log, "[bisect] %s (%d cells)\n", out.Answer.Sentence, out.Answer.Cells())
 
+	// A sweep that fails leaves the answer as it is (a regression was found);
+	// its error is in the log and the reports.
 	var sweepErr error
 	if lg, fb, ok := sweepEnds(plan, out.Answer); ok && !in.SkipSweep && ctx.Err() == nil {
 		var compat diagnose.Compat
@@ -157,11 +159,17 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			out.Compat = &compat
 			fmt.Fprintf(in.Log, "[bisect] compatibility %s → %s: %s\n", lg.Version, fb.Version, compat.Sentence)
 		}
+		if sweepErr != nil {
+			fmt.Fprintf(in.Log, "[bisect] compatibility sweep %s → %s: %v\n", lg.Version, fb.Version, sweepErr)
+		}
 	}
 
 	out.ExitCode = ExitCodeOf(out.Answer.Status)
 	out.Took = time.Since(start)
 	out.Section = section(plan, in, out)
+	if sweepErr != nil {
+		out.Section.SweepError = sweepErr.Error()
+	}
 	out.Kept = releaseCluster(ctx, in, target, out.ExitCode)
 	var compat []diagnose.Compat
 	if out.Compat != nil {
@@ -178,9 +186,6 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	switch {
 	case ctx.Err() != nil:
 		return out, ctx.Err()
-	case sweepErr != nil && out.ExitCode == exitcode.OK:
-		out.ExitCode = exitcode.Infrastructure
-		return out, exitcode.InfraErr(fmt.Errorf("compatibility sweep: %w", sweepErr))
 	case out.ExitCode != exitcode.OK:
 		return out, &exitcode.Error{Code: out.ExitCode, Err: fmt.Errorf("%s", out.Answer.Sentence)}
 	}

@@ -40,6 +40,8 @@ type BisectSection struct {
 	// Repro reproduces the first bad build's cell; Diagnosis is its diagnosis.
 	Repro     string   `json:"repro,omitempty"`
 	Diagnosis []string `json:"diagnosis,omitempty"`
+	// SweepError says why the compatibility sweep could not run.
+	SweepError string `json:"sweepError,omitempty"`
 }
 
 // BisectStep is one cell of a bisect.
@@ -85,6 +87,9 @@ func RenderBisectMarkdown(s BisectSection) []byte {
 	}
 	for _, d := range s.Diagnosis {
 		fmt.Fprintf(&b, "- Diagnosis: %s\n", mdText(d))
+	}
+	if s.SweepError != "" {
+		fmt.Fprintf(&b, "- Compatibility sweep could not run: %s\n", mdText(oneLine(s.SweepError)))
 	}
 	b.WriteString("\n| # | Build | Step | Verdict | Runner 401s | Duration |\n|---|---|---|---|---|---|\n")
 	for i, st := range bisectRows(s) {
