@@ -52,6 +52,18 @@ CANDIDATE_IMAGES ?=
 CANDIDATE_NAME ?=
 CANDIDATE_EXPECT ?=
 CANDIDATE_WHY ?=
+# Bisect (make bisect FROM=…): the builds as BUILDS=file.yaml, or IMAGE_TEMPLATE=…{component}…{id}
+# with IDS=file (one id a line), or neither (the catalog's releases after FROM); GOOD=/BAD= the
+# known ends (default first and last), TRUST_GOOD=/TRUST_BAD=true skip verifying them;
+# SWEEP=false leaves out the compatibility sweep of last good → first bad.
+BUILDS ?=
+IMAGE_TEMPLATE ?=
+IDS ?=
+GOOD ?=
+BAD ?=
+TRUST_GOOD ?= false
+TRUST_BAD ?= false
+SWEEP ?= true
 SCRIPTS = $(wildcard scripts/*.sh)
 
 # What users pass on is data, never code: every value reaches the harness as
@@ -59,7 +71,8 @@ SCRIPTS = $(wildcard scripts/*.sh)
 # repro lines the harness prints), through the environment, and recipes quote
 # it ("$$FROM"), so FROM='v0.2.0;id' is a bad release name, not a command.
 USER_VARS := ARTIFACTS CATALOG CLUSTER CELL FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT DIAGNOSE PROBE DRY_RUN MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
-  E2E_SKIP JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY
+  E2E_SKIP JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY \
+  BUILDS IMAGE_TEMPLATE IDS GOOD BAD TRUST_GOOD TRUST_BAD SWEEP
 # ORDER applies to the whole matrix only when given; its default only completes FROM and TO.
 ORDER_GIVEN := $(filter command environment override,$(firstword $(origin ORDER)))
 literal = $(subst $$$$,$$,$(value $(1)))
@@ -79,7 +92,7 @@ MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -ove
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 
-.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz test test-e2e e2e repro diagnose bench lint clean help
+.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz test test-e2e e2e repro diagnose bisect bench lint clean help
 
 all: bin
 
@@ -94,6 +107,9 @@ help:
 	@echo "                  one cell, cluster kept"
 	@echo "make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=] [KEEP=] [CLUSTER=] [DRY_RUN=true]"
 	@echo "                  compatibility sweep: which component pair breaks on which call"
+	@echo "make bisect FROM=v0.2.0 [BUILDS=file.yaml | IMAGE_TEMPLATE='…{component}…{id}' IDS=file] [GOOD=] [BAD=] [TRUST_GOOD=true] [TRUST_BAD=true]"
+	@echo "                  [CATALOG=] [ORDER=] [PROBE=false] [SWEEP=false] [KEEP=] [CLUSTER=] [DRY_RUN=true] [ARTIFACTS=]"
+	@echo "                  the first build that breaks the upgrade from FROM, in about log2(N) cells (no list: the catalog's releases after FROM)"
 	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
 	@echo "make unit         go vet and the unit tests (no cluster)"
 	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_SKIP=]"
@@ -178,6 +194,13 @@ diagnose: bin
 	  echo "usage: make diagnose FROM=v0.2.0 TO=v0.2.2 [CATALOG=name|file.yaml] [KEEP=…] [MANIFESTS_DIR=…] [IMAGE_REMAP=…] [NODE_IMAGE=…] (one release each for FROM and TO)" >&2; exit 2; }
 	$(call run_harness,$(HARNESS) diagnose -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" -manifests-dir "$$MANIFESTS_DIR" -image-remap "$$IMAGE_REMAP" -artifacts "$$ARTIFACTS" -keep "$$KEEP" \
 	  $(CLUSTER_FLAG) -dry-run="$$DRY_RUN")
+
+bisect: bin
+	@[ -n "$$FROM" ] && [[ "$$FROM" != *,* ]] || { \
+	  echo "usage: make bisect FROM=v0.2.0 [BUILDS=file.yaml | IMAGE_TEMPLATE=… IDS=file] [CATALOG=name|file.yaml] [GOOD=] [BAD=] (one release for FROM)" >&2; exit 2; }
+	$(call run_harness,$(HARNESS) bisect -catalog "$$CATALOG" -from "$$FROM" -builds "$$BUILDS" -image-template "$$IMAGE_TEMPLATE" -ids "$$IDS" \
+	  -good "$$GOOD" -bad "$$BAD" -trust-good="$$TRUST_GOOD" -trust-bad="$$TRUST_BAD" -order "$$ORDER" -probe="$$PROBE" -sweep="$$SWEEP" \
+	  -artifacts "$$ARTIFACTS" -keep "$$KEEP" $(CLUSTER_FLAG) -dry-run="$$DRY_RUN")
 
 bench: bin
 	$(call run_harness,$(HARNESS) bench -artifacts "$$ARTIFACTS")

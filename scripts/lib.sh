@@ -32,10 +32,10 @@ uh_abs() {
 # Boolean flags of the harness commands: they take no separate value. Both
 # lists are the harness's flag model (harness/cmd/upgrade-harness): its unit
 # test TestScriptsKnowTheModelsBooleanAndPathFlags fails when they drift.
-UH_BOOL_FLAGS=" diagnose dry-run existing force latest probe "
+UH_BOOL_FLAGS=" diagnose dry-run existing force latest probe sweep trust-bad trust-good "
 # Flags whose value is a path (a catalog only when it is a file); load-images
 # is gate.sh's own.
-UH_PATH_FLAGS=" artifacts candidate-manifests catalog catalog-dir kubeconfig manifests-dir load-images "
+UH_PATH_FLAGS=" artifacts builds candidate-manifests catalog catalog-dir ids kubeconfig manifests-dir load-images "
 
 # uh_parse_flags ARGS...: Go-style flags (-name value, -name=value, --name …)
 # into UH_FLAGS as -name=value, with path values made absolute against the

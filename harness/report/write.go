@@ -85,6 +85,9 @@ type WriteInput struct {
 	// JUnitInconclusive is how junit.xml writes an inconclusive rule:
 	// "failure" (the default when empty) or "skipped" (-junit-inconclusive).
 	JUnitInconclusive JUnitInconclusive
+	// Bisect, when set, heads summary.md and report.html and is "bisect" in
+	// results.json (the results are its steps' cells).
+	Bisect *BisectSection
 }
 
 // ResultsDocument is the shape of results.json as Go reads it back. Each
@@ -122,12 +125,17 @@ type resultsFile struct {
 	Repeats []Repeat          `json:"repeats,omitempty"`
 	Score   *diagnose.Score   `json:"score,omitempty"`
 	Compat  []diagnose.Compat `json:"compat,omitempty"`
+	Bisect  *BisectSection    `json:"bisect,omitempty"`
 }
 
 // RenderResults renders results.json (results already redacted).
 func RenderResults(results []cell.Result, exit *int, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
+	return renderResults(results, exit, score, compat, nil)
+}
+
+func renderResults(results []cell.Result, exit *int, score *diagnose.Score, compat []diagnose.Compat, bisect *BisectSection) ([]byte, error) {
 	doc := resultsFile{Schema: ResultsSchema, Summary: Summarize(results, exit), Repeats: Repeats(results), Score: score, Compat: compat,
-		Results: make([]ResultEntry, len(results))}
+		Results: make([]ResultEntry, len(results)), Bisect: bisect}
 	for i, r := range results {
 		doc.Results[i] = ResultEntry{Title: Title(r.Cell), Outcome: OutcomeOf(r), Infrastructure: InfraFailureOf(r), Result: r}
 	}
@@ -169,7 +177,10 @@ func WriteAll(in WriteInput) error {
 		return err
 	}
 	summary := append(RenderMarkdown(results, in.MaxEvidence, in.ExitCode), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
-	js, err := RenderResults(results, in.ExitCode, in.Score, in.Compat)
+	if in.Bisect != nil {
+		summary = append(RenderBisectMarkdown(*in.Bisect), summary...)
+	}
+	js, err := renderResults(results, in.ExitCode, in.Score, in.Compat, in.Bisect)
 	if err != nil {
 		return err
 	}
@@ -197,6 +208,11 @@ func WriteAll(in WriteInput) error {
 	}
 	if err := writeHTML(dir, results, in.Redactor, 0, in.ExitCode); err != nil {
 		return err
+	}
+	if in.Bisect != nil {
+		if err := writeBisectHTML(dir, results, in.Redactor, *in.Bisect, in.Compat); err != nil {
+			return err
+		}
 	}
 	if path := getenv("GITHUB_STEP_SUMMARY"); path != "" {
 		if err := appendFile(path, []byte(in.Redactor.RedactKnown(string(summary)))); err != nil {

@@ -1,0 +1,66 @@
+package matrix
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
+	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+)
+
+// OneCellInput is one cell on a prepared cluster, outside a matrix run.
+type OneCellInput struct {
+	Target   *cluster.Target
+	Catalog  *catalog.Catalog
+	Cell     upgrade.Cell
+	From, To catalog.Release
+	// ProbeImage diagnoses a cell with a runner 401 or a failed restart
+	// (images.BuildProbe; "" leaves it undiagnosed).
+	ProbeImage string
+	// Repro shapes the cell's repro line (its node image is set here).
+	Repro report.ReproOptions
+	// Artifacts receives the failure bundle of a cell that did not pass.
+	Artifacts string
+	// Run numbers a cell run again (its bundle goes to run-N); 0 when once.
+	Run      int
+	Redactor *secrets.Redactor
+	Timing   *cell.Timing
+	Log      io.Writer
+}
+
+// RunOneCell runs one cell as Run runs each of its cells — the same rules,
+// evidence, diagnose stage, repro line and failure bundle — for callers that
+// choose their cells one at a time (bisect). The cluster is left as the cell
+// ended; the caller owns it.
+func RunOneCell(ctx context.Context, in OneCellInput) cell.Result {
+	if in.Log == nil {
+		in.Log = os.Stderr
+	}
+	if in.Redactor == nil {
+		in.Redactor = secrets.NewRedactor()
+	}
+	p := progress.New(in.Log)
+	var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
+	if in.ProbeImage != "" {
+		diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
+			return diagnoseCell(ctx, in.Target, res, in.ProbeImage, p, in.Log)
+		}
+	}
+	res := cell.Run(ctx, cell.Input{Target: in.Target, Catalog: in.Catalog, Cell: in.Cell, From: in.From, To: in.To,
+		Redactor: in.Redactor, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage})
+	res.Run = in.Run
+	ro := in.Repro
+	ro.NodeImage = res.NodeImage
+	res.Repro = report.ReproCommand(in.Cell, ro)
+	if res.NeedsBundle() && res.Interrupted == "" && in.Artifacts != "" {
+		res.BundleDir = collectBundle(ctx, in.Target, res, in.Artifacts, in.Redactor, p, in.Log)
+	}
+	return res
+}
