@@ -45,6 +45,17 @@ func ParseWorkingLevel(s string) (WorkingLevel, error) {
 	return "", fmt.Errorf("%q is not a working level (want %s)", s, WorkingLevelsText())
 }
 
+// Meaning says in a few words what a session needs at l to count as working.
+func (l WorkingLevel) Meaning() string {
+	switch l {
+	case WorkingRunFinished:
+		return "a run finished (RUN_FINISHED) after the upgrade"
+	case WorkingRunStarted:
+		return "the runner accepted a run (a 2xx answer to POST / and RUN_STARTED) after the upgrade, with no RUN_ERROR"
+	}
+	return "unknown working level " + string(l)
+}
+
 // Or is l, or def when l is unset.
 func (l WorkingLevel) Or(def WorkingLevel) WorkingLevel {
 	if l == "" {
