@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -93,5 +94,22 @@ func TestApplyWorkingCommandLineWins(t *testing.T) {
 	}
 	if all[0].Expect.Working != verdict.WorkingRunFinished {
 		t.Errorf("ApplyWorking changed its input")
+	}
+}
+
+// A candidate's cells (a platform PR's gate) take the catalog's level.
+func TestCandidateCellsTakeTheCatalogsWorkingLevel(t *testing.T) {
+	content := catalogWith(map[int]string{4: "build: simulated\nworking: run-started"})
+	_, path := writeCatalog(t, content)
+	c, err := Load(path, WithCandidate(Candidate{Name: "pr-1", Images: platform.Images{Backend: "localhost/pr/vteam_backend:pr-1"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells, err := c.Cells(Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := levels(cells); got != "v0.2.2-pr-1=run-started" && got != "v0.2.0-pr-1=run-started v0.2.2-pr-1=run-started" {
+		t.Errorf("candidate cells: %s, want every one at run-started", got)
 	}
 }
