@@ -165,7 +165,7 @@ func (c *Catalog) AddCandidate(cand Candidate) error {
 	for _, f := range from {
 		c.candidateCells = append(c.candidateCells, upgrade.Cell{
 			Catalog: c.Name, From: f, To: name, Order: order,
-			Expect: verdict.Expectation{Verdict: verdict.Verdict(expect), Why: why},
+			Expect: verdict.Expectation{Verdict: verdict.Verdict(expect), Why: why, Working: c.WorkingLevel()},
 			Labels: []string{CandidateLabel}, Source: CandidateSource,
 		})
 	}

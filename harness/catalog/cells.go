@@ -144,6 +144,7 @@ func (c *Catalog) allCells() ([]upgrade.Cell, error) {
 			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
 		}
 		e := expectation(cs.Expect, cs.Why, cs.ExpectRules, cs.Expect401, cs.ExpectNo401)
+		e.Working = c.workingOr(cs.Working)
 		for _, d := range cs.ExpectDiagnosis {
 			e.Diagnoses = append(e.Diagnoses, d.diagnosis())
 		}
@@ -175,10 +176,12 @@ func (c *Catalog) allCells() ([]upgrade.Cell, error) {
 			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.strategy: %q is not a generate strategy (want %s)",
 				c.File, c.lineOf(field+".strategy"), field, g.Strategy, strings.Join(GenerateStrategies, " or ")))
 		}
+		e := expectation(g.Expect, g.Why, g.ExpectRules, g.Expect401, g.ExpectNo401)
+		e.Working = c.workingOr(g.Working)
 		for _, p := range pairs {
 			add(upgrade.Cell{
 				Catalog: c.Name, From: p[0], To: p[1], Order: o,
-				Expect: expectation(g.Expect, g.Why, g.ExpectRules, g.Expect401, g.ExpectNo401),
+				Expect: e,
 				Labels: append([]string(nil), g.Labels...),
 				Source: g.Strategy, Line: c.lineOf(field),
 			})

@@ -30,13 +30,17 @@ const (
 
 // Catalog is one catalog file.
 type Catalog struct {
-	APIVersion  string    `yaml:"apiVersion"`
-	Kind        string    `yaml:"kind"`
-	Name        string    `yaml:"name"`
-	Description string    `yaml:"description,omitempty"`
-	Build       string    `yaml:"build"`
-	Releases    []Release `yaml:"releases"`
-	Matrix      Matrix    `yaml:"matrix"`
+	APIVersion  string `yaml:"apiVersion"`
+	Kind        string `yaml:"kind"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	Build       string `yaml:"build"`
+	// Working is the evidence a session needs to count as working in every
+	// cell that names none: run-finished (the default) or run-started
+	// (verdict.WorkingLevel). -working overrides it and every cell's.
+	Working  string    `yaml:"working,omitempty"`
+	Releases []Release `yaml:"releases"`
+	Matrix   Matrix    `yaml:"matrix"`
 
 	// File is the path the catalog was loaded from, as given to Load.
 	File string `yaml:"-"`
@@ -123,6 +127,9 @@ type CellSpec struct {
 	// establish, e.g. {caller: backend, class: caller-sends-no-valid-token};
 	// a restart break names no caller.
 	ExpectDiagnosis []DiagnosisSpec `yaml:"expectDiagnosis,omitempty"`
+	// Working is the evidence a session needs to count as working in this
+	// cell (the catalog's working: when empty).
+	Working string `yaml:"working,omitempty"`
 	// Fault names the seeded fault the cell's to (or from) release carries
 	// (a faults catalog): the cell counts in the harness's score.
 	Fault  string   `yaml:"fault,omitempty"`
@@ -171,8 +178,10 @@ type GenerateSpec struct {
 	ExpectRules map[string]string `yaml:"expectRules,omitempty"`
 	Expect401   []Attribution     `yaml:"expect401,omitempty"`
 	ExpectNo401 []Attribution     `yaml:"expectNo401,omitempty"`
-	Why         string            `yaml:"why,omitempty"`
-	Labels      []string          `yaml:"labels,omitempty"`
+	// Working is the working level of the generated cells (the catalog's when empty).
+	Working string   `yaml:"working,omitempty"`
+	Why     string   `yaml:"why,omitempty"`
+	Labels  []string `yaml:"labels,omitempty"`
 }
 
 // Release returns the release with the given version.

@@ -106,6 +106,18 @@ func (v *validator) header() {
 	if c.Build != BuildSimulated && c.Build != BuildPull {
 		v.add("build", "%q is not a build mode (want %s or %s)", c.Build, BuildSimulated, BuildPull)
 	}
+	v.working("working", c.Working)
+}
+
+// working validates a working level; empty is valid (a cell takes the
+// catalog's, the catalog verdict.DefaultWorkingLevel).
+func (v *validator) working(field, level string) {
+	if level == "" {
+		return
+	}
+	if _, err := verdict.ParseWorkingLevel(level); err != nil {
+		v.add(field, "%s: the evidence a session needs to count as working", err)
+	}
 }
 
 // releases validates the release list and returns the set of valid versions.
@@ -256,6 +268,7 @@ func (v *validator) matrix(versions map[string]bool) {
 		v.attributions(p+".expectNo401", cs.ExpectNo401)
 		v.diagnoses(p+".expectDiagnosis", cs.ExpectDiagnosis)
 		v.fault(p+".fault", cs.Fault)
+		v.working(p+".working", cs.Working)
 		v.labels(p+".labels", cs.Labels)
 		if strings.TrimSpace(cs.Why) == "" && (cs.Expect == ExpectFail || len(cs.ExpectRules) > 0) {
 			v.add(p+".why", "is required when a failure is expected (want the reason, e.g. \"upstream #1425\")")
@@ -278,6 +291,7 @@ func (v *validator) matrix(versions map[string]bool) {
 		}
 		v.order(p+".order", g.Order)
 		v.expect(p, g.Expect, g.ExpectRules)
+		v.working(p+".working", g.Working)
 		v.attributions(p+".expect401", g.Expect401)
 		v.attributions(p+".expectNo401", g.ExpectNo401)
 		v.labels(p+".labels", g.Labels)

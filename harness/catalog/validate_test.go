@@ -96,7 +96,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:    "unknown top-level field",
 			content: catalogWith(map[int]string{4: "build: simulated\nbuidl: pull"}),
-			want:    []string{`broken.yaml:5: buidl: unknown field "buidl" (valid fields: apiVersion, kind, name, description, build, releases, matrix)`},
+			want:    []string{`broken.yaml:5: buidl: unknown field "buidl" (valid fields: apiVersion, kind, name, description, build, working, releases, matrix)`},
 		},
 		{
 			name:    "unknown nested field",
@@ -106,7 +106,7 @@ func TestValidationErrors(t *testing.T) {
 		{
 			name:    "unknown field in a flow cell",
 			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: "#1425", lables: [ci]}`}),
-			want:    []string{`broken.yaml:22: matrix.cells[0].lables: unknown field "lables" (valid fields: from, to, order, expect, rollback, expectRules, expect401, expectNo401, expectDiagnosis, fault, why, labels)`},
+			want:    []string{`broken.yaml:22: matrix.cells[0].lables: unknown field "lables" (valid fields: from, to, order, expect, rollback, expectRules, expect401, expectNo401, expectDiagnosis, working, fault, why, labels)`},
 		},
 		{
 			name: "unknown field and a semantic problem are reported together",

@@ -541,6 +541,7 @@ func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
 		r.windows[i].End = time.Now()
 		r.mu.Unlock()
 	}()
+	w.Working = r.in.Cell.Expect.Working
 	r.logf("%s", WaitForEvidence(ctx, r.ledger, r.traffic, w).describe(w))
 }
 

@@ -33,6 +33,9 @@ type EvidenceWindow struct {
 	From      string
 	PassAfter time.Duration
 	Max       time.Duration
+	// Working is the evidence a session needs to count as working, which
+	// the Rules are decided at (verdict.DefaultWorkingLevel when empty).
+	Working verdict.WorkingLevel
 	// Clock times the window (default the real clock; tests step a fake one).
 	Clock clock.Clock
 }
@@ -110,7 +113,7 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 		for _, n := range w.Rules {
 			want[n] = true
 		}
-		for _, r := range verdict.Evaluate(verdict.EvaluateInput{Observations: l.All(), From: w.From}) {
+		for _, r := range verdict.Evaluate(verdict.EvaluateInput{Observations: l.All(), From: w.From, Working: w.Working}) {
 			if !want[r.Rule] {
 				continue
 			}

@@ -38,6 +38,9 @@ type Result struct {
 	Unauthorized []verdict.Count401   `json:"unauthorized"`
 	Started      time.Time            `json:"started"`
 	Duration     time.Duration        `json:"duration"`
+	// Working is the working level the rules judged the cell at: what
+	// evidence a session needed to count as working (verdict.WorkingLevel).
+	Working verdict.WorkingLevel `json:"working"`
 	// UpgradeStarted splits logs and the ledger into before/after.
 	UpgradeStarted time.Time `json:"upgradeStarted"`
 	// Phases are the cell's phases in the order they ended.
@@ -110,7 +113,8 @@ func NotStarted(c upgrade.Cell, err error, interrupted string) Result {
 func evaluate(res *Result, raw []ledger.Observation, runErr error) {
 	obs := verdict.Annotate(raw, res.Cell.From)
 	res.Ledger = obs
-	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: obs, Annotated: true})
+	res.Working = res.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel)
+	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: obs, Annotated: true, Working: res.Working})
 	res.Verdict = verdict.Combine(res.Rules)
 	res.Unauthorized = verdict.Count401s(obs)
 	if runErr != nil {

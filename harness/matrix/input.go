@@ -68,6 +68,12 @@ func Select(in Input) (Plan, error) {
 		return Plan{}, exitcode.BadInputErr(fmt.Errorf("no cell of catalog %s matches %s (its cells: %s; with -order and exactly one -from and one -to an ad hoc cell runs)",
 			cat.Name, filterText(in), cellNames(mustAllCells(cat))))
 	}
+	if in.Working != "" {
+		if _, err := verdict.ParseWorkingLevel(string(in.Working)); err != nil {
+			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-working: %w", err))
+		}
+	}
+	cells = cat.ApplyWorking(cells, in.Working)
 	if !in.Overrides.IsZero() {
 		for i := range cells {
 			if cells[i], err = catalog.ApplyOverrides(cells[i], in.Overrides); err != nil {

@@ -61,6 +61,9 @@ type Input struct {
 	// cell expected to pass when the matrix has no such cell).
 	Order     string
 	Overrides platform.Images
+	// Working, when set, is the working level of every cell (-working),
+	// over the catalog's and its cells' working:.
+	Working verdict.WorkingLevel
 	// ManifestOverride points a catalog at local rendered manifests; with an
 	// empty Only it applies to the releases whose file exists in Dir.
 	ManifestOverride *catalog.ManifestOverride

@@ -167,6 +167,7 @@ func cellProperties(r cell.Result) *junitProperties {
 		{"expected verdict", string(r.Cell.Expect.Verdict)},
 		{"expected why", r.Cell.Expect.Why},
 		{"verdict", string(r.Verdict)},
+		{"working level", string(workingOf(r))},
 		{"repro command", r.Repro},
 		{"run", runText(r.Run)},
 		{"bundle dir", r.BundleDir},

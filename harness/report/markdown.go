@@ -25,6 +25,8 @@ func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
 	fmt.Fprintf(&b, "## %s\n\n", mdText(Summarize(results, exit).Headline))
 	fmt.Fprintf(&b, "Upgrade matrix of %s. Timelines (rollouts, session phases, every runner 401 by caller and family): [`%s`](%s), next to this summary in the artifacts.\n\n",
 		plural(len(results), "cell", "cells"), HTMLFile, HTMLFile)
+	levels := workingLevels(results)
+	b.WriteString(workingSentence(levels, len(results)) + "\n\n")
 	b.WriteString("| Cell | Expected | Verdict | Outcome | Runner 401s | Duration |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range results {
@@ -33,7 +35,7 @@ func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
 			expected += " — " + r.Cell.Expect.Why
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n",
-			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(verdictText(r)), mdCell(outcomeText(r)),
+			mdCell(cellLabel(r.Cell)), mdCell(expected), mdCell(verdictAtLevel(r, len(levels) > 1)), mdCell(outcomeText(r)),
 			mdCell(Format401s(r.Unauthorized)), mdCell(formatDuration(r.Duration)+restartStopNote(r)))
 	}
 	writeRepeats(&b, Repeats(results))
@@ -58,6 +60,56 @@ func restartStopNote(r cell.Result) string {
 		return ""
 	}
 	return " (restart: " + r.RestartStop.Reason + ")"
+}
+
+// workingOf is the working level r was judged at (a result written before
+// levels existed was judged at the default).
+func workingOf(r cell.Result) verdict.WorkingLevel {
+	return r.Working.Or(verdict.DefaultWorkingLevel)
+}
+
+// workingLevels lists the levels the results were judged at, in
+// verdict.WorkingLevels order, each with how many cells used it.
+func workingLevels(results []cell.Result) map[verdict.WorkingLevel]int {
+	n := map[verdict.WorkingLevel]int{}
+	for _, r := range results {
+		n[workingOf(r)]++
+	}
+	return n
+}
+
+// workingSentence states what counted as a working session in this run.
+func workingSentence(levels map[verdict.WorkingLevel]int, cells int) string {
+	if len(levels) == 1 {
+		for l := range levels {
+			what := "every cell"
+			if cells == 1 {
+				what = "the cell"
+			}
+			return fmt.Sprintf("Working level **%s** in %s: a session counted as working once %s.", l, what, l.Meaning())
+		}
+	}
+	var parts []string
+	for _, l := range verdict.WorkingLevels {
+		if n := levels[l]; n > 0 {
+			parts = append(parts, fmt.Sprintf("**%s** in %s (%s)", l, plural(n, "cell", "cells"), l.Meaning()))
+		}
+	}
+	return "Working levels: " + strings.Join(parts, "; ") + ". The Verdict column names each cell's."
+}
+
+// writeWorking says what the cell's verdict needed of a working session.
+func writeWorking(b *strings.Builder, r cell.Result) {
+	fmt.Fprintf(b, "Working level: **%s** (a session counted as working once %s).\n\n", workingOf(r), workingOf(r).Meaning())
+}
+
+// verdictAtLevel is the verdict column, naming the level when the run mixed them.
+func verdictAtLevel(r cell.Result, mixed bool) string {
+	v := verdictText(r)
+	if mixed && OutcomeOf(r) != OutcomeInfrastructure && OutcomeOf(r) != OutcomeInterrupted {
+		v += " at " + string(workingOf(r))
+	}
+	return v
 }
 
 func cellLabel(c upgrade.Cell) string {
@@ -119,10 +171,12 @@ func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
 		fmt.Fprintf(b, "**Interrupted:** %s\n\n", mdText(oneLine(r.Error)))
 	case OutcomeRegression:
 		fmt.Fprintf(b, "**Regression:** %s\n\n", mdText(cellMismatch(r)))
+		writeWorking(b, r)
 	default:
 		// Details are written for failed cells and for passed cells with
 		// broken informational rules (the from release's own 401s).
 		fmt.Fprintf(b, "%s as expected (%s).\n\n", verdictWord(r.Verdict), mdText(r.Cell.Expect.Why))
+		writeWorking(b, r)
 	}
 	write401s(b, r)
 	if r.RestartStop != nil {

@@ -48,9 +48,9 @@ func obs(sec int, sig ledger.Signal, caller ledger.Caller, method, path string, 
 // judged is what the cell package makes of a ledger (cell.judge): the
 // current rules of harness/verdict decide, nothing is written by hand.
 func judged(c upgrade.Cell, raw []ledger.Observation, runErr error) cell.Result {
-	res := cell.Result{Cell: c}
+	res := cell.Result{Cell: c, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}
 	res.Ledger = verdict.Annotate(raw, c.From)
-	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: res.Ledger, Annotated: true})
+	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: res.Ledger, Annotated: true, Working: res.Working})
 	res.Verdict = verdict.Combine(res.Rules)
 	res.Unauthorized = verdict.Count401s(res.Ledger)
 	res.Matched, res.Mismatch = verdict.Match(res.Outcome(), c.Expect)
@@ -83,7 +83,7 @@ func realRun() cell.Result {
 
 // decidedPass is a cell every current rule passed (the ledger left out).
 func decidedPass(c upgrade.Cell) cell.Result {
-	res := cell.Result{Cell: c, Verdict: verdict.Pass, Matched: true}
+	res := cell.Result{Cell: c, Verdict: verdict.Pass, Matched: true, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}
 	for _, name := range verdict.DefaultRules().Names() {
 		rule, _ := verdict.DefaultRules().Rule(name)
 		if rule.When != nil && !c.Rollback {

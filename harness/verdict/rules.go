@@ -58,6 +58,10 @@ type Clause struct {
 	Match Selector  `yaml:"match"`
 	After *Selector `yaml:"after"`
 	When  *Selector `yaml:"when"`
+	// Working limits the clause to these working levels (require and pass
+	// only): the evidence a session needs to count as working differs by
+	// level, a 401 or a RUN_ERROR never does. Empty: every level.
+	Working []WorkingLevel `yaml:"working"`
 	// EachFamily (require only) expands the clause into one requirement per
 	// runner call family the cell drives (platform.CallFamilies) and per phase
 	// of Match.Phase that the ledger has: an entry of Match reaching a runner on
@@ -68,15 +72,15 @@ type Clause struct {
 
 // Selector picks ledger entries. Empty fields match anything.
 type Selector struct {
-	Signal []string `yaml:"signal"`
-	Role   []string `yaml:"role"`
-	Phase  []string `yaml:"phase"`
-	Caller []string `yaml:"caller"`
-	Method []string `yaml:"method"`
-	Path   []string `yaml:"path"`
-	Status []int    `yaml:"status"`
-	Detail string   `yaml:"detail"`
-	Source string   `yaml:"source"`
+	Signal []string      `yaml:"signal"`
+	Role   []string      `yaml:"role"`
+	Phase  []string      `yaml:"phase"`
+	Caller []string      `yaml:"caller"`
+	Method []string      `yaml:"method"`
+	Path   []string      `yaml:"path"`
+	Status []StatusMatch `yaml:"status"`
+	Detail string        `yaml:"detail"`
+	Source string        `yaml:"source"`
 	// Class selects runner 401s by ledger.Class (from-release, upgrade).
 	Class []string `yaml:"class"`
 
@@ -196,6 +200,14 @@ func LoadRules(data []byte) (*RuleSet, error) {
 				if c.When != nil && kind != "require" {
 					return nil, fmt.Errorf("%s (%q): when is only valid in require clauses", where, c.Name)
 				}
+				if len(c.Working) > 0 && kind != "require" && kind != "pass" {
+					return nil, fmt.Errorf("%s (%q): working is only valid in require and pass clauses (a 401 or an error counts at every level)", where, c.Name)
+				}
+				for _, l := range c.Working {
+					if _, err := ParseWorkingLevel(string(l)); err != nil {
+						return nil, fmt.Errorf("%s (%q) working: %w", where, c.Name, err)
+					}
+				}
 				if c.EachFamily && kind != "require" {
 					return nil, fmt.Errorf("%s (%q): eachFamily is only valid in require clauses", where, c.Name)
 				}
@@ -210,7 +222,77 @@ func LoadRules(data []byte) (*RuleSet, error) {
 			}
 		}
 	}
+	for _, r := range rs.Rules {
+		if err := r.checkLevels(); err != nil {
+			return nil, err
+		}
+	}
 	return &rs, nil
+}
+
+// LevelDependent reports whether some clause of r counts only at some working levels.
+func (r Rule) LevelDependent() bool {
+	for _, c := range append(append([]Clause(nil), r.Require...), r.Pass...) {
+		if len(c.Working) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLevels refuses a level-dependent rule that has, at some level, no
+// require or pass clause left: it would pass there on the absence of failures.
+func (r Rule) checkLevels() error {
+	if !r.LevelDependent() {
+		return nil
+	}
+	for _, l := range WorkingLevels {
+		n := 0
+		for _, c := range append(append([]Clause(nil), r.Require...), r.Pass...) {
+			if c.appliesAt(l) {
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("rule %q: no require or pass clause applies at working level %s (want one with working: [%s] or none)", r.Name, l, l)
+		}
+	}
+	return nil
+}
+
+// appliesAt reports whether the clause counts at level l.
+func (c Clause) appliesAt(l WorkingLevel) bool {
+	return len(c.Working) == 0 || contains(c.Working, l)
+}
+
+// StatusMatch is an HTTP status a selector accepts: one code (401) or, written
+// "2xx", a class of them.
+type StatusMatch struct{ lo, hi int }
+
+// UnmarshalYAML reads 401 or "4xx".
+func (m *StatusMatch) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimSpace(n.Value)
+	if n.Kind == yaml.ScalarNode {
+		if code, err := strconv.Atoi(v); err == nil && code >= 100 && code <= 599 {
+			*m = StatusMatch{code, code}
+			return nil
+		}
+		if len(v) == 3 && v[0] >= '1' && v[0] <= '5' && strings.EqualFold(v[1:], "xx") {
+			lo := int(v[0]-'0') * 100
+			*m = StatusMatch{lo, lo + 99}
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: status %q is not an HTTP status (want a code such as 401 or a class such as 2xx)", n.Line, v)
+}
+
+func statusMatches(ms []StatusMatch, status int) bool {
+	for _, m := range ms {
+		if status >= m.lo && status <= m.hi {
+			return true
+		}
+	}
+	return false
 }
 
 func contains[T comparable](list []T, v T) bool {
@@ -275,7 +357,7 @@ func (s *Selector) matches(e entry) bool {
 		len(s.Phase) > 0 && !contains(s.Phase, string(o.Phase)) ||
 		len(s.Caller) > 0 && !contains(s.Caller, string(o.Caller)) ||
 		len(s.Method) > 0 && !contains(s.Method, o.Method) ||
-		len(s.Status) > 0 && !contains(s.Status, o.Status) ||
+		len(s.Status) > 0 && !statusMatches(s.Status, o.Status) ||
 		len(s.Class) > 0 && !contains(s.Class, string(o.Class)) {
 		return false
 	}
@@ -336,6 +418,9 @@ type EvaluateInput struct {
 	From string
 	// Annotated says the observations went through Annotate already.
 	Annotated bool
+	// Working is the evidence a session needs to count as working
+	// (DefaultWorkingLevel when empty); see WorkingLevel.
+	Working WorkingLevel
 }
 
 // Evaluate runs every rule over the observations, in file order. Rules whose
@@ -352,12 +437,13 @@ func Evaluate(in EvaluateInput) []RuleResult {
 	obs = append([]ledger.Observation(nil), obs...)
 	sort.SliceStable(obs, func(i, j int) bool { return obs[i].Time.Before(obs[j].Time) })
 	entries := entriesWithRoles(obs, in.Roles)
+	level := in.Working.Or(DefaultWorkingLevel)
 	out := make([]RuleResult, 0, len(rs.Rules))
 	for _, r := range rs.Rules {
 		if r.When != nil && !anyMatch(r.When, entries) {
 			continue
 		}
-		res := evaluateRule(r, entries)
+		res := evaluateRule(r, entries, level)
 		res.Informational = r.Informational
 		out = append(out, res)
 	}
@@ -401,10 +487,21 @@ func sessionKey(o ledger.Observation) string {
 	return o.Namespace + "/" + o.Session
 }
 
-func evaluateRule(r Rule, entries []entry) RuleResult {
+// evaluateRule judges r at the working level; a level-dependent rule's
+// result names the level it was judged at.
+func evaluateRule(r Rule, entries []entry, level WorkingLevel) RuleResult {
+	res := evaluateRuleScopes(r, entries, level)
+	if r.LevelDependent() {
+		res.Working = level
+		res.Reason = "at working level " + string(level) + ": " + res.Reason
+	}
+	return res
+}
+
+func evaluateRuleScopes(r Rule, entries []entry, level WorkingLevel) RuleResult {
 	res := RuleResult{Rule: r.Name, Description: r.Description}
 	if r.Sessions == nil {
-		res.Verdict, res.Reason, res.Evidence = evaluateScope(r, entries)
+		res.Verdict, res.Reason, res.Evidence = evaluateScope(r, entries, level)
 		return res
 	}
 	// Every session that held the role at some time, judged on the entries
@@ -428,7 +525,7 @@ func evaluateRule(r Rule, entries []entry) RuleResult {
 	}
 	var per []RuleResult
 	for _, s := range sessions {
-		v, reason, ev := evaluateScope(r, scoped[s])
+		v, reason, ev := evaluateScope(r, scoped[s], level)
 		per = append(per, RuleResult{Rule: s, Verdict: v, Reason: reason, Evidence: ev})
 	}
 	res.Verdict = Combine(per)
@@ -477,7 +574,7 @@ func anyMatch(sel *Selector, entries []entry) bool {
 	return false
 }
 
-func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observation) {
+func evaluateScope(r Rule, entries []entry, level WorkingLevel) (Verdict, string, []ledger.Observation) {
 	var failed []string
 	var evidence []ledger.Observation
 	for _, c := range r.Fail {
@@ -494,8 +591,9 @@ func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observati
 			return Inconclusive, fmt.Sprintf("%s: %d entries, first %s", c.Name, len(m), describe(m[0])), capEvidence(m)
 		}
 	}
+	require, pass := appliesAt(r.Require, level), appliesAt(r.Pass, level)
 	var missing []string
-	for _, c := range r.Require {
+	for _, c := range require {
 		if c.When != nil && !anyMatch(c.When, entries) {
 			continue
 		}
@@ -514,10 +612,10 @@ func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observati
 	if len(missing) > 0 {
 		return Inconclusive, "no 401 seen, but no traffic observed for: " + strings.Join(missing, ", "), nil
 	}
-	if len(r.Require) > 0 && len(r.Pass) == 0 {
-		return Pass, "observed: " + clauseNames(r.Require), capEvidence(evidence)
+	if len(require) > 0 && len(pass) == 0 {
+		return Pass, "observed: " + clauseNames(require), capEvidence(evidence)
 	}
-	for _, c := range r.Pass {
+	for _, c := range pass {
 		if m := selectClause(c, entries); len(m) > 0 {
 			evidence = append(evidence, m[0])
 		} else {
@@ -525,12 +623,49 @@ func evaluateScope(r Rule, entries []entry) (Verdict, string, []ledger.Observati
 		}
 	}
 	if len(missing) > 0 {
-		return Inconclusive, "not observed: " + strings.Join(missing, ", "), nil
+		return Inconclusive, "not observed: " + strings.Join(missing, ", ") + metAtOtherLevels(r, entries, level), nil
 	}
-	if len(r.Pass)+len(r.Require) == 0 {
+	if len(pass)+len(require) == 0 {
 		return Pass, "no entry matched any fail or inconclusive clause", nil
 	}
-	return Pass, "observed: " + clauseNames(append(append([]Clause(nil), r.Require...), r.Pass...)), evidence
+	return Pass, "observed: " + clauseNames(append(append([]Clause(nil), require...), pass...)), evidence
+}
+
+// appliesAt keeps the clauses that count at level.
+func appliesAt(cs []Clause, level WorkingLevel) []Clause {
+	var out []Clause
+	for _, c := range cs {
+		if c.appliesAt(level) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// metAtOtherLevels names the other working levels whose pass clauses the
+// entries meet, so an inconclusive reason says what a laxer level would
+// have counted (e.g. a runner that starts runs but never finishes one).
+func metAtOtherLevels(r Rule, entries []entry, level WorkingLevel) string {
+	if !r.LevelDependent() {
+		return ""
+	}
+	var met []string
+	for _, l := range WorkingLevels {
+		if l == level {
+			continue
+		}
+		pass, all := appliesAt(r.Pass, l), true
+		for _, c := range pass {
+			all = all && len(selectClause(c, entries)) > 0
+		}
+		if all && len(pass) > 0 {
+			met = append(met, fmt.Sprintf("%s (%s)", l, clauseNames(pass)))
+		}
+	}
+	if len(met) == 0 {
+		return ""
+	}
+	return "; the evidence of working level " + strings.Join(met, " and of ") + " was seen"
 }
 
 func clauseNames(cs []Clause) string {

@@ -26,7 +26,10 @@ type RuleResult struct {
 	Reason string `json:"reason"`
 	// Sessions lists, for a rule run per session, every session judged
 	// ("namespace/session"): each that held the rule's role at some time.
-	Sessions []string             `json:"sessions,omitempty"`
+	Sessions []string `json:"sessions,omitempty"`
+	// Working is the working level a level-dependent rule was judged at
+	// (empty for rules whose clauses count at every level).
+	Working  WorkingLevel         `json:"working,omitempty"`
 	Evidence []ledger.Observation `json:"evidence,omitempty"`
 }
 
@@ -35,6 +38,10 @@ type Expectation struct {
 	Verdict Verdict `json:"verdict"`
 	// Why is the human reason, e.g. "fail: upstream #1425".
 	Why string `json:"why,omitempty"`
+	// Working is the evidence a session needs to count as working, which the
+	// verdict is expected at (the catalog's working:, or -working);
+	// DefaultWorkingLevel when empty.
+	Working WorkingLevel `json:"working,omitempty"`
 	// Rules optionally pins the expected verdict of individual rules
 	// (e.g. {"restarted-session-runs": "fail"} for docs/platform.md §3.5 item 7).
 	Rules map[string]Verdict `json:"rules,omitempty"`

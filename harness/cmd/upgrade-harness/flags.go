@@ -12,6 +12,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // refuseRepeatedFlags walks args the way flag.FlagSet.Parse does (-name,
@@ -129,6 +130,9 @@ var cellFlagSpecs = []flagSpec{
 	{name: "overrides", arg: "COMPONENT=IMAGE,…", makeVar: "OVERRIDES", usage: "replace images of each cell's to release (PR gating)"},
 	{name: "rollback", choices: []string{"true", "false"}, makeVar: "ROLLBACK",
 		usage: "only the cells that roll back to -from after the upgrade (true) or only the plain ones (false); default both. true with no such cell is refused"},
+	{name: "working", arg: "LEVEL", choices: []string{string(verdict.WorkingRunFinished), string(verdict.WorkingRunStarted)},
+		noMake: "make judges each cell at its catalog's working level (working:, per cell); run bin/upgrade-harness matrix -working to override it",
+		usage:  "what evidence a session needs to count as working, over the catalog's working: (default run-finished): run-finished, a run finished after the upgrade; run-started, the runner accepted a run (a 2xx answer and RUN_STARTED, no RUN_ERROR), for a runner without a model key that never finishes one. A 401 fails a cell at either level"},
 	manifestsDirFlag,
 	imageRemapFlag,
 	{name: "candidate-manifests", arg: "DIR|FILE", path: true, makeVar: "CANDIDATE_MANIFESTS",
@@ -155,6 +159,7 @@ func concat(groups ...[]flagSpec) []flagSpec {
 func cellInput(fv *flagValues) (matrix.Input, error) {
 	in := matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Order: strings.TrimSpace(fv.str("order")),
 		Filter: catalog.Filter{From: fv.list("from"), To: fv.list("to"), Labels: fv.list("labels"), Name: fv.str("cell")}}
+	in.Working = verdict.WorkingLevel(fv.str("working")) // one of its choices, or "" for the catalog's
 	if r := fv.str("rollback"); r != "" {
 		b := r == "true"
 		in.Filter.Rollback = &b
