@@ -26,6 +26,8 @@ LABELS ?=
 ROLLBACK ?=
 # REPEAT=N runs each selected cell N times; cells whose verdicts differ are flaky (exit 1).
 REPEAT ?= 1
+# PARALLEL=N runs the cells of make e2e on N kind clusters at once (1–8: CLUSTER, CLUSTER-1, …).
+PARALLEL ?= 1
 # DIAGNOSE=true runs the compatibility sweep of every failed cell's from and to after the matrix;
 # PROBE=false leaves failed cells undiagnosed (no runner probe).
 DIAGNOSE ?= false
@@ -70,7 +72,7 @@ SCRIPTS = $(wildcard scripts/*.sh)
 # the literal text given (make does not expand it; $$ stands for $, as in the
 # repro lines the harness prints), through the environment, and recipes quote
 # it ("$$FROM"), so FROM='v0.2.0;id' is a bad release name, not a command.
-USER_VARS := ARTIFACTS CATALOG CLUSTER CELL FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT DIAGNOSE PROBE DRY_RUN MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
+USER_VARS := ARTIFACTS CATALOG CLUSTER CELL FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT PARALLEL DIAGNOSE PROBE DRY_RUN MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
   E2E_SKIP JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY \
   BUILDS IMAGE_TEMPLATE IDS GOOD BAD TRUST_GOOD TRUST_BAD SWEEP
 # ORDER applies to the whole matrix only when given; its default only completes FROM and TO.
@@ -98,7 +100,7 @@ all: bin
 
 help:
 	@echo "make e2e          run the upgrade matrix (simulated catalog by default) and judge it"
-	@echo "                  [CATALOG=] [LABELS=] [FROM=] [TO=] [ORDER=] [CELL=] [ROLLBACK=true|false] [REPEAT=] [KEEP=] [CLUSTER=]"
+	@echo "                  [CATALOG=] [LABELS=] [FROM=] [TO=] [ORDER=] [CELL=] [ROLLBACK=true|false] [REPEAT=] [PARALLEL=] [KEEP=] [CLUSTER=]"
 	@echo "                  [DIAGNOSE=true] [PROBE=false] [DRY_RUN=true] [JUNIT_INCONCLUSIVE=failure|skipped] [OVERRIDES=]"
 	@echo "                  [MANIFESTS_DIR=] [IMAGE_REMAP=] [NODE_IMAGE=] [ARTIFACTS=]"
 	@echo "make e2e CANDIDATE_MANIFESTS=dir|file CANDIDATE_IMAGES='backend=…' [CANDIDATE_NAME=] [CANDIDATE_EXPECT=pass|fail CANDIDATE_WHY=] [FROM=]"
@@ -182,7 +184,7 @@ run_harness = @set -- $(1); echo "$$(printf '%q ' "$$@")"; "$$@" || { rc=$$?; \
   echo "make $@: upgrade-harness exited $$rc ($$(case $$rc in 1) echo regression found;; 2) echo bad input;; 3) echo infrastructure failed;; *) echo unexpected;; esac))" >&2; exit $$rc; }
 
 e2e: bin
-	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -labels "$$LABELS" -cell "$$CELL" -rollback "$$ROLLBACK" -repeat "$$REPEAT" -keep "$$KEEP" -diagnose="$$DIAGNOSE" -probe="$$PROBE")
+	$(call run_harness,$(HARNESS) matrix $(MATRIX_FLAGS) -labels "$$LABELS" -cell "$$CELL" -rollback "$$ROLLBACK" -repeat "$$REPEAT" -parallel "$$PARALLEL" -keep "$$KEEP" -diagnose="$$DIAGNOSE" -probe="$$PROBE")
 
 repro: bin
 	@[ -n "$$FROM" ] && [ -n "$$TO" ] && [[ "$$FROM$$TO" != *,* ]] || { \

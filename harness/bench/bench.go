@@ -71,6 +71,9 @@ type Report struct {
 	Scaling          []Scale       `json:"scaling"`
 	HarnessPeakRSSMB float64       `json:"harnessPeakRssMiB"`
 	ClusterPeakMB    float64       `json:"clusterPeakMiB"`
+
+	// Parallel is the default matrix's wall time per -parallel value.
+	Parallel []ParallelRun `json:"parallel,omitempty"`
 }
 
 // Input configures a run.
@@ -86,6 +89,10 @@ type Input struct {
 	Artifacts  string
 	Log        io.Writer
 	Timing     cell.Timing
+
+	// Parallel are the -parallel values the catalog's whole matrix is timed
+	// with (empty: not measured).
+	Parallel []int
 }
 
 // Run measures everything and writes $ARTIFACTS/bench.json.
@@ -275,6 +282,10 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 
 	rep.HarnessPeakRSSMB = peakRSSMiB()
 	rep.ClusterPeakMB = mem.peakMiB()
+	// Last, and outside the peaks above: its runs hold several clusters at once.
+	if rep.Parallel, err = runParallel(ctx, in); err != nil {
+		return nil, err
+	}
 	return rep, write(in, rep)
 }
 
@@ -551,6 +562,7 @@ func WriteMarkdown(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "| %d | %s | %s | %s |\n", s.Cells, s.Mode, s.Total.Round(time.Second), s.PerCell.Round(time.Second))
 		}
 	}
+	writeParallelMarkdown(w, rep.Parallel)
 	fmt.Fprintf(w, "\nPeak memory: harness %.0f MiB, cluster %.0f MiB.\n", rep.HarnessPeakRSSMB, rep.ClusterPeakMB)
 }
 
@@ -571,6 +583,7 @@ func PrintTable(w io.Writer, rep *Report) {
 	for _, s := range rep.Scaling {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t\n", s.Cells, s.Mode, s.Total.Round(time.Second), s.PerCell.Round(time.Second))
 	}
+	printParallel(tw, rep.Parallel)
 	fmt.Fprintf(tw, "\nharness peak RSS\t%.0f MiB\t\t\t\ncluster peak memory\t%.0f MiB\t\t\t\n", rep.HarnessPeakRSSMB, rep.ClusterPeakMB)
 	tw.Flush()
 }

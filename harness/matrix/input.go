@@ -33,6 +33,9 @@ type Plan struct {
 	Releases []string
 	// Repro shapes the repro line of every cell (node image set per cell).
 	Repro report.ReproOptions
+	// Parallel is how many clusters run cells at once: Input.Parallel
+	// clamped to the cell runs (set by Validate).
+	Parallel int
 }
 
 // Select checks everything that decides which cells run and what they
@@ -218,20 +221,50 @@ func Validate(in Input) (Plan, error) {
 	if err := checkWhere(in); err != nil {
 		return Plan{}, err
 	}
+	plan.Parallel = laneCount(in, plan.Cells)
 	return plan, nil
 }
 
-// checkWhere checks -keep, the target cluster and the artifacts directory.
+// checkWhere checks -keep, -parallel, the target cluster and the artifacts directory.
 func checkWhere(in Input) error {
 	if in.Keep != "" {
 		if _, err := ParseKeep(string(in.Keep)); err != nil {
 			return exitcode.BadInputErr(err)
 		}
 	}
+	if err := checkParallel(in); err != nil {
+		return err
+	}
 	if err := checkTarget(in); err != nil {
 		return err
 	}
 	return CheckArtifactsDir(in.Artifacts)
+}
+
+// checkParallel: -parallel is 1…8 (0 is the default, 1), more than one lane
+// needs kind clusters the run creates, and every lane's name must be a kind
+// cluster name.
+func checkParallel(in Input) error {
+	if in.Parallel < 0 || in.Parallel > MaxParallel {
+		return exitcode.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", in.Parallel, MaxParallel))
+	}
+	if in.Parallel <= 1 {
+		return nil
+	}
+	switch {
+	case in.Kubeconfig != "":
+		return exitcode.BadInputErr(fmt.Errorf("-parallel %d: an existing cluster (-kubeconfig %s) runs one cell at a time (want -parallel 1, or kind clusters without -kubeconfig)", in.Parallel, in.Kubeconfig))
+	case in.Target != nil:
+		return exitcode.BadInputErr(fmt.Errorf("matrix.Input.Parallel %d: a prepared Target runs one cell at a time (want 1, or no Target)", in.Parallel))
+	}
+	if in.ClusterName == "" {
+		return nil
+	}
+	last := laneName(in.ClusterName, in.Parallel-1)
+	if err := cluster.CheckName(last); err != nil {
+		return exitcode.BadInputErr(fmt.Errorf("-cluster %q with -parallel %d: lane cluster %w (want a shorter -cluster)", in.ClusterName, in.Parallel, err))
+	}
+	return nil
 }
 
 func checkTarget(in Input) error {

@@ -22,7 +22,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
-	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -93,6 +92,10 @@ type Input struct {
 	// Repeat runs each selected cell this many times (default once); a cell
 	// whose runs give different verdicts is flaky and fails the run.
 	Repeat int
+	// Parallel runs the cells on this many kind clusters at once (1…8,
+	// default 1), each cell on one: ClusterName, ClusterName-1, … (-parallel).
+	// More than the cell runs is clamped to them.
+	Parallel int
 	// SkipProbes leaves cells undiagnosed: no runner probe (a cell that
 	// expects a diagnosis then does not match).
 	SkipProbes bool
@@ -138,6 +141,9 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	}
 	cat, cells := plan.Catalog, plan.Cells
 	fmt.Fprintf(in.Log, "[matrix] catalog %s: %d cell(s): %s\n", cat.Name, len(cells), cellNames(cells))
+	if note := ParallelNote(in, plan); note != "" {
+		fmt.Fprintf(in.Log, "[matrix] %s\n", note)
+	}
 	if in.Kubeconfig == "" {
 		if err := CheckCandidateImages(ctx, cat); err != nil {
 			return Output{ExitCode: exitcode.Of(err)}, err
@@ -174,80 +180,92 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
 		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 	}
+	return runCells(ctx, in, plan, probeImage, realRunner())
+}
+
+// realRunner runs cells on kind clusters (or the existing one).
+func realRunner() cellRunner {
+	return cellRunner{open: openTarget, run: cell.Run, bundle: collectBundle}
+}
+
+// runCells runs the plan's cells on its lanes, then the sweeps of -diagnose,
+// and writes the reports (finish).
+func runCells(ctx context.Context, in Input, plan Plan, probeImage string, runner cellRunner) (Output, error) {
 	red := secrets.NewRedactor()
-	var out Output
-	// One cluster serves cells until a mismatched cell keeps it for inspection;
-	// the next cell then opens a fresh one.
-	target := in.Target
-	clusterIndex := 0
-	repeat := max(in.Repeat, 1)
-	for _, c := range cells {
-	runs:
-		for run := 1; run <= repeat; run++ {
-			if ctx.Err() != nil {
-				break runs
-			}
-			if target == nil {
-				t, err := openTarget(ctx, in, clusterIndex, p)
-				if err != nil {
-					// A cell stopped before it started is in the reports as
-					// such when a signal stopped it.
-					// A cell whose cluster could not be had is in the reports as
-					// an infrastructure failure (or as stopped, on a signal).
-					where := ""
-					if ie, ok := interrupt.Of(ctx); ok {
-						where = interrupt.Name(ie.Signal) + " during cluster " + clusterName(in, clusterIndex)
-					}
-					out.Results = append(out.Results, cell.NotStarted(c, err, where))
-					return finish(ctx, in, out, red, nil, exitcode.InfraErr(err))
-				}
-				target = t
-			}
-			from, _ := cat.Release(c.From)
-			to, _ := cat.Release(c.To)
-			var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
-			if probeImage != "" {
-				tg := target
-				diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
-					return diagnoseCell(ctx, tg, res, probeImage, p, in.Log)
-				}
-			}
-			res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
-				Redactor: red, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage})
-			if repeat > 1 {
-				res.Run = run
-			}
-			ro := plan.Repro
-			ro.NodeImage = res.NodeImage
-			res.Repro = report.ReproCommand(c, ro)
-			// An interrupted cell decided nothing: no bundle (the run was asked
-			// to stop, not to spend minutes collecting) and no cluster kept
-			// for it unless every cluster is kept.
-			interrupted := res.Interrupted != ""
-			if res.NeedsBundle() && !interrupted {
-				res.BundleDir = collectBundle(ctx, target, res, in.Artifacts, red, p, in.Log)
-			}
-			// A repeated cell keeps its cluster only after its last run.
-			if !res.Matched && !interrupted && run == repeat && target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
-				res.KeptCluster = target.AccessLine()
-				out.Kept = append(out.Kept, res.KeptCluster)
-				fmt.Fprintf(in.Log, "[matrix] keeping cluster of mismatched cell %s: %s\n", c.Name(), res.KeptCluster)
-				target = nil
-				clusterIndex++
-			}
-			out.Results = append(out.Results, res)
+	lanes := max(plan.Parallel, 1)
+	names := newClusterNames(in.ClusterName, lanes)
+	lo := runLanes(ctx, lanesInput{In: in, Runs: cellRuns(plan.Cells, max(in.Repeat, 1)), Lanes: lanes, Names: names,
+		Runner: runner, Plan: plan, ProbeImage: probeImage, Redactor: red})
+	out := Output{Results: lo.Results}
+	for _, r := range lo.Results {
+		if r.KeptCluster != "" {
+			out.Kept = append(out.Kept, r.KeptCluster)
 		}
+	}
+	var targets []*cluster.Target
+	for _, l := range lo.Lanes {
+		if l.target != nil {
+			targets = append(targets, l.target)
+		}
+	}
+	if lo.OpenErr != nil {
+		return finish(ctx, in, out, red, targets, exitcode.InfraErr(lo.OpenErr))
 	}
 	var sweepErr error
 	if in.Diagnose && ctx.Err() == nil {
-		target, clusterIndex, sweepErr = runSweeps(ctx, in, cat, &out, target, clusterIndex, red, p)
+		var target *cluster.Target
+		if len(targets) > 0 {
+			target = targets[0]
+		}
+		p := progress.New(in.Log)
+		target, sweepErr = runSweeps(ctx, in, plan.Catalog, &out, target, names, red, p)
+		if target != nil && !slices.Contains(targets, target) {
+			targets = append(targets, target)
+		}
 	}
-	out, err = finish(ctx, in, out, red, target, ctx.Err())
+	out, err := finish(ctx, in, out, red, targets, ctx.Err())
 	if err == nil && sweepErr != nil {
 		out.ExitCode = exitcode.Infrastructure
 		return out, exitcode.InfraErr(fmt.Errorf("compatibility sweep: %w", sweepErr))
 	}
 	return out, err
+}
+
+// runOne runs one cell run on the lane's cluster: the cell, its repro line,
+// its failure bundle; keep says the lane must leave this cluster to a
+// mismatched cell (kept for inspection) and open another for its next cell.
+func runOne(ctx context.Context, li lanesInput, l *lane, cr cellRun) (cell.Result, bool) {
+	in, cat, c := li.In, li.Plan.Catalog, cr.Cell
+	target := l.target
+	from, _ := cat.Release(c.From)
+	to, _ := cat.Release(c.To)
+	var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
+	if li.ProbeImage != "" {
+		diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
+			return diagnoseCell(ctx, target, res, li.ProbeImage, l.p, l.out)
+		}
+	}
+	res := li.Runner.run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
+		Redactor: li.Redactor, Log: l.out, Timing: in.Timing, Diagnose: diagnoseStage})
+	res.Run = cr.Run
+	ro := li.Plan.Repro
+	ro.NodeImage = res.NodeImage
+	res.Repro = report.ReproCommand(c, ro)
+	// An interrupted cell decided nothing: no bundle (the run was asked
+	// to stop, not to spend minutes collecting) and no cluster kept
+	// for it unless every cluster is kept.
+	interrupted := res.Interrupted != ""
+	if res.NeedsBundle() && !interrupted {
+		res.BundleDir = li.Runner.bundle(ctx, target, res, in.Artifacts, li.Redactor, l.p, l.out)
+	}
+	// A repeated cell keeps its cluster only after its last run.
+	last := cr.Run == max(in.Repeat, 1) || cr.Run == 0
+	if !res.Matched && !interrupted && last && target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
+		res.KeptCluster = target.AccessLine()
+		fmt.Fprintf(l.out, "[matrix] keeping cluster of mismatched cell %s: %s\n", c.Name(), res.KeptCluster)
+		return res, true
+	}
+	return res, false
 }
 
 // diagnoseCell establishes why a cell broke (harness/diagnose), on the
@@ -273,7 +291,7 @@ func diagnoseCell(ctx context.Context, target *cluster.Target, res cell.Result, 
 }
 
 // runSweeps runs the compatibility sweep of each failed cell's from → to once.
-func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output, target *cluster.Target, clusterIndex int, red *secrets.Redactor, p *progress.Printer) (*cluster.Target, int, error) {
+func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output, target *cluster.Target, names *clusterNames, red *secrets.Redactor, p *progress.Printer) (*cluster.Target, error) {
 	seen := map[[2]string]bool{}
 	var firstErr error
 	for _, r := range out.Results {
@@ -283,9 +301,9 @@ func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output,
 		}
 		seen[k] = true
 		if target == nil {
-			t, err := openTarget(ctx, in, clusterIndex, p)
+			t, err := openTarget(ctx, in, names.fresh(), p)
 			if err != nil {
-				return nil, clusterIndex, err
+				return nil, err
 			}
 			target = t
 		}
@@ -303,7 +321,7 @@ func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output,
 		fmt.Fprintf(in.Log, "[matrix] %s → %s: %s\n", k[0], k[1], compat.Sentence)
 		out.Compat = append(out.Compat, compat)
 	}
-	return target, clusterIndex, firstErr
+	return target, firstErr
 }
 
 // collectBundle writes the failure bundle of res from the cluster as the cell
@@ -329,11 +347,16 @@ func collectBundle(ctx context.Context, target *cluster.Target, res cell.Result,
 	return rel
 }
 
-func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, target *cluster.Target, runErr error) (Output, error) {
+// finish deletes (or keeps) the clusters the run still holds, decides the
+// exit code once and writes the reports.
+func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, targets []*cluster.Target, runErr error) (Output, error) {
 	// Tear down with a fresh context so Ctrl-C still cleans up.
 	cleanup, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if target != nil && target.Kind != nil && in.Target == nil {
+	for _, target := range targets {
+		if target == nil || target.Kind == nil || in.Target != nil {
+			continue
+		}
 		if in.Keep == KeepAlways {
 			line := target.AccessLine()
 			out.Kept = append(out.Kept, line)
@@ -520,21 +543,12 @@ func simulatedRefs(cat *catalog.Catalog, cells []upgrade.Cell) ([]string, error)
 	return refs, nil
 }
 
-// clusterName is the kind cluster of the i-th stretch of cells.
-func clusterName(in Input, i int) string {
-	if i > 0 {
-		return fmt.Sprintf("%s-%d", in.ClusterName, i+1)
-	}
-	return in.ClusterName
-}
-
-// openTarget creates (or reuses) the kind cluster for the i-th stretch of cells,
-// or opens the existing cluster named by the kubeconfig.
-func openTarget(ctx context.Context, in Input, i int, p *progress.Printer) (*cluster.Target, error) {
+// openTarget creates (or reuses) the kind cluster name, or opens the
+// existing cluster named by the kubeconfig.
+func openTarget(ctx context.Context, in Input, name string, p *progress.Printer) (*cluster.Target, error) {
 	if in.Kubeconfig != "" {
 		return cluster.NewExistingTarget(in.Kubeconfig, in.Context)
 	}
-	name := clusterName(in, i)
 	c := cluster.New(name, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
 	err := p.Phase("cluster "+name, func() error { _, err := c.Create(ctx); return err })
 	if err != nil {

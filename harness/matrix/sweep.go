@@ -92,7 +92,7 @@ func Sweep(ctx context.Context, in Input) (SweepOutput, error) {
 	}
 	target := in.Target
 	if target == nil {
-		t, err := openTarget(ctx, in, 0, p)
+		t, err := openTarget(ctx, in, in.ClusterName, p)
 		if err != nil {
 			return SweepOutput{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 		}

@@ -24,7 +24,8 @@ var benchCommand = &commandSpec{
 	summary: "time each phase of a cell against its floor, the matrix scaling and memory ($ARTIFACTS/bench.json)",
 	description: `Measures the harness: the node image, each phase of one cell (-from → -to, the
 catalog's all-at-once cell) against its floor, the matrix on one reused cluster for each
-size in -scale and with a fresh cluster per cell for each size in -fresh, and memory.`,
+size in -scale and with a fresh cluster per cell for each size in -fresh, the wall time of
+the catalog's whole matrix for each -parallel value, and memory.`,
 	inputs:  "a catalog and one of its all-at-once cells (-from, -to).",
 	outputs: "bench.json in -artifacts; progress on stderr.",
 	flags: []flagSpec{
@@ -34,6 +35,7 @@ size in -scale and with a fresh cluster per cell for each size in -fresh, and me
 		{name: "to", def: "v0.2.2", arg: "RELEASE", noMake: benchNoMake, usage: "cell to measure: to release"},
 		{name: "scale", kind: kindList, def: "1,2,4,6", arg: "SIZES", noMake: benchNoMake, usage: "matrix sizes measured on one reused cluster (empty: skip)"},
 		{name: "fresh", kind: kindList, def: "1,2", arg: "SIZES", noMake: benchNoMake, usage: "matrix sizes measured with a fresh cluster per cell (empty: skip)"},
+		{name: "parallel", kind: kindList, def: "1,2", arg: "LANES", noMake: benchNoMake, usage: "matrix -parallel values the catalog's whole matrix is timed with, wall time each (empty: skip)"},
 		artifactsFlagSpec("where bench.json goes"),
 	},
 	makeTargets: []string{"bench"},
@@ -64,6 +66,15 @@ func runBench(ctx context.Context, args []string) error {
 	fr, err := ints("fresh")
 	if err != nil {
 		return err
+	}
+	par, err := ints("parallel")
+	if err != nil {
+		return err
+	}
+	for _, n := range par {
+		if n > matrix.MaxParallel {
+			return exitcode.BadInputErr(fmt.Errorf("-parallel %q: %d is more than %d clusters (want values from 1 to %d, e.g. 1,2)", cut(fv.raw("parallel")), n, matrix.MaxParallel, matrix.MaxParallel))
+		}
 	}
 	// The measured cell is the catalog's all-at-once cell from→to.
 	plan, err := matrix.Select(matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"),
@@ -98,7 +109,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	timing := cell.DefaultTiming()
 	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: from, To: to,
-		ScaleCells: sc, FreshCells: fr, Artifacts: artifacts, Log: os.Stderr, Timing: timing})
+		ScaleCells: sc, FreshCells: fr, Parallel: par, Artifacts: artifacts, Log: os.Stderr, Timing: timing})
 	if err != nil {
 		return exitcode.InfraErr(err)
 	}

@@ -38,6 +38,8 @@ image or a cluster is touched; -dry-run stops there and prints the plan.`,
 		kubeconfigFlag, contextFlag, existingFlag,
 		clusterFlagSpec("uh-matrix"),
 		{name: "repeat", kind: kindInt, def: "1", makeVar: "REPEAT", usage: "run each selected cell this many times (1–100); cells whose verdicts differ are flaky (exit 1)"},
+		{name: "parallel", kind: kindInt, def: "1", makeVar: "PARALLEL",
+			usage: "run the cells on this many kind clusters at once (1–8), each cell on one: the -cluster name, then NAME-1, …; more than the cell runs is clamped"},
 		dryRunFlag,
 		{name: "diagnose", kind: kindBool, def: "false", makeVar: "DIAGNOSE",
 			usage: "after the cells, run the compatibility sweep (as the diagnose command) of every failed cell's from and to, on the same cluster"},
@@ -69,6 +71,10 @@ func matrixInput(args []string) (matrix.Input, matrix.Plan, bool, error) {
 		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-repeat %d: want a count from 1 to 100", r))
 	}
 	in.Repeat = fv.integer("repeat")
+	if n := fv.integer("parallel"); n < 1 || n > matrix.MaxParallel {
+		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", n, matrix.MaxParallel))
+	}
+	in.Parallel = fv.integer("parallel")
 	in.Diagnose, in.SkipProbes = fv.boolean("diagnose"), !fv.boolean("probe")
 	if in.JUnitInconclusive, err = report.ParseJUnitInconclusive(fv.str("junit-inconclusive")); err != nil {
 		return in, matrix.Plan{}, false, exitcode.BadInputErr(err)
@@ -93,8 +99,12 @@ func runMatrix(ctx context.Context, args []string) error {
 		return nil
 	}
 	printPlan(os.Stderr, "[matrix] ", in, plan)
-	if err := holdCluster(in.ClusterName, in.Kubeconfig); err != nil {
-		return err
+	// Every lane's cluster is claimed before anything is touched: one that
+	// another run holds is bad input, not a failure halfway through.
+	for _, name := range matrix.LaneClusters(in, plan) {
+		if err := holdCluster(name, in.Kubeconfig); err != nil {
+			return err
+		}
 	}
 	// Only now the machine is touched: engine, node image, then the cells.
 	if _, err := prepare.Engine(ctx, os.Stderr); err != nil {
@@ -155,6 +165,9 @@ func printPlan(w io.Writer, prefix string, in matrix.Input, plan matrix.Plan) {
 		images += "; manifests from " + in.ManifestOverride.Dir
 	}
 	target := "kind cluster " + in.ClusterName
+	if lanes := matrix.LaneClusters(in, plan); len(lanes) > 1 {
+		target = fmt.Sprintf("%d kind clusters at once (%s)", len(lanes), strings.Join(lanes, ", "))
+	}
 	if in.Kubeconfig != "" {
 		target = "existing cluster " + in.Kubeconfig
 		if in.Context != "" {
@@ -170,6 +183,9 @@ func printPlan(w io.Writer, prefix string, in matrix.Input, plan matrix.Plan) {
 	}
 	fmt.Fprintf(w, "%scatalog %s (%s): %d cell(s); images %s; on %s; keep %s; diagnosis: %s; reports in %s\n",
 		prefix, plan.Catalog.Name, plan.Catalog.File, len(plan.Cells), images, target, in.Keep, diag, in.Artifacts)
+	if note := matrix.ParallelNote(in, plan); note != "" {
+		fmt.Fprintf(w, "%s%s\n", prefix, note)
+	}
 	if cand := plan.Catalog.Candidate; cand != nil {
 		manifests := cand.Manifests.ResolvedPath()
 		if g := cand.Manifests.Git; manifests == "" && g != nil {
