@@ -61,6 +61,10 @@ type Timing struct {
 	// registry for 60 s and the kubelet refreshes the mounted ConfigMap within
 	// about a minute (docs/platform.md §3.4).
 	RunnerSettle time.Duration
+	// RestartAfterEvidence bounds how long the restart of pre-upgrade session
+	// a waits for a's own evidence on `to` (a run at the cell's working level,
+	// or what fails it) before it starts anyway.
+	RestartAfterEvidence time.Duration
 	// EventsGapThreshold: an agui/events disconnection longer than this is a
 	// coverage gap. The backend's Recreate rollout takes the stream down for as
 	// long as no backend pod runs, when no event can be produced; the stream
@@ -75,7 +79,7 @@ func DefaultTiming() Timing {
 	return Timing{PreUpgradeTraffic: 45 * time.Second, PostUpgradeTraffic: 60 * time.Second, PassWindow: 35 * time.Second,
 		MinRounds: 2, Settle: 3 * time.Second,
 		TrafficInterval: 3 * time.Second, RolloutTimeout: 3 * time.Minute, SessionTimeout: 3 * time.Minute,
-		RunnerSettle: 100 * time.Second, EventsGapThreshold: 45 * time.Second}
+		RunnerSettle: 100 * time.Second, RestartAfterEvidence: 30 * time.Second, EventsGapThreshold: 45 * time.Second}
 }
 
 // Input configures one cell.
@@ -231,21 +235,18 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	defer r.stopTraffic()
 
-	// a is the session the cell restarts after the upgrade; b is the
-	// pre-upgrade session whose evidence the rules judge. Both are created on
-	// from, so both have from's token Secret (docs/platform.md §3.5 item 7).
-	// a holds role restarted from the start: its restart begins as soon as
-	// the post-upgrade sessions exist, so it could not finish a run after the
-	// upgrade as a pre-upgrade session, and pre-upgrade-sessions-keep-working
-	// would wait its whole window for it. Its traffic before and during the
-	// upgrade still counts for every rule not scoped to a role.
+	// a and b are the pre-upgrade sessions, both created on from, so both
+	// have from's token Secret (docs/platform.md §3.5 item 7). a is also the
+	// one the cell restarts: it keeps its pre-upgrade role until it has shown
+	// its own evidence on `to`, then turns restarted and is restarted beside
+	// the post-upgrade window (see startRestart).
 	var a, b session.SessionRef
 	if err := r.p.Step(StepPreSessions, "create pre-upgrade sessions", func() error {
 		if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
 			return err
 		}
 		var err error
-		if a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RoleRestarted, Timeout: r.t.SessionTimeout}); err != nil {
+		if a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
 			return err
 		}
 		b, err = r.startCRSession(ctx, client, "uh-cr-before", ledger.RolePreUpgrade)
@@ -253,7 +254,7 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// One traffic per session: a's stops before its restart, b's runs on.
+	// One traffic per session: a's stops at its restart, b's runs on.
 	trafficA, err := r.startTraffic(ctx, client, a)
 	if err != nil {
 		return err
@@ -303,9 +304,16 @@ func (r *runner) run(ctx context.Context) error {
 	// A pre-upgrade session stopped and started again on `to`
 	// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
 	// than after it: its old runner may take its whole grace period to stop
-	// (docs/platform.md §11 item 4), and nothing of the window depends on a.
-	r.stopTrafficOf(trafficA)
+	// (docs/platform.md §11 item 4). The window does not wait for a's
+	// traffic, which ends at the restart.
+	r.forgetTraffic(trafficA)
 	restart := r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
+		r.p.Waiting("%s keeps working on %s before its restart (at most %s)", a.Name, r.in.To.Version, r.t.RestartAfterEvidence)
+		if !r.waitForSessionEvidence(ctx, a, rolledOut) {
+			r.logf("%s showed no run at working level %s after the upgrade within %s; restarting it anyway", a.Name, r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel), r.t.RestartAfterEvidence)
+		}
+		trafficA.Stop()
+		r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
 		return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
 	})
 	defer restart.stop() // a step that fails below ends it first
@@ -314,8 +322,8 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.faults.Fire(ctx, chaos.AtAfterUpgrade)
 	// Spec changes make the operator call runners (docs/platform.md §1.4
-	// drift path): on b, the pre-upgrade session judged (a is restarting),
-	// and on c, a post-upgrade one.
+	// drift path): on b, a pre-upgrade session that is not restarting, and
+	// on c, a post-upgrade one.
 	calls = r.changeSpecs(ctx, client, b, c)
 	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout); %s restarting meanwhile", r.t.PostUpgradeTraffic, a.Name)
 	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
@@ -466,10 +474,41 @@ func (r *runner) startTraffic(ctx context.Context, client *session.Client, refs 
 	return t, nil
 }
 
-// stopTrafficOf stops one traffic and leaves it out of the evidence windows.
-func (r *runner) stopTrafficOf(t *session.Traffic) {
-	t.Stop()
+// forgetTraffic leaves t out of the evidence windows from now on; its owner
+// stops it.
+func (r *runner) forgetTraffic(t *session.Traffic) {
 	r.traffic = slices.DeleteFunc(r.traffic, func(x *session.Traffic) bool { return x == t })
+}
+
+// waitForSessionEvidence waits (at most Timing.RestartAfterEvidence) until the
+// ledger holds s's own evidence after since: a run at the cell's working
+// level (RUN_FINISHED, or RUN_STARTED at run-started), or a 401 or RUN_ERROR,
+// which decides pre-upgrade-sessions-keep-working for it either way.
+func (r *runner) waitForSessionEvidence(ctx context.Context, s session.SessionRef, since time.Time) bool {
+	want := "RUN_FINISHED"
+	if r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel) == verdict.WorkingRunStarted {
+		want = "RUN_STARTED"
+	}
+	shown := func() bool {
+		return len(r.ledger.Filter(func(o ledger.Observation) bool {
+			if o.Namespace != s.Project || o.Session != s.Name || o.Time.Before(since) {
+				return false
+			}
+			return o.IsUnauthorized() || (o.Signal == ledger.SignalRunEvent && (o.Detail == want || strings.HasPrefix(o.Detail, "RUN_ERROR")))
+		})) > 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.t.RestartAfterEvidence)
+	defer cancel()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for !shown() {
+		select {
+		case <-ctx.Done():
+			return shown()
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // restartRun is a restart running beside the cell's other work.
