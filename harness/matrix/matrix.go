@@ -166,6 +166,17 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 		}
 	}
+	// The wire witness is diagnosis evidence too: it runs with the probe.
+	wireImage := ""
+	if !in.SkipProbes {
+		if err := p.Phase("build the wire witness image", func() error {
+			b, err := images.BuildWire(ctx, images.BuildInput{Log: in.Log})
+			wireImage = b.Ref
+			return err
+		}); err != nil {
+			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+		}
+	}
 
 	// Bundles of an earlier run must not be mistaken for this run's.
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
@@ -210,7 +221,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 				}
 			}
 			res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
-				Redactor: red, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage})
+				Redactor: red, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage, WireImage: wireImage})
 			if repeat > 1 {
 				res.Run = run
 			}
