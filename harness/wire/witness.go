@@ -238,7 +238,9 @@ func NewWitnessPod(namespace, node, image string) *corev1.Pod {
 				Name: WitnessContainer, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
 				Args: []string{"-port", fmt.Sprint(DefaultPort), "-stats-every", "5s"},
 				Env: []corev1.EnvVar{{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
-					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}}},
+					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+					// The Go runtime collects before the pod's limit, not at it.
+					{Name: "GOMEMLIMIT", Value: "64MiB"}},
 				SecurityContext: &corev1.SecurityContext{Privileged: &yes, RunAsUser: &root},
 				Resources: corev1.ResourceRequirements{
 					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
