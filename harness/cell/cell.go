@@ -99,6 +99,9 @@ type Input struct {
 	// the cell left it, after the rules and before the one judgement against
 	// the expectation, for a cell that ran to its end (nil: not diagnosed).
 	Diagnose func(ctx context.Context, res Result) *diagnose.Findings
+	// WireImage, when set, runs the wire witness with the detectors
+	// (harness/wire): what each caller sent, for diagnosis.
+	WireImage string
 }
 
 // Run runs the cell and returns what it showed; infrastructure errors become
@@ -195,7 +198,8 @@ func newRunner(in Input) *runner {
 	}
 	r := &runner{in: in, t: t, log: in.Log, p: progress.New(in.Log), ledger: ledger.New(), rules: verdict.DefaultRules()}
 	r.result = Result{Cell: in.Cell, NodeImage: in.Target.NodeImage, Started: time.Now()}
-	r.plat = pipeline.New(in.Target, pipeline.WithLedger(r.ledger), pipeline.WithProgress(r.p), pipeline.WithLogf(r.logf))
+	r.plat = pipeline.New(in.Target, pipeline.WithLedger(r.ledger), pipeline.WithProgress(r.p), pipeline.WithLogf(r.logf),
+		pipeline.WithWireWitness(in.WireImage))
 	return r
 }
 

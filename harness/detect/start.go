@@ -17,6 +17,9 @@ type StartAllInput struct {
 	Ledger  *ledger.Ledger
 	// PlatformNamespace is where operator and backend run.
 	PlatformNamespace string
+	// Also returns detectors started after the built-in ones (and stopped
+	// before them) that share their caller resolver, e.g. the wire witness.
+	Also func(*CallerResolver) []Detector
 }
 
 // StartAll starts every continual detector of a cell (caller resolution,
@@ -31,6 +34,9 @@ func StartAll(ctx context.Context, in StartAllInput) (func(), error) {
 		NewRunnerLogs(watches, in.Ledger, opts...),
 		NewPlatformLogs(watches, in.Ledger, opts...),
 		NewSessionConditions(watches, in.Ledger, opts...)}
+	if in.Also != nil {
+		ds = append(ds, in.Also(resolver)...)
+	}
 	var started []Detector
 	stop := func() {
 		for i := len(started) - 1; i >= 0; i-- {

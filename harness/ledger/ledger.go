@@ -74,6 +74,11 @@ const (
 	// their values (never a value). Status is the runner's answer when the
 	// witness saw it, 0 otherwise.
 	SignalWireRequest Signal = "wire-request"
+	// SignalWireUnavailable: the wire witness could not run (or stopped
+	// early) on a node, Detail says why; from Time on its requests are
+	// missing there and diagnosis falls back to the runner probe. Not a
+	// coverage gap of the verdict: the witness is evidence for diagnosis only.
+	SignalWireUnavailable Signal = "wire-unavailable"
 )
 
 // Unauthorized lists the signals that report a runner 401 (the runner's own

@@ -157,7 +157,9 @@ type lanesInput struct {
 	Plan   Plan
 	// ProbeImage diagnoses the cells with a 401 ("" leaves them undiagnosed).
 	ProbeImage string
-	Redactor   *secrets.Redactor
+	// WireImage runs the wire witness beside each cell ("" runs without it).
+	WireImage string
+	Redactor  *secrets.Redactor
 }
 
 // lanesOutput is what the lanes did: a result for each run that ran or

@@ -175,12 +175,23 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 		}
 	}
+	// The wire witness is diagnosis evidence too: it runs with the probe.
+	wireImage := ""
+	if !in.SkipProbes {
+		if err := p.Phase("build the wire witness image", func() error {
+			b, err := images.BuildWire(ctx, images.BuildInput{Log: in.Log})
+			wireImage = b.Ref
+			return err
+		}); err != nil {
+			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+		}
+	}
 
 	// Bundles of an earlier run must not be mistaken for this run's.
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
 		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 	}
-	return runCells(ctx, in, plan, probeImage, realRunner())
+	return runCells(ctx, in, plan, diagnosisImages{Probe: probeImage, Wire: wireImage}, realRunner())
 }
 
 // realRunner runs cells on kind clusters (or the existing one).
@@ -190,12 +201,16 @@ func realRunner() cellRunner {
 
 // runCells runs the plan's cells on its lanes, then the sweeps of -diagnose,
 // and writes the reports (finish).
-func runCells(ctx context.Context, in Input, plan Plan, probeImage string, runner cellRunner) (Output, error) {
+// diagnosisImages are the images of the harness's own diagnosis evidence:
+// the runner probe and the wire witness ("" leaves either out).
+type diagnosisImages struct{ Probe, Wire string }
+
+func runCells(ctx context.Context, in Input, plan Plan, images diagnosisImages, runner cellRunner) (Output, error) {
 	red := secrets.NewRedactor()
 	lanes := max(plan.Parallel, 1)
 	names := newClusterNames(in.ClusterName, lanes)
 	lo := runLanes(ctx, lanesInput{In: in, Runs: cellRuns(plan.Cells, max(in.Repeat, 1)), Lanes: lanes, Names: names,
-		Runner: runner, Plan: plan, ProbeImage: probeImage, Redactor: red})
+		Runner: runner, Plan: plan, ProbeImage: images.Probe, WireImage: images.Wire, Redactor: red})
 	out := Output{Results: lo.Results}
 	for _, r := range lo.Results {
 		if r.KeptCluster != "" {
@@ -236,32 +251,16 @@ func runCells(ctx context.Context, in Input, plan Plan, probeImage string, runne
 // mismatched cell (kept for inspection) and open another for its next cell.
 func runOne(ctx context.Context, li lanesInput, l *lane, cr cellRun) (cell.Result, bool) {
 	in, cat, c := li.In, li.Plan.Catalog, cr.Cell
-	target := l.target
 	from, _ := cat.Release(c.From)
 	to, _ := cat.Release(c.To)
-	var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
-	if li.ProbeImage != "" {
-		diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
-			return diagnoseCell(ctx, target, res, li.ProbeImage, l.p, l.out)
-		}
-	}
-	res := li.Runner.run(ctx, cell.Input{Target: target, Catalog: cat, Cell: c, From: from, To: to,
-		Redactor: li.Redactor, Log: l.out, Timing: in.Timing, Diagnose: diagnoseStage})
-	res.Run = cr.Run
-	ro := li.Plan.Repro
-	ro.NodeImage = res.NodeImage
-	res.Repro = report.ReproCommand(c, ro)
-	// An interrupted cell decided nothing: no bundle (the run was asked
-	// to stop, not to spend minutes collecting) and no cluster kept
-	// for it unless every cluster is kept.
-	interrupted := res.Interrupted != ""
-	if res.NeedsBundle() && !interrupted {
-		res.BundleDir = li.Runner.bundle(ctx, target, res, in.Artifacts, li.Redactor, l.p, l.out)
-	}
-	// A repeated cell keeps its cluster only after its last run.
+	res := runCell(ctx, li.Runner, OneCellInput{Target: l.target, Catalog: cat, Cell: c, From: from, To: to,
+		ProbeImage: li.ProbeImage, WireImage: li.WireImage, Repro: li.Plan.Repro, Artifacts: in.Artifacts, Run: cr.Run,
+		Redactor: li.Redactor, Timing: in.Timing, Log: l.out}, l.p)
+	// A repeated cell keeps its cluster only after its last run; an
+	// interrupted one keeps none unless every cluster is kept.
 	last := cr.Run == max(in.Repeat, 1) || cr.Run == 0
-	if !res.Matched && !interrupted && last && target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
-		res.KeptCluster = target.AccessLine()
+	if !res.Matched && res.Interrupted == "" && last && l.target.Kind != nil && in.Target == nil && in.Keep == KeepOnFailure {
+		res.KeptCluster = l.target.AccessLine()
 		fmt.Fprintf(l.out, "[matrix] keeping cluster of mismatched cell %s: %s\n", c.Name(), res.KeptCluster)
 		return res, true
 	}

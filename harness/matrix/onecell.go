@@ -24,6 +24,9 @@ type OneCellInput struct {
 	// ProbeImage diagnoses a cell with a runner 401 or a failed restart
 	// (images.BuildProbe; "" leaves it undiagnosed).
 	ProbeImage string
+	// WireImage is the wire witness's image, run beside the detectors
+	// (images.BuildWire; "" runs without it).
+	WireImage string
 	// Repro shapes the cell's repro line (its node image is set here).
 	Repro report.ReproOptions
 	// Artifacts receives the failure bundle of a cell that did not pass.
@@ -43,24 +46,32 @@ func RunOneCell(ctx context.Context, in OneCellInput) cell.Result {
 	if in.Log == nil {
 		in.Log = os.Stderr
 	}
+	return runCell(ctx, realRunner(), in, progress.New(in.Log))
+}
+
+// runCell is the one way a cell runs for a driver (matrix lanes, bisect):
+// the cell with its diagnose stage, then its repro line and, for a cell that
+// did not pass and was not interrupted, its failure bundle.
+func runCell(ctx context.Context, runner cellRunner, in OneCellInput, p *progress.Printer) cell.Result {
 	if in.Redactor == nil {
 		in.Redactor = secrets.NewRedactor()
 	}
-	p := progress.New(in.Log)
 	var diagnoseStage func(context.Context, cell.Result) *diagnose.Findings
 	if in.ProbeImage != "" {
 		diagnoseStage = func(ctx context.Context, res cell.Result) *diagnose.Findings {
 			return diagnoseCell(ctx, in.Target, res, in.ProbeImage, p, in.Log)
 		}
 	}
-	res := cell.Run(ctx, cell.Input{Target: in.Target, Catalog: in.Catalog, Cell: in.Cell, From: in.From, To: in.To,
-		Redactor: in.Redactor, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage})
+	res := runner.run(ctx, cell.Input{Target: in.Target, Catalog: in.Catalog, Cell: in.Cell, From: in.From, To: in.To,
+		Redactor: in.Redactor, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage, WireImage: in.WireImage})
 	res.Run = in.Run
 	ro := in.Repro
 	ro.NodeImage = res.NodeImage
 	res.Repro = report.ReproCommand(in.Cell, ro)
+	// An interrupted cell decided nothing: no bundle (the run was asked to
+	// stop, not to spend minutes collecting).
 	if res.NeedsBundle() && res.Interrupted == "" && in.Artifacts != "" {
-		res.BundleDir = collectBundle(ctx, in.Target, res, in.Artifacts, in.Redactor, p, in.Log)
+		res.BundleDir = runner.bundle(ctx, in.Target, res, in.Artifacts, in.Redactor, p, in.Log)
 	}
 	return res
 }

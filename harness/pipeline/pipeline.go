@@ -23,6 +23,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
+	"github.com/ambient-e2e/upgrade-harness/harness/wire"
 )
 
 // Stable step keys of the stages (progress.Timing.Step).
@@ -41,6 +42,9 @@ type Platform struct {
 	Logf      func(format string, a ...any)
 	// Progress prints the stages and keeps their timings.
 	Progress *progress.Printer
+	// WireImage, when set, runs the wire witness (harness/wire) from this
+	// image with the detectors.
+	WireImage string
 	// specChanges counts workflow selections, so each one is new to its session.
 	specChanges int
 }
@@ -59,6 +63,9 @@ func WithLogf(logf func(string, ...any)) Option { return func(p *Platform) { p.L
 
 // WithProgress prints and times the stages with pr (default: timed, not printed).
 func WithProgress(pr *progress.Printer) Option { return func(p *Platform) { p.Progress = pr } }
+
+// WithWireWitness runs the wire witness from image with the detectors ("" = none).
+func WithWireWitness(image string) Option { return func(p *Platform) { p.WireImage = image } }
 
 // New returns the handle of the platform on target.
 func New(target *cluster.Target, opts ...Option) *Platform {
@@ -114,7 +121,14 @@ func (p *Platform) Install(ctx context.Context, in InstallInput) error {
 func (p *Platform) StartDetectors(ctx context.Context) (stop func(), err error) {
 	stop = func() {}
 	err = p.Progress.Step(StepDetectors, "start detectors", func() error {
-		s, err := detect.StartAll(ctx, detect.StartAllInput{Kube: p.Target.Kube, Dynamic: p.Target.Dynamic, Ledger: p.Ledger, PlatformNamespace: p.Namespace})
+		in := detect.StartAllInput{Kube: p.Target.Kube, Dynamic: p.Target.Dynamic, Ledger: p.Ledger, PlatformNamespace: p.Namespace}
+		if p.WireImage != "" {
+			in.Also = func(r *detect.CallerResolver) []detect.Detector {
+				return []detect.Detector{wire.NewWitness(wire.WitnessInput{Kube: p.Target.Kube, Ledger: p.Ledger, Resolver: r, Image: p.WireImage,
+					LoadImage: func(ctx context.Context) error { return p.Target.LoadImages(ctx, p.WireImage) }, Logf: p.Logf})}
+			}
+		}
+		s, err := detect.StartAll(ctx, in)
 		if s != nil {
 			stop = s
 		}

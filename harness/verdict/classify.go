@@ -155,7 +155,9 @@ const unansweredWindow = 10 * time.Second
 func unanswered(obs []ledger.Observation) []ledger.Observation {
 	var out []ledger.Observation
 	for _, o := range obs {
-		if o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401 || o.Signal == ledger.SignalAPI ||
+		// The wire witness's requests are the runner's answers seen on the
+		// wire, not a caller's report.
+		if o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401 || o.Signal == ledger.SignalAPI || o.Signal == ledger.SignalWireRequest ||
 			o.Status < 400 || o.Status == 401 || o.Path == "" || o.Session == "" {
 			continue
 		}

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 )
@@ -165,5 +166,15 @@ func TestPlatformLinesWithoutASessionTakeTheRunnersSide(t *testing.T) {
 		if o.Signal == ledger.SignalBackendProxy401 && o.RunnerRelease != "v0.2.6" {
 			t.Errorf("backend line naming session %q without a namespace: runner release %q, want v0.2.6", o.Session, o.RunnerRelease)
 		}
+	}
+}
+
+// A runner error the wire witness saw is the runner's own answer: without
+// its access line it is still not a caller report that no runner logged.
+func TestUnansweredIgnoresWireRequests(t *testing.T) {
+	obs := []ledger.Observation{{Signal: ledger.SignalWireRequest, Caller: ledger.CallerBackend, Method: "POST", Path: "/", Status: 500,
+		Namespace: "p", Session: "s", Time: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}}
+	if got := unanswered(obs); len(got) != 0 {
+		t.Errorf("unanswered = %+v, want none", got)
 	}
 }

@@ -504,12 +504,39 @@ func ProbeImageRef(prefix string) string {
 // BuildProbe builds (or reuses) the runner probe image; in's Releases, Refs,
 // Components and WithoutShell are ignored.
 func BuildProbe(ctx context.Context, in BuildInput) (Built, error) {
+	return buildTool(ctx, in, probeSpec, ProbeTag, ProbeImageRef)
+}
+
+// WireTag is the tag of the wire witness image.
+const WireTag = "v1"
+
+// wireSpec is the harness's wire witness (harness/cmd/uh-wire): a static
+// binary run as root in a privileged hostNetwork pod (an AF_PACKET socket
+// needs CAP_NET_RAW), so nothing of it comes from the node image.
+var wireSpec = imageSpec{Component: ComponentWire, Package: "harness/cmd/uh-wire", ImageName: "uh_wire_witness",
+	Installs: []string{"uh-wire"}, Entrypoint: "/usr/local/bin/uh-wire", User: 0}
+
+// WireImageRef is the wire witness image's reference under prefix (DefaultPrefix when empty).
+func WireImageRef(prefix string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return strings.TrimRight(prefix, "/") + "/" + wireSpec.ImageName + ":" + WireTag
+}
+
+// BuildWire builds (or reuses) the wire witness image, as BuildProbe does.
+func BuildWire(ctx context.Context, in BuildInput) (Built, error) {
+	return buildTool(ctx, in, wireSpec, WireTag, WireImageRef)
+}
+
+// buildTool builds one of the harness's own images (not a release's).
+func buildTool(ctx context.Context, in BuildInput, spec imageSpec, tag string, refOf func(prefix string) string) (Built, error) {
 	in.Releases, in.Refs, in.Components, in.WithoutShell = nil, nil, nil, false
 	in, err := in.defaults()
 	if err != nil {
 		return Built{}, err
 	}
-	b, err := buildSpec(ctx, in, probeSpec, ProbeTag, ProbeImageRef(in.Prefix), nil)
+	b, err := buildSpec(ctx, in, spec, tag, refOf(in.Prefix), nil)
 	if err != nil {
 		return b, err
 	}

@@ -697,3 +697,31 @@ func TestBuildProbeImage(t *testing.T) {
 		t.Fatalf("second build = %+v, %v, want reused", again, err)
 	}
 }
+
+func TestBuildWireImage(t *testing.T) {
+	f := newFakeEngine()
+	in := testInput(t, f, io.Discard)
+	b, err := BuildWire(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Ref != "localhost/ambient-sim/uh_wire_witness:v1" || b.Component != ComponentWire || WireImageRef("") != b.Ref {
+		t.Fatalf("built %+v", b)
+	}
+	var compiled []string
+	for _, c := range f.commands {
+		if c.Name == "go" {
+			compiled = append(compiled, c.Args[len(c.Args)-1])
+		}
+	}
+	if len(compiled) != 1 || !strings.HasSuffix(compiled[0], "/harness/cmd/uh-wire") {
+		t.Fatalf("compiled %v, want only the witness", compiled)
+	}
+	entries, names := readLayer(t, f.imports[b.Ref])
+	if _, ok := entries["usr/local/bin/uh-wire"]; !ok {
+		t.Errorf("layer lacks the witness binary: %v", names)
+	}
+	if again, err := BuildWire(context.Background(), in); err != nil || !again.Reused {
+		t.Fatalf("second build = %+v, %v, want reused", again, err)
+	}
+}

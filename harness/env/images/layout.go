@@ -21,6 +21,8 @@ const (
 	ComponentStateSync Component = "state_sync"
 	// ComponentProbe is the harness's runner probe, not a platform component.
 	ComponentProbe Component = "runner_probe"
+	// ComponentWire is the harness's wire witness, not a platform component.
+	ComponentWire Component = "wire_witness"
 )
 
 // ContentLabel is the image label holding ContentDigest; an image whose label
