@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -296,4 +297,71 @@ func evidenceLines(reqs []ledger.Observation, families []string) []string {
 		out = append(out, FormatWire(sorted[i]))
 	}
 	return out
+}
+
+// ClassifyFamiliesInput configures ClassifyFamilies.
+type ClassifyFamiliesInput struct {
+	// Kube reads the runner pods' env and the token Secrets (the cluster as
+	// the combination left it).
+	Kube kubernetes.Interface
+	// Ledger is the combination's ledger, Since when its session was created.
+	Ledger []ledger.Observation
+	Since  time.Time
+}
+
+// ClassifyFamilies gives every family of results that got 401 the class
+// the wire shows (a compatibility sweep runs no probe: what the caller sent
+// against the runner's Secret). A family the wire did not see, or whose
+// fingerprints have nothing to compare with, keeps no class and says why.
+func ClassifyFamilies(ctx context.Context, in ClassifyFamiliesInput, results []FamilyResult) {
+	var obs []ledger.Observation
+	for _, o := range in.Ledger {
+		if !o.Time.Before(in.Since) {
+			obs = append(obs, o)
+		}
+	}
+	status := NewWireStatus(obs)
+	j := &joiner{ctx: ctx, kube: in.Kube, ledger: obs, podSession: map[string]string{}, env: map[string][2]string{}}
+	for _, o := range obs {
+		if o.RunnerPod != "" && o.Session != "" {
+			j.podSession[o.RunnerPod] = o.Session
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		if r.Outcome != Outcome401 {
+			continue
+		}
+		var got401, noStatus []ledger.Observation
+		for _, o := range obs {
+			if o.Signal != ledger.SignalWireRequest || o.Wire == nil || string(o.Caller) != string(r.Caller) || platform.PathFamily(o.Path) != r.Path {
+				continue
+			}
+			switch o.Status {
+			case 401:
+				got401 = append(got401, o)
+			case 0:
+				noStatus = append(noStatus, o)
+			}
+		}
+		reqs := got401
+		if len(reqs) == 0 {
+			reqs = noStatus
+		}
+		if len(reqs) == 0 {
+			r.Why = "no class: " + status.note()
+			continue
+		}
+		fj, ok := judgeFamily(r.Path, reqs, j.runnerOf, j.index())
+		if !ok {
+			r.Why = "no class: the runner's token Secret could not be read to compare the caller's fingerprints"
+			continue
+		}
+		r.Class = fj.class
+		r.Why = fmt.Sprintf("%s: %s (wire: %d of %d requests)", fj.class.Phrase(), fj.verdicts[0].Detail, len(fj.requests), len(reqs))
+		r.Evidence = evidenceLines(fj.requests, []string{r.Path})
+		if len(r.Evidence) > 1 {
+			r.Evidence = r.Evidence[:1]
+		}
+	}
 }

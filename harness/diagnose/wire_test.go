@@ -14,6 +14,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/probe"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -294,4 +295,54 @@ func TestJudgeRequestEdgeCases(t *testing.T) {
 	if st.Gap != "no privileged pods" || st.note() != "the wire witness did not run: no privileged pods" {
 		t.Errorf("status %+v", st)
 	}
+}
+
+// A sweep's 401 families get the wire's class per pair (no probe there);
+// the table shows it beside the 401.
+func TestClassifyFamiliesForTheCompatTable(t *testing.T) {
+	be, op := ledger.CallerBackend, ledger.CallerOperator
+	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	obs := []ledger.Observation{
+		wireReq(be, "v0.2.0", "/", 401, []string{"Accept"}, nil),
+		wireReq(op, "v0.2.2", "/workflow", 401, []string{"X-Ambient-Session-Token"}, map[string]string{"X-Ambient-Session-Token": k8sC}),
+		// Before the combination's session: not its evidence.
+		func() ledger.Observation {
+			o := wireReq(be, "v0.2.0", "/events", 401, []string{"X-Ambient-Token"}, map[string]string{"X-Ambient-Token": tokC})
+			o.Time = since.Add(-time.Minute)
+			return o
+		}(),
+	}
+	results := []FamilyResult{
+		NewFamilyResult(platformFamily("backend", "POST", "/"), map[int]int{401: 3}),
+		NewFamilyResult(platformFamily("backend", "GET", "/events"), map[int]int{401: 2}),
+		NewFamilyResult(platformFamily("operator", "POST", "/workflow"), map[int]int{401: 1}),
+		NewFamilyResult(platformFamily("backend", "GET", "/content/list"), map[int]int{200: 1}),
+	}
+	ClassifyFamilies(context.Background(), ClassifyFamiliesInput{Kube: wireCluster("agui-token"), Ledger: obs, Since: since}, results)
+	if r := results[0]; r.Class != verdict.DiagNoHeader || len(r.Evidence) != 1 || !strings.HasPrefix(r.Why, "no header: ") {
+		t.Errorf("POST / = %+v", r)
+	}
+	if r := results[1]; r.Class != "" || r.Why != "no class: the wire witness saw none of this pair's requests" {
+		t.Errorf("GET /events = %+v (its only wire request predates the session)", r)
+	}
+	if r := results[2]; r.Class != verdict.DiagWrongToken || !strings.Contains(r.Why, "key k8s-token of the session's own Secret") {
+		t.Errorf("POST /workflow = %+v", r)
+	}
+	if r := results[3]; r.Class != "" || r.Why != "" {
+		t.Errorf("a family without 401 gets no class: %+v", r)
+	}
+	c := Compat{From: "v0.2.0", To: "v0.2.0", Combinations: []Combination{{Operator: "v0.2.0", Backend: "v0.2.0", Runner: "v0.2.0", Results: results}}}
+	if got := c.cell(platformFamily("backend", "POST", "/"), "v0.2.0", "v0.2.0").Text(); got != "401 (no-header)" {
+		t.Errorf("table cell %q", got)
+	}
+	b, _ := json.Marshal(results)
+	for _, v := range tokenValues {
+		if strings.Contains(string(b), v) {
+			t.Fatalf("token value in %s", b)
+		}
+	}
+}
+
+func platformFamily(caller, method, path string) platform.CallFamily {
+	return platform.CallFamily{Caller: platform.Component(caller), Method: method, Path: path}
 }
