@@ -233,7 +233,7 @@ func TestValidationErrors(t *testing.T) {
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[2].detail: "somebody" is not whose token (want other-session, unknown or other-key <key>)`,
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[3].detail: class no-header names no detail (only header-name-mismatch names a header and wrong-token whose token)`,
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[4].detail: "X Token" is not an HTTP header name (letters, digits, '-' and '_')`,
-				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, old-secrets, operator-key, operator-no-header, other-session, spec-conflict, spec-refused, websocket-no-header)`,
+				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, old-secrets, operator-key, operator-no-header, operator-sends-key, other-session, spec-conflict, spec-refused, websocket-no-header)`,
 			},
 		},
 		{
