@@ -16,11 +16,19 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// WireWitnessSource is the ledger Source of the wire witness's entries. Any
-// entry from it that is not a request (a SignalGap, or the witness's own
-// "could not run" signal; harness/wire documents the form) says the witness
-// could not run, its Detail why.
+// WireWitnessSource is the ledger Source of the wire witness's entries (or
+// their prefix: "wire-witness:<node>").
 const WireWitnessSource = "wire-witness"
+
+// signalWireUnavailable is the witness's own "could not run" signal
+// (harness/wire records it; a SignalGap from the witness counts the same).
+const signalWireUnavailable ledger.Signal = "wire-unavailable"
+
+// WitnessDown reports whether o says the wire witness could not run (or
+// stopped), its Detail why.
+func WitnessDown(o ledger.Observation) bool {
+	return (o.Signal == signalWireUnavailable || o.Signal == ledger.SignalGap) && strings.HasPrefix(o.Source, WireWitnessSource)
+}
 
 // Basis says what a pair's class rests on.
 type Basis string
@@ -52,7 +60,7 @@ func NewWireStatus(obs []ledger.Observation) WireStatus {
 		switch {
 		case o.Signal == ledger.SignalWireRequest && o.Wire != nil:
 			w.Requests++
-		case o.Signal != ledger.SignalWireRequest && strings.HasPrefix(o.Source, WireWitnessSource) && w.Gap == "":
+		case WitnessDown(o) && w.Gap == "":
 			w.Gap = orUnknown(o.Detail)
 		}
 	}

@@ -346,3 +346,19 @@ func TestClassifyFamiliesForTheCompatTable(t *testing.T) {
 func platformFamily(caller, method, path string) platform.CallFamily {
 	return platform.CallFamily{Caller: platform.Component(caller), Method: method, Path: path}
 }
+
+func TestWitnessDown(t *testing.T) {
+	for _, tc := range []struct {
+		o    ledger.Observation
+		want bool
+	}{
+		{ledger.Observation{Signal: "wire-unavailable", Source: "wire-witness"}, true},
+		{ledger.Observation{Signal: ledger.SignalGap, Source: "wire-witness:uh-control-plane"}, true},
+		{ledger.Observation{Signal: ledger.SignalWireRequest, Source: "wire-witness:uh-control-plane"}, false},
+		{ledger.Observation{Signal: ledger.SignalGap, Source: "runner-log:uh-cell/c-runner"}, false},
+	} {
+		if got := WitnessDown(tc.o); got != tc.want {
+			t.Errorf("WitnessDown(%s from %s) = %v", tc.o.Signal, tc.o.Source, got)
+		}
+	}
+}

@@ -224,7 +224,7 @@ func (c *collector) writeWire(obs []ledger.Observation) {
 	n, noted := 0, false
 	for _, o := range obs {
 		if o.Signal != ledger.SignalWireRequest || o.Wire == nil {
-			if o.Signal != ledger.SignalWireRequest && strings.HasPrefix(o.Source, diagnose.WireWitnessSource) && !noted {
+			if diagnose.WitnessDown(o) && !noted {
 				c.note("the wire witness did not run (%s): no %s", o.Detail, WireFile)
 				noted = true
 			}
