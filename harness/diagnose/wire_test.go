@@ -362,3 +362,23 @@ func TestWitnessDown(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJoin: a cell's worth of wire requests (10,000) joined for one
+// broken pair of two families.
+func BenchmarkJoin(b *testing.B) {
+	be := ledger.CallerBackend
+	obs := []ledger.Observation{runner401(be, "v0.2.2", "c", "/"), runner401(be, "v0.2.2", "c", "/events")}
+	for i := 0; i < 10000; i++ {
+		path := []string{"/", "/events", "/content/list"}[i%3]
+		obs = append(obs, wireReq(be, "v0.2.2", path, 401, []string{"Accept", "Content-Type"}, nil))
+	}
+	counts := verdict.Count401s(obs)
+	kube := wireCluster("agui-token")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := Diagnose(context.Background(), Input{Kube: kube, Ledger: obs, Unauthorized: counts, ProbeImage: "probe:v1", RunProbe: acceptsSecretToken})
+		if f.Pairs[0].Class != verdict.DiagNoHeader {
+			b.Fatal(f.Pairs[0].Why)
+		}
+	}
+}
