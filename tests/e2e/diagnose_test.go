@@ -48,7 +48,7 @@ func contractOutcome(op, be, ru string, f platform.CallFamily) diagnose.Outcome 
 // wrong Secret key (runner rejects the Secret's token, both callers), and
 // the backend's websocket family sends no header (no-header, from the wire
 // witness's requests). The probe on a real regression is assessed on the v0.2.0→v0.2.2
-// cell of TestUpgradeMatrix; `make e2e CATALOG=faults` runs all seven.
+// cell of TestUpgradeMatrix; `make e2e CATALOG=faults` runs all eight.
 func TestDiagnose(t *testing.T) {
 	testDiagnose(t, faultOperatorKey, faultWebsocketNoHeader)
 }
