@@ -521,7 +521,7 @@ func TestShippedFaultsCatalog(t *testing.T) {
 			t.Errorf("fault cell %s does not use release *-fault-%s", cell.Name(), cell.Fault)
 		}
 	}
-	if faults != 7 || controls < 1 {
-		t.Errorf("%d fault cells and %d controls, want the 7 seeded faults and at least one control", faults, controls)
+	if faults != 8 || controls < 1 {
+		t.Errorf("%d fault cells and %d controls, want the 8 seeded faults and at least one control", faults, controls)
 	}
 }

@@ -141,10 +141,13 @@ type CellSpec struct {
 type DiagnosisSpec struct {
 	Caller string `yaml:"caller,omitempty"`
 	Class  string `yaml:"class"`
+	// Detail is what the class must name (verdict.Diagnosis.Detail): the
+	// header name of a header-name-mismatch, whose token a wrong-token is.
+	Detail string `yaml:"detail,omitempty"`
 }
 
 func (d DiagnosisSpec) diagnosis() verdict.Diagnosis {
-	return verdict.Diagnosis{Caller: ledger.Caller(d.Caller), Class: verdict.DiagnosisClass(d.Class)}
+	return verdict.Diagnosis{Caller: ledger.Caller(d.Caller), Class: verdict.DiagnosisClass(d.Class), Detail: d.Detail}
 }
 
 // Attribution is a caller and runner path family as written in a catalog,

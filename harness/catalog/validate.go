@@ -357,6 +357,8 @@ func (v *validator) diagnoses(field string, list []DiagnosisSpec) {
 		p := fmt.Sprintf("%s[%d]", field, i)
 		if !verdict.KnownDiagnosisClass(verdict.DiagnosisClass(d.Class)) {
 			v.add(p+".class", "%q is not a diagnosis class (want one of %s)", d.Class, strings.Join(classes, ", "))
+		} else if err := verdict.ValidateDetail(verdict.DiagnosisClass(d.Class), d.Detail); err != nil {
+			v.add(p+".detail", "%v", err)
 		}
 		if d.Caller != "" && !slices.Contains(attributionCallers, d.Caller) {
 			v.add(p+".caller", "%q is not a runner caller (want %s, or no caller for a restart break)", d.Caller, callersText())

@@ -226,11 +226,14 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name:    "bad expected diagnosis and fault",
-			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: x, fault: no-such-fault, expectDiagnosis: [{caller: frontend, class: caller-sends-no-valid-token}, {class: gremlins}]}`}),
+			content: catalogWith(map[int]string{22: `    - {from: v0.2.0, to: v0.2.2, expect: fail, why: x, fault: no-such-fault, expectDiagnosis: [{caller: frontend, class: caller-sends-no-valid-token}, {class: gremlins}, {caller: backend, class: wrong-token, detail: somebody}, {caller: backend, class: no-header, detail: X-Ambient-Token}, {caller: backend, class: header-name-mismatch, detail: "X Token"}]}`}),
 			want: []string{
 				`broken.yaml:22: matrix.cells[0].expectDiagnosis[0].caller: "frontend" is not a runner caller (want backend, operator or kubelet, or no caller for a restart break)`,
-				`broken.yaml:22: matrix.cells[0].expectDiagnosis[1].class: "gremlins" is not a diagnosis class (want one of caller-sends-no-valid-token, runner-rejects-secret-token, header-name-mismatch, no-auth, accepts-any-token, health-guarded, secret-lacks-key, restart-failed, not-probed)`,
-				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, no-run-finished, old-secrets, operator-key, operator-no-header, other-session, spec-conflict, spec-refused, websocket-no-header)`,
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[1].class: "gremlins" is not a diagnosis class (want one of no-header, header-name-mismatch, wrong-token, guards-health, runner-rejects-secret-token, caller-sends-no-valid-token, no-auth, accepts-any-token, secret-lacks-key, restart-failed, not-probed)`,
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[2].detail: "somebody" is not whose token (want other-session, unknown or other-key <key>)`,
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[3].detail: class no-header names no detail (only header-name-mismatch names a header and wrong-token whose token)`,
+				`broken.yaml:22: matrix.cells[0].expectDiagnosis[4].detail: "X Token" is not an HTTP header name (letters, digits, '-' and '_')`,
+				`broken.yaml:22: matrix.cells[0].fault: "no-such-fault" is not a seeded fault of the simulated platform (want one of header-name, health-auth, no-run-finished, old-secrets, operator-key, operator-no-header, operator-sends-key, other-session, spec-conflict, spec-refused, websocket-no-header)`,
 			},
 		},
 		{

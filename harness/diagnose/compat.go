@@ -9,6 +9,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // Outcome is what a runner answered one call family of a combination.
@@ -80,6 +81,12 @@ type FamilyResult struct {
 	// Statuses counts the runner's answers by HTTP status.
 	Statuses map[int]int `json:"statuses,omitempty"`
 	Outcome  Outcome     `json:"outcome"`
+	// Class is why the family got 401, from the wire and the token Secrets
+	// (ClassifyFamilies; a sweep runs no probe), Why its sentence; Class
+	// is empty and Why says so when the wire did not tell.
+	Class    verdict.DiagnosisClass `json:"class,omitempty"`
+	Why      string                 `json:"why,omitempty"`
+	Evidence []string               `json:"evidence,omitempty"`
 }
 
 // Family is the call family of the result.
@@ -161,6 +168,16 @@ type CellPart struct {
 	With    string  `json:"with,omitempty"` // e.g. "operator v0.2.2"
 	Outcome Outcome `json:"outcome"`
 	Label   string  `json:"label"`
+	// Class is the 401's diagnosis class when the wire told it.
+	Class verdict.DiagnosisClass `json:"class,omitempty"`
+}
+
+// text is the part's label with its class: "401 (no-header)".
+func (p CellPart) text() string {
+	if p.Class == "" {
+		return p.Label
+	}
+	return p.Label + " (" + string(p.Class) + ")"
 }
 
 // Text renders the cell: "401" or "401 with operator v0.2.2, ok with operator v0.2.0".
@@ -168,9 +185,9 @@ func (c TableCell) Text() string {
 	var parts []string
 	for _, p := range c.Parts {
 		if p.With == "" {
-			parts = append(parts, p.Label)
+			parts = append(parts, p.text())
 		} else {
-			parts = append(parts, p.Label+" with "+p.With)
+			parts = append(parts, p.text()+" with "+p.With)
 		}
 	}
 	return strings.Join(parts, ", ")
@@ -227,7 +244,7 @@ func (c Compat) cell(fam platform.CallFamily, callerVersion, runnerVersion strin
 				continue
 			}
 			r := comb.result(fam)
-			parts = append(parts, CellPart{With: string(other(fam.Caller)) + " " + ov, Outcome: r.Outcome, Label: r.Label()})
+			parts = append(parts, CellPart{With: string(other(fam.Caller)) + " " + ov, Outcome: r.Outcome, Label: r.Label(), Class: r.Class})
 		}
 	}
 	if len(parts) == 0 {
@@ -236,10 +253,10 @@ func (c Compat) cell(fam platform.CallFamily, callerVersion, runnerVersion strin
 	}
 	same := true
 	for _, p := range parts {
-		same = same && p.Label == parts[0].Label
+		same = same && p.Label == parts[0].Label && p.Class == parts[0].Class
 	}
 	if same {
-		parts = []CellPart{{Outcome: parts[0].Outcome, Label: parts[0].Label}}
+		parts = []CellPart{{Outcome: parts[0].Outcome, Label: parts[0].Label, Class: parts[0].Class}}
 	}
 	return TableCell{Parts: parts}
 }

@@ -30,7 +30,9 @@ type Findings struct {
 	// Probe is the probe pod's run; ProbeError says why the probe failed.
 	Probe      *probe.PodRun `json:"probe,omitempty"`
 	ProbeError string        `json:"probeError,omitempty"`
-	Took       time.Duration `json:"took"`
+	// Wire is whether the wire witness covered the cell.
+	Wire *WireStatus   `json:"wire,omitempty"`
+	Took time.Duration `json:"took"`
 	// Note says why there was nothing to diagnose.
 	Note string `json:"note,omitempty"`
 }
@@ -48,6 +50,19 @@ type PairDiagnosis struct {
 	Why string `json:"why"`
 	// Runners are the probed pods (namespace/name) the class comes from.
 	Runners []string `json:"runners,omitempty"`
+	// Basis is what the class rests on: the wire (what the caller sent,
+	// joined with the runner's Secret and the probe) or the probe only, with
+	// WireNote saying why there was no wire evidence.
+	Basis    Basis  `json:"basis,omitempty"`
+	WireNote string `json:"wireNote,omitempty"`
+	// Header is the token-like header name the caller used (header-name-mismatch from the wire).
+	Header string `json:"header,omitempty"`
+	// SentToken is whose token the caller sent, RunnerToken the value the
+	// runner holds (its env's Secret and key): fingerprints, never values.
+	SentToken   *TokenOrigin `json:"sentToken,omitempty"`
+	RunnerToken *TokenOrigin `json:"runnerToken,omitempty"`
+	// Evidence are the wire lines the class rests on (FormatWire), at most a few.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // RunnerProbe is one probed runner pod.
@@ -56,8 +71,11 @@ type RunnerProbe struct {
 	Session       string `json:"session"`
 	RunnerRelease string `json:"runnerRelease,omitempty"`
 	// EnvToken says where the runner's AGUI_TOKEN comes from, per its pod spec
-	// ("Secret ambient-runner-token-s key agui-token"; "" when unset).
-	EnvToken string `json:"envToken,omitempty"`
+	// ("Secret ambient-runner-token-s key agui-token"; "" when unset);
+	// EnvSecret and EnvKey are its parts.
+	EnvToken  string `json:"envToken,omitempty"`
+	EnvSecret string `json:"-"`
+	EnvKey    string `json:"-"`
 	// Report is the probe's raw answers (statuses, key names, fingerprint).
 	Report  *probe.Report `json:"report,omitempty"`
 	Verdict RunnerVerdict `json:"verdict"`
@@ -98,12 +116,33 @@ func (f *Findings) Diagnoses() []verdict.Diagnosis {
 		}
 	}
 	for _, p := range f.Pairs {
-		add(verdict.Diagnosis{Caller: p.Caller, Class: p.Class})
+		add(verdict.Diagnosis{Caller: p.Caller, Class: p.Class, Detail: p.Detail()})
 	}
 	for _, b := range f.RestartBreaks {
 		add(verdict.Diagnosis{Class: b.Class})
 	}
 	return out
+}
+
+// Detail is what the pair's class names (verdict.Diagnosis.Detail): the
+// header the caller used for header-name-mismatch, whose token it sent for
+// wrong-token; "" otherwise or when the wire did not tell.
+func (p PairDiagnosis) Detail() string {
+	switch {
+	case p.Basis != BasisWire:
+		return ""
+	case p.Class == verdict.DiagHeaderNameMismatch:
+		return p.Header
+	case p.Class == verdict.DiagWrongToken && p.SentToken != nil:
+		switch p.SentToken.Whose {
+		case WhoseOtherSession:
+			return verdict.WrongTokenOtherSession
+		case WhoseOtherKey:
+			return verdict.WrongTokenOtherKey + " " + p.SentToken.Key
+		}
+		return verdict.WrongTokenUnknown
+	}
+	return ""
 }
 
 // Sentences are the findings in plain words, one per pair and restart break.
@@ -287,6 +326,7 @@ func diagnosePairs(ctx context.Context, in Input, f *Findings, pairs map[pairKey
 				rp.Verdict = RunnerVerdict{Class: verdict.DiagNotProbed, Why: fmt.Sprintf("runner pod %s is not running (phase %s)", id, pod.Status.Phase)}
 				continue
 			}
+			rp.EnvSecret, rp.EnvKey = envTokenRef(pod)
 			rp.EnvToken = envTokenSource(pod)
 			targets = append(targets, probe.NewTarget(ref.namespace, ref.session, ref.pod, pod.Status.PodIP, runnerPort(pod)))
 			live++
@@ -321,6 +361,9 @@ func diagnosePairs(ctx context.Context, in Input, f *Findings, pairs map[pairKey
 	for _, id := range order {
 		f.Runners = append(f.Runners, *probes[id])
 	}
+	status := NewWireStatus(in.Ledger)
+	f.Wire = &status
+	j := newJoiner(ctx, in, probes, byPair)
 	for _, k := range sortedPairKeys(pairs) {
 		p := pairs[k]
 		var seen []*RunnerProbe
@@ -330,7 +373,7 @@ func diagnosePairs(ctx context.Context, in Input, f *Findings, pairs map[pairKey
 			}
 		}
 		classifyPair(p, seen)
-		f.Pairs = append(f.Pairs, *p)
+		f.Pairs = append(f.Pairs, j.join(k, *p, seen, status)...)
 	}
 }
 
@@ -356,15 +399,14 @@ func sortedPairKeys(m map[pairKey]*PairDiagnosis) []pairKey {
 // 401s are its probes on /health: the runner guards /health, by the probe's
 // own GET /health or the kubelet's probe-failure events.
 func classifyPair(p *PairDiagnosis, runners []*RunnerProbe) {
-	head := fmt.Sprintf("%s → runner%s: 401 on %s (×%d)", side(string(p.Caller), p.CallerRelease), releaseSuffix(p.RunnerRelease),
-		FamiliesText(platform.Component(p.Caller), p.Families), p.Count)
+	head := pairHead(*p)
 	for _, rp := range runners {
 		p.Runners = append(p.Runners, rp.Pod)
 	}
 	if p.Caller == ledger.CallerKubelet {
 		for _, rp := range runners {
 			if rp.Verdict.HealthGuarded || len(rp.ProbeEvents) > 0 {
-				p.Class = verdict.DiagHealthGuarded
+				p.Class = verdict.DiagGuardsHealth
 				ev := "the probe's GET /health without a header got 401"
 				if !rp.Verdict.HealthGuarded {
 					ev = "kubelet events: " + rp.ProbeEvents[0]
@@ -411,6 +453,12 @@ func classifyPair(p *PairDiagnosis, runners []*RunnerProbe) {
 	}
 }
 
+// pairHead is the start of a pair's why: "backend v0.2.2 → runner v0.2.2: 401 on POST / and GET /events (×12)".
+func pairHead(p PairDiagnosis) string {
+	return fmt.Sprintf("%s → runner%s: 401 on %s (×%d)", side(string(p.Caller), p.CallerRelease), releaseSuffix(p.RunnerRelease),
+		FamiliesText(platform.Component(p.Caller), p.Families), p.Count)
+}
+
 func side(component, release string) string {
 	if release == "" || release == verdict.UnknownRelease {
 		return component
@@ -423,6 +471,21 @@ func releaseSuffix(release string) string {
 		return ""
 	}
 	return " " + release
+}
+
+// envTokenRef is the Secret and key the runner container's AGUI_TOKEN reads ("" when none).
+func envTokenRef(pod *corev1.Pod) (string, string) {
+	for _, c := range pod.Spec.Containers {
+		if c.Name != platform.RunnerContainer {
+			continue
+		}
+		for _, e := range c.Env {
+			if e.Name == "AGUI_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				return e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key
+			}
+		}
+	}
+	return "", ""
 }
 
 // envTokenSource reads where the runner container's AGUI_TOKEN comes from.

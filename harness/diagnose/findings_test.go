@@ -145,7 +145,7 @@ func TestDiagnoseKubeletFromEvents(t *testing.T) {
 		Message: "Readiness probe failed: HTTP probe failed with statuscode: 401"})
 	obs := []ledger.Observation{runner401(ledger.CallerKubelet, "", "c", "/health")}
 	f := Diagnose(context.Background(), Input{Kube: kube, Ledger: obs, Unauthorized: verdict.Count401s(obs), ProbeImage: "probe:v1"})
-	if p := f.Pairs[0]; p.Class != verdict.DiagHealthGuarded || !strings.Contains(p.Why, "kubelet events: Readiness probe failed") || !strings.HasPrefix(p.Why, "kubelet → runner v0.2.2: 401 on GET /health") {
+	if p := f.Pairs[0]; p.Class != verdict.DiagGuardsHealth || !strings.Contains(p.Why, "kubelet events: Readiness probe failed") || !strings.HasPrefix(p.Why, "kubelet → runner v0.2.2: 401 on GET /health") {
 		t.Errorf("kubelet pair = %+v (runner pod gone, events kept)", p)
 	}
 }

@@ -50,3 +50,29 @@ func TestScore(t *testing.T) {
 		t.Error("a run without fault cells has no score")
 	}
 }
+
+// A fault expecting the exact class scores as diagnosed only with it: the
+// probe-only fallback, another class or another detail is a miss.
+func TestScoreCountsTheExactClass(t *testing.T) {
+	want := verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagHeaderNameMismatch, Detail: "X-Ambient-Token"}
+	expect := verdict.Expectation{Verdict: verdict.Fail, Diagnoses: []verdict.Diagnosis{want}}
+	outcome := func(ds ...verdict.Diagnosis) verdict.Outcome {
+		return verdict.Outcome{Verdict: verdict.Fail, Diagnoses: ds}
+	}
+	s := NewScore([]ScoredCell{
+		{Name: "exact", Fault: "header-name", Expect: expect, Outcome: outcome(want)},
+		{Name: "fallback", Fault: "header-name", Expect: expect, Outcome: outcome(verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken})},
+		{Name: "other class", Fault: "header-name", Expect: expect, Outcome: outcome(verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagNoHeader})},
+		{Name: "other header", Fault: "header-name", Expect: expect, Outcome: outcome(verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagHeaderNameMismatch, Detail: "X-Token"})},
+	})
+	got := []bool{}
+	for _, f := range s.Faults {
+		got = append(got, f.Diagnosed)
+	}
+	if s.Diagnosed != 1 || !got[0] || got[1] || got[2] || got[3] {
+		t.Errorf("diagnosed %v (%d), want only the exact class and header", got, s.Diagnosed)
+	}
+	if w := s.Faults[1].Why; !strings.Contains(w, "expected diagnosis backend header-name-mismatch (X-Ambient-Token), got caller-sends-no-valid-token for backend") {
+		t.Errorf("why %q", w)
+	}
+}

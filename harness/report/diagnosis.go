@@ -145,7 +145,10 @@ func writeDiagnosis(b *strings.Builder, r cell.Result) {
 	}
 	b.WriteString("**Diagnosis**\n\n")
 	for _, p := range d.Pairs {
-		fmt.Fprintf(b, "- %s: %s\n", p.Class.Phrase(), mdText(p.Why))
+		fmt.Fprintf(b, "- %s (`%s`): %s\n", p.Class.Phrase(), p.Class, mdText(p.Why))
+		for _, e := range p.Evidence {
+			fmt.Fprintf(b, "  - wire: `%s`\n", mdCode(e))
+		}
 	}
 	for _, br := range d.RestartBreaks {
 		fmt.Fprintf(b, "- %s: %s\n", br.Class.Phrase(), mdText(br.Why))
@@ -155,6 +158,9 @@ func writeDiagnosis(b *strings.Builder, r cell.Result) {
 	}
 	if d.ProbeError != "" {
 		fmt.Fprintf(b, "- probe error: %s\n", mdText(d.ProbeError))
+	}
+	if d.Wire != nil && d.Wire.Gap != "" {
+		fmt.Fprintf(b, "- wire witness did not run (diagnosis from the probe only): %s\n", mdText(d.Wire.Gap))
 	}
 	if d.Probe != nil {
 		fmt.Fprintf(b, "\nProbed %s from pod %s (service account %s) in %s.\n", plural(len(d.Runners), "runner pod", "runner pods"), mdCode(d.Probe.Pod), mdCode(d.Probe.ServiceAccount), formatDuration(d.Probe.Took))

@@ -35,8 +35,12 @@ func sampleCompat() diagnose.Compat {
 func TestWriteAllDiagnosisSections(t *testing.T) {
 	dir := t.TempDir()
 	results := fixtureResults()
-	results[0].Diagnosis = &diagnose.Findings{Pairs: []diagnose.PairDiagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken,
-		Why: "backend v0.2.2 → runner v0.2.2: 401 on POST / (×12); the runner accepts the Secret's agui-token (sha256:0123abcd)"}}}
+	results[0].Diagnosis = &diagnose.Findings{Wire: &diagnose.WireStatus{Requests: 40}, Pairs: []diagnose.PairDiagnosis{
+		{Caller: ledger.CallerBackend, Class: verdict.DiagHeaderNameMismatch, Basis: diagnose.BasisWire, Header: "X-Ambient-Token",
+			Why:      "backend v0.2.2 → runner v0.2.2: 401 on POST / (×12); header name mismatch: the caller sends the token as X-Ambient-Token (sha256:0123abcd), the runner reads X-Ambient-Session-Token",
+			Evidence: []string{"11:00:00.000 backend v0.2.2 → uh-cell/c-runner POST / → 401; headers: Content-Type, X-Ambient-Token; X-Ambient-Token: sha256:0123abcd"}},
+		{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken, Basis: diagnose.BasisProbe, WireNote: "the wire witness saw none of this pair's requests",
+			Why: "backend v0.2.2 → runner v0.2.2: 401 on POST /workflow (×1); the runner accepts the Secret's agui-token (sha256:0123abcd); from the probe only: the wire witness saw none of this pair's requests"}}}
 	score := diagnose.NewScore([]diagnose.ScoredCell{{Name: "v0.2.7-v0.2.7-fault-header-name", Fault: "header-name",
 		Expect:  verdict.Expectation{Verdict: verdict.Fail, Diagnoses: []verdict.Diagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken}}},
 		Outcome: verdict.Outcome{Verdict: verdict.Fail, Diagnoses: []verdict.Diagnosis{{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken}}}}})
@@ -45,7 +49,9 @@ func TestWriteAllDiagnosisSections(t *testing.T) {
 	}
 	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
 	for _, want := range []string{
-		"**Diagnosis**\n\n- caller sends no valid token: backend v0.2.2 → runner v0.2.2: 401 on POST / (×12)",
+		"**Diagnosis**\n\n- header name mismatch (`header-name-mismatch`): backend v0.2.2 → runner v0.2.2: 401 on POST / (×12); header name mismatch: the caller sends the token as X-Ambient-Token (sha256:0123abcd), the runner reads X-Ambient-Session-Token\n" +
+			"  - wire: `11:00:00.000 backend v0.2.2 → uh-cell/c-runner POST / → 401; headers: Content-Type, X-Ambient-Token; X-Ambient-Token: sha256:0123abcd`\n" +
+			"- caller sends no valid token (`caller-sends-no-valid-token`): backend v0.2.2 → runner v0.2.2: 401 on POST /workflow (×1); the runner accepts the Secret's agui-token (sha256:0123abcd); from the probe only: the wire witness saw none of this pair's requests\n",
 		"## Seeded faults: 1/1 detected, 1/1 attributed, 1/1 diagnosed, 0/0 false alarms",
 		"| header-name | v0.2.7-v0.2.7-fault-header-name | ✓ | ✓ | ✓ | backend caller-sends-no-valid-token |  |",
 		"## Compatibility v0.2.0 → v0.2.2 (simulated)",
@@ -57,8 +63,16 @@ func TestWriteAllDiagnosisSections(t *testing.T) {
 		}
 	}
 	page, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
-	if !strings.Contains(string(page), "<h3>Diagnosis</h3>") || !strings.Contains(string(page), "<td>caller sends no valid token</td><td>backend v0.2.2 → runner v0.2.2: 401 on POST / (×12)") {
-		t.Errorf("report.html lacks the diagnosis table")
+	if !strings.Contains(string(page), "<h3>Diagnosis</h3>") || !strings.Contains(string(page), "<td>header name mismatch (header-name-mismatch)</td><td>backend v0.2.2 → runner v0.2.2: 401 on POST / (×12)") ||
+		!strings.Contains(string(page), "<td>11:00:00.000 backend v0.2.2 → uh-cell/c-runner POST / → 401; headers: Content-Type, X-Ambient-Token; X-Ambient-Token: sha256:0123abcd</td>") {
+		t.Errorf("report.html lacks the diagnosis table with its wire evidence")
+	}
+	resJSON, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+	for _, want := range []string{`"class": "header-name-mismatch"`, `"basis": "wire"`, `"header": "X-Ambient-Token"`, `"evidence": [`, `"basis": "probe"`,
+		`"wireNote": "the wire witness saw none of this pair's requests"`, `"wire": {`} {
+		if !strings.Contains(string(resJSON), want) {
+			t.Errorf("results.json lacks %s", want)
+		}
 	}
 	var doc CompatDocument
 	data, err := os.ReadFile(filepath.Join(dir, CompatFile))

@@ -42,6 +42,26 @@ func FormatObservation(o ledger.Observation) string {
 	if o.Status != 0 {
 		parts = append(parts, fmt.Sprintf("status=%d", o.Status))
 	}
+	if o.RunnerPod != "" && o.Wire != nil {
+		parts = append(parts, "runner="+o.RunnerPod)
+	}
+	if w := o.Wire; w != nil {
+		// Header names and token fingerprints: the wire witness never records a value.
+		parts = append(parts, "headers=["+strings.Join(w.HeaderNames, ", ")+"]")
+		tokens := make([]string, 0, len(w.TokenHeaders))
+		for _, h := range w.TokenHeaders {
+			fp := h.Fingerprint
+			if h.Bearer {
+				fp = "Bearer " + fp
+			}
+			tokens = append(tokens, h.Name+": "+fp)
+		}
+		if len(tokens) == 0 {
+			parts = append(parts, "no-token-header")
+		} else {
+			parts = append(parts, "tokens=["+strings.Join(tokens, "; ")+"]")
+		}
+	}
 	if o.Session != "" {
 		parts = append(parts, "session="+o.Namespace+"/"+o.Session)
 	} else if o.Namespace != "" {

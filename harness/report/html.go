@@ -36,15 +36,18 @@ func diagnosisTable(r cell.Result) []htmlreport.Table {
 	if d == nil || len(d.Pairs)+len(d.RestartBreaks) == 0 && d.ProbeError == "" {
 		return nil
 	}
-	t := htmlreport.Table{Title: "Diagnosis", Header: []string{"Class", "Why"}}
+	t := htmlreport.Table{Title: "Diagnosis", Header: []string{"Class", "Why", "Wire evidence"}}
 	for _, p := range d.Pairs {
-		t.Rows = append(t.Rows, []string{p.Class.Phrase(), p.Why})
+		t.Rows = append(t.Rows, []string{p.Class.Phrase() + " (" + string(p.Class) + ")", p.Why, strings.Join(p.Evidence, "\n")})
 	}
 	for _, b := range d.RestartBreaks {
-		t.Rows = append(t.Rows, []string{b.Class.Phrase(), b.Why})
+		t.Rows = append(t.Rows, []string{b.Class.Phrase() + " (" + string(b.Class) + ")", b.Why, ""})
 	}
 	if d.ProbeError != "" {
-		t.Rows = append(t.Rows, []string{"probe error", d.ProbeError})
+		t.Rows = append(t.Rows, []string{"probe error", d.ProbeError, ""})
+	}
+	if d.Wire != nil && d.Wire.Gap != "" {
+		t.Rows = append(t.Rows, []string{"wire witness did not run", d.Wire.Gap + " (diagnosis from the probe only)", ""})
 	}
 	return []htmlreport.Table{t}
 }

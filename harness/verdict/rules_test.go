@@ -442,6 +442,19 @@ func TestMatchDiagnoses(t *testing.T) {
 			"expected diagnosis backend caller-sends-no-valid-token, got runner-rejects-secret-token for backend"},
 		{"other caller only", []Diagnosis{restart}, []Diagnosis{backendNoToken}, false, "got none for backend (diagnosed: secret-lacks-key)"},
 		{"restart expected, none", []Diagnosis{}, []Diagnosis{restart}, false, "expected diagnosis secret-lacks-key, got none for the restart (diagnosed: nothing)"},
+		// The wire refines the probe's general class; the reverse does not hold.
+		{"exact class refines the general one", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagNoHeader}}, []Diagnosis{backendNoToken}, true, "matched"},
+		{"general class is not the exact one", []Diagnosis{backendNoToken}, []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagNoHeader}}, false,
+			"expected diagnosis backend no-header, got caller-sends-no-valid-token for backend"},
+		{"no header is not another name", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagNoHeader}}, []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagHeaderNameMismatch}}, false,
+			"expected diagnosis backend header-name-mismatch, got no-header for backend"},
+		{"detail named", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagHeaderNameMismatch, Detail: "X-Ambient-Token"}},
+			[]Diagnosis{{Caller: ledger.CallerBackend, Class: DiagHeaderNameMismatch, Detail: "x-ambient-token"}}, true, "matched"},
+		{"other detail", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagWrongToken, Detail: "other-key k8s-token"}},
+			[]Diagnosis{{Caller: ledger.CallerBackend, Class: DiagWrongToken, Detail: WrongTokenOtherSession}}, false,
+			"expected diagnosis backend wrong-token (other-session), got wrong-token (other-key k8s-token) for backend"},
+		{"no detail expected", []Diagnosis{{Caller: ledger.CallerBackend, Class: DiagWrongToken, Detail: WrongTokenUnknown}},
+			[]Diagnosis{{Caller: ledger.CallerBackend, Class: DiagWrongToken}}, true, "matched"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -244,13 +245,29 @@ func assessDiagnosis(_ context.Context, t *testing.T, _ *envconf.Config, r cell.
 	for _, s := range r.Diagnosis.Sentences() {
 		t.Logf("diagnosis: %s", s)
 	}
-	g.Expect(r.Diagnosis.Diagnoses()).To(ContainElements(
-		verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagCallerSendsNoValidToken},
-		verdict.Diagnosis{Caller: ledger.CallerOperator, Class: verdict.DiagCallerSendsNoValidToken}))
+	// Both callers send no token (#1425): with the wire witness the class is
+	// no-header with the wire lines as evidence; without it, the probe's
+	// caller-sends-no-valid-token, marked as from the probe only.
+	for _, caller := range []ledger.Caller{ledger.CallerBackend, ledger.CallerOperator} {
+		found := false
+		for _, p := range r.Diagnosis.Pairs {
+			if p.Caller != caller || !p.Class.Refines(verdict.DiagCallerSendsNoValidToken) {
+				continue
+			}
+			found = true
+			if p.Basis == diagnose.BasisWire {
+				g.Expect(p.Class).To(Equal(verdict.DiagNoHeader), "%s: %s", caller, p.Why)
+				g.Expect(p.Evidence).NotTo(BeEmpty(), "%s: wire lines as evidence", caller)
+			} else {
+				g.Expect(p.Why).To(ContainSubstring("from the probe only"))
+			}
+		}
+		g.Expect(found).To(BeTrue(), "%s diagnosed as sending no valid token: %v", caller, r.Diagnosis.Diagnoses())
+	}
 	summary, err := os.ReadFile(filepath.Join(dir, report.SummaryFile))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(string(summary)).To(ContainSubstring("**Diagnosis**"))
-	g.Expect(string(summary)).To(ContainSubstring("- " + verdict.DiagCallerSendsNoValidToken.Phrase() + ": backend"))
+	g.Expect(string(summary)).To(MatchRegexp("- (no header|caller sends no valid token) \\(`[a-z-]+`\\): backend"))
 }
 
 func resultOf(t *testing.T, out matrix.Output, name string) cell.Result {

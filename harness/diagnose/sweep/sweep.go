@@ -186,6 +186,9 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 			comb.Error = err.Error()
 		}
 		comb.Results = results(l.All(), since)
+		// The combination's objects are still there (the next one resets):
+		// the 401 families get the class the wire shows.
+		diagnose.ClassifyFamilies(ctx, diagnose.ClassifyFamiliesInput{Kube: s.in.Target.Kube, Ledger: l.All(), Since: since}, comb.Results)
 		if len(missed) == 0 || err != nil || ctx.Err() != nil {
 			break
 		}

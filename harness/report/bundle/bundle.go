@@ -8,6 +8,7 @@ package bundle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -35,6 +37,7 @@ const (
 	IndexFile       = "index.md"
 	LedgerJSONFile  = "ledger.json"
 	LedgerTextFile  = "ledger.txt"
+	WireFile        = "wire.jsonl"
 	LogsDir         = "logs"
 	ResourcesDir    = "resources"
 	NodesDir        = "nodes"
@@ -209,6 +212,36 @@ func (c *collector) writeLedger() {
 		b.WriteString(report.FormatObservation(o) + "\n")
 	}
 	c.writeRaw(LedgerTextFile, []byte(c.red.RedactKnown(b.String())))
+	c.writeWire(obs)
+}
+
+// writeWire writes the wire witness's requests as wire.jsonl, one JSON
+// object a line. They hold header names and fingerprints only (the witness
+// never records a value); the known-values pass runs over them all the same.
+// When the witness could not run the index says why instead.
+func (c *collector) writeWire(obs []ledger.Observation) {
+	var b strings.Builder
+	n, noted := 0, false
+	for _, o := range obs {
+		if o.Signal != ledger.SignalWireRequest || o.Wire == nil {
+			if diagnose.WitnessDown(o) && !noted {
+				c.note("the wire witness did not run (%s): no %s", o.Detail, WireFile)
+				noted = true
+			}
+			continue
+		}
+		line, err := json.Marshal(o)
+		if err != nil {
+			c.fail(WireFile, err)
+			return
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+		n++
+	}
+	if n > 0 {
+		c.writeRaw(WireFile, []byte(c.red.RedactKnown(b.String())))
+	}
 }
 
 func (c *collector) collectNodeLogs() {

@@ -3,11 +3,13 @@ package bundle
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +167,13 @@ func newFixture(t *testing.T) fixture {
 			{Time: upgradeAt.Add(7 * time.Second), Phase: ledger.PhaseAfter, Signal: ledger.SignalRunner401, Caller: ledger.CallerBackend,
 				Method: "POST", Path: "/", Status: 401, Namespace: "proj-a", Session: "sess-b", Detail: "sent token " + plantedToken},
 			{Time: upgradeAt.Add(-7 * time.Second), Phase: ledger.PhaseBefore, Signal: ledger.SignalAPI, Path: "/api/projects?token=" + userToken, Status: 201},
+			// What the wire witness saw: names and fingerprints only.
+			{Time: upgradeAt.Add(7 * time.Second), Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Source: "wire-witness", Caller: ledger.CallerBackend,
+				RunnerPod: "proj-a/sess-b-runner", Method: "POST", Path: "/", Status: 401, Wire: &ledger.WireRequest{
+					HeaderNames: []string{"Content-Type", "X-Ambient-Token"}, SrcIP: "10.244.0.5", DstIP: "10.244.0.9",
+					TokenHeaders: []ledger.WireTokenHeader{{Name: "X-Ambient-Token", Fingerprint: secrets.Fingerprint(plantedToken)}}}},
+			{Time: upgradeAt.Add(8 * time.Second), Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Source: "wire-witness", Caller: ledger.CallerOperator,
+				RunnerPod: "proj-a/sess-b-runner", Method: "POST", Path: "/workflow", Wire: &ledger.WireRequest{HeaderNames: []string{"Content-Type"}}},
 		},
 		NodeLogs: func(dir string) error {
 			return os.WriteFile(filepath.Join(dir, "kubelet.log"), []byte("pod env AGUI_TOKEN="+plantedToken+"\n"), 0o644)
@@ -191,6 +200,15 @@ func TestCollectLayoutAndSplit(t *testing.T) {
 	dir := f.in.Dir
 	if got := strings.Join(sum.Namespaces, ","); got != "ambient-code,proj-a" {
 		t.Fatalf("namespaces = %s, want ambient-code,proj-a (unlabelled namespaces excluded)", got)
+	}
+	wire := strings.Split(strings.TrimSpace(read(t, dir, WireFile)), "\n")
+	if len(wire) != 2 {
+		t.Fatalf("%s has %d lines, want the 2 wire requests", WireFile, len(wire))
+	}
+	var first ledger.Observation
+	if err := json.Unmarshal([]byte(wire[0]), &first); err != nil || first.Wire == nil || first.Wire.TokenHeaders[0].Fingerprint != secrets.Fingerprint(plantedToken) ||
+		strings.Join(first.Wire.HeaderNames, ",") != "Content-Type,X-Ambient-Token" {
+		t.Errorf("%s line 1 = %s (%v)", WireFile, wire[0], err)
 	}
 	for _, rel := range []string{
 		IndexFile, LedgerJSONFile, LedgerTextFile, "resources/namespaces.yaml",
@@ -237,8 +255,9 @@ func TestCollectLayoutAndSplit(t *testing.T) {
 		t.Errorf("AgenticSession sess-b missing")
 	}
 	ltxt := read(t, dir, LedgerTextFile)
-	if lines := strings.Split(strings.TrimSpace(ltxt), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "[before] api") {
-		t.Errorf("ledger.txt should hold 2 time-ordered lines:\n%s", ltxt)
+	if lines := strings.Split(strings.TrimSpace(ltxt), "\n"); len(lines) != 4 || !strings.Contains(lines[0], "[before] api") ||
+		!strings.Contains(lines[2], "wire-request caller=backend POST / status=401 runner=proj-a/sess-b-runner headers=[Content-Type, X-Ambient-Token] tokens=[X-Ambient-Token: sha256:") {
+		t.Errorf("ledger.txt should hold 4 time-ordered lines, the wire's with header names and fingerprints:\n%s", ltxt)
 	}
 
 	// Failures and notes: one broken stream, one container that never started.
@@ -296,6 +315,9 @@ func TestPlantedTokenNowhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !slices.Contains(sum.Files, WireFile) {
+		t.Errorf("bundle files %v lack %s", sum.Files, WireFile)
+	}
 	if sum.SecretsLearned != 3 {
 		t.Errorf("SecretsLearned = %d, want 3 (agui-token, k8s-token, test-user token)", sum.SecretsLearned)
 	}
@@ -311,6 +333,11 @@ func TestPlantedTokenNowhere(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The timeline's wire marks name headers and fingerprints on hover.
+	page := read(t, artifacts, report.HTMLFile)
+	if !strings.Contains(page, `class="mark mark-wire"`) || !strings.Contains(page, "headers=[Content-Type, X-Ambient-Token] tokens=[X-Ambient-Token: "+secrets.Fingerprint(plantedToken)+"]") {
+		t.Errorf("report.html lacks the wire marks with header names and fingerprints")
 	}
 	values := []string{plantedToken, plantedBotToken, userToken}
 	findings, err := secrets.ScanDir(artifacts, values)

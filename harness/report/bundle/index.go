@@ -15,6 +15,7 @@ var layout = []struct{ path, what string }{
 	{report.HTMLFile, "this cell's timeline page (written with the run's reports, after the bundle)"},
 	{LedgerTextFile, "every ledger observation, one line each, in time order"},
 	{LedgerJSONFile, "the same ledger as JSON (field names of ledger.Observation)"},
+	{WireFile, "the wire witness's requests to runners, one JSON object a line: who sent what where, header names and token fingerprints — never values"},
 	{LogsDir + "/<ns>/<pod>/<container>" + BeforeLogSuffix, "container log lines stamped before the upgrade started (kubelet timestamps kept)"},
 	{LogsDir + "/<ns>/<pod>/<container>" + AfterLogSuffix, "container log lines stamped at or after the upgrade start"},
 	{LogsDir + "/<ns>/<pod>/<container>.previous.{before,after}.log", "the previous instance of a restarted container"},

@@ -327,3 +327,27 @@ func TestRecordFixture(t *testing.T) {
 	}
 	t.Logf("wrote %s: %d of the ledger's entries, %d bytes", fixtureFile, len(kept), b.Len())
 }
+
+// The wire witness's requests are marks on lanes of their own, coloured by
+// the runner's answer.
+func TestWireRequestMarks(t *testing.T) {
+	r := recorded(t)
+	at := r.Started.Add(r.Duration / 2)
+	w := &ledger.WireRequest{HeaderNames: []string{"Accept"}}
+	r.Ledger = append(r.Ledger,
+		ledger.Observation{Time: at, Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Status: 401, Wire: w},
+		ledger.Observation{Time: at.Add(time.Second), Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Wire: w},
+		// Not drawn: a wire-request entry without its wire part.
+		ledger.Observation{Time: at, Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Caller: ledger.CallerBackend, Path: "/"})
+	sort.SliceStable(r.Ledger, func(i, j int) bool { return r.Ledger[i].Time.Before(r.Ledger[j].Time) })
+	page := render(t, Input{Results: []cell.Result{r}})
+	if n := strings.Count(page, `class="mark mark-wire"`); n != 2 {
+		t.Errorf("%d wire marks, want 2", n)
+	}
+	for _, want := range []string{`data-caller="operator" data-family="/workflow" data-phase="after" data-key="status:401"`, `data-key="status:0"`,
+		"wire: requests to runners, caller → path family", "2 requests, 1 × 401", wire401.Label, wireNoStatus.Label} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

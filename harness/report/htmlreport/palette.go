@@ -58,6 +58,10 @@ var (
 	restartMark      = swatch{"#ffffff", "session restarted (stop, start)"}
 	coverageGap      = swatch{"#616161", "a watcher could not cover a stretch (gap)"}
 	unknownColour    = swatch{"#9e9e9e", ""}
+	// Wire requests (the witness's capture), by the runner's answer.
+	wire401      = swatch{"#e6550d", "request on the wire answered 401 (hover: header names, fingerprints)"}
+	wireOK       = swatch{"#31a354", "request on the wire answered (hover: header names, fingerprints)"}
+	wireNoStatus = swatch{"#9e9e9e", "request on the wire, answer not seen"}
 )
 
 func lookup(m map[string]swatch, key string) swatch {

@@ -283,6 +283,7 @@ func BuildTimeline(r cell.Result, describe func(ledger.Observation) string) (*Ti
 	addGroup("components", componentLanes(r, sc, t0, t1, describe, use))
 	addGroup("sessions (phase from the CR status)", sessionLanes(r, sc, t1, describe, use))
 	addGroup("runner 401s: caller → path family", unauthorizedLanes(r, sc, describe, use))
+	addGroup("wire: requests to runners, caller → path family", wireLanes(r, sc, describe, use))
 
 	tl.PlotBottom = y
 	tl.Ticks = ticks(sc, r.UpgradeStarted)
@@ -519,6 +520,51 @@ func unauthorizedLanes(r cell.Result, sc scale, describe func(ledger.Observation
 	for _, k := range keys {
 		l := byKey[k]
 		l.Sub = fmt.Sprintf("%d × 401", len(l.Points))
+		lanes = append(lanes, *l)
+	}
+	return lanes
+}
+
+// wireLanes put every request the wire witness saw on the lane of its caller
+// and path family; the hover title names its headers and the fingerprints of
+// token-like ones (the ledger holds no value to show).
+func wireLanes(r cell.Result, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
+	byKey := map[string]*Lane{}
+	var keys []string
+	n401 := map[string]int{}
+	for _, o := range r.Ledger {
+		if o.Signal != ledger.SignalWireRequest || o.Wire == nil {
+			continue
+		}
+		caller := o.Caller
+		if caller == "" {
+			caller = ledger.CallerUnknown
+		}
+		family := platform.PathFamily(o.Path)
+		k := string(caller) + " " + family
+		l := byKey[k]
+		if l == nil {
+			l = &Lane{Key: "wire:" + k, Label: string(caller) + " → " + family}
+			byKey[k] = l
+			keys = append(keys, k)
+		}
+		s := wireOK
+		switch o.Status {
+		case 401:
+			s = wire401
+			n401[k]++
+		case 0:
+			s = wireNoStatus
+		}
+		l.Points = append(l.Points, Point{Class: "mark-wire", Shape: "wire", Fill: s.Fill, X: sc.x(o.Time), Time: stamp(o.Time),
+			Caller: string(caller), Family: family, Phase: string(o.Phase), Key: fmt.Sprintf("status:%d", o.Status), Title: describe(o)})
+		use("wire", s)
+	}
+	sort.Strings(keys)
+	lanes := make([]Lane, 0, len(keys))
+	for _, k := range keys {
+		l := byKey[k]
+		l.Sub = fmt.Sprintf("%d requests, %d × 401", len(l.Points), n401[k])
 		lanes = append(lanes, *l)
 	}
 	return lanes
