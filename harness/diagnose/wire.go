@@ -16,18 +16,10 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// WireWitnessSource is the ledger Source of the wire witness's entries (or
-// their prefix: "wire-witness:<node>").
-const WireWitnessSource = "wire-witness"
-
-// signalWireUnavailable is the witness's own "could not run" signal
-// (harness/wire records it; a SignalGap from the witness counts the same).
-const signalWireUnavailable ledger.Signal = "wire-unavailable"
-
 // WitnessDown reports whether o says the wire witness could not run (or
 // stopped), its Detail why.
 func WitnessDown(o ledger.Observation) bool {
-	return (o.Signal == signalWireUnavailable || o.Signal == ledger.SignalGap) && strings.HasPrefix(o.Source, WireWitnessSource)
+	return (o.Signal == ledger.SignalWireUnavailable || o.Signal == ledger.SignalGap) && strings.HasPrefix(o.Source, ledger.SourceWireWitness)
 }
 
 // Basis says what a pair's class rests on.

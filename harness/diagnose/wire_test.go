@@ -52,7 +52,7 @@ func wireReq(caller ledger.Caller, callerRel, path string, status int, headers [
 			w.TokenHeaders = append(w.TokenHeaders, ledger.WireTokenHeader{Name: name, Fingerprint: secrets.Fingerprint(strings.TrimPrefix(v, "Bearer ")), Bearer: bearer})
 		}
 	}
-	return ledger.Observation{Time: time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC), Signal: ledger.SignalWireRequest, Source: WireWitnessSource,
+	return ledger.Observation{Time: time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC), Signal: ledger.SignalWireRequest, Source: ledger.SourceWireWitness,
 		Caller: caller, CallerRelease: callerRel, CallerPod: "ambient-code/" + string(caller) + "-7f9", RunnerRelease: "v0.2.2",
 		RunnerPod: "uh-cell/c-runner", Method: "POST", Path: path, Status: status, Wire: w}
 }
@@ -192,7 +192,7 @@ func TestJoinSplitsAPairByClass(t *testing.T) {
 // witness's own reason when it could not run.
 func TestJoinFallsBackToTheProbe(t *testing.T) {
 	be := ledger.CallerBackend
-	gap := ledger.Observation{Signal: ledger.SignalGap, Source: WireWitnessSource, Detail: "privileged pods are not allowed in namespace uh-system"}
+	gap := ledger.Observation{Signal: ledger.SignalGap, Source: ledger.SourceWireWitness, Detail: "privileged pods are not allowed in namespace uh-system"}
 	for _, tc := range []struct {
 		name string
 		obs  []ledger.Observation
@@ -291,7 +291,7 @@ func TestJudgeRequestEdgeCases(t *testing.T) {
 		t.Error("a fingerprint with nothing to compare it with must not be judged")
 	}
 	// The witness's own "could not run" entry, whatever its signal.
-	st := NewWireStatus([]ledger.Observation{{Signal: "wire-unavailable", Source: WireWitnessSource, Detail: "no privileged pods"}})
+	st := NewWireStatus([]ledger.Observation{{Signal: "wire-unavailable", Source: ledger.SourceWireWitness, Detail: "no privileged pods"}})
 	if st.Gap != "no privileged pods" || st.note() != "the wire witness did not run: no privileged pods" {
 		t.Errorf("status %+v", st)
 	}

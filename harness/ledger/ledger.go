@@ -81,6 +81,14 @@ const (
 	SignalWireUnavailable Signal = "wire-unavailable"
 )
 
+// SourceWireWitness is the Source of the wire witness's entries, or their
+// prefix ("wire-witness:<node>"): the capture (harness/wire) writes it, the
+// diagnosis reads it.
+const SourceWireWitness = "wire-witness"
+
+const (
+)
+
 // Unauthorized lists the signals that report a runner 401 (the runner's own
 // access line and what callers and event streams say of it, docs/platform.md §8).
 var Unauthorized = []Signal{SignalRunner401, SignalBackendProxy401, SignalBackendListener401,

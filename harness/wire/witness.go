@@ -31,7 +31,7 @@ const (
 	DefaultWitnessNamespace = "kube-system"
 	// WitnessSource is the Source of the witness's ledger entries (with
 	// ":<node>" on requests).
-	WitnessSource = "wire-witness"
+	WitnessSource = ledger.SourceWireWitness
 	// MaxWitnessNodes bounds the pods started: one a node.
 	MaxWitnessNodes = 16
 )
