@@ -26,7 +26,7 @@ var podCreated = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 func runnerPod(ns, session string) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: session + "-runner", UID: types.UID("uid-" + session),
 		CreationTimestamp: metav1.NewTime(podCreated),
-		Labels: map[string]string{platform.AppLabel: platform.RunnerAppLabelValue, platform.SessionLabel: session}},
+		Labels:            map[string]string{platform.AppLabel: platform.RunnerAppLabelValue, platform.SessionLabel: session}},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: platform.RunnerContainer,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
 }

@@ -86,8 +86,7 @@ const (
 // diagnosis reads it.
 const SourceWireWitness = "wire-witness"
 
-const (
-)
+const ()
 
 // Unauthorized lists the signals that report a runner 401 (the runner's own
 // access line and what callers and event streams say of it, docs/platform.md §8).
