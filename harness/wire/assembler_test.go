@@ -263,11 +263,8 @@ func TestIsTokenLike(t *testing.T) {
 	} {
 		if got := IsTokenLike(tc.name); got != tc.want {
 			t.Errorf("IsTokenLike(%q) = %v, want %v (distance to the session header %d, to authorization %d)", tc.name, got, tc.want,
-				EditDistance(strings.ToLower(tc.name), "x-ambient-session-token"), EditDistance(strings.ToLower(tc.name), "authorization"))
+				nameDistance(strings.ToLower(tc.name), "x-ambient-session-token"), nameDistance(strings.ToLower(tc.name), "authorization"))
 		}
-	}
-	if d := EditDistance("kitten", "sitting"); d != 3 {
-		t.Errorf("EditDistance(kitten, sitting) = %d, want 3", d)
 	}
 }
 

@@ -3,6 +3,8 @@ package wire
 import (
 	"strings"
 
+	"github.com/agnivade/levenshtein"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
@@ -27,40 +29,20 @@ func IsTokenLike(name string) bool {
 		return true
 	}
 	for _, m := range tokenHeaderModels {
-		if EditDistance(n, m) <= MaxTokenNameDistance {
+		if nameDistance(n, m) <= MaxTokenNameDistance {
 			return true
 		}
 	}
 	return false
 }
 
-// EditDistance is the Levenshtein distance of a and b (bytes). Header names
-// are short; longer inputs are cut at 256 bytes so a hostile name costs little.
-func EditDistance(a, b string) int {
-	const maxLen = 256
-	if len(a) > maxLen {
-		a = a[:maxLen]
-	}
-	if len(b) > maxLen {
-		b = b[:maxLen]
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+// maxNameLen cuts header names before they are compared: header names are
+// short, so a hostile one costs little.
+const maxNameLen = 256
+
+// nameDistance is the edit distance of two header names (cut at maxNameLen).
+func nameDistance(a, b string) int {
+	return levenshtein.ComputeDistance(a[:min(len(a), maxNameLen)], b[:min(len(b), maxNameLen)])
 }
 
 // TokenHeader is a token-like header as the witness reports it: the name as

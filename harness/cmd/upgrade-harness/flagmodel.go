@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agnivade/levenshtein"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
@@ -268,7 +270,7 @@ func (fv *flagValues) goFlagError(err error) error {
 func (fv *flagValues) nearest(name string) string {
 	best, bestD := "", 3
 	for _, sp := range fv.cmd.flags {
-		d := editDistance(name, sp.name)
+		d := levenshtein.ComputeDistance(name[:min(len(name), 64)], sp.name)
 		if strings.HasPrefix(sp.name, name) && len(name) >= 3 {
 			d = 1
 		}
@@ -285,29 +287,6 @@ func (fv *flagValues) names() string {
 		ns = append(ns, "-"+sp.name)
 	}
 	return strings.Join(ns, ", ")
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func argOf(sp *flagSpec) string {
