@@ -290,6 +290,26 @@ func (r *runner) run(ctx context.Context) error {
 	rolledOut := time.Now()
 	r.markPhase(ledger.PhaseAfter, rolledOut)
 
+	// A pre-upgrade session stopped and started again on `to`
+	// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
+	// than after it: its old runner may take its whole grace period to stop
+	// (docs/platform.md §11 item 4), so it starts at the rollout and runs
+	// beside the post-upgrade sessions' creation and the window. Its new
+	// runner pod is created only once the old one is gone, so the node never
+	// holds more than four session pods (docs/reference.md, 2 cores). The
+	// window does not wait for a's traffic, which ends at the restart.
+	r.forgetTraffic(trafficA)
+	restart := r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
+		r.p.Waiting("%s keeps working on %s before its restart (at most %s)", a.Name, r.in.To.Version, r.t.RestartAfterEvidence)
+		if !r.waitForSessionEvidence(ctx, a, rolledOut) {
+			r.logf("%s showed no run at working level %s after the upgrade within %s; restarting it anyway", a.Name, r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel), r.t.RestartAfterEvidence)
+		}
+		trafficA.Stop()
+		r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
+		return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
+	})
+	defer restart.stop() // a step that fails below ends it first
+
 	var c, d session.SessionRef
 	if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
 		var err error
@@ -305,22 +325,6 @@ func (r *runner) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// A pre-upgrade session stopped and started again on `to`
-	// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
-	// than after it: its old runner may take its whole grace period to stop
-	// (docs/platform.md §11 item 4). The window does not wait for a's
-	// traffic, which ends at the restart.
-	r.forgetTraffic(trafficA)
-	restart := r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
-		r.p.Waiting("%s keeps working on %s before its restart (at most %s)", a.Name, r.in.To.Version, r.t.RestartAfterEvidence)
-		if !r.waitForSessionEvidence(ctx, a, rolledOut) {
-			r.logf("%s showed no run at working level %s after the upgrade within %s; restarting it anyway", a.Name, r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel), r.t.RestartAfterEvidence)
-		}
-		trafficA.Stop()
-		r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
-		return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
-	})
-	defer restart.stop() // a step that fails below ends it first
 	if _, err := r.startTraffic(ctx, client, c, d); err != nil {
 		return err
 	}
