@@ -92,13 +92,10 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		}
 	}
 	p := progress.New(in.Log)
-	probeImage := ""
+	var diag matrix.DiagnosisImages
 	if !in.SkipProbes {
-		if err := p.Phase("build the runner probe image", func() error {
-			b, err := images.BuildProbe(ctx, images.BuildInput{Log: in.Log})
-			probeImage = b.Ref
-			return err
-		}); err != nil {
+		var err error
+		if diag, err = matrix.BuildDiagnosisImages(ctx, p, in.Log); err != nil {
 			return fail(out, exitcode.InfraErr(err))
 		}
 	}
@@ -132,7 +129,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 			run = attempt
 		}
 		res := matrix.RunOneCell(ctx, matrix.OneCellInput{Target: target, Catalog: plan.Catalog, Cell: c, From: plan.From, To: b.Release,
-			ProbeImage: probeImage, Repro: reproOptions(plan, b), Artifacts: in.Artifacts, Run: run, Redactor: red, Timing: in.Timing, Log: in.Log})
+			ProbeImage: diag.Probe, WireImage: diag.Wire, Repro: reproOptions(plan, b), Artifacts: in.Artifacts, Run: run, Redactor: red, Timing: in.Timing, Log: in.Log})
 		out.Results = append(out.Results, res)
 		fmt.Fprintf(in.Log, "[bisect] %s: verdict %s in %s, runner 401s %s\n", b.Name, res.Verdict, res.Duration.Round(time.Second), report.Format401s(res.Unauthorized))
 		return Step{Verdict: res.Verdict, Error: res.Error, Interrupted: res.Interrupted, Duration: res.Duration, Result: &res}

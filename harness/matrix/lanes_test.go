@@ -184,7 +184,7 @@ func TestTwoLanesRunFiveCellsTwoAtATimeEachClusterInTurn(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	out, err := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner())
+	out, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
 	if err != nil {
 		t.Fatalf("runCells: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestParallelReportsAreThoseOfOneLane(t *testing.T) {
 			}
 			return c.Cell.Expect.Verdict
 		}
-		out, err := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner())
+		out, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
 		if out.ExitCode != exitcode.Regression || exitcode.Of(err) != exitcode.Regression {
 			t.Fatalf("-parallel %d: exit %d (%v), want 1", n, out.ExitCode, err)
 		}
@@ -267,7 +267,7 @@ func TestAClusterThatCannotBeHadLosesNoOtherResult(t *testing.T) {
 	f := newFakeCells()
 	f.failOpen = "uh-t-1"
 	f.hold = func(context.Context, int, cell.Input) { time.Sleep(20 * time.Millisecond) }
-	out, err := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner())
+	out, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
 	if got, want := resultNames(out.Results), cellNamesOf(plan); !slices.Equal(got, want) {
 		t.Fatalf("results %v, want every cell in selection order %v", got, want)
 	}
@@ -319,7 +319,7 @@ func TestCancelStopsEveryLane(t *testing.T) {
 	var out Output
 	go func() {
 		defer close(done)
-		out, _ = runCells(ctx, in, plan, diagnosisImages{}, f.runner())
+		out, _ = runCells(ctx, in, plan, DiagnosisImages{}, f.runner())
 	}()
 	select {
 	case <-done:
@@ -366,7 +366,7 @@ func TestRepeatsSpreadOverLanesAndStillShowFlakiness(t *testing.T) {
 		}
 		return c.Cell.Expect.Verdict
 	}
-	out, err := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner())
+	out, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
 	var want []string
 	for _, c := range plan.Cells {
 		for run := 1; run <= 3; run++ {
@@ -408,7 +408,7 @@ func TestAKeptClusterIsReplacedUnderAFreshName(t *testing.T) {
 			}
 			return c.Cell.Expect.Verdict
 		}
-		out, _ := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner())
+		out, _ := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
 		if len(out.Results) != 5 || out.Results[0].KeptCluster == "" || len(out.Kept) != 1 || out.Kept[0] != out.Results[0].KeptCluster {
 			t.Errorf("-parallel %d: kept %v, first result kept %q: want the mismatched cell's cluster kept", n, out.Kept, out.Results[0].KeptCluster)
 		}
@@ -432,7 +432,7 @@ func TestLaneLinesNameTheirCluster(t *testing.T) {
 		var log bytes.Buffer
 		in.Log = &syncWriter{w: &log}
 		f := newFakeCells()
-		if _, err := runCells(context.Background(), in, plan, diagnosisImages{}, f.runner()); err != nil {
+		if _, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner()); err != nil {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {

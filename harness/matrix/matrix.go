@@ -165,24 +165,10 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		}
 	}
 
-	probeImage := ""
+	var diag DiagnosisImages
 	if !in.SkipProbes {
-		if err := p.Phase("build the runner probe image", func() error {
-			b, err := images.BuildProbe(ctx, images.BuildInput{Log: in.Log})
-			probeImage = b.Ref
-			return err
-		}); err != nil {
-			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
-		}
-	}
-	// The wire witness is diagnosis evidence too: it runs with the probe.
-	wireImage := ""
-	if !in.SkipProbes {
-		if err := p.Phase("build the wire witness image", func() error {
-			b, err := images.BuildWire(ctx, images.BuildInput{Log: in.Log})
-			wireImage = b.Ref
-			return err
-		}); err != nil {
+		var err error
+		if diag, err = BuildDiagnosisImages(ctx, p, in.Log); err != nil {
 			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 		}
 	}
@@ -191,7 +177,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
 		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
 	}
-	return runCells(ctx, in, plan, diagnosisImages{Probe: probeImage, Wire: wireImage}, realRunner())
+	return runCells(ctx, in, plan, diag, realRunner())
 }
 
 // realRunner runs cells on kind clusters (or the existing one).
@@ -201,11 +187,32 @@ func realRunner() cellRunner {
 
 // runCells runs the plan's cells on its lanes, then the sweeps of -diagnose,
 // and writes the reports (finish).
-// diagnosisImages are the images of the harness's own diagnosis evidence:
+// DiagnosisImages are the images of the harness's own diagnosis evidence:
 // the runner probe and the wire witness ("" leaves either out).
-type diagnosisImages struct{ Probe, Wire string }
+type DiagnosisImages struct{ Probe, Wire string }
 
-func runCells(ctx context.Context, in Input, plan Plan, images diagnosisImages, runner cellRunner) (Output, error) {
+// BuildDiagnosisImages builds (or reuses) the runner probe's and the wire
+// witness's images, each as a phase of p: every driver that runs cells with
+// diagnosis (matrix, bisect) builds them this one way.
+func BuildDiagnosisImages(ctx context.Context, p *progress.Printer, log io.Writer) (DiagnosisImages, error) {
+	var d DiagnosisImages
+	if err := p.Phase("build the runner probe image", func() error {
+		b, err := images.BuildProbe(ctx, images.BuildInput{Log: log})
+		d.Probe = b.Ref
+		return err
+	}); err != nil {
+		return d, err
+	}
+	// The wire witness is diagnosis evidence too: it runs with the probe.
+	err := p.Phase("build the wire witness image", func() error {
+		b, err := images.BuildWire(ctx, images.BuildInput{Log: log})
+		d.Wire = b.Ref
+		return err
+	})
+	return d, err
+}
+
+func runCells(ctx context.Context, in Input, plan Plan, images DiagnosisImages, runner cellRunner) (Output, error) {
 	red := secrets.NewRedactor()
 	lanes := max(plan.Parallel, 1)
 	names := newClusterNames(in.ClusterName, lanes)
