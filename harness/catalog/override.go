@@ -17,7 +17,7 @@ const DefaultManifestPattern = "kind-{version}.yaml"
 
 // ManifestOverride points releases at local rendered manifest files instead of
 // their catalog source, for tests and offline runs (e.g. the upstream catalog
-// with /work/shared/upstream-manifests).
+// with a directory of upstream's rendered kind overlays).
 type ManifestOverride struct {
 	// Dir holds the files; a relative Dir is taken from the working directory.
 	Dir string
