@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
@@ -24,6 +26,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
@@ -491,7 +494,8 @@ func (r *runner) forgetTraffic(t *session.Traffic) {
 // waitForSessionEvidence waits (at most Timing.RestartAfterEvidence) until the
 // ledger holds s's own evidence after since: a run at the cell's working
 // level (RUN_FINISHED, or RUN_STARTED at run-started), or a 401 or RUN_ERROR,
-// which decides pre-upgrade-sessions-keep-working for it either way.
+// which decides pre-upgrade-sessions-keep-working for it either way, or the
+// session failed (terminal).
 func (r *runner) waitForSessionEvidence(ctx context.Context, s session.SessionRef, since time.Time) bool {
 	want := "RUN_FINISHED"
 	if r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel) == verdict.WorkingRunStarted {
@@ -502,21 +506,15 @@ func (r *runner) waitForSessionEvidence(ctx context.Context, s session.SessionRe
 			if o.Namespace != s.Project || o.Session != s.Name || o.Time.Before(since) {
 				return false
 			}
-			return o.IsUnauthorized() || (o.Signal == ledger.SignalRunEvent && (o.Detail == want || strings.HasPrefix(o.Detail, "RUN_ERROR")))
+			// A failed session is terminal: nothing more will come.
+			return o.IsUnauthorized() || (o.Signal == ledger.SignalRunEvent && (o.Detail == want || strings.HasPrefix(o.Detail, "RUN_ERROR"))) ||
+				(o.Signal == ledger.SignalSessionState && strings.Contains(o.Detail, "phase=Failed"))
 		})) > 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.t.RestartAfterEvidence)
 	defer cancel()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for !shown() {
-		select {
-		case <-ctx.Done():
-			return shown()
-		case <-tick.C:
-		}
-	}
-	return true
+	_ = poll.Until(ctx, clock.RealClock{}, 500*time.Millisecond, func(context.Context) (bool, error) { return shown(), nil })
+	return shown()
 }
 
 // restartRun is a restart running beside the cell's other work.
