@@ -82,21 +82,29 @@ func TestKeepOnFailure(t *testing.T) {
 }
 
 // writeKeepCatalog writes a catalog whose first cell has a deliberately wrong
-// expectation (v0.2.0→v0.2.2 "pass") and whose second is right.
+// expectation (v0.2.7 → its seeded fault without the websocket family's
+// token, "pass") and whose second is right (v0.2.7 → v0.2.7). v0.2.7's
+// runners stop within seconds: no cell here waits out a 60 s grace period
+// the keep policy has nothing to do with.
 func writeKeepCatalog(t *testing.T) string {
+	const fault = "v0.2.7-fault-websocket-no-header"
 	var b strings.Builder
 	b.WriteString("apiVersion: upgrade-harness.ambient-e2e/v1alpha1\nkind: Catalog\nname: keep-test\nbuild: simulated\nreleases:\n")
-	for _, v := range []string{"v0.2.0", "v0.2.1", "v0.2.2"} {
+	for _, v := range []string{"v0.2.7", fault} {
 		fmt.Fprintf(&b, "  - version: %s\n    images:\n", v)
 		for _, c := range [][2]string{{"operator", "vteam_operator"}, {"backend", "vteam_backend"}, {"runner", "vteam_claude_runner"}, {"stateSync", "vteam_state_sync"}} {
-			fmt.Fprintf(&b, "      %s: localhost/ambient-sim/%s:%s\n", c[0], c[1], v)
+			tag := "v0.2.7"
+			if c[0] == "backend" {
+				tag = v
+			}
+			fmt.Fprintf(&b, "      %s: localhost/ambient-sim/%s:%s\n", c[0], c[1], tag)
 		}
-		fmt.Fprintf(&b, "    manifests:\n      path: %s\n", filepath.Join(repoRoot, "fixtures", "manifests", v))
+		fmt.Fprintf(&b, "    manifests:\n      path: %s\n", filepath.Join(repoRoot, "fixtures", "manifests", "v0.2.7"))
 	}
 	b.WriteString(`matrix:
   cells:
-    - {from: v0.2.0, to: v0.2.2, expect: pass, why: "deliberately wrong expectation: exercises keep-on-failure"}
-    - {from: v0.2.0, to: v0.2.1, expect: pass, why: "no auth on either side"}
+    - {from: v0.2.7, to: ` + fault + `, expect: pass, why: "deliberately wrong expectation: exercises keep-on-failure"}
+    - {from: v0.2.7, to: v0.2.7, expect: pass, why: "control: the same release again"}
 `)
 	p := filepath.Join(t.TempDir(), "keep-test.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
