@@ -54,9 +54,9 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 // it, lanes run side by side (make test passes -parallel so that every test
 // can wait for its lane). With E2E_LANES=1 both are one cluster.
 const (
-	// laneCells: the catalog's ci cells and the deploy, platform, session and gate tests.
+	// laneCells: the catalog's ci cells, the make test bisect and the deploy, platform and session tests.
 	laneCells = 0
-	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests.
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate.
 	laneDiagnosis = 1
 )
 
