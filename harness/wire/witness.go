@@ -425,20 +425,16 @@ func (w *Witness) Observation(node string, r Request) ledger.Observation {
 	}
 	// The runner is whichever server address a runner pod held: the pod IP
 	// (after DNAT), not the Service's ClusterIP.
-	for _, ip := range r.ServerIPs {
-		if wr.DstIP == "" {
-			wr.DstIP = ip
-		}
-		id := w.identify(ip, r.Time)
-		if id.Caller == ledger.CallerRunner {
-			wr.DstIP = ip
-			o.RunnerPod, o.RunnerImage, o.RunnerCreated = id.Pod, id.Image, id.Created
-			ns, name, _ := strings.Cut(id.Pod, "/")
-			o.Namespace = ns
-			if s, ok := strings.CutSuffix(name, "-runner"); ok {
-				o.Session = s
-			}
-			break
+	if len(r.ServerIPs) > 0 {
+		wr.DstIP = r.ServerIPs[0]
+	}
+	if ip, id, ok := w.identifyRunner(r.ServerIPs, r.Time); ok {
+		wr.DstIP = ip
+		o.RunnerPod, o.RunnerImage, o.RunnerCreated = id.Pod, id.Image, id.Created
+		ns, name, _ := strings.Cut(id.Pod, "/")
+		o.Namespace = ns
+		if s, ok := strings.CutSuffix(name, "-runner"); ok {
+			o.Session = s
 		}
 	}
 	for _, th := range r.TokenHeaders {
@@ -464,6 +460,29 @@ func (w *Witness) identify(ip string, t time.Time) detect.Identity {
 		}
 	}
 	return id
+}
+
+// identifyRunner returns the server address a runner pod held at t. Every
+// address is asked on each try before the pod watch is given time: a call
+// through a Service lists the ClusterIP, which no pod ever holds, next to
+// the pod IP, and waiting on the ClusterIP first cost each such request
+// (AttributionTries-1) x AttributionDelay, so the reading fell minutes
+// behind the capture on a busy cell.
+func (w *Witness) identifyRunner(ips []string, t time.Time) (string, detect.Identity, bool) {
+	if w.in.Resolver == nil || len(ips) == 0 {
+		return "", detect.Identity{}, false
+	}
+	for i := 0; i < w.in.AttributionTries; i++ {
+		for _, ip := range ips {
+			if id := w.in.Resolver.Identify(ip, t); id.Caller == ledger.CallerRunner {
+				return ip, id, true
+			}
+		}
+		if i+1 < w.in.AttributionTries {
+			time.Sleep(w.in.AttributionDelay)
+		}
+	}
+	return "", detect.Identity{}, false
 }
 
 // Describe is a request's one-line account: names and fingerprints only.

@@ -315,3 +315,35 @@ func TestObservationNeverHoldsAValue(t *testing.T) {
 		t.Errorf("detail lacks the fingerprint or the unanswered status: %s", b)
 	}
 }
+
+// A call through a Service lists the ClusterIP (no pod holds it) before the
+// runner pod's IP. Reading such a line must not wait for the pod watch on
+// the ClusterIP: at 600 ms a request the harness's reading fell minutes
+// behind a busy cell's capture (issue 26).
+func TestWitnessAttributesAServiceCallWithoutWaiting(t *testing.T) {
+	w := NewWitness(WitnessInput{Resolver: resolverWithPods(t), AttributionTries: 3, AttributionDelay: 200 * time.Millisecond})
+	viaService := Request{Kind: KindRequest, Time: t0, Src: "10.244.0.5:41234", ServerIPs: []string{"10.96.14.7", "10.244.0.9"},
+		Method: "POST", Path: "/", Status: 200, HeaderNames: []string{"Host"}}
+	began := time.Now()
+	for range 5 {
+		o := w.Observation("uh-control-plane", viaService)
+		if o.RunnerPod != "proj-a/sess-a-runner" || o.Wire.DstIP != "10.244.0.9" || o.Caller != ledger.CallerBackend {
+			t.Fatalf("observation %+v, wire %+v: want the runner pod behind the ClusterIP", o, o.Wire)
+		}
+	}
+	if d := time.Since(began); d > 200*time.Millisecond {
+		t.Errorf("5 Service-routed requests took %s to attribute, want no attribution wait (< 200ms)", d)
+	}
+
+	// No address a runner holds: the watch gets its tries once for the
+	// request, not once per address.
+	unknown := viaService
+	unknown.ServerIPs = []string{"10.96.14.8", "10.244.0.77"}
+	began = time.Now()
+	if o := w.Observation("uh-control-plane", unknown); o.RunnerPod != "" || o.Wire.DstIP != "10.96.14.8" {
+		t.Errorf("observation %+v, wire %+v: want no runner and the first server address", o, o.Wire)
+	}
+	if d := time.Since(began); d < 400*time.Millisecond || d > 700*time.Millisecond {
+		t.Errorf("an unknown runner took %s, want the 2 waits of one attribution (400ms)", d)
+	}
+}
