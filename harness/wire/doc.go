@@ -62,6 +62,13 @@
 //
 // On Stop the pods are deleted (SIGTERM): each capture prints the requests
 // still waiting and a last stats line before it exits, and the harness logs
-// per node the requests captured against the runner access lines of the
-// same time and the capture's cost (Witness.Summary, Witness.Stats).
+// per node the requests captured against the runner access lines logged
+// while that capture ran, from its ready line to its last stats line, on the
+// node's clock as the runners' logs are (Witness.Summary, CountAccess). Not
+// counted, and named in the line: access lines from before the ready line or
+// after the last line (no capture ran then), and the harness's own
+// port-forwarded calls, which reach a runner on its pod's loopback and never
+// cross the node's interfaces. The line also gives the requests still in
+// flight at the stop, the worst read lag (how long after its answer a
+// request reached the ledger) and the capture's cost (Witness.Stats).
 package wire
