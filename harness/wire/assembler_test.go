@@ -373,3 +373,76 @@ func TestAssemblerNewConnectionOnReusedPort(t *testing.T) {
 		t.Errorf("requests %+v, want /a closed by the new SYN, then /b", c.out)
 	}
 }
+
+// Linux lets one client port carry connections to two servers at once (the
+// 4-tuples differ): the kubelet probing two runners, or a caller calling two
+// runners. Each is its own connection.
+func TestAssemblerOneClientPortToTwoServers(t *testing.T) {
+	var out []Request
+	a := NewAssembler(8001, Limits{}, func(r Request) { out = append(out, r) })
+	kubelet := netip.MustParseAddrPort("10.244.0.1:50000")
+	runnerA := netip.MustParseAddrPort("10.244.0.9:8001")
+	runnerB := netip.MustParseAddrPort("10.244.0.10:8001")
+	now := t0
+	feed := func(f tcpFrame) {
+		now = now.Add(time.Millisecond)
+		seg, err := DecodeEthernet(f.bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Add(seg, now)
+	}
+	probe := "GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: kube-probe/1.33\r\nConnection: close\r\n\r\n"
+	answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+	type side struct {
+		srv        netip.AddrPort
+		cISN, sISN uint32
+	}
+	A, B := side{runnerA, 111111, 222222}, side{runnerB, 3333333333, 44444}
+	feed(tcpFrame{src: kubelet, dst: A.srv, seq: A.cISN, flags: flagSYN})
+	feed(tcpFrame{src: kubelet, dst: B.srv, seq: B.cISN, flags: flagSYN})
+	feed(tcpFrame{src: A.srv, dst: kubelet, seq: A.sISN, flags: flagSYN})
+	feed(tcpFrame{src: B.srv, dst: kubelet, seq: B.sISN, flags: flagSYN})
+	feed(tcpFrame{src: kubelet, dst: A.srv, seq: A.cISN + 1, payload: []byte(probe)})
+	feed(tcpFrame{src: kubelet, dst: B.srv, seq: B.cISN + 1, payload: []byte(probe)})
+	feed(tcpFrame{src: A.srv, dst: kubelet, seq: A.sISN + 1, payload: []byte(answer), flags: flagFIN})
+	feed(tcpFrame{src: B.srv, dst: kubelet, seq: B.sISN + 1, payload: []byte(answer), flags: flagFIN})
+	a.Close()
+	answered := 0
+	for _, r := range out {
+		if r.Status == 200 {
+			answered++
+		}
+	}
+	if len(out) != 2 || answered != 2 {
+		t.Errorf("requests %+v, want two answered probes", out)
+	}
+}
+
+// A connection first seen in the middle (open before the witness started)
+// through a Service: the pod IP's copies are joined to the ClusterIP's by
+// their sequence numbers, the response's by its acknowledgment, so the
+// request is emitted once, answered, with both addresses.
+func TestAssemblerJoinsServiceCopiesMidstream(t *testing.T) {
+	c := newConversation(t, Limits{})
+	for _, f := range c.clientSegments(backendAddr, runnerAddr, postWorkflow, 30) {
+		viaService := f
+		viaService.dst = serviceAddr
+		c.feed(viaService) // caller's veth
+		c.feed(f)          // runner's veth
+	}
+	for _, f := range c.serverSegments(runnerAddr, backendAddr, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") {
+		f.ack = c.cSeq
+		viaService := f
+		viaService.src = serviceAddr
+		c.feed(f) // runner's veth first
+		c.feed(viaService)
+	}
+	c.a.Close()
+	if len(c.out) != 1 || c.out[0].Status != 200 || strings.Join(c.out[0].ServerIPs, ",") != "10.96.14.7,10.244.0.9" {
+		t.Fatalf("requests %+v, want one answered request with the ClusterIP and the pod IP", c.out)
+	}
+	if st := c.a.Stats(); st.ConnsTotal != 1 || st.Duplicates != 3 || st.Drops.Total() != 0 {
+		t.Errorf("stats %+v: want one connection, its second copies counted as duplicates", st)
+	}
+}

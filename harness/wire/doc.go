@@ -11,10 +11,13 @@
 // static binary (images.BuildWire). Each direction of each connection is
 // reassembled (out-of-order segments held, duplicates dropped) far enough to
 // parse HTTP/1.1 heads; bodies are skipped by their framing and never kept.
-// A connection is keyed by its client address and the server port only: a
-// call through a Service shows the ClusterIP on the caller's veth and the
-// pod IP on the runner's, and the second copy of every segment is then a
-// duplicate of the first (Stats.Duplicates), not a second request.
+// A connection is keyed by its client and server addresses. A call through
+// a Service shows the ClusterIP on the caller's veth and the pod IP on the
+// runner's: the second view is joined to the first by its sequence numbers
+// (the client's SYN, or bytes within 1 MiB of where the first view is), so
+// its copy of every segment is a duplicate (Stats.Duplicates), not a second
+// request, while two connections sharing a client port towards two servers
+// (the kubelet probing two runners) stay two.
 //
 // # Output: one JSON object a line on stdout
 //
