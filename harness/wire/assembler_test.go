@@ -446,3 +446,61 @@ func TestAssemblerJoinsServiceCopiesMidstream(t *testing.T) {
 		t.Errorf("stats %+v: want one connection, its second copies counted as duplicates", st)
 	}
 }
+
+// The traffic of a v0.2.3+ backend to one runner through its Service, on
+// one kept-alive connection, every frame seen on both veths: a run answered
+// by an SSE stream in several chunks and segments, the between-run
+// listener's GET /events 404, a call with a chunked body, then /health.
+// Issue 26 suspected these; all four requests come out once, answered.
+func TestAssemblerKeptAliveRunnerTrafficThroughAService(t *testing.T) {
+	c := newConversation(t, Limits{})
+	twice := func(f tcpFrame) {
+		viaService := f
+		if f.dst == runnerAddr {
+			viaService.dst = serviceAddr
+			c.feed(viaService)
+			c.feed(f)
+		} else {
+			viaService.src = serviceAddr
+			c.feed(f)
+			c.feed(viaService)
+		}
+	}
+	twice(tcpFrame{src: backendAddr, dst: runnerAddr, seq: c.cISN, flags: flagSYN})
+	twice(tcpFrame{src: runnerAddr, dst: backendAddr, seq: c.sISN, ack: c.cISN + 1, flags: flagSYN})
+	exchange := func(req, resp string, reqCuts, respCuts []int) {
+		for _, f := range c.clientSegments(backendAddr, runnerAddr, req, reqCuts...) {
+			twice(f)
+		}
+		for _, f := range c.serverSegments(runnerAddr, backendAddr, resp, respCuts...) {
+			f.ack = c.cSeq
+			twice(f)
+		}
+	}
+	var sse strings.Builder
+	sse.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for _, ev := range []string{"RUN_STARTED", "TEXT_MESSAGE_CONTENT", "RUN_FINISHED"} {
+		data := `data: {"type":"` + ev + `"}` + "\n\n"
+		fmt.Fprintf(&sse, "%x\r\n%s\r\n", len(data), data)
+	}
+	sse.WriteString("0\r\n\r\n")
+	run := "POST / HTTP/1.1\r\nHost: session-a.proj-a.svc.cluster.local:8001\r\nContent-Length: 13\r\nAccept: text/event-stream\r\n" +
+		"X-Ambient-Session-Token: " + secretToken + "\r\n\r\n{\"messages\":1"
+	exchange(run, sse.String(), []int{60}, []int{40, 130, 170})
+	exchange("GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"detail\":\"Not Found\"}", nil, nil)
+	exchange("POST /interrupt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", []int{45}, nil)
+	exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", nil, nil)
+	c.a.Close()
+	var got []string
+	for _, r := range c.out {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
+	}
+	if want := "POST / 200,GET /events 404,POST /interrupt 200,GET /health 200"; strings.Join(got, ",") != want {
+		t.Fatalf("requests %q, want %s", got, want)
+	}
+	if st := c.a.Stats(); st.ConnsTotal != 1 || st.Drops.Total() != 0 || st.OrphanResponses != 0 {
+		t.Errorf("stats %+v: want one connection, no drop, no orphan answer", st)
+	}
+}
