@@ -67,16 +67,28 @@ func (l Limits) withDefaults() Limits {
 // maxLineBytes bounds a chunk-size or trailer line.
 const maxLineBytes = 4096
 
-// connKey names a connection by its client end and the server port only: a
-// call through a Service has the ClusterIP as server address on one
-// interface and the pod IP on the other, and both copies are one connection.
+// connKey names one view of a connection: its client end and the server
+// address as seen on one interface. A call through a Service shows the
+// ClusterIP on the caller's veth and the pod IP (after DNAT) on the
+// runner's: two keys, one conn, joined by their sequence numbers (alias).
+// Keying by the client end alone merged two connections that share a client
+// port towards two servers, which Linux allows (the kubelet probing two
+// runners): one's segments were then taken for the other's duplicates.
 type connKey struct {
 	client netip.AddrPort
-	port   uint16
+	server netip.AddrPort
 }
 
+// aliasWindow is how far (bytes) a segment's sequence number may lie from a
+// connection's to be the other interface's copy of it. The copies are
+// microseconds apart; an unrelated connection's random sequence numbers
+// fall inside with a chance of 2^-11.
+const aliasWindow = 1 << 20
+
 type conn struct {
-	key       connKey
+	key connKey
+	// keys are every view (key first); all of them lead to this conn.
+	keys      []connKey
 	serverIPs []netip.Addr
 	req, resp stream
 	pending   []*Request
@@ -125,6 +137,8 @@ type Assembler struct {
 	lim      Limits
 	emit     func(Request)
 	conns    map[connKey]*conn
+	live     map[*conn]struct{}
+	byClient map[netip.AddrPort][]*conn
 	buffered int
 	stats    Stats
 }
@@ -132,13 +146,14 @@ type Assembler struct {
 // NewAssembler returns an assembler for the server port that hands each
 // finished request to emit.
 func NewAssembler(port uint16, lim Limits, emit func(Request)) *Assembler {
-	return &Assembler{port: port, lim: lim.withDefaults(), emit: emit, conns: map[connKey]*conn{}}
+	return &Assembler{port: port, lim: lim.withDefaults(), emit: emit, conns: map[connKey]*conn{},
+		live: map[*conn]struct{}{}, byClient: map[netip.AddrPort][]*conn{}}
 }
 
 // Stats returns the counters so far (Kind and Time set by the caller).
 func (a *Assembler) Stats() Stats {
 	s := a.stats
-	s.Conns = len(a.conns)
+	s.Conns = len(a.live)
 	s.BufferedBytes = a.buffered
 	return s
 }
@@ -161,12 +176,19 @@ func (a *Assembler) Add(seg Segment, t time.Time) {
 	}
 	a.stats.Segments++
 	a.stats.PayloadBytes += uint64(len(seg.Payload))
-	key := connKey{client: netip.AddrPortFrom(client.Addr().Unmap(), client.Port()), port: a.port}
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	key := connKey{client: client, server: netip.AddrPortFrom(server.Unmap(), a.port)}
 	c := a.conns[key]
 	if c != nil && seg.SYN() && toServer && c.hasISN && seg.Seq != c.clientISN {
 		// The client port was reused for a new connection.
 		a.drop(c, "closed")
 		c = nil
+	}
+	if c == nil {
+		if c = a.aliasOf(client, seg, toServer); c != nil {
+			c.keys = append(c.keys, key)
+			a.conns[key] = c
+		}
 	}
 	if c == nil {
 		plausible := len(seg.Payload) > 0 && ((toServer && looksLikeRequest(seg.Payload)) || (!toServer && looksLikeResponse(seg.Payload)))
@@ -176,12 +198,14 @@ func (a *Assembler) Add(seg Segment, t time.Time) {
 			}
 			return
 		}
-		if len(a.conns) >= a.lim.MaxConns {
+		if len(a.live) >= a.lim.MaxConns {
 			a.stats.Drops.ConnLimit++
 			return
 		}
-		c = &conn{key: key}
+		c = &conn{key: key, keys: []connKey{key}}
 		a.conns[key] = c
+		a.live[c] = struct{}{}
+		a.byClient[client] = append(a.byClient[client], c)
 		a.stats.ConnsTotal++
 	}
 	c.lastSeen = t
@@ -214,6 +238,39 @@ func (a *Assembler) Add(seg Segment, t time.Time) {
 	if (seg.FIN() || seg.RST()) && c.closedAt.IsZero() {
 		c.closedAt = t
 	}
+}
+
+// aliasOf finds the connection a segment with an unseen server address
+// belongs to: one of the same client end whose sequence numbers it
+// continues (the other interface's copy of a call through a Service), or
+// nil (a connection of its own).
+func (a *Assembler) aliasOf(client netip.AddrPort, seg Segment, toServer bool) *conn {
+	near := func(x, y uint32) bool { d := int32(x - y); return d > -aliasWindow && d < aliasWindow }
+	for _, c := range a.byClient[client] {
+		if len(c.serverIPs) >= 4 {
+			continue
+		}
+		switch {
+		case toServer && seg.SYN():
+			if c.hasISN && seg.Seq == c.clientISN {
+				return c
+			}
+		case toServer:
+			if c.req.synced && near(seg.Seq, c.req.next) {
+				return c
+			}
+		case seg.SYN():
+			// The server's SYN acknowledges the client's.
+			if c.hasISN && seg.ACK() && seg.Ack == c.clientISN+1 {
+				return c
+			}
+		default:
+			if (c.resp.synced && near(seg.Seq, c.resp.next)) || (c.req.synced && seg.ACK() && near(seg.Ack, c.req.next)) {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 // addData places payload at seq in s.
@@ -466,9 +523,7 @@ func (a *Assembler) send(c *conn, r *Request) {
 	for i, ip := range c.serverIPs {
 		r.ServerIPs[i] = ip.String()
 	}
-	if len(c.serverIPs) > 0 {
-		r.Dst = netip.AddrPortFrom(c.serverIPs[0], c.key.port).String()
-	}
+	r.Dst = c.key.server.String()
 	if r.Status == 0 {
 		a.stats.Unanswered++
 	}
@@ -489,13 +544,29 @@ func (a *Assembler) drop(c *conn, why string) {
 	}
 	a.resync(&c.req)
 	a.resync(&c.resp)
-	delete(a.conns, c.key)
+	for _, k := range c.keys {
+		if a.conns[k] == c {
+			delete(a.conns, k)
+		}
+	}
+	delete(a.live, c)
+	rest := a.byClient[c.key.client][:0]
+	for _, o := range a.byClient[c.key.client] {
+		if o != c {
+			rest = append(rest, o)
+		}
+	}
+	if len(rest) == 0 {
+		delete(a.byClient, c.key.client)
+	} else {
+		a.byClient[c.key.client] = rest
+	}
 }
 
 // Flush emits requests that waited ResponseTimeout and forgets connections
 // closed CloseGrace ago or idle IdleTimeout. Call it about once a second.
 func (a *Assembler) Flush(now time.Time) {
-	for _, c := range a.conns {
+	for c := range a.live {
 		switch {
 		case !c.closedAt.IsZero() && now.Sub(c.closedAt) >= a.lim.CloseGrace:
 			a.drop(c, "closed")
@@ -511,7 +582,7 @@ func (a *Assembler) Flush(now time.Time) {
 
 // Close emits every waiting request (the witness is stopping).
 func (a *Assembler) Close() {
-	for _, c := range a.conns {
+	for c := range a.live {
 		a.drop(c, "shutdown")
 	}
 }

@@ -373,3 +373,134 @@ func TestAssemblerNewConnectionOnReusedPort(t *testing.T) {
 		t.Errorf("requests %+v, want /a closed by the new SYN, then /b", c.out)
 	}
 }
+
+// Linux lets one client port carry connections to two servers at once (the
+// 4-tuples differ): the kubelet probing two runners, or a caller calling two
+// runners. Each is its own connection.
+func TestAssemblerOneClientPortToTwoServers(t *testing.T) {
+	var out []Request
+	a := NewAssembler(8001, Limits{}, func(r Request) { out = append(out, r) })
+	kubelet := netip.MustParseAddrPort("10.244.0.1:50000")
+	runnerA := netip.MustParseAddrPort("10.244.0.9:8001")
+	runnerB := netip.MustParseAddrPort("10.244.0.10:8001")
+	now := t0
+	feed := func(f tcpFrame) {
+		now = now.Add(time.Millisecond)
+		seg, err := DecodeEthernet(f.bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Add(seg, now)
+	}
+	probe := "GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: kube-probe/1.33\r\nConnection: close\r\n\r\n"
+	answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+	type side struct {
+		srv        netip.AddrPort
+		cISN, sISN uint32
+	}
+	A, B := side{runnerA, 111111, 222222}, side{runnerB, 3333333333, 44444}
+	feed(tcpFrame{src: kubelet, dst: A.srv, seq: A.cISN, flags: flagSYN})
+	feed(tcpFrame{src: kubelet, dst: B.srv, seq: B.cISN, flags: flagSYN})
+	feed(tcpFrame{src: A.srv, dst: kubelet, seq: A.sISN, flags: flagSYN})
+	feed(tcpFrame{src: B.srv, dst: kubelet, seq: B.sISN, flags: flagSYN})
+	feed(tcpFrame{src: kubelet, dst: A.srv, seq: A.cISN + 1, payload: []byte(probe)})
+	feed(tcpFrame{src: kubelet, dst: B.srv, seq: B.cISN + 1, payload: []byte(probe)})
+	feed(tcpFrame{src: A.srv, dst: kubelet, seq: A.sISN + 1, payload: []byte(answer), flags: flagFIN})
+	feed(tcpFrame{src: B.srv, dst: kubelet, seq: B.sISN + 1, payload: []byte(answer), flags: flagFIN})
+	a.Close()
+	answered := 0
+	for _, r := range out {
+		if r.Status == 200 {
+			answered++
+		}
+	}
+	if len(out) != 2 || answered != 2 {
+		t.Errorf("requests %+v, want two answered probes", out)
+	}
+}
+
+// A connection first seen in the middle (open before the witness started)
+// through a Service: the pod IP's copies are joined to the ClusterIP's by
+// their sequence numbers, the response's by its acknowledgment, so the
+// request is emitted once, answered, with both addresses.
+func TestAssemblerJoinsServiceCopiesMidstream(t *testing.T) {
+	c := newConversation(t, Limits{})
+	for _, f := range c.clientSegments(backendAddr, runnerAddr, postWorkflow, 30) {
+		viaService := f
+		viaService.dst = serviceAddr
+		c.feed(viaService) // caller's veth
+		c.feed(f)          // runner's veth
+	}
+	for _, f := range c.serverSegments(runnerAddr, backendAddr, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n") {
+		f.ack = c.cSeq
+		viaService := f
+		viaService.src = serviceAddr
+		c.feed(f) // runner's veth first
+		c.feed(viaService)
+	}
+	c.a.Close()
+	if len(c.out) != 1 || c.out[0].Status != 200 || strings.Join(c.out[0].ServerIPs, ",") != "10.96.14.7,10.244.0.9" {
+		t.Fatalf("requests %+v, want one answered request with the ClusterIP and the pod IP", c.out)
+	}
+	if st := c.a.Stats(); st.ConnsTotal != 1 || st.Duplicates != 3 || st.Drops.Total() != 0 {
+		t.Errorf("stats %+v: want one connection, its second copies counted as duplicates", st)
+	}
+}
+
+// The traffic of a v0.2.3+ backend to one runner through its Service, on
+// one kept-alive connection, every frame seen on both veths: a run answered
+// by an SSE stream in several chunks and segments, the between-run
+// listener's GET /events 404, a call with a chunked body, then /health.
+// Issue 26 suspected these; all four requests come out once, answered.
+func TestAssemblerKeptAliveRunnerTrafficThroughAService(t *testing.T) {
+	c := newConversation(t, Limits{})
+	twice := func(f tcpFrame) {
+		viaService := f
+		if f.dst == runnerAddr {
+			viaService.dst = serviceAddr
+			c.feed(viaService)
+			c.feed(f)
+		} else {
+			viaService.src = serviceAddr
+			c.feed(f)
+			c.feed(viaService)
+		}
+	}
+	twice(tcpFrame{src: backendAddr, dst: runnerAddr, seq: c.cISN, flags: flagSYN})
+	twice(tcpFrame{src: runnerAddr, dst: backendAddr, seq: c.sISN, ack: c.cISN + 1, flags: flagSYN})
+	exchange := func(req, resp string, reqCuts, respCuts []int) {
+		for _, f := range c.clientSegments(backendAddr, runnerAddr, req, reqCuts...) {
+			twice(f)
+		}
+		for _, f := range c.serverSegments(runnerAddr, backendAddr, resp, respCuts...) {
+			f.ack = c.cSeq
+			twice(f)
+		}
+	}
+	var sse strings.Builder
+	sse.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for _, ev := range []string{"RUN_STARTED", "TEXT_MESSAGE_CONTENT", "RUN_FINISHED"} {
+		data := `data: {"type":"` + ev + `"}` + "\n\n"
+		fmt.Fprintf(&sse, "%x\r\n%s\r\n", len(data), data)
+	}
+	sse.WriteString("0\r\n\r\n")
+	run := "POST / HTTP/1.1\r\nHost: session-a.proj-a.svc.cluster.local:8001\r\nContent-Length: 13\r\nAccept: text/event-stream\r\n" +
+		"X-Ambient-Session-Token: " + secretToken + "\r\n\r\n{\"messages\":1"
+	exchange(run, sse.String(), []int{60}, []int{40, 130, 170})
+	exchange("GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{\"detail\":\"Not Found\"}", nil, nil)
+	exchange("POST /interrupt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", []int{45}, nil)
+	exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}", nil, nil)
+	c.a.Close()
+	var got []string
+	for _, r := range c.out {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Method, r.Path, r.Status))
+	}
+	if want := "POST / 200,GET /events 404,POST /interrupt 200,GET /health 200"; strings.Join(got, ",") != want {
+		t.Fatalf("requests %q, want %s", got, want)
+	}
+	if st := c.a.Stats(); st.ConnsTotal != 1 || st.Drops.Total() != 0 || st.OrphanResponses != 0 {
+		t.Errorf("stats %+v: want one connection, no drop, no orphan answer", st)
+	}
+}

@@ -11,10 +11,13 @@
 // static binary (images.BuildWire). Each direction of each connection is
 // reassembled (out-of-order segments held, duplicates dropped) far enough to
 // parse HTTP/1.1 heads; bodies are skipped by their framing and never kept.
-// A connection is keyed by its client address and the server port only: a
-// call through a Service shows the ClusterIP on the caller's veth and the
-// pod IP on the runner's, and the second copy of every segment is then a
-// duplicate of the first (Stats.Duplicates), not a second request.
+// A connection is keyed by its client and server addresses. A call through
+// a Service shows the ClusterIP on the caller's veth and the pod IP on the
+// runner's: the second view is joined to the first by its sequence numbers
+// (the client's SYN, or bytes within 1 MiB of where the first view is), so
+// its copy of every segment is a duplicate (Stats.Duplicates), not a second
+// request, while two connections sharing a client port towards two servers
+// (the kubelet probing two runners) stay two.
 //
 // # Output: one JSON object a line on stdout
 //
@@ -62,6 +65,13 @@
 //
 // On Stop the pods are deleted (SIGTERM): each capture prints the requests
 // still waiting and a last stats line before it exits, and the harness logs
-// per node the requests captured against the runner access lines of the
-// same time and the capture's cost (Witness.Summary, Witness.Stats).
+// per node the requests captured against the runner access lines logged
+// while that capture ran, from its ready line to its last stats line, on the
+// node's clock as the runners' logs are (Witness.Summary, CountAccess). Not
+// counted, and named in the line: access lines from before the ready line or
+// after the last line (no capture ran then), and the harness's own
+// port-forwarded calls, which reach a runner on its pod's loopback and never
+// cross the node's interfaces. The line also gives the requests still in
+// flight at the stop, the worst read lag (how long after its answer a
+// request reached the ledger) and the capture's cost (Witness.Stats).
 package wire

@@ -11,6 +11,7 @@ const (
 	flagFIN = 0x01
 	flagSYN = 0x02
 	flagRST = 0x04
+	flagACK = 0x10
 )
 
 // Segment is one TCP segment decoded from a link-layer frame. Payload aliases
@@ -18,14 +19,17 @@ const (
 type Segment struct {
 	Src, Dst netip.AddrPort
 	Seq      uint32
-	Flags    uint8
-	Payload  []byte
+	// Ack is the acknowledgment number (meaningful with the ACK flag).
+	Ack     uint32
+	Flags   uint8
+	Payload []byte
 }
 
 // SYN, FIN and RST report the segment's flags.
 func (s Segment) SYN() bool { return s.Flags&flagSYN != 0 }
 func (s Segment) FIN() bool { return s.Flags&flagFIN != 0 }
 func (s Segment) RST() bool { return s.Flags&flagRST != 0 }
+func (s Segment) ACK() bool { return s.Flags&flagACK != 0 }
 
 // ErrNotTCP is returned for frames that are valid but carry no TCP segment
 // (ARP, UDP, IP fragments after the first): skipped, not counted as malformed.
@@ -123,6 +127,7 @@ func decodeTCP(src, dst netip.Addr, p []byte) (Segment, error) {
 		Src:     netip.AddrPortFrom(src, binary.BigEndian.Uint16(p[0:2])),
 		Dst:     netip.AddrPortFrom(dst, binary.BigEndian.Uint16(p[2:4])),
 		Seq:     binary.BigEndian.Uint32(p[4:8]),
+		Ack:     binary.BigEndian.Uint32(p[8:12]),
 		Flags:   p[13],
 		Payload: p[doff:],
 	}, nil

@@ -14,6 +14,7 @@ import (
 type tcpFrame struct {
 	src, dst netip.AddrPort
 	seq      uint32
+	ack      uint32
 	flags    uint8
 	payload  []byte
 	vlan     bool
@@ -26,6 +27,7 @@ func (f tcpFrame) bytes() []byte {
 	binary.BigEndian.PutUint16(tcp[0:], f.src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], f.dst.Port())
 	binary.BigEndian.PutUint32(tcp[4:], f.seq)
+	binary.BigEndian.PutUint32(tcp[8:], f.ack)
 	tcp[12] = 5 << 4
 	tcp[13] = f.flags | 0x10 // ACK, as on every segment but the first
 	tcp = append(tcp, f.payload...)

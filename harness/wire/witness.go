@@ -104,7 +104,6 @@ type Witness struct {
 	mu       sync.Mutex
 	nodes    []*nodeWitness
 	stopping bool
-	started  time.Time
 	stopOnce sync.Once
 }
 
@@ -122,6 +121,13 @@ type nodeWitness struct {
 	requests  int
 	badLines  int
 	lastStats *Stats
+	// readyAt and endAt bound what the capture could see (its ready line,
+	// its last stats line), on the node's clock like the runners' logs.
+	readyAt, endAt time.Time
+	// inFlight are requests still unanswered when the capture stopped.
+	inFlight int
+	// maxLag is how far the reading fell behind a request's capture.
+	maxLag time.Duration
 }
 
 // NewWitness returns a witness; Start runs it.
@@ -137,7 +143,6 @@ func (w *Witness) Name() string { return WitnessSource }
 // as SignalWireUnavailable). It returns nil either way.
 func (w *Witness) Start(ctx context.Context) error {
 	w.ctx, w.cancel = context.WithCancel(ctx)
-	w.started = time.Now()
 	if err := w.start(ctx); err != nil {
 		w.unavailable("", err.Error())
 	}
@@ -393,6 +398,9 @@ func (w *Witness) handle(nw *nodeWitness, b []byte) {
 	switch {
 	case l.Ready != nil:
 		nw.mu.Lock()
+		if nw.readyAt.IsZero() {
+			nw.readyAt = l.Ready.Time
+		}
 		if !nw.isReady && !nw.isFailed {
 			nw.isReady = true
 			close(nw.ready)
@@ -403,10 +411,22 @@ func (w *Witness) handle(nw *nodeWitness, b []byte) {
 	case l.Stats != nil:
 		nw.mu.Lock()
 		nw.lastStats = l.Stats
+		if l.Stats.Time.After(nw.endAt) {
+			nw.endAt = l.Stats.Time
+		}
 		nw.mu.Unlock()
 	case l.Request != nil:
 		nw.mu.Lock()
 		nw.requests++
+		if l.Request.Ended == "shutdown" {
+			nw.inFlight++
+		}
+		if rt := l.Request.ResponseTime; rt != nil {
+			// The line is written once the answer is seen.
+			if lag := time.Since(*rt); lag > nw.maxLag {
+				nw.maxLag = lag
+			}
+		}
 		nw.mu.Unlock()
 		w.in.Ledger.Add(w.Observation(nw.node, *l.Request))
 	}
@@ -425,20 +445,16 @@ func (w *Witness) Observation(node string, r Request) ledger.Observation {
 	}
 	// The runner is whichever server address a runner pod held: the pod IP
 	// (after DNAT), not the Service's ClusterIP.
-	for _, ip := range r.ServerIPs {
-		if wr.DstIP == "" {
-			wr.DstIP = ip
-		}
-		id := w.identify(ip, r.Time)
-		if id.Caller == ledger.CallerRunner {
-			wr.DstIP = ip
-			o.RunnerPod, o.RunnerImage, o.RunnerCreated = id.Pod, id.Image, id.Created
-			ns, name, _ := strings.Cut(id.Pod, "/")
-			o.Namespace = ns
-			if s, ok := strings.CutSuffix(name, "-runner"); ok {
-				o.Session = s
-			}
-			break
+	if len(r.ServerIPs) > 0 {
+		wr.DstIP = r.ServerIPs[0]
+	}
+	if ip, id, ok := w.identifyRunner(r.ServerIPs, r.Time); ok {
+		wr.DstIP = ip
+		o.RunnerPod, o.RunnerImage, o.RunnerCreated = id.Pod, id.Image, id.Created
+		ns, name, _ := strings.Cut(id.Pod, "/")
+		o.Namespace = ns
+		if s, ok := strings.CutSuffix(name, "-runner"); ok {
+			o.Session = s
 		}
 	}
 	for _, th := range r.TokenHeaders {
@@ -464,6 +480,29 @@ func (w *Witness) identify(ip string, t time.Time) detect.Identity {
 		}
 	}
 	return id
+}
+
+// identifyRunner returns the server address a runner pod held at t. Every
+// address is asked on each try before the pod watch is given time: a call
+// through a Service lists the ClusterIP, which no pod ever holds, next to
+// the pod IP, and waiting on the ClusterIP first cost each such request
+// (AttributionTries-1) x AttributionDelay, so the reading fell minutes
+// behind the capture on a busy cell.
+func (w *Witness) identifyRunner(ips []string, t time.Time) (string, detect.Identity, bool) {
+	if w.in.Resolver == nil || len(ips) == 0 {
+		return "", detect.Identity{}, false
+	}
+	for i := 0; i < w.in.AttributionTries; i++ {
+		for _, ip := range ips {
+			if id := w.in.Resolver.Identify(ip, t); id.Caller == ledger.CallerRunner {
+				return ip, id, true
+			}
+		}
+		if i+1 < w.in.AttributionTries {
+			time.Sleep(w.in.AttributionDelay)
+		}
+	}
+	return "", detect.Identity{}, false
 }
 
 // Describe is a request's one-line account: names and fingerprints only.
@@ -555,6 +594,14 @@ type NodeStats struct {
 	// when none came).
 	Requests int
 	Stats    *Stats
+	// ReadyAt and EndAt are the capture's window: its ready line and its
+	// last stats line (zero when none came).
+	ReadyAt, EndAt time.Time
+	// InFlight are the requests still unanswered when the capture stopped.
+	InFlight int
+	// MaxReadLag is how long after its capture a request line was read at
+	// worst: the ledger lags the wire by that much.
+	MaxReadLag time.Duration
 }
 
 // Stats returns each node's last report: the witness's cost and counts.
@@ -562,29 +609,70 @@ func (w *Witness) Stats() []NodeStats {
 	var out []NodeStats
 	for _, nw := range w.nodeList() {
 		nw.mu.Lock()
-		out = append(out, NodeStats{Node: nw.node, Requests: nw.requests, Stats: nw.lastStats})
+		out = append(out, NodeStats{Node: nw.node, Requests: nw.requests, Stats: nw.lastStats,
+			ReadyAt: nw.readyAt, EndAt: nw.endAt, InFlight: nw.inFlight, MaxReadLag: nw.maxLag})
 		nw.mu.Unlock()
 	}
 	return out
 }
 
-// Summary is one line a node: requests captured against the runner access
-// lines the ledger holds for the same time (callers other than the
-// harness's port-forwards, which never cross the node's interfaces), drops
-// and cost.
-func (w *Witness) Summary() []string {
-	var access int
-	if w.in.Ledger != nil {
-		access = len(w.in.Ledger.Filter(func(o ledger.Observation) bool {
-			return o.Signal == ledger.SignalRunnerAccess && o.Caller != ledger.CallerHarness && !o.Time.Before(w.started)
-		}))
+// AccessCount is the runner access lines a node's capture is compared with.
+type AccessCount struct {
+	// InWindow were logged while the capture ran: the requests it should have seen.
+	InWindow int
+	// Harness are the harness's own port-forwarded calls in that window:
+	// they reach the runner on its pod's loopback and never cross the
+	// node's interfaces, so no capture can see them.
+	Harness int
+	// Before and After were logged before the capture was ready or after it stopped.
+	Before, After int
+}
+
+// CountAccess counts the runner access lines of l against a capture that
+// ran from readyAt to endAt (endAt zero: still running).
+func CountAccess(l *ledger.Ledger, readyAt, endAt time.Time) AccessCount {
+	var c AccessCount
+	if l == nil {
+		return c
 	}
+	for _, o := range l.Filter(func(o ledger.Observation) bool { return o.Signal == ledger.SignalRunnerAccess }) {
+		switch {
+		case o.Time.Before(readyAt):
+			c.Before++
+		case !endAt.IsZero() && o.Time.After(endAt):
+			c.After++
+		case o.Caller == ledger.CallerHarness:
+			c.Harness++
+		default:
+			c.InWindow++
+		}
+	}
+	return c
+}
+
+// Summary is one line a node: the requests captured against the runner
+// access lines logged while that capture ran (like with like: lines from
+// before its ready line or after its last line, and the harness's
+// port-forwards, are counted apart and named), drops and cost.
+func (w *Witness) Summary() []string {
 	var out []string
 	for _, ns := range w.Stats() {
-		line := fmt.Sprintf("wire witness on %s: %d requests captured; runners logged %d access lines (harness port-forwards excluded)", ns.Node, ns.Requests, access)
+		var line string
+		if ns.ReadyAt.IsZero() {
+			line = fmt.Sprintf("wire witness on %s: %d requests captured; no ready line, so no window to compare with the runners' access lines", ns.Node, ns.Requests)
+		} else {
+			end := "its end"
+			if !ns.EndAt.IsZero() {
+				end = ns.EndAt.UTC().Format("15:04:05")
+			}
+			c := CountAccess(w.in.Ledger, ns.ReadyAt, ns.EndAt)
+			line = fmt.Sprintf("wire witness on %s: %d requests captured %s-%s UTC; runners logged %d access lines in that window "+
+				"(not counted: %d from harness port-forwards, which never cross the node's interfaces; %d before the capture was ready; %d after it stopped)",
+				ns.Node, ns.Requests, ns.ReadyAt.UTC().Format("15:04:05"), end, c.InWindow, c.Harness, c.Before, c.After)
+		}
 		if s := ns.Stats; s != nil {
-			line += fmt.Sprintf("; %d answered, %d unanswered; %d packets, %d duplicates, %d drops; cpu %.2f s, peak rss %d KiB",
-				s.Responses, s.Unanswered, s.Packets, s.Duplicates, s.Drops.Total(), s.CPUSeconds, s.MaxRSSBytes/1024)
+			line += fmt.Sprintf("; %d answered, %d unanswered (%d in flight at stop); %d packets, %d duplicates, %d drops; read lag max %.1f s; cpu %.2f s, peak rss %d KiB",
+				s.Responses, s.Unanswered, ns.InFlight, s.Packets, s.Duplicates, s.Drops.Total(), ns.MaxReadLag.Seconds(), s.CPUSeconds, s.MaxRSSBytes/1024)
 			if s.CgroupMemoryPeak > 0 {
 				line += fmt.Sprintf(", cgroup memory peak %d KiB", s.CgroupMemoryPeak/1024)
 			}

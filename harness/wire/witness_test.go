@@ -315,3 +315,87 @@ func TestObservationNeverHoldsAValue(t *testing.T) {
 		t.Errorf("detail lacks the fingerprint or the unanswered status: %s", b)
 	}
 }
+
+// A call through a Service lists the ClusterIP (no pod holds it) before the
+// runner pod's IP. Reading such a line must not wait for the pod watch on
+// the ClusterIP: at 600 ms a request the harness's reading fell minutes
+// behind a busy cell's capture (issue 26).
+func TestWitnessAttributesAServiceCallWithoutWaiting(t *testing.T) {
+	w := NewWitness(WitnessInput{Resolver: resolverWithPods(t), AttributionTries: 3, AttributionDelay: 200 * time.Millisecond})
+	viaService := Request{Kind: KindRequest, Time: t0, Src: "10.244.0.5:41234", ServerIPs: []string{"10.96.14.7", "10.244.0.9"},
+		Method: "POST", Path: "/", Status: 200, HeaderNames: []string{"Host"}}
+	began := time.Now()
+	for range 5 {
+		o := w.Observation("uh-control-plane", viaService)
+		if o.RunnerPod != "proj-a/sess-a-runner" || o.Wire.DstIP != "10.244.0.9" || o.Caller != ledger.CallerBackend {
+			t.Fatalf("observation %+v, wire %+v: want the runner pod behind the ClusterIP", o, o.Wire)
+		}
+	}
+	if d := time.Since(began); d > 200*time.Millisecond {
+		t.Errorf("5 Service-routed requests took %s to attribute, want no attribution wait (< 200ms)", d)
+	}
+
+	// No address a runner holds: the watch gets its tries once for the
+	// request, not once per address.
+	unknown := viaService
+	unknown.ServerIPs = []string{"10.96.14.8", "10.244.0.77"}
+	began = time.Now()
+	if o := w.Observation("uh-control-plane", unknown); o.RunnerPod != "" || o.Wire.DstIP != "10.96.14.8" {
+		t.Errorf("observation %+v, wire %+v: want no runner and the first server address", o, o.Wire)
+	}
+	if d := time.Since(began); d < 400*time.Millisecond || d > 700*time.Millisecond {
+		t.Errorf("an unknown runner took %s, want the 2 waits of one attribution (400ms)", d)
+	}
+}
+
+// The summary compares the requests captured with the access lines logged
+// while the capture ran, and names what it leaves out (issue 26: lines
+// logged after the capture stopped were counted as requests it lost).
+func TestWitnessSummaryComparesTheCaptureWindow(t *testing.T) {
+	l := ledger.New()
+	w := NewWitness(WitnessInput{Ledger: l})
+	nw := &nodeWitness{node: "uh-control-plane", pod: "uh-wire-witness-x", ready: make(chan struct{}), failed: make(chan string, 1), done: make(chan struct{})}
+	w.nodes = append(w.nodes, nw)
+	ready, end := t0, t0.Add(time.Minute)
+	access := func(at time.Duration, caller ledger.Caller) {
+		l.Add(ledger.Observation{Time: t0.Add(at), Signal: ledger.SignalRunnerAccess, Source: "runner-log:proj-a/sess-a-runner",
+			Caller: caller, Method: "GET", Path: "/health", Status: 200})
+	}
+	access(-5*time.Second, ledger.CallerKubelet) // before the capture was ready
+	access(10*time.Second, ledger.CallerKubelet)
+	access(20*time.Second, ledger.CallerBackend)
+	access(30*time.Second, ledger.CallerHarness) // a port-forward: on the pod's loopback
+	access(70*time.Second, ledger.CallerKubelet) // after the capture stopped
+	access(90*time.Second, ledger.CallerBackend)
+	line := func(v any) []byte {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	w.handle(nw, line(Ready{Kind: KindReady, Time: ready, Port: 8001}))
+	for _, at := range []time.Duration{10 * time.Second, 20 * time.Second} {
+		rt := t0.Add(at + time.Millisecond)
+		w.handle(nw, line(Request{Kind: KindRequest, Time: t0.Add(at), Src: "10.244.0.1:50000", ServerIPs: []string{"10.244.0.9"},
+			Method: "GET", Path: "/health", Status: 200, ResponseTime: &rt, HeaderNames: []string{"Host"}}))
+	}
+	w.handle(nw, line(Stats{Kind: KindStats, Time: end, Packets: 20, Requests: 2, Responses: 2}))
+
+	got := w.Summary()
+	if len(got) != 1 {
+		t.Fatalf("summary %q, want one line", got)
+	}
+	for _, want := range []string{
+		"2 requests captured 11:00:00-11:01:00 UTC; runners logged 2 access lines in that window",
+		"1 from harness port-forwards", "1 before the capture was ready", "2 after it stopped",
+		"2 answered, 0 unanswered (0 in flight at stop)",
+	} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("summary %q lacks %q", got[0], want)
+		}
+	}
+	if c := CountAccess(l, ready, end); c != (AccessCount{InWindow: 2, Harness: 1, Before: 1, After: 2}) {
+		t.Errorf("CountAccess %+v", c)
+	}
+}
