@@ -10,13 +10,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/boundedfile"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	simplatform "github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
@@ -392,13 +392,17 @@ func unsimulated(cat *catalog.Catalog, imgs platform.Images) string {
 	if cat.Build != catalog.BuildSimulated {
 		return ""
 	}
+	sim, err := simplatform.Default()
+	if err != nil {
+		return fmt.Sprintf("the simulated images cannot be checked: %v", err)
+	}
 	var bad []string
 	for _, img := range imgs.List() {
 		if !strings.HasPrefix(img, images.DefaultPrefix+"/") {
 			continue
 		}
 		_, tag, _ := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
-		if _, err := release.Lookup(tag); err != nil {
+		if err := sim.Lookup(tag); err != nil {
 			bad = append(bad, img)
 		}
 	}
@@ -406,7 +410,7 @@ func unsimulated(cat *catalog.Catalog, imgs platform.Images) string {
 		return ""
 	}
 	return fmt.Sprintf("%s: the simulated platform has no such release (want tags among %s, or <release>%s<fault>)",
-		strings.Join(bad, ", "), strings.Join(release.Versions(), ", "), release.FaultTagInfix)
+		strings.Join(bad, ", "), strings.Join(sim.Versions(), ", "), sim.FaultTagInfix)
 }
 
 // Image-template placeholders.
