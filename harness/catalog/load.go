@@ -286,28 +286,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields, names := yamlFields(t)
-		seen := map[string]int{}
-		for _, kv := range mappingPairs(n) {
-			key, val := kv[0], kv[1]
-			if !w.scalarKey(key, path) {
-				continue
-			}
-			child := yamlin.JoinField(path, key.Value)
-			if prev, dup := seen[key.Value]; dup {
-				w.decodeErrorsCovered = true
-				w.add(key.Line, child, "is set twice (first at line %d)", prev)
-				continue
-			}
-			seen[key.Value] = key.Line
+		w.eachKey(n, path, func(key, val *yaml.Node, child string) {
 			ft, ok := fields[key.Value]
 			if !ok {
 				w.add(key.Line, child, "unknown field %q (valid fields: %s)", key.Value, strings.Join(names, ", "))
 				w.unknown = append(w.unknown, w.problems[len(w.problems)-1])
-				continue
+				return
 			}
 			w.record(child, key.Line)
 			w.walk(val, ft, child)
-		}
+		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.wrongKind(n, path, "a list")
@@ -321,22 +309,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.wrongKind(n, path, "a mapping")
 			return
 		}
-		seen := map[string]int{}
-		for _, kv := range mappingPairs(n) {
-			key, val := kv[0], kv[1]
-			if !w.scalarKey(key, path) {
-				continue
-			}
-			child := yamlin.JoinField(path, key.Value)
-			if prev, dup := seen[key.Value]; dup {
-				w.decodeErrorsCovered = true
-				w.add(key.Line, child, "is set twice (first at line %d)", prev)
-				continue
-			}
-			seen[key.Value] = key.Line
+		w.eachKey(n, path, func(key, val *yaml.Node, child string) {
 			w.record(child, key.Line)
 			w.walk(val, t.Elem(), child)
-		}
+		})
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.wrongKind(n, path, "a string")
@@ -349,6 +325,26 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.decodeErrorsCovered = true
 			w.add(n.Line, path, "%s", yamlProblem(w.file, err.Error()).Message)
 		}
+	}
+}
+
+// eachKey calls visit for each key of mapping n (merge keys resolved) that
+// is a plain name set once; other keys are problems.
+func (w *walker) eachKey(n *yaml.Node, path string, visit func(key, val *yaml.Node, child string)) {
+	seen := map[string]int{}
+	for _, kv := range mappingPairs(n) {
+		key, val := kv[0], kv[1]
+		if !w.scalarKey(key, path) {
+			continue
+		}
+		child := yamlin.JoinField(path, key.Value)
+		if prev, dup := seen[key.Value]; dup {
+			w.decodeErrorsCovered = true
+			w.add(key.Line, child, "is set twice (first at line %d)", prev)
+			continue
+		}
+		seen[key.Value] = key.Line
+		visit(key, val, child)
 	}
 }
 
