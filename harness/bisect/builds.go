@@ -1,32 +1,29 @@
 package bisect
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/boundedfile"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	simplatform "github.com/ambient-e2e/upgrade-harness/harness/simulated"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // BuildsKind is the kind of a builds file.
 const BuildsKind = "Builds"
 
-// MaxBuilds bounds a build list: as a catalog's lists, and ⌈log2 1000⌉ = 10 cells.
+// MaxBuilds bounds a build list (buildsSpec.MaxItems): as a catalog's lists, and ⌈log2 1000⌉ = 10 cells.
 const MaxBuilds = 1000
 
 // MaxListFile bounds a builds file and an ids file (a few KiB in practice).
@@ -142,11 +139,7 @@ func LoadBuildsFile(path string, cat *catalog.Catalog) ([]Build, error) {
 		case "builds":
 			buildsSeen = true
 			if val.Kind != yaml.SequenceNode {
-				p.add(val.Line, "builds", "is %s (want a list of builds, each with name and images)", kindName(val))
-				continue
-			}
-			if len(val.Content) > MaxBuilds {
-				p.add(val.Line, "builds", "has %d entries (want at most %d)", len(val.Content), MaxBuilds)
+				p.add(val.Line, "builds", "is %s (want a list of builds, each with name and images)", yamlin.KindName(val))
 				continue
 			}
 			for i, n := range val.Content {
@@ -179,61 +172,29 @@ func hasKey(n *yaml.Node, key string) bool {
 	return false
 }
 
+// buildsSpec is a builds file as yamlin parses it: bounded as a catalog.
+var buildsSpec = yamlin.Spec{
+	MaxDepth: catalog.MaxDepth, MaxEntries: catalog.MaxEntries, MaxItems: MaxBuilds, MaxDocuments: 1000,
+	A: "a builds file", Document: "Builds document",
+	TypicalDepth: "a builds file nests 3 deep", TypicalEntries: "a builds file has a few hundred",
+	TypicalKeys: "a build has 4 fields", TypicalItems: "a bisect halves a few dozen builds",
+	Empty:          "is empty (want a mapping with builds: a list of builds)",
+	SecondDocument: func(int) string { return "holds more than one YAML document (want exactly one)" },
+	SyntaxPrefix:   "is not valid YAML: ",
+}
+
 // parseDocument parses data as exactly one YAML document whose root is a mapping.
 func parseDocument(p *problems, data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.add(0, "", "is empty (want a mapping with builds: a list of builds)")
-		} else {
-			line, msg := yamlErrorLine(err)
-			p.add(line, "", "is not valid YAML: %s", msg)
-		}
+	root, bad := yamlin.Parse(p.file, data, buildsSpec)
+	if bad != nil {
+		p.list = append(p.list, *bad)
 		return nil
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		p.add(extra.Line, "", "holds more than one YAML document (want exactly one)")
+	if root.Kind != yaml.MappingNode {
+		p.add(root.Line, "", "is %s (want a mapping with builds: a list of builds)", yamlin.KindName(root))
 		return nil
 	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		line := doc.Line
-		what := "empty"
-		if len(doc.Content) > 0 {
-			line, what = doc.Content[0].Line, kindName(doc.Content[0])
-		}
-		p.add(line, "", "is %s (want a mapping with builds: a list of builds)", what)
-		return nil
-	}
-	return doc.Content[0]
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlErrorLine(err error) (int, string) {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n, m[2]
-	}
-	return 0, strings.TrimPrefix(err.Error(), "yaml: ")
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "empty"
-		}
-		return fmt.Sprintf("the value %q", n.Value)
-	}
-	return "not a value"
+	return root
 }
 
 // pairs are a mapping's key/value nodes; duplicate and non-scalar keys,
@@ -243,10 +204,10 @@ func pairs(p *problems, n *yaml.Node, field string) [][2]*yaml.Node {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		kf := join(field, k.Value)
+		kf := yamlin.JoinField(field, k.Value)
 		switch {
 		case k.Kind != yaml.ScalarNode || k.Tag == "!!merge":
-			p.add(k.Line, field, "has a key that is %s (want plain field names)", kindName(k))
+			p.add(k.Line, field, "has a key that is %s (want plain field names)", yamlin.KindName(k))
 			continue
 		case seen[k.Value]:
 			p.add(k.Line, kf, "is given twice (want each field once)")
@@ -261,17 +222,10 @@ func pairs(p *problems, n *yaml.Node, field string) [][2]*yaml.Node {
 	return out
 }
 
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
 // scalar is n's text when n is a non-empty scalar.
 func scalar(p *problems, n *yaml.Node, field string) (string, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
-		p.add(n.Line, field, "is %s (want a text value)", kindName(n))
+		p.add(n.Line, field, "is %s (want a text value)", yamlin.KindName(n))
 		return "", false
 	}
 	return n.Value, true
@@ -280,7 +234,7 @@ func scalar(p *problems, n *yaml.Node, field string) (string, bool) {
 // buildEntry reads builds[i].
 func buildEntry(p *problems, n *yaml.Node, field, dir string, base catalog.Release) (Build, bool) {
 	if n.Kind != yaml.MappingNode {
-		p.add(n.Line, field, "is %s (want a mapping with name, images and optionally manifests)", kindName(n))
+		p.add(n.Line, field, "is %s (want a mapping with name, images and optionally manifests)", yamlin.KindName(n))
 		return Build{}, false
 	}
 	b := Build{line: n.Line, field: field, Release: catalog.Release{Images: base.Images, Manifests: base.Manifests}}
@@ -288,7 +242,7 @@ func buildEntry(p *problems, n *yaml.Node, field, dir string, base catalog.Relea
 	var imagesGiven bool
 	for _, kv := range pairs(p, n, field) {
 		key, val := kv[0], kv[1]
-		f := join(field, key.Value)
+		f := yamlin.JoinField(field, key.Value)
 		switch key.Value {
 		case "name":
 			s, good := scalar(p, val, f)
@@ -316,11 +270,11 @@ func buildEntry(p *problems, n *yaml.Node, field, dir string, base catalog.Relea
 		}
 	}
 	if b.Name == "" && ok {
-		p.add(n.Line, join(field, "name"), "is required (want %s)", buildNameGrammar)
+		p.add(n.Line, yamlin.JoinField(field, "name"), "is required (want %s)", buildNameGrammar)
 		ok = false
 	}
 	if !imagesGiven && !b.OwnManifests && ok {
-		p.add(n.Line, join(field, "images"), "is required (want the build's images, e.g. {operator: quay.io/ambient_code/vteam_operator:<tag>, …}; components left out keep the newest release's)")
+		p.add(n.Line, yamlin.JoinField(field, "images"), "is required (want the build's images, e.g. {operator: quay.io/ambient_code/vteam_operator:<tag>, …}; components left out keep the newest release's)")
 		ok = false
 	}
 	b.Release.Version = b.Name
@@ -329,13 +283,13 @@ func buildEntry(p *problems, n *yaml.Node, field, dir string, base catalog.Relea
 
 func buildImages(p *problems, n *yaml.Node, field string, imgs *platform.Images) bool {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		p.add(n.Line, field, "is %s (want a mapping of component to image: operator, backend, runner, stateSync)", kindName(n))
+		p.add(n.Line, field, "is %s (want a mapping of component to image: operator, backend, runner, stateSync)", yamlin.KindName(n))
 		return false
 	}
 	ok := true
 	for _, kv := range pairs(p, n, field) {
 		key, val := kv[0], kv[1]
-		f := join(field, key.Value)
+		f := yamlin.JoinField(field, key.Value)
 		comp := platform.Component(key.Value)
 		if !slices.Contains(platform.ImageComponents, comp) {
 			p.add(key.Line, f, "unknown component (want operator, backend, runner or stateSync)")
@@ -372,13 +326,13 @@ func pinnedImage(img string) string {
 
 func buildManifests(p *problems, n *yaml.Node, field, dir string, b *Build) bool {
 	if n.Kind != yaml.MappingNode {
-		p.add(n.Line, field, "is %s (want path: <file or kustomize directory, relative to the builds file>)", kindName(n))
+		p.add(n.Line, field, "is %s (want path: <file or kustomize directory, relative to the builds file>)", yamlin.KindName(n))
 		return false
 	}
 	var path string
 	for _, kv := range pairs(p, n, field) {
 		key, val := kv[0], kv[1]
-		f := join(field, key.Value)
+		f := yamlin.JoinField(field, key.Value)
 		if key.Value != "path" {
 			p.add(key.Line, f, "unknown field (want path: a manifest file or kustomize directory; a git source belongs in a catalog)")
 			return false
@@ -397,7 +351,7 @@ func buildManifests(p *problems, n *yaml.Node, field, dir string, b *Build) bool
 		}
 	}
 	if path == "" {
-		p.add(n.Line, join(field, "path"), "is required (want a manifest file or kustomize directory, relative to the builds file)")
+		p.add(n.Line, yamlin.JoinField(field, "path"), "is required (want a manifest file or kustomize directory, relative to the builds file)")
 		return false
 	}
 	b.Release.Manifests = catalog.LocalManifests(path)
@@ -438,13 +392,17 @@ func unsimulated(cat *catalog.Catalog, imgs platform.Images) string {
 	if cat.Build != catalog.BuildSimulated {
 		return ""
 	}
+	sim, err := simplatform.Default()
+	if err != nil {
+		return fmt.Sprintf("the simulated images cannot be checked: %v", err)
+	}
 	var bad []string
 	for _, img := range imgs.List() {
 		if !strings.HasPrefix(img, images.DefaultPrefix+"/") {
 			continue
 		}
 		_, tag, _ := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
-		if _, err := release.Lookup(tag); err != nil {
+		if err := sim.Lookup(tag); err != nil {
 			bad = append(bad, img)
 		}
 	}
@@ -452,7 +410,7 @@ func unsimulated(cat *catalog.Catalog, imgs platform.Images) string {
 		return ""
 	}
 	return fmt.Sprintf("%s: the simulated platform has no such release (want tags among %s, or <release>%s<fault>)",
-		strings.Join(bad, ", "), strings.Join(release.Versions(), ", "), release.FaultTagInfix)
+		strings.Join(bad, ", "), strings.Join(sim.Versions(), ", "), sim.FaultTagInfix)
 }
 
 // Image-template placeholders.

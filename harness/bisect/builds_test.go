@@ -99,6 +99,9 @@ func TestBadBuildListsNameFileLineField(t *testing.T) {
 		{"two documents", "builds: []\n---\nbuilds: []\n", []string{"holds more than one YAML document"}},
 		{"wrong kind", "kind: Catalog\nbuilds: []\n", []string{`:1: kind: "Catalog" is not a builds file (want kind: Builds)`}},
 		{"empty", "", []string{"is empty"}},
+		// Bounded before parsing, as a catalog (yamlin).
+		{"too deep", "builds: " + strings.Repeat("[", 40) + "\n", []string{":1:", "collections nest more than 32 levels deep here (want at most 32: a builds file nests 3 deep"}},
+		{"too many builds", "builds:\n" + strings.Repeat("  - {name: b}\n", MaxBuilds+1), []string{":2:3: this list has 1001 items (want at most 1000: a bisect halves a few dozen builds)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")

@@ -8,66 +8,22 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // Problem is one thing wrong with a catalog, located in its file.
-type Problem struct {
-	File string
-	// Line is 1-based; 0 when the position is unknown. Column (1-based) is
-	// set for YAML syntax errors only.
-	Line   int
-	Column int
-	// Field is the path of the offending field, e.g. "releases[1].images.operator".
-	Field   string
-	Message string
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(p.Line))
-		if p.Column > 0 {
-			b.WriteString(":" + strconv.Itoa(p.Column))
-		}
-	}
-	b.WriteString(": ")
-	if p.Field != "" {
-		b.WriteString(p.Field + ": ")
-	}
-	b.WriteString(p.Message)
-	return b.String()
-}
+type Problem = yamlin.Problem
 
 // ValidationError collects every problem of a catalog, so one run shows them all.
-type ValidationError struct {
-	Problems []Problem
-}
+type ValidationError = yamlin.ValidationError
 
-func (e *ValidationError) Error() string {
-	shown := e.Problems
-	if len(shown) > MaxShownProblems {
-		shown = shown[:MaxShownProblems]
-	}
-	lines := make([]string, len(shown), len(shown)+1)
-	for i, p := range shown {
-		lines[i] = p.String()
-	}
-	if more := len(e.Problems) - len(shown); more > 0 {
-		lines = append(lines, fmt.Sprintf("… and %d more problems (the first %d are shown; fix them and run again)", more, len(shown)))
-	}
-	return strings.Join(lines, "\n")
-}
-
-// MaxShownProblems caps the problems an error message lists: a generated
-// file can have thousands, and the first ones say what is wrong.
-const MaxShownProblems = 50
+// MaxShownProblems caps the problems an error message lists.
+const MaxShownProblems = yamlin.MaxShownProblems
 
 // LoadOption tunes Load.
 type LoadOption func(*loadOptions)
@@ -200,22 +156,9 @@ func Available(dir string) []string {
 // alone do not stop it: they come back as problems next to a decoded catalog,
 // so that Validate can add its own. Semantic checks are Validate's.
 func parse(file string, data []byte) (*Catalog, []Problem, error) {
-	if deep := checkDepth(file, data); deep != nil {
-		return nil, nil, &ValidationError{Problems: []Problem{*deep}}
-	}
-	docs, syntax := documents(file, data)
-	switch {
-	case syntax != nil:
-		return nil, nil, &ValidationError{Problems: []Problem{*syntax}}
-	case len(docs) == 0:
-		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Message: "file is empty (want a Catalog document)"}}}
-	case len(docs) > 1:
-		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Line: documentStart(data, docs[1].Content[0].Line),
-			Message: fmt.Sprintf("a second YAML document starts here; the file holds %d (want exactly one Catalog document per file)", len(docs))}}}
-	}
-	root := docs[0].Content[0]
-	if wide := checkCollectionSizes(file, root); wide != nil {
-		return nil, nil, &ValidationError{Problems: []Problem{*wide}}
+	root, bad := yamlin.Parse(file, data, catalogSpec)
+	if bad != nil {
+		return nil, nil, &ValidationError{Problems: []Problem{*bad}}
 	}
 
 	// Decode first: yaml.v3 refuses alias bombs ("excessive aliasing"), which
@@ -256,11 +199,8 @@ const maxWalkNodes = 1 << 20
 // yamlProblem turns a yaml.v3 decode message into a Problem in the user's
 // words: its tags (!!int, !!seq, …) named, its Go types not shown.
 func yamlProblem(file, msg string) Problem {
-	p := Problem{File: file, Message: strings.TrimPrefix(strings.TrimSpace(msg), "yaml: ")}
-	if m := yamlLineRE.FindStringSubmatch(p.Message); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
-		p.Message = m[2]
-	}
+	p := Problem{File: file}
+	p.Line, p.Message = yamlin.ErrorLine(msg)
 	if i := strings.Index(p.Message, " into "); i >= 0 && strings.HasPrefix(p.Message, "cannot unmarshal") {
 		p.Message = p.Message[:i] + " into this field (want the kind of value fixtures/releases/README.md gives it)"
 	}
@@ -305,23 +245,9 @@ func (w *walker) record(path string, line int) {
 	}
 }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("the scalar %q", n.Value)
-	}
-	return "something else"
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
-
 func (w *walker) wrongKind(n *yaml.Node, path, want string) {
 	w.decodeErrorsCovered = true
-	w.add(n.Line, path, "is %s (want %s)", kindName(n), want)
+	w.add(n.Line, path, "is %s (want %s)", yamlin.KindName(n), want)
 }
 
 // scalarKey reports a mapping key that is not a plain name (YAML allows
@@ -335,7 +261,7 @@ func (w *walker) scalarKey(key *yaml.Node, path string) bool {
 	if where == "" {
 		where = "the top level"
 	}
-	w.add(key.Line, path, "a key in %s is %s (want a field name)", where, kindName(key))
+	w.add(key.Line, path, "a key in %s is %s (want a field name)", where, yamlin.KindName(key))
 	return false
 }
 
@@ -350,7 +276,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if isNull(n) {
+	if yamlin.IsNull(n) {
 		return
 	}
 	switch t.Kind() {
@@ -360,28 +286,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			return
 		}
 		fields, names := yamlFields(t)
-		seen := map[string]int{}
-		for _, kv := range mappingPairs(n) {
-			key, val := kv[0], kv[1]
-			if !w.scalarKey(key, path) {
-				continue
-			}
-			child := joinPath(path, key.Value)
-			if prev, dup := seen[key.Value]; dup {
-				w.decodeErrorsCovered = true
-				w.add(key.Line, child, "is set twice (first at line %d)", prev)
-				continue
-			}
-			seen[key.Value] = key.Line
+		w.eachKey(n, path, func(key, val *yaml.Node, child string) {
 			ft, ok := fields[key.Value]
 			if !ok {
 				w.add(key.Line, child, "unknown field %q (valid fields: %s)", key.Value, strings.Join(names, ", "))
 				w.unknown = append(w.unknown, w.problems[len(w.problems)-1])
-				continue
+				return
 			}
 			w.record(child, key.Line)
 			w.walk(val, ft, child)
-		}
+		})
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.wrongKind(n, path, "a list")
@@ -395,22 +309,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.wrongKind(n, path, "a mapping")
 			return
 		}
-		seen := map[string]int{}
-		for _, kv := range mappingPairs(n) {
-			key, val := kv[0], kv[1]
-			if !w.scalarKey(key, path) {
-				continue
-			}
-			child := joinPath(path, key.Value)
-			if prev, dup := seen[key.Value]; dup {
-				w.decodeErrorsCovered = true
-				w.add(key.Line, child, "is set twice (first at line %d)", prev)
-				continue
-			}
-			seen[key.Value] = key.Line
+		w.eachKey(n, path, func(key, val *yaml.Node, child string) {
 			w.record(child, key.Line)
 			w.walk(val, t.Elem(), child)
-		}
+		})
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.wrongKind(n, path, "a string")
@@ -423,6 +325,26 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.decodeErrorsCovered = true
 			w.add(n.Line, path, "%s", yamlProblem(w.file, err.Error()).Message)
 		}
+	}
+}
+
+// eachKey calls visit for each key of mapping n (merge keys resolved) that
+// is a plain name set once; other keys are problems.
+func (w *walker) eachKey(n *yaml.Node, path string, visit func(key, val *yaml.Node, child string)) {
+	seen := map[string]int{}
+	for _, kv := range mappingPairs(n) {
+		key, val := kv[0], kv[1]
+		if !w.scalarKey(key, path) {
+			continue
+		}
+		child := yamlin.JoinField(path, key.Value)
+		if prev, dup := seen[key.Value]; dup {
+			w.decodeErrorsCovered = true
+			w.add(key.Line, child, "is set twice (first at line %d)", prev)
+			continue
+		}
+		seen[key.Value] = key.Line
+		visit(key, val, child)
 	}
 }
 
@@ -471,13 +393,6 @@ func mappingPairs(n *yaml.Node) [][2]*yaml.Node {
 		add(m, 0)
 	}
 	return append(own, merged...)
-}
-
-func joinPath(parent, key string) string {
-	if parent == "" {
-		return key
-	}
-	return parent + "." + key
 }
 
 // yamlFields maps the yaml names of t's fields to their types.

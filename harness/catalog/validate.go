@@ -10,10 +10,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -367,18 +367,17 @@ func (v *validator) diagnoses(field string, list []DiagnosisSpec) {
 }
 
 // fault checks a seeded fault's name; a simulated catalog must name one the
-// simulated platform can bake in (fixtures/platform/release).
+// simulated platform can bake in (its list: harness/simulated).
 func (v *validator) fault(field, name string) {
 	if name == "" {
 		return
 	}
 	if v.c.Build == BuildSimulated {
-		if !slices.Contains(release.Faults(), release.Fault(name)) {
-			var names []string
-			for _, f := range release.Faults() {
-				names = append(names, string(f))
-			}
-			v.add(field, "%q is not a seeded fault of the simulated platform (want one of %s)", name, strings.Join(names, ", "))
+		sim, err := simulated.Default()
+		if err != nil {
+			v.add(field, "%q cannot be checked against the simulated platform's faults: %v", name, err)
+		} else if !sim.HasFault(name) {
+			v.add(field, "%q is not a seeded fault of the simulated platform (want one of %s)", name, sim.FaultNames())
 		}
 		return
 	}

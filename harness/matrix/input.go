@@ -11,13 +11,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -447,6 +447,10 @@ func dirHolds(cat *catalog.Catalog, mo catalog.ManifestOverride) string {
 // tag, a release (or seeded fault) the simulated platform implements; images
 // are built from their own tags, so a catalog release may borrow any of them.
 func checkSimulated(cat *catalog.Catalog, cells []upgrade.Cell, remap map[string]string) error {
+	sim, err := simulated.Default()
+	if err != nil {
+		return exitcode.BadInputErr(fmt.Errorf("catalog %s deploys simulated images, which cannot be checked: %w", cat.Name, err))
+	}
 	var problems []string
 	for _, c := range cells {
 		imgs, err := cat.ImagesFor(c)
@@ -459,7 +463,7 @@ func checkSimulated(cat *catalog.Catalog, cells []upgrade.Cell, remap map[string
 				continue
 			}
 			_, tag, _ := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
-			if _, err := release.Lookup(tag); err != nil && !slices.Contains(problems, img) {
+			if err := sim.Lookup(tag); err != nil && !slices.Contains(problems, img) {
 				problems = append(problems, img)
 			}
 		}
@@ -472,7 +476,7 @@ func checkSimulated(cat *catalog.Catalog, cells []upgrade.Cell, remap map[string
 		why = fmt.Sprintf("-image-remap %q points catalog %s at the simulated images", catalog.FormatImageRemap(remap), cat.Name)
 	}
 	return exitcode.BadInputErr(fmt.Errorf("%s, but the simulated platform has no release for %s (want tags among %s)",
-		why, strings.Join(problems, ", "), strings.Join(release.Versions(), ", ")))
+		why, strings.Join(problems, ", "), strings.Join(sim.Versions(), ", ")))
 }
 
 // reproCatalog is the catalog as `make repro CATALOG=` takes it: the name when

@@ -21,10 +21,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
+	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 )
 
 // Command is one program invocation: go build or docker.
@@ -99,6 +99,9 @@ type BuildInput struct {
 	// ModuleDir is the upgrade-harness module root; default: the nearest parent
 	// of the working directory whose go.mod declares the module.
 	ModuleDir string
+	// Simulated lists the releases and seeded faults the simulated platform
+	// implements; default: simulated.Default() (fixtures/platform/simulated.yaml).
+	Simulated *simulated.Platform
 	// GOARCH of the binaries; default runtime.GOARCH (docker import tags the
 	// image with the engine's own platform, so keep them equal).
 	GOARCH string
@@ -139,16 +142,37 @@ type Built struct {
 var referencePrefixRE = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
 
 func (in BuildInput) withDefaults() (BuildInput, error) {
+	sim, err := in.simulated()
+	if err != nil {
+		return in, err
+	}
 	if len(in.Releases) == 0 && len(in.Refs) == 0 {
-		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases and BuildInput.Refs are empty; valid releases: %s", strings.Join(release.Versions(), ", ")))
+		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases and BuildInput.Refs are empty; valid releases: %s", strings.Join(sim.Versions(), ", ")))
 	}
 	return in.defaults()
 }
 
+// simulated is in.Simulated, or the module's list.
+func (in BuildInput) simulated() (*simulated.Platform, error) {
+	if in.Simulated != nil {
+		return in.Simulated, nil
+	}
+	sim, err := simulated.Default()
+	if err != nil {
+		return nil, exitcode.BadInputErr(fmt.Errorf("BuildInput.Simulated: %w", err))
+	}
+	return sim, nil
+}
+
 // defaults fills everything but the image selection.
 func (in BuildInput) defaults() (BuildInput, error) {
+	sim, err := in.simulated()
+	if err != nil {
+		return in, err
+	}
+	in.Simulated = sim
 	for _, r := range in.Releases {
-		if _, err := release.Lookup(r); err != nil {
+		if err := sim.Lookup(r); err != nil {
 			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases: %w", err))
 		}
 	}
@@ -168,7 +192,7 @@ func (in BuildInput) defaults() (BuildInput, error) {
 		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Prefix %q is not a valid image repository prefix; want lower-case host[:port]/path, e.g. %s", in.Prefix, DefaultPrefix))
 	}
 	for i, ref := range in.Refs {
-		if _, _, err := ParseSimulatedRef(in.Prefix, ref); err != nil && !errors.Is(err, ErrNotSimulated) {
+		if _, _, err := parseSimulatedRef(sim, in.Prefix, ref); err != nil && !errors.Is(err, ErrNotSimulated) {
 			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Refs[%d]: %w", i, err))
 		}
 	}
@@ -214,21 +238,14 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	return in, nil
 }
 
-// ModuleDir walks up from the working directory to the go.mod of this module:
-// the harness builds its tools and simulated images from its own source.
+// ModuleDir is the module root (simulated.ModuleDir): the harness builds its
+// tools and simulated images from its own source.
 func ModuleDir() (string, error) {
-	wd, err := os.Getwd()
+	dir, err := simulated.ModuleDir()
 	if err != nil {
-		return "", fmt.Errorf("find module root: %w", err)
+		return "", fmt.Errorf("%w; set BuildInput.ModuleDir to the repo root", err)
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.Contains(b, []byte("module "+modulePath+"\n")) {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod declaring module %s in %s or its parents; set BuildInput.ModuleDir to the repo root", modulePath, wd)
-		}
-	}
+	return dir, nil
 }
 
 // BuildSimulated compiles and imports one image per release and component, in
@@ -281,12 +298,12 @@ func (in BuildInput) targets() []target {
 		}
 	}
 	for _, ref := range in.Refs {
-		if c, r, err := ParseSimulatedRef(in.Prefix, ref); err == nil {
+		if c, r, err := parseSimulatedRef(in.Simulated, in.Prefix, ref); err == nil {
 			add(target{Release: r, Component: c})
 		}
 	}
 	order := map[string]int{}
-	for i, v := range release.Versions() {
+	for i, v := range in.Simulated.Versions() {
 		order[v] = i
 	}
 	comp := map[Component]int{}
@@ -296,7 +313,7 @@ func (in BuildInput) targets() []target {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Release != out[j].Release {
 			// A fault tag (v0.2.7-fault-x) sorts with its release, after it.
-			bi, bj := release.Base(out[i].Release), release.Base(out[j].Release)
+			bi, bj := in.Simulated.Base(out[i].Release), in.Simulated.Base(out[j].Release)
 			if bi != bj {
 				return order[bi] < order[bj]
 			}
@@ -318,6 +335,14 @@ var ErrNotSimulated = errors.New("not a simulated image")
 // ErrNotSimulated; one inside it with an unknown image name, a tag that is not
 // a simulated release, or a digest is an error naming what is valid.
 func ParseSimulatedRef(prefix, ref string) (Component, string, error) {
+	sim, err := simulated.Default()
+	if err != nil {
+		return "", "", err
+	}
+	return parseSimulatedRef(sim, prefix, ref)
+}
+
+func parseSimulatedRef(sim *simulated.Platform, prefix, ref string) (Component, string, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
@@ -335,11 +360,11 @@ func ParseSimulatedRef(prefix, ref string) (Component, string, error) {
 		names = append(names, s.ImageName)
 		if s.ImageName == name {
 			if !hasTag {
-				return "", "", fmt.Errorf("image %q has no tag; a simulated image is tagged with its release (%s)", ref, strings.Join(release.Versions(), ", "))
+				return "", "", fmt.Errorf("image %q has no tag; a simulated image is tagged with its release (%s)", ref, strings.Join(sim.Versions(), ", "))
 			}
-			if _, err := release.Lookup(tag); err != nil {
+			if err := sim.Lookup(tag); err != nil {
 				return "", "", fmt.Errorf("image %q: tag %q is not a simulated release; valid tags: %s, each also with a seeded fault as <release>%s<fault> (%v)",
-					ref, tag, strings.Join(release.Versions(), ", "), release.FaultTagInfix, err)
+					ref, tag, strings.Join(sim.Versions(), ", "), sim.FaultTagInfix, err)
 			}
 			return s.Component, tag, nil
 		}
@@ -398,7 +423,7 @@ func binaryPath(cacheDir string, c Component, rel, goarch string) string {
 
 // buildCommand is the one go build per component and release, with the release baked in.
 func buildCommand(in BuildInput, spec imageSpec, rel, out string) Command {
-	ldflags := fmt.Sprintf("-s -w -X %s/fixtures/platform/release.Baked=%s", modulePath, rel)
+	ldflags := fmt.Sprintf("-s -w -X %s/%s=%s", modulePath, in.Simulated.BakedVariable, rel)
 	return Command{
 		Name: in.Go,
 		Args: []string{"build", "-trimpath", "-ldflags", ldflags, "-o", out, modulePath + "/" + spec.Package},

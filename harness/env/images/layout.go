@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 )
 
 // Component is one simulated platform image.
@@ -32,7 +34,7 @@ const ContentLabel = "io.ambient-e2e.content"
 // DefaultPrefix is where simulated images live; there is no registry behind it.
 const DefaultPrefix = "localhost/ambient-sim"
 
-const modulePath = "github.com/ambient-e2e/upgrade-harness"
+const modulePath = simulated.ModulePath
 
 // nonRootUID is the uid/gid every simulated image runs as, like upstream's runner (USER 1001).
 const nonRootUID = 1001

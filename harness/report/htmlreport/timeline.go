@@ -282,8 +282,8 @@ func BuildTimeline(r cell.Result, describe func(ledger.Observation) string) (*Ti
 	}
 	addGroup("components", componentLanes(r, sc, t0, t1, describe, use))
 	addGroup("sessions (phase from the CR status)", sessionLanes(r, sc, t1, describe, use))
-	addGroup("runner 401s: caller → path family", unauthorizedLanes(r, sc, describe, use))
-	addGroup("wire: requests to runners, caller → path family", wireLanes(r, sc, describe, use))
+	addGroup("runner 401s: caller → path family", markLanes(runner401Marks, r, sc, describe, use))
+	addGroup("wire: requests to runners, caller → path family", markLanes(wireMarks, r, sc, describe, use))
 
 	tl.PlotBottom = y
 	tl.Ticks = ticks(sc, r.UpgradeStarted)
@@ -489,51 +489,51 @@ func sessionLanes(r cell.Result, sc scale, t1 time.Time, describe func(ledger.Ob
 	return lanes
 }
 
-// unauthorizedLanes put every runner 401 on the lane of its caller and path family.
-func unauthorizedLanes(r cell.Result, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
-	byKey := map[string]*Lane{}
-	var keys []string
-	for _, o := range r.Ledger {
-		if o.Signal != ledger.SignalRunner401 {
-			continue
-		}
-		caller := o.Caller
-		if caller == "" {
-			caller = ledger.CallerUnknown
-		}
-		family := platform.PathFamily(o.Path)
-		k := string(caller) + " " + family
-		l := byKey[k]
-		if l == nil {
-			l = &Lane{Key: "401:" + k, Label: string(caller) + " → " + family}
-			byKey[k] = l
-			keys = append(keys, k)
-		}
-		mk := MarkKey(o)
-		c := lookup(markColours, mk)
-		l.Points = append(l.Points, Point{Class: "mark-401", Shape: "circle", Fill: c.Fill, X: sc.x(o.Time), Time: stamp(o.Time),
-			Caller: string(caller), Family: family, Phase: string(o.Phase), Key: mk, Title: describe(o)})
-		use("circle", c)
-	}
-	sort.Strings(keys)
-	lanes := make([]Lane, 0, len(keys))
-	for _, k := range keys {
-		l := byKey[k]
-		l.Sub = fmt.Sprintf("%d × 401", len(l.Points))
-		lanes = append(lanes, *l)
-	}
-	return lanes
+// markKind is what one group of caller → family lanes marks: which ledger
+// observations, drawn how. The runner 401s and the wire requests differ only
+// in these data, so one renderer draws both.
+type markKind struct {
+	// signal selects the observations; a wire mark also needs its Wire record.
+	signal ledger.Signal
+	// lane prefixes the lane keys ("401:", "wire:"), class and shape the points.
+	lane, class, shape string
+	// style is a mark's swatch and colour key, and whether it is a 401.
+	style func(o ledger.Observation) (s swatch, key string, is401 bool)
+	// sub is a lane's subtitle from its marks and its 401s among them.
+	sub func(marks, n401 int) string
 }
 
-// wireLanes put every request the wire witness saw on the lane of its caller
-// and path family; the hover title names its headers and the fingerprints of
-// token-like ones (the ledger holds no value to show).
-func wireLanes(r cell.Result, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
+var (
+	// runner401Marks: every runner 401, coloured by its class (MarkKey).
+	runner401Marks = markKind{signal: ledger.SignalRunner401, lane: "401:", class: "mark-401", shape: "circle",
+		style: func(o ledger.Observation) (swatch, string, bool) {
+			mk := MarkKey(o)
+			return lookup(markColours, mk), mk, true
+		},
+		sub: func(marks, _ int) string { return fmt.Sprintf("%d × 401", marks) }}
+	// wireMarks: every request the wire witness saw; the hover title names its
+	// headers and the fingerprints of token-like ones (the ledger holds no value to show).
+	wireMarks = markKind{signal: ledger.SignalWireRequest, lane: "wire:", class: "mark-wire", shape: "wire",
+		style: func(o ledger.Observation) (swatch, string, bool) {
+			s := wireOK
+			switch o.Status {
+			case 401:
+				s = wire401
+			case 0:
+				s = wireNoStatus
+			}
+			return s, fmt.Sprintf("status:%d", o.Status), o.Status == 401
+		},
+		sub: func(marks, n401 int) string { return fmt.Sprintf("%d requests, %d × 401", marks, n401) }}
+)
+
+// markLanes put every observation of kind on the lane of its caller and path family.
+func markLanes(kind markKind, r cell.Result, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
 	byKey := map[string]*Lane{}
 	var keys []string
 	n401 := map[string]int{}
 	for _, o := range r.Ledger {
-		if o.Signal != ledger.SignalWireRequest || o.Wire == nil {
+		if o.Signal != kind.signal || (kind.signal == ledger.SignalWireRequest && o.Wire == nil) {
 			continue
 		}
 		caller := o.Caller
@@ -544,27 +544,23 @@ func wireLanes(r cell.Result, sc scale, describe func(ledger.Observation) string
 		k := string(caller) + " " + family
 		l := byKey[k]
 		if l == nil {
-			l = &Lane{Key: "wire:" + k, Label: string(caller) + " → " + family}
+			l = &Lane{Key: kind.lane + k, Label: string(caller) + " → " + family}
 			byKey[k] = l
 			keys = append(keys, k)
 		}
-		s := wireOK
-		switch o.Status {
-		case 401:
-			s = wire401
+		s, mk, is401 := kind.style(o)
+		if is401 {
 			n401[k]++
-		case 0:
-			s = wireNoStatus
 		}
-		l.Points = append(l.Points, Point{Class: "mark-wire", Shape: "wire", Fill: s.Fill, X: sc.x(o.Time), Time: stamp(o.Time),
-			Caller: string(caller), Family: family, Phase: string(o.Phase), Key: fmt.Sprintf("status:%d", o.Status), Title: describe(o)})
-		use("wire", s)
+		l.Points = append(l.Points, Point{Class: kind.class, Shape: kind.shape, Fill: s.Fill, X: sc.x(o.Time), Time: stamp(o.Time),
+			Caller: string(caller), Family: family, Phase: string(o.Phase), Key: mk, Title: describe(o)})
+		use(kind.shape, s)
 	}
 	sort.Strings(keys)
 	lanes := make([]Lane, 0, len(keys))
 	for _, k := range keys {
 		l := byKey[k]
-		l.Sub = fmt.Sprintf("%d requests, %d × 401", len(l.Points), n401[k])
+		l.Sub = kind.sub(len(l.Points), n401[k])
 		lanes = append(lanes, *l)
 	}
 	return lanes

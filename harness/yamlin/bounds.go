@@ -1,4 +1,4 @@
-package catalog
+package yamlin
 
 import (
 	"bytes"
@@ -7,25 +7,16 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// MaxDepth bounds how deeply a catalog's collections may nest, counting
-// block mappings and lists (by indentation) and flow [ ] and { } alike. The
-// shipped catalogs nest 5 deep. The bound is checked by one cheap scan before
-// any YAML parser sees the file: parsers spend memory per level (a 100 KB file
-// of 50,000 "[" took 4 GB), so depth must be refused before parsing, not by it.
-const MaxDepth = 32
-
-// MaxEntries bounds a catalog's entries (lines of block collections and items
-// of flow ones), which bounds the parser's nodes: a 1 MiB flow list of
-// 350,000 items took 87 MB. A catalog of 1 MiB written as usual has fewer
-// than 50,000 lines.
-const MaxEntries = 100_000
-
-// checkDepth scans data once, without parsing it, and reports the first
-// place where collections nest deeper than MaxDepth or the file holds more
-// than MaxEntries entries. It follows just enough YAML to count: indentation
+// CheckDepth scans data once, without parsing it, and reports the first
+// place where collections nest deeper than spec.MaxDepth or the file holds
+// more than spec.MaxEntries entries. Depth must be refused before parsing,
+// not by it: parsers spend memory per level (a 100 KB file of 50,000 "["
+// took 4 GB), and entries bound the parser's nodes (a 1 MiB flow list of
+// 350,000 items took 87 MB). It follows just enough YAML to count: indentation
 // and "- " of block collections; flow brackets outside quoted and plain
 // scalars, anchors, tags and comments; block scalars' text skipped.
-func checkDepth(file string, data []byte) *Problem {
+func CheckDepth(file string, data []byte, spec Spec) *Problem {
+	MaxDepth, MaxEntries := spec.MaxDepth, spec.MaxEntries
 	var (
 		levels       []int // indentation of the open block collections
 		flow         int   // open flow collections
@@ -36,11 +27,11 @@ func checkDepth(file string, data []byte) *Problem {
 	)
 	tooDeep := func(line, col int) *Problem {
 		return &Problem{File: file, Line: line, Column: col,
-			Message: fmt.Sprintf("collections nest more than %d levels deep here (want at most %d: a catalog nests about 5; is a bracket or an indentation off?)", MaxDepth, MaxDepth)}
+			Message: fmt.Sprintf("collections nest more than %d levels deep here (want at most %d: %s; is a bracket or an indentation off?)", MaxDepth, MaxDepth, spec.TypicalDepth)}
 	}
 	tooMany := func(line, col int) *Problem {
 		return &Problem{File: file, Line: line, Column: col,
-			Message: fmt.Sprintf("the file holds more than %d entries (lines or list and mapping items) by here (want a catalog of at most %d; a catalog has a few hundred)", MaxEntries, MaxEntries)}
+			Message: fmt.Sprintf("the file holds more than %d entries (lines or list and mapping items) by here (want %s of at most %d; %s)", MaxEntries, spec.A, MaxEntries, spec.TypicalEntries)}
 	}
 	lineNo := 0
 	for len(data) > 0 {
@@ -176,17 +167,13 @@ func checkDepth(file string, data []byte) *Problem {
 	return nil
 }
 
-// MaxItems bounds the keys of one mapping and the items of one list. A
-// catalog's widest mapping has about 10 keys and its longest list a few dozen
-// items; yaml.v3 compares every key of a mapping with every other (1 MiB of
-// keys took 4 minutes) and the checks compare releases pairwise, so a wider
-// collection is refused before decoding.
-const MaxItems = 1000
-
-// checkCollectionSizes reports the first mapping or list with more than
-// MaxItems entries. Aliases are not followed: what they point at is counted
+// CheckCollectionSizes reports the first mapping or list with more than
+// spec.MaxItems entries: yaml.v3 compares every key of a mapping with every
+// other (1 MiB of keys took 4 minutes), so a wider collection is refused
+// before decoding. Aliases are not followed: what they point at is counted
 // where it is written.
-func checkCollectionSizes(file string, root *yaml.Node) *Problem {
+func CheckCollectionSizes(file string, root *yaml.Node, spec Spec) *Problem {
+	MaxItems := spec.MaxItems
 	stack := []*yaml.Node{root}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
@@ -194,10 +181,10 @@ func checkCollectionSizes(file string, root *yaml.Node) *Problem {
 		switch {
 		case n.Kind == yaml.MappingNode && len(n.Content)/2 > MaxItems:
 			return &Problem{File: file, Line: n.Line, Column: n.Column,
-				Message: fmt.Sprintf("this mapping has %d keys (want at most %d: a catalog mapping has about 10)", len(n.Content)/2, MaxItems)}
+				Message: fmt.Sprintf("this mapping has %d keys (want at most %d: %s)", len(n.Content)/2, MaxItems, spec.TypicalKeys)}
 		case n.Kind == yaml.SequenceNode && len(n.Content) > MaxItems:
 			return &Problem{File: file, Line: n.Line, Column: n.Column,
-				Message: fmt.Sprintf("this list has %d items (want at most %d: a catalog's lists have a few dozen)", len(n.Content), MaxItems)}
+				Message: fmt.Sprintf("this list has %d items (want at most %d: %s)", len(n.Content), MaxItems, spec.TypicalItems)}
 		}
 		if n.Kind != yaml.AliasNode {
 			stack = append(stack, n.Content...)
