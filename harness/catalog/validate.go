@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/fixtures/platform/release"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -86,7 +86,7 @@ func (c *Catalog) Validate(opts ValidateOptions) error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	return exitcode.BadInputErr(&ValidationError{Problems: v.problems})
+	return fault.BadInputErr(&ValidationError{Problems: v.problems})
 }
 
 func (v *validator) header() {

@@ -9,7 +9,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 )
 
@@ -106,7 +106,7 @@ func Watch(ctx context.Context, in WatchInput) (context.Context, func()) {
 			}
 			ue := &UnreachableError{Engine: EngineName(), Since: since, Last: last}
 			in.Logf("engine: %v", ue)
-			cancel(exitcode.InfraErr(ue))
+			cancel(fault.InfraErr(ue))
 			return true, nil
 		})
 	}()
