@@ -87,7 +87,7 @@ func WithManifestOverride(m ManifestOverride) LoadOption {
 }
 
 // Load reads, decodes and validates a catalog file. Every error it returns maps
-// to exitcode.BadInput; a *ValidationError inside lists all problems found.
+// to bad input (*fault.BadInput); a *ValidationError inside lists all problems found.
 func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	var o loadOptions
 	for _, opt := range opts {

@@ -77,7 +77,7 @@ func (c *Catalog) lineOf(field string) int {
 }
 
 // Validate checks the catalog's semantics and returns every problem found,
-// wrapped as exitcode.BadInput.
+// wrapped as bad input (*fault.BadInput).
 func (c *Catalog) Validate(opts ValidateOptions) error {
 	v := &validator{c: c}
 	v.header()

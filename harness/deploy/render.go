@@ -213,7 +213,7 @@ func (r *Rendered) marshal(redact bool) ([]byte, error) {
 }
 
 // Render builds the object set of a release: decode or kustomize, select, pin,
-// label. Input errors are exitcode.BadInput.
+// label. Input errors are *fault.BadInput.
 func Render(in RenderInput) (*Rendered, error) {
 	if strings.TrimSpace(in.Source) == "" {
 		return nil, fault.BadInputErr(errors.New("RenderInput.Source is empty: want a kustomize directory, a YAML file or a directory of YAML files"))

@@ -50,7 +50,7 @@ func (e *UnreachableError) StoppedAt() time.Time { return e.Since }
 func EngineName() string { return docker.Host() }
 
 // Watch pings the engine (`docker version`) while ctx lives and cancels the
-// returned context with an *exitcode.Error (infrastructure, wrapping an
+// returned context with a *fault.Infrastructure (wrapping an
 // *UnreachableError) once Failures pings in a row failed, so a run whose
 // engine died ends with exit 3 naming it instead of hanging in a kind or
 // docker call. stop ends the watch.
