@@ -11,7 +11,6 @@ import (
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
@@ -107,7 +106,7 @@ func runCluster(ctx context.Context, args []string) error {
 	case "down":
 		// Told to: down takes the cluster over, unless a run holds it.
 		if err := cluster.New(name, cluster.WithTakeOver()).Destroy(ctx); err != nil {
-			if exitcode.Of(err) == exitcode.BadInput {
+			if fault.KindOf(err) == fault.KindBadInput {
 				return err
 			}
 			return fault.InfraErr(err)
