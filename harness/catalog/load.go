@@ -95,7 +95,7 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	}
 	data, err := readCatalogFile(path)
 	if err != nil {
-		return nil, fault.BadInputErr(err)
+		return nil, &fault.BadInput{File: path, Err: err}
 	}
 	return loadBytes(path, data, o)
 }
@@ -104,7 +104,7 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	c, unknown, err := parse(path, data)
 	if err != nil {
-		return nil, fault.BadInputErr(err)
+		return nil, &fault.BadInput{File: path, Err: err}
 	}
 	if o.override != nil {
 		if err := c.ApplyManifestOverride(*o.override); err != nil {
@@ -122,7 +122,7 @@ func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
-		return nil, fault.BadInputErr(&ValidationError{Problems: problems})
+		return nil, &fault.BadInput{File: path, Err: &ValidationError{Problems: problems}}
 	}
 	if o.candidate != nil {
 		if err := c.AddCandidate(*o.candidate); err != nil {
