@@ -93,6 +93,9 @@ type Input struct {
 	// Parallel are the -parallel values the catalog's whole matrix is timed
 	// with (empty: not measured).
 	Parallel []int
+	// ExitCode is how the command maps a matrix run's outcome to its exit
+	// code (each -parallel run records it; nil records 0).
+	ExitCode func(error) int
 }
 
 // Run measures everything and writes $ARTIFACTS/bench.json.

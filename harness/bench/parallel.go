@@ -13,7 +13,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
@@ -56,17 +56,20 @@ func runParallel(ctx context.Context, in Input) ([]ParallelRun, error) {
 		tm := in.Timing
 		t0 := time.Now()
 		out, err := matrix.Run(ctx, matrix.Input{Catalog: in.Catalog.File, NodeImage: in.NodeImage, Parallel: n,
-			ClusterName: cluster.Name(fmt.Sprintf("bench-par%d", n)), Keep: matrix.KeepNever, Artifacts: dir, Log: logf, Timing: &tm})
+			ClusterName: cluster.Name(fmt.Sprintf("bench-par%d", n)), Keep: matrix.KeepNever, Artifacts: dir, Log: logf, Timing: &tm, ExitCode: in.ExitCode})
 		took := time.Since(t0)
 		logf.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		// A run without verdicts times nothing worth publishing.
-		if out.ExitCode == exitcode.Infrastructure || exitcode.Of(err) == exitcode.BadInput {
+		if k := fault.KindOf(err); k != fault.KindNone && k != fault.KindRegression {
 			return nil, fmt.Errorf("bench: matrix -parallel %d: %v (log: %s)", n, err, logf.Name())
 		}
-		r := ParallelRun{Lanes: n, Cells: len(out.Results), Total: took, Verdicts: verdictsOf(out.Results), ExitCode: out.ExitCode}
+		r := ParallelRun{Lanes: n, Cells: len(out.Results), Total: took, Verdicts: verdictsOf(out.Results)}
+		if in.ExitCode != nil {
+			r.ExitCode = in.ExitCode(err)
+		}
 		runs = append(runs, r)
 		fmt.Fprintf(in.Log, "[bench] matrix -parallel %d: %d cells in %s (exit %d)\n", n, r.Cells, took.Round(time.Second), r.ExitCode)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	simplatform "github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
@@ -63,7 +63,7 @@ func CatalogBuilds(cat *catalog.Catalog, from string) ([]Build, error) {
 	vs := cat.Versions()
 	i := slices.Index(vs, from)
 	if i < 0 {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-from %q: not a release of catalog %s (want one of %s)", from, cat.Name, strings.Join(vs, ", ")))
+		return nil, fault.BadInputErr(fmt.Errorf("-from %q: not a release of catalog %s (want one of %s)", from, cat.Name, strings.Join(vs, ", ")))
 	}
 	var out []Build
 	for _, v := range vs[i+1:] {
@@ -71,7 +71,7 @@ func CatalogBuilds(cat *catalog.Catalog, from string) ([]Build, error) {
 		out = append(out, Build{Name: v, Release: r, Origin: "catalog " + cat.Name, InCatalog: true})
 	}
 	if len(out) < 2 {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-from %q: catalog %s has %d release(s) after it (want at least 2 to bisect: a good and a bad one; or give -builds FILE or -image-template with -ids FILE)",
+		return nil, fault.BadInputErr(fmt.Errorf("-from %q: catalog %s has %d release(s) after it (want at least 2 to bisect: a good and a bad one; or give -builds FILE or -image-template with -ids FILE)",
 			from, cat.Name, len(out)))
 	}
 	return out, nil
@@ -99,7 +99,7 @@ func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
-	return exitcode.BadInputErr(&catalog.ValidationError{Problems: p.list})
+	return fault.BadInputErr(&catalog.ValidationError{Problems: p.list})
 }
 
 // LoadBuildsFile reads and validates a builds file against the catalog
@@ -115,7 +115,7 @@ func (p *problems) err() error {
 func LoadBuildsFile(path string, cat *catalog.Catalog) ([]Build, error) {
 	data, err := boundedfile.Read(path, buildsFileKind)
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-builds %w", err))
+		return nil, fault.BadInputErr(fmt.Errorf("-builds %w", err))
 	}
 	p := &problems{file: path}
 	root := parseDocument(p, data)
@@ -431,18 +431,18 @@ var templateNames = map[platform.Component]string{
 // release's.
 func TemplateBuilds(template, idsFile string, cat *catalog.Catalog) ([]Build, error) {
 	if !strings.Contains(template, PlaceholderComponent) || !strings.Contains(template, PlaceholderID) {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-image-template %q: want both %s and %s, e.g. quay.io/ambient_code/vteam_{component}:{id} ({component} is operator, backend, claude_runner or state_sync)",
+		return nil, fault.BadInputErr(fmt.Errorf("-image-template %q: want both %s and %s, e.g. quay.io/ambient_code/vteam_{component}:{id} ({component} is operator, backend, claude_runner or state_sync)",
 			template, PlaceholderComponent, PlaceholderID))
 	}
 	if msg := pinnedImage(expand(template, platform.Operator, "id")); msg != "" {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-image-template %q: with {id} replaced: %s", template, msg))
+		return nil, fault.BadInputErr(fmt.Errorf("-image-template %q: with {id} replaced: %s", template, msg))
 	}
 	if idsFile == "" {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-image-template %q needs -ids FILE (the build ids, one a line, oldest first)", template))
+		return nil, fault.BadInputErr(fmt.Errorf("-image-template %q needs -ids FILE (the build ids, one a line, oldest first)", template))
 	}
 	data, err := boundedfile.Read(idsFile, idsFileKind)
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-ids %w", err))
+		return nil, fault.BadInputErr(fmt.Errorf("-ids %w", err))
 	}
 	p := &problems{file: idsFile}
 	base := newest(cat)

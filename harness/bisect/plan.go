@@ -15,7 +15,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -66,6 +66,9 @@ type Input struct {
 	// Timing and SweepTiming override the cell's and the sweep's waits (tests).
 	Timing      *cell.Timing
 	SweepTiming *sweep.Timing
+	// ExitCode is how the command maps the bisect's outcome to its exit
+	// code, for the reports' headline (nil: the reports state no code).
+	ExitCode func(error) int
 }
 
 // Plan is a checked Input: what a bisect runs and what it may cost.
@@ -105,18 +108,18 @@ func Validate(in Input) (Plan, error) {
 		return Plan{}, err
 	}
 	if in.From == "" {
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-from is required (want the release every cell upgrades from, one of %s)", strings.Join(cat.Versions(), ", ")))
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-from is required (want the release every cell upgrades from, one of %s)", strings.Join(cat.Versions(), ", ")))
 	}
 	from, ok := cat.Release(in.From)
 	if !ok {
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-from %q: not a release of catalog %s (want one of %s)", in.From, cat.Name, strings.Join(cat.Versions(), ", ")))
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-from %q: not a release of catalog %s (want one of %s)", in.From, cat.Name, strings.Join(cat.Versions(), ", ")))
 	}
 	var builds []Build
 	switch {
 	case in.BuildsFile != "" && in.ImageTemplate != "":
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-builds %s and -image-template %q: two build lists (want one: a builds file, or a template with -ids)", in.BuildsFile, in.ImageTemplate))
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-builds %s and -image-template %q: two build lists (want one: a builds file, or a template with -ids)", in.BuildsFile, in.ImageTemplate))
 	case in.IDsFile != "" && in.ImageTemplate == "":
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-ids %s needs -image-template (e.g. quay.io/ambient_code/vteam_{component}:{id})", in.IDsFile))
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-ids %s needs -image-template (e.g. quay.io/ambient_code/vteam_{component}:{id})", in.IDsFile))
 	case in.BuildsFile != "":
 		builds, err = LoadBuildsFile(in.BuildsFile, cat)
 	case in.ImageTemplate != "":
@@ -135,7 +138,7 @@ func Validate(in Input) (Plan, error) {
 		return Plan{}, err
 	}
 	if plan.Good >= plan.Bad {
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-good %s -bad %s: the known-good build must come before the known-bad one (the builds are ordered oldest first: %s)",
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-good %s -bad %s: the known-good build must come before the known-bad one (the builds are ordered oldest first: %s)",
 			builds[plan.Good].Name, builds[plan.Bad].Name, buildNames(builds)))
 	}
 	orderText := in.Order
@@ -146,7 +149,7 @@ func Validate(in Input) (Plan, error) {
 		orderText = "all-at-once"
 	}
 	if plan.Order, err = upgrade.ParseOrder(orderText); err != nil {
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("-order: %w", err))
+		return Plan{}, fault.BadInputErr(fmt.Errorf("-order: %w", err))
 	}
 	if err := checkWhere(in); err != nil {
 		return Plan{}, err
@@ -165,7 +168,7 @@ func asBadInput(flag, value string, err error) error {
 	if errors.As(err, &ve) {
 		return err
 	}
-	return &exitcode.Error{Code: exitcode.BadInput, Err: fmt.Errorf("%s %q: %w", flag, value, err)}
+	return &fault.BadInput{Field: flag, Value: value, Err: fmt.Errorf("%s %q: %w", flag, value, err)}
 }
 
 func endIndex(builds []Build, flag, name string, def int) (int, error) {
@@ -174,7 +177,7 @@ func endIndex(builds []Build, flag, name string, def int) (int, error) {
 	}
 	i := slices.IndexFunc(builds, func(b Build) bool { return b.Name == name })
 	if i < 0 {
-		return 0, exitcode.BadInputErr(fmt.Errorf("%s %q: not one of the builds (want one of %s)", flag, name, buildNames(builds)))
+		return 0, fault.BadInputErr(fmt.Errorf("%s %q: not one of the builds (want one of %s)", flag, name, buildNames(builds)))
 	}
 	return i, nil
 }
@@ -194,7 +197,7 @@ func buildNames(builds []Build) string {
 func checkWhere(in Input) error {
 	if in.Keep != "" {
 		if _, err := matrix.ParseKeep(string(in.Keep)); err != nil {
-			return exitcode.BadInputErr(err)
+			return fault.BadInputErr(err)
 		}
 	}
 	switch {
@@ -205,7 +208,7 @@ func checkWhere(in Input) error {
 		}
 	case in.ClusterName != "":
 		if err := cluster.CheckName(in.ClusterName); err != nil {
-			return exitcode.BadInputErr(fmt.Errorf("-cluster %w", err))
+			return fault.BadInputErr(fmt.Errorf("-cluster %w", err))
 		}
 	}
 	return matrix.CheckArtifactsDir(in.Artifacts)

@@ -2,6 +2,7 @@ package bisect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -36,10 +37,9 @@ type Output struct {
 	// Compat is the compatibility sweep of last good → first bad (nil when not run).
 	Compat *diagnose.Compat
 	// Section is the answer as the reports show it.
-	Section  report.BisectSection
-	ExitCode int
-	Kept     []string
-	Took     time.Duration
+	Section report.BisectSection
+	Kept    []string
+	Took    time.Duration
 }
 
 // FirstBad is the first bad build's name ("" when not found).
@@ -50,19 +50,19 @@ func (o Output) FirstBad() string {
 	return o.Plan.Builds[o.Answer.FirstBad].Name
 }
 
-// ExitCodeOf is a bisect's exit code: a known-bad build that fails is a
-// regression (1: found, range, or the known-good one already failing); no
-// bad build 0; no answer (inconclusive ends, a cell that could not run) 3.
-func ExitCodeOf(s Status) int {
+// OutcomeOf is a bisect's outcome as a typed error (harness/fault): a
+// known-bad build that fails is a regression (found, range, or the known-good
+// one already failing); no bad build is nil; no answer (inconclusive ends, a
+// cell that could not run, a signal) is an infrastructure failure. sentence
+// is its message.
+func OutcomeOf(s Status, sentence string) error {
 	switch s {
 	case StatusFound, StatusRange, StatusGoodIsBad:
-		return exitcode.Regression
+		return fault.RegressionErr(errors.New(sentence))
 	case StatusNoneBad:
-		return exitcode.OK
-	case StatusInterrupted:
-		return exitcode.Infrastructure // the signal's code wins in main
+		return nil
 	}
-	return exitcode.Infrastructure
+	return fault.InfraErr(errors.New(sentence)) // after a signal, the signal's code wins in main
 }
 
 // Run validates in, then bisects on one cluster (reset by every cell) and
@@ -81,14 +81,14 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	}
 	plan, err := Validate(in)
 	if err != nil {
-		return Output{ExitCode: exitcode.Of(err)}, err
+		return Output{}, err
 	}
 	out := Output{Plan: plan}
 	PrintPlan(in.Log, "[bisect] ", in, plan)
 	if in.Kubeconfig == "" && in.Target == nil {
 		if missing := missingLocalImages(ctx, plan); len(missing) > 0 {
-			err := exitcode.BadInputErr(fmt.Errorf("builds: %s not in the local Docker store; a localhost/ image is loaded into kind from there and never pulled (build it or docker tag it first)", strings.Join(missing, ", ")))
-			return Output{Plan: plan, ExitCode: exitcode.BadInput}, err
+			err := fault.BadInputErr(fmt.Errorf("builds: %s not in the local Docker store; a localhost/ image is loaded into kind from there and never pulled (build it or docker tag it first)", strings.Join(missing, ", ")))
+			return Output{Plan: plan}, err
 		}
 	}
 	p := progress.New(in.Log)
@@ -96,21 +96,21 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	if !in.SkipProbes {
 		var err error
 		if diag, err = matrix.BuildDiagnosisImages(ctx, p, in.Log); err != nil {
-			return fail(out, exitcode.InfraErr(err))
+			return out, fault.InfraErr(err)
 		}
 	}
 	if err := p.Phase("images of "+plan.From.Version, func() error { return ensureImages(ctx, in, plan, plan.From) }); err != nil {
-		return fail(out, exitcode.InfraErr(err))
+		return out, fault.InfraErr(err)
 	}
 	target := in.Target
 	if target == nil {
 		if target, err = openTarget(ctx, in, p); err != nil {
-			return fail(out, exitcode.InfraErr(err))
+			return out, fault.InfraErr(err)
 		}
 	}
 	// Bundles of an earlier run must not be mistaken for this run's.
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
-		return fail(out, exitcode.InfraErr(err))
+		return out, fault.InfraErr(err)
 	}
 	red := secrets.NewRedactor()
 	names := make([]string, len(plan.Builds))
@@ -161,37 +161,28 @@ func Run(ctx context.Context, in Input) (Output, error) {
 		}
 	}
 
-	out.ExitCode = ExitCodeOf(out.Answer.Status)
+	outcome := OutcomeOf(out.Answer.Status, out.Answer.Sentence)
 	out.Took = time.Since(start)
 	out.Section = section(plan, in, out)
 	if sweepErr != nil {
 		out.Section.SweepError = sweepErr.Error()
 	}
-	out.Kept = releaseCluster(ctx, in, target, out.ExitCode)
+	out.Kept = releaseCluster(ctx, in, target, outcome != nil)
 	var compat []diagnose.Compat
 	if out.Compat != nil {
 		compat = []diagnose.Compat{*out.Compat}
 	}
-	exit := out.ExitCode
-	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: compat, ExitCode: &exit, Bisect: &out.Section}); err != nil {
-		return out, exitcode.InfraErr(fmt.Errorf("writing reports: %w", err))
+	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: compat, Exit: report.ExitOf(outcome, in.ExitCode), Bisect: &out.Section}); err != nil {
+		return out, fault.InfraErr(fmt.Errorf("writing reports: %w", err))
 	}
 	if findings, err := secrets.ScanDir(in.Artifacts, red.Values()); err != nil || len(findings) > 0 {
-		return out, exitcode.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
+		return out, fault.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
 	}
 	PrintAnswer(in.Log, out)
-	switch {
-	case ctx.Err() != nil:
+	if ctx.Err() != nil {
 		return out, ctx.Err()
-	case out.ExitCode != exitcode.OK:
-		return out, &exitcode.Error{Code: out.ExitCode, Err: fmt.Errorf("%s", out.Answer.Sentence)}
 	}
-	return out, nil
-}
-
-func fail(out Output, err error) (Output, error) {
-	out.ExitCode = exitcode.Of(err)
-	return out, err
+	return out, outcome
 }
 
 // stepCell is the cell from → build: an ad hoc cell expected to pass, so a
@@ -284,11 +275,11 @@ func openTarget(ctx context.Context, in Input, p *progress.Printer) (*cluster.Ta
 
 // releaseCluster deletes the kind cluster this run made, or keeps it (-keep: always;
 // on-failure keeps it when the bisect found a regression or could not finish).
-func releaseCluster(ctx context.Context, in Input, target *cluster.Target, exit int) []string {
+func releaseCluster(ctx context.Context, in Input, target *cluster.Target, failed bool) []string {
 	if in.Target != nil || target == nil || target.Kind == nil {
 		return nil
 	}
-	if in.Keep == matrix.KeepAlways || (in.Keep == matrix.KeepOnFailure && exit != exitcode.OK) {
+	if in.Keep == matrix.KeepAlways || (in.Keep == matrix.KeepOnFailure && failed) {
 		fmt.Fprintf(in.Log, "[bisect] keeping cluster: %s\n", target.AccessLine())
 		return []string{target.AccessLine()}
 	}

@@ -6,16 +6,20 @@ import (
 	"testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-func TestExitCodes(t *testing.T) {
+func TestOutcomeOf(t *testing.T) {
 	for s, want := range map[Status]int{StatusFound: exitcode.Regression, StatusRange: exitcode.Regression, StatusGoodIsBad: exitcode.Regression,
-		StatusNoneBad: exitcode.OK, StatusInconclusive: exitcode.Infrastructure, StatusInfrastructure: exitcode.Infrastructure} {
-		if got := ExitCodeOf(s); got != want {
+		StatusNoneBad: exitcode.OK, StatusInconclusive: exitcode.Infrastructure, StatusInfrastructure: exitcode.Infrastructure, StatusInterrupted: exitcode.Infrastructure} {
+		err := OutcomeOf(s, "the answer")
+		if got := exitcode.Of(err); got != want {
 			t.Errorf("%s: exit %d, want %d", s, got, want)
+		}
+		if err != nil && err.Error() != "the answer" {
+			t.Errorf("%s: message %q, want the answer's sentence", s, err)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 )
 
 // maxLoadAlloc is what loading any catalog of at most MaxFileSize bytes may

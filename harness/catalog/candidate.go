@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -83,10 +83,10 @@ var candidateNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`
 // candidate's cells, from each of cand.From to it.
 func (c *Catalog) AddCandidate(cand Candidate) error {
 	if c.Candidate != nil {
-		return exitcode.BadInputErr(fmt.Errorf("catalog %s already has the candidate %s (want one candidate)", c.Name, c.Candidate.Version))
+		return fault.BadInputErr(fmt.Errorf("catalog %s already has the candidate %s (want one candidate)", c.Name, c.Candidate.Version))
 	}
 	if len(c.Releases) == 0 {
-		return exitcode.BadInputErr(fmt.Errorf("catalog %s has no release a candidate could replace", c.Name))
+		return fault.BadInputErr(fmt.Errorf("catalog %s has no release a candidate could replace", c.Name))
 	}
 	// A validator over a catalog without file or lines: problems name the flag.
 	v := &validator{c: &Catalog{File: candidateOrigin, Name: c.Name, Matrix: Matrix{DefaultOrder: c.Matrix.DefaultOrder}}}
@@ -150,7 +150,7 @@ func (c *Catalog) AddCandidate(cand Candidate) error {
 		for i := range v.problems {
 			v.problems[i].Field = strings.TrimSuffix(v.problems[i].Field, ".path")
 		}
-		return exitcode.BadInputErr(&ValidationError{Problems: v.problems})
+		return fault.BadInputErr(&ValidationError{Problems: v.problems})
 	}
 
 	if why == "" {

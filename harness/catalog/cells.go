@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -37,7 +37,7 @@ func (c *Catalog) Cells(f Filter) ([]upgrade.Cell, error) {
 		return nil, err
 	}
 	if err := c.checkFilter(f, all); err != nil {
-		return nil, exitcode.BadInputErr(err)
+		return nil, fault.BadInputErr(err)
 	}
 	var out []upgrade.Cell
 	for _, cell := range all {
@@ -141,7 +141,7 @@ func (c *Catalog) allCells() ([]upgrade.Cell, error) {
 		field := fmt.Sprintf("matrix.cells[%d]", i)
 		o, err := c.orderOrDefault(cs.Order)
 		if err != nil {
-			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
+			return nil, fault.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
 		}
 		e := expectation(cs.Expect, cs.Why, cs.ExpectRules, cs.Expect401, cs.ExpectNo401)
 		e.Working = c.workingOr(cs.Working)
@@ -160,7 +160,7 @@ func (c *Catalog) allCells() ([]upgrade.Cell, error) {
 		field := fmt.Sprintf("matrix.generate[%d]", i)
 		o, err := c.orderOrDefault(g.Order)
 		if err != nil {
-			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
+			return nil, fault.BadInputErr(fmt.Errorf("%s:%d: %s.order: %w", c.File, c.lineOf(field), field, err))
 		}
 		var pairs [][2]string
 		switch g.Strategy {
@@ -173,7 +173,7 @@ func (c *Catalog) allCells() ([]upgrade.Cell, error) {
 				pairs = append(pairs, [2]string{versions[j], versions[j+1]})
 			}
 		default:
-			return nil, exitcode.BadInputErr(fmt.Errorf("%s:%d: %s.strategy: %q is not a generate strategy (want %s)",
+			return nil, fault.BadInputErr(fmt.Errorf("%s:%d: %s.strategy: %q is not a generate strategy (want %s)",
 				c.File, c.lineOf(field+".strategy"), field, g.Strategy, strings.Join(GenerateStrategies, " or ")))
 		}
 		e := expectation(g.Expect, g.Why, g.ExpectRules, g.Expect401, g.ExpectNo401)
@@ -213,11 +213,11 @@ func expectation(expect, why string, rules map[string]string, unauthorized, auth
 func (c *Catalog) ReleaseImages(cell upgrade.Cell) (from, to platform.Images, err error) {
 	fr, ok := c.Release(cell.From)
 	if !ok {
-		return platform.Images{}, platform.Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: from %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.From, c.Name, validVersionsText(c)))
+		return platform.Images{}, platform.Images{}, fault.BadInputErr(fmt.Errorf("cell %s: from %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.From, c.Name, validVersionsText(c)))
 	}
 	tr, ok := c.Release(cell.To)
 	if !ok {
-		return platform.Images{}, platform.Images{}, exitcode.BadInputErr(fmt.Errorf("cell %s: to %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.To, c.Name, validVersionsText(c)))
+		return platform.Images{}, platform.Images{}, fault.BadInputErr(fmt.Errorf("cell %s: to %q is not a release of catalog %s (want one of %s)", cell.Name(), cell.To, c.Name, validVersionsText(c)))
 	}
 	return fr.Images, tr.Images.With(cell.Overrides), nil
 }
@@ -264,7 +264,7 @@ func ApplyOverrides(cell upgrade.Cell, overrides platform.Images) (upgrade.Cell,
 		merged.Set(comp, img)
 	}
 	if len(problems) > 0 {
-		return upgrade.Cell{}, exitcode.BadInputErr(fmt.Errorf("cell %s: %s", cell.Name(), strings.Join(problems, "; ")))
+		return upgrade.Cell{}, fault.BadInputErr(fmt.Errorf("cell %s: %s", cell.Name(), strings.Join(problems, "; ")))
 	}
 	out := cell
 	out.Overrides = merged
@@ -280,14 +280,14 @@ func ParseOverrides(s string) (platform.Images, error) {
 	for _, part := range strings.Split(s, ",") {
 		k, img, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok || k == "" || img == "" {
-			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override %q is not component=image (want e.g. operator=localhost/pr/vteam_operator:pr-1)", part))
+			return platform.Images{}, fault.BadInputErr(fmt.Errorf("override %q is not component=image (want e.g. operator=localhost/pr/vteam_operator:pr-1)", part))
 		}
 		comp, err := platform.ParseComponent(k)
 		if err != nil {
-			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override %q: %v", part, err))
+			return platform.Images{}, fault.BadInputErr(fmt.Errorf("override %q: %v", part, err))
 		}
 		if out.Get(comp) != "" {
-			return platform.Images{}, exitcode.BadInputErr(fmt.Errorf("override for %s is given twice (want each component once)", k))
+			return platform.Images{}, fault.BadInputErr(fmt.Errorf("override for %s is given twice (want each component once)", k))
 		}
 		out.Set(comp, img)
 	}

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
@@ -44,7 +44,7 @@ func WithManifestOverride(m ManifestOverride) LoadOption {
 }
 
 // Load reads, decodes and validates a catalog file. Every error it returns maps
-// to exitcode.BadInput; a *ValidationError inside lists all problems found.
+// to bad input (*fault.BadInput); a *ValidationError inside lists all problems found.
 func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	var o loadOptions
 	for _, opt := range opts {
@@ -52,7 +52,7 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 	}
 	data, err := readCatalogFile(path)
 	if err != nil {
-		return nil, exitcode.BadInputErr(err)
+		return nil, &fault.BadInput{File: path, Err: err}
 	}
 	return loadBytes(path, data, o)
 }
@@ -61,7 +61,7 @@ func Load(path string, opts ...LoadOption) (*Catalog, error) {
 func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	c, unknown, err := parse(path, data)
 	if err != nil {
-		return nil, exitcode.BadInputErr(err)
+		return nil, &fault.BadInput{File: path, Err: err}
 	}
 	if o.override != nil {
 		if err := c.ApplyManifestOverride(*o.override); err != nil {
@@ -79,7 +79,7 @@ func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
-		return nil, exitcode.BadInputErr(&ValidationError{Problems: problems})
+		return nil, &fault.BadInput{File: path, Err: &ValidationError{Problems: problems}}
 	}
 	if o.candidate != nil {
 		if err := c.AddCandidate(*o.candidate); err != nil {
@@ -109,21 +109,21 @@ func IsPath(nameOrPath string) bool {
 // that the file's name field agrees.
 func LoadByName(dir, name string, opts ...LoadOption) (*Catalog, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, exitcode.BadInputErr(fmt.Errorf("catalog directory %s does not exist or is not a directory (want the directory of catalog files, e.g. fixtures/releases from the repository root; or give the catalog as a file path)", dir))
+		return nil, fault.BadInputErr(fmt.Errorf("catalog directory %s does not exist or is not a directory (want the directory of catalog files, e.g. fixtures/releases from the repository root; or give the catalog as a file path)", dir))
 	}
 	if !catalogNameRE.MatchString(name) {
-		return nil, exitcode.BadInputErr(fmt.Errorf("%q is not a catalog name (want %s, or a catalog file path)", name, availableText(dir)))
+		return nil, fault.BadInputErr(fmt.Errorf("%q is not a catalog name (want %s, or a catalog file path)", name, availableText(dir)))
 	}
 	path := filepath.Join(dir, name+".yaml")
 	if _, err := os.Stat(path); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("%s does not exist (want %s, or a catalog file path)", path, availableText(dir)))
+		return nil, fault.BadInputErr(fmt.Errorf("%s does not exist (want %s, or a catalog file path)", path, availableText(dir)))
 	}
 	c, err := Load(path, opts...)
 	if err != nil {
 		return nil, err
 	}
 	if c.Name != name {
-		return nil, exitcode.BadInputErr(&ValidationError{Problems: []Problem{{
+		return nil, fault.BadInputErr(&ValidationError{Problems: []Problem{{
 			File: path, Line: c.lines["name"], Field: "name",
 			Message: fmt.Sprintf("%q does not match the file name (want %q)", c.Name, name),
 		}}})

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
@@ -34,21 +34,21 @@ type ManifestOverride struct {
 // the file; all missing files are reported together.
 func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 	if o.Dir == "" {
-		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir is empty (want a directory of rendered manifests)"))
+		return fault.BadInputErr(fmt.Errorf("manifest override: dir is empty (want a directory of rendered manifests)"))
 	}
 	pattern := o.Pattern
 	if pattern == "" {
 		pattern = DefaultManifestPattern
 	}
 	if !strings.Contains(pattern, "{version}") {
-		return exitcode.BadInputErr(fmt.Errorf("manifest override: pattern %q has no {version} placeholder (want e.g. %s)", pattern, DefaultManifestPattern))
+		return fault.BadInputErr(fmt.Errorf("manifest override: pattern %q has no {version} placeholder (want e.g. %s)", pattern, DefaultManifestPattern))
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir %q: %w", o.Dir, err))
+		return fault.BadInputErr(fmt.Errorf("manifest override: dir %q: %w", o.Dir, err))
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return exitcode.BadInputErr(fmt.Errorf("manifest override: dir %s does not exist or is not a directory", dir))
+		return fault.BadInputErr(fmt.Errorf("manifest override: dir %s does not exist or is not a directory", dir))
 	}
 	var problems []string
 	for _, v := range o.Only {
@@ -72,7 +72,7 @@ func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 		resolved[i] = file
 	}
 	if len(problems) > 0 {
-		return exitcode.BadInputErr(fmt.Errorf("%s", strings.Join(problems, "\n")))
+		return fault.BadInputErr(fmt.Errorf("%s", strings.Join(problems, "\n")))
 	}
 	for i, file := range resolved {
 		c.Releases[i].Manifests = ManifestSource{Path: file, resolved: file}
@@ -93,7 +93,7 @@ func (c *Catalog) ApplyManifestOverride(o ManifestOverride) error {
 func (c *Catalog) RemapRegistry(from, to string) (int, error) {
 	from, to = strings.TrimRight(from, "/"), strings.TrimRight(to, "/")
 	if from == "" || to == "" {
-		return 0, exitcode.BadInputErr(fmt.Errorf("image remap %q=%q: want FROM=TO prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim", from, to))
+		return 0, fault.BadInputErr(fmt.Errorf("image remap %q=%q: want FROM=TO prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim", from, to))
 	}
 	n := 0
 	// The candidate too: the images it kept from the newest release must move with it.
@@ -115,7 +115,7 @@ func (c *Catalog) RemapRegistry(from, to string) (int, error) {
 			}
 			next := to + strings.TrimPrefix(img, from)
 			if _, err := ParseImageRef(next); err != nil {
-				return n, exitcode.BadInputErr(fmt.Errorf("image remap of %s.%s: %w", f, comp, err))
+				return n, fault.BadInputErr(fmt.Errorf("image remap of %s.%s: %w", f, comp, err))
 			}
 			imgs.Set(comp, next)
 			n++
@@ -135,15 +135,15 @@ func ParseImageRemap(s string) (map[string]string, error) {
 		from, to, ok := strings.Cut(pair, "=")
 		from, to = strings.TrimRight(strings.TrimSpace(from), "/"), strings.TrimRight(strings.TrimSpace(to), "/")
 		if !ok || from == "" || to == "" {
-			return nil, exitcode.BadInputErr(fmt.Errorf("%q is not FROM=TO (want image prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim)", pair))
+			return nil, fault.BadInputErr(fmt.Errorf("%q is not FROM=TO (want image prefixes, e.g. quay.io/ambient_code=localhost/ambient-sim)", pair))
 		}
 		for _, p := range []string{from, to} {
 			if _, err := ParseImageRef(p + "/image:tag"); err != nil {
-				return nil, exitcode.BadInputErr(fmt.Errorf("%q: %q is not an image repository prefix (want host[:port]/path, e.g. quay.io/ambient_code)", pair, p))
+				return nil, fault.BadInputErr(fmt.Errorf("%q: %q is not an image repository prefix (want host[:port]/path, e.g. quay.io/ambient_code)", pair, p))
 			}
 		}
 		if prev, dup := out[from]; dup {
-			return nil, exitcode.BadInputErr(fmt.Errorf("%q: %s is remapped twice (already to %s; want each prefix once)", pair, from, prev))
+			return nil, fault.BadInputErr(fmt.Errorf("%q: %s is remapped twice (already to %s; want each prefix once)", pair, from, prev))
 		}
 		out[from] = to
 	}

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
@@ -77,7 +77,7 @@ func (c *Catalog) lineOf(field string) int {
 }
 
 // Validate checks the catalog's semantics and returns every problem found,
-// wrapped as exitcode.BadInput.
+// wrapped as bad input (*fault.BadInput).
 func (c *Catalog) Validate(opts ValidateOptions) error {
 	v := &validator{c: c}
 	v.header()
@@ -86,7 +86,7 @@ func (c *Catalog) Validate(opts ValidateOptions) error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	return exitcode.BadInputErr(&ValidationError{Problems: v.problems})
+	return fault.BadInputErr(&ValidationError{Problems: v.problems})
 }
 
 func (v *validator) header() {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 )
@@ -48,7 +48,7 @@ func TestWhereAtNamesThePhaseRunningThen(t *testing.T) {
 func TestStopCausesKnowWhenTheyHappened(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
 	for _, cause := range []error{
-		exitcode.InfraErr(&engine.UnreachableError{Engine: "unix:///x.sock", Since: t0}),
+		fault.InfraErr(&engine.UnreachableError{Engine: "unix:///x.sock", Since: t0}),
 		&interrupt.Error{Signal: syscall.SIGTERM, At: t0},
 	} {
 		var st stoppedAt

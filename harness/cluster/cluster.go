@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/e2e-framework/support"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // NamePrefix marks clusters made by the harness (make clean-clusters removes them).
@@ -63,7 +63,7 @@ var validName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 // container names and DNS labels), as bad input naming what is valid.
 func CheckName(name string) error {
 	if len(name) > 40 || !validName.MatchString(name) {
-		return exitcode.BadInputErr(fmt.Errorf("%q is not a kind cluster name (want lowercase letters, digits and '-', at most 40 characters, e.g. %s)", name, Name("dev")))
+		return fault.BadInputErr(fmt.Errorf("%q is not a kind cluster name (want lowercase letters, digits and '-', at most 40 characters, e.g. %s)", name, Name("dev")))
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // Hold is this process's claim on a cluster name: an exclusive flock on
@@ -80,12 +80,12 @@ func Acquire(name string) (*Hold, error) {
 	}
 	dir := lockDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("cluster lock directory %s: %w", dir, err))
+		return nil, fault.InfraErr(fmt.Errorf("cluster lock directory %s: %w", dir, err))
 	}
 	path := filepath.Join(dir, name+".lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("cluster lock %s: %w", path, err))
+		return nil, fault.InfraErr(fmt.Errorf("cluster lock %s: %w", path, err))
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
@@ -100,9 +100,9 @@ func Acquire(name string) (*Hold, error) {
 				held.m[name] = h
 				return h, nil
 			}
-			return nil, exitcode.BadInputErr(iu)
+			return nil, fault.BadInputErr(iu)
 		}
-		return nil, exitcode.InfraErr(fmt.Errorf("locking %s: %w", path, err))
+		return nil, fault.InfraErr(fmt.Errorf("locking %s: %w", path, err))
 	}
 	cmd := strings.Join(os.Args, " ")
 	if len(cmd) > 200 {

@@ -7,12 +7,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
 // Target is a cluster the harness runs cells on, with its clients built once:
@@ -55,11 +54,11 @@ func NewExistingTarget(kubeconfig, kubeContext string) (*Target, error) {
 // the contexts the file has) when the file or context is not usable.
 func ExistingRestConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	if st, err := os.Stat(kubeconfig); err != nil || !st.Mode().IsRegular() {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-kubeconfig %s: not a readable file (want a kubeconfig such as ~/.kube/config)", kubeconfig))
+		return nil, fault.BadInputErr(fmt.Errorf("-kubeconfig %s: not a readable file (want a kubeconfig such as ~/.kube/config)", kubeconfig))
 	}
 	raw, err := clientcmd.LoadFromFile(kubeconfig)
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-kubeconfig %s: not a kubeconfig: %v", kubeconfig, err))
+		return nil, fault.BadInputErr(fmt.Errorf("-kubeconfig %s: not a kubeconfig: %v", kubeconfig, err))
 	}
 	contexts := make([]string, 0, len(raw.Contexts))
 	for name := range raw.Contexts {
@@ -67,19 +66,19 @@ func ExistingRestConfig(kubeconfig, kubeContext string) (*rest.Config, error) {
 	}
 	slices.Sort(contexts)
 	if len(contexts) == 0 {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-kubeconfig %s: has no contexts (want a kubeconfig with at least one context)", kubeconfig))
+		return nil, fault.BadInputErr(fmt.Errorf("-kubeconfig %s: has no contexts (want a kubeconfig with at least one context)", kubeconfig))
 	}
 	if kubeContext != "" && raw.Contexts[kubeContext] == nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-context %q: not in %s (want one of %s)", kubeContext, kubeconfig, strings.Join(contexts, ", ")))
+		return nil, fault.BadInputErr(fmt.Errorf("-context %q: not in %s (want one of %s)", kubeContext, kubeconfig, strings.Join(contexts, ", ")))
 	}
 	if kubeContext == "" && raw.Contexts[raw.CurrentContext] == nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-kubeconfig %s: no current context (want -context, one of %s)", kubeconfig, strings.Join(contexts, ", ")))
+		return nil, fault.BadInputErr(fmt.Errorf("-kubeconfig %s: no current context (want -context, one of %s)", kubeconfig, strings.Join(contexts, ", ")))
 	}
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: kubeContext}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-kubeconfig %s: %v", kubeconfig, err))
+		return nil, fault.BadInputErr(fmt.Errorf("-kubeconfig %s: %v", kubeconfig, err))
 	}
 	return cfg, nil
 }

@@ -9,7 +9,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 )
 
@@ -120,7 +120,7 @@ func WatchNodes(ctx context.Context, in WatchNodesInput) (context.Context, func(
 					}
 					e := &NodeGoneError{Cluster: name, Container: node, State: st, Since: m.since}
 					in.Logf("cluster: %v", e)
-					cancel(exitcode.InfraErr(e))
+					cancel(fault.InfraErr(e))
 					return true, nil
 				}
 			}

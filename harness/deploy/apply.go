@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,8 +21,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
 // DefaultFieldManager owns the fields the harness applies.
@@ -60,15 +59,15 @@ type resettableMapper interface {
 
 func newClusterClients(cfg *rest.Config) (*clusterClients, error) {
 	if cfg == nil {
-		return nil, exitcode.BadInputErr(errors.New("Config is nil: want the *rest.Config of the kind cluster"))
+		return nil, fault.BadInputErr(errors.New("Config is nil: want the *rest.Config of the kind cluster"))
 	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("dynamic client for %s: %w", cfg.Host, err))
+		return nil, fault.InfraErr(fmt.Errorf("dynamic client for %s: %w", cfg.Host, err))
 	}
 	disc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("discovery client for %s: %w", cfg.Host, err))
+		return nil, fault.InfraErr(fmt.Errorf("discovery client for %s: %w", cfg.Host, err))
 	}
 	return &clusterClients{dynamic: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))}, nil
 }
@@ -147,7 +146,7 @@ func sortForApply(objs []*unstructured.Unstructured) []*unstructured.Unstructure
 // Established), then namespaces, then everything else.
 func Apply(ctx context.Context, in ApplyInput) (*ApplyResult, error) {
 	if in.Rendered == nil {
-		return nil, exitcode.BadInputErr(errors.New("ApplyInput.Rendered is nil"))
+		return nil, fault.BadInputErr(errors.New("ApplyInput.Rendered is nil"))
 	}
 	c, err := newClusterClients(in.Config)
 	if err != nil {
@@ -202,7 +201,7 @@ func applyWith(ctx context.Context, c *clusterClients, in ApplyInput) (*ApplyRes
 func applyOne(ctx context.Context, c *clusterClients, o *unstructured.Unstructured, manager string) error {
 	ri, err := c.resourceFor(o)
 	if err != nil {
-		return exitcode.InfraErr(err)
+		return fault.InfraErr(err)
 	}
 	obj := o.DeepCopy()
 	// Server-side apply rejects these when set; a render never needs them.
@@ -210,7 +209,7 @@ func applyOne(ctx context.Context, c *clusterClients, o *unstructured.Unstructur
 		unstructured.RemoveNestedField(obj.Object, "metadata", f)
 	}
 	if _, err := ri.Apply(ctx, obj.GetName(), obj, metav1.ApplyOptions{FieldManager: manager, Force: true}); err != nil {
-		return exitcode.InfraErr(fmt.Errorf("server-side apply %s: %w", RefOf(o), err))
+		return fault.InfraErr(fmt.Errorf("server-side apply %s: %w", RefOf(o), err))
 	}
 	return nil
 }
@@ -239,7 +238,7 @@ func waitForCRDsEstablished(ctx context.Context, dyn dynamic.Interface, crds []*
 		return len(pending) == 0, nil
 	})
 	if err != nil {
-		return exitcode.InfraErr(fmt.Errorf("CRDs %v not Established after %s: %w", slices.Sorted(maps.Keys(pending)), timeout, err))
+		return fault.InfraErr(fmt.Errorf("CRDs %v not Established after %s: %w", slices.Sorted(maps.Keys(pending)), timeout, err))
 	}
 	logf("CRDs established: %d", len(crds))
 	return nil

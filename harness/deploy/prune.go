@@ -7,14 +7,13 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
 // PruneDiff lists the objects of previous that next no longer contains, in
@@ -65,7 +64,7 @@ type PruneResult struct {
 // render has (an earlier, unrecorded render may have left more behind).
 func Prune(ctx context.Context, in PruneInput) (*PruneResult, error) {
 	if in.Next == nil {
-		return nil, exitcode.BadInputErr(errors.New("PruneInput.Next is nil: pruning against nothing would delete the whole platform"))
+		return nil, fault.BadInputErr(errors.New("PruneInput.Next is nil: pruning against nothing would delete the whole platform"))
 	}
 	c, err := newClusterClients(in.Config)
 	if err != nil {
@@ -107,11 +106,11 @@ func pruneWith(ctx context.Context, c *clusterClients, in PruneInput) (*PruneRes
 			if isNoMatch(err) {
 				continue // the kind is gone, and so are its objects
 			}
-			return nil, exitcode.InfraErr(err)
+			return nil, fault.InfraErr(err)
 		}
 		list, err := c.dynamic.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ManagedLabel + "=true"})
 		if err != nil {
-			return nil, exitcode.InfraErr(fmt.Errorf("list %s with label %s=true: %w", gvr.Resource, ManagedLabel, err))
+			return nil, fault.InfraErr(fmt.Errorf("list %s with label %s=true: %w", gvr.Resource, ManagedLabel, err))
 		}
 		for i := range list.Items {
 			item := &list.Items[i]
@@ -135,10 +134,10 @@ func pruneWith(ctx context.Context, c *clusterClients, in PruneInput) (*PruneRes
 			if isNoMatch(err) {
 				continue
 			}
-			return res, exitcode.InfraErr(err)
+			return res, fault.InfraErr(err)
 		}
 		if err := deleteBackground(ctx, ri, ref.Name); err != nil {
-			return res, exitcode.InfraErr(fmt.Errorf("prune %s: %w", ref, err))
+			return res, fault.InfraErr(fmt.Errorf("prune %s: %w", ref, err))
 		}
 		logf("pruned %s", ref)
 		res.Deleted = append(res.Deleted, ref)
@@ -195,7 +194,7 @@ func waitForObjectsGone(ctx context.Context, objs []deletedObject, timeout time.
 		for _, o := range remaining {
 			names = append(names, o.ref.String())
 		}
-		return exitcode.InfraErr(fmt.Errorf("still present %s after deletion: %v: %w", timeout, names, err))
+		return fault.InfraErr(fmt.Errorf("still present %s after deletion: %v: %w", timeout, names, err))
 	}
 	return nil
 }

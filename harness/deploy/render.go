@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
@@ -213,38 +213,38 @@ func (r *Rendered) marshal(redact bool) ([]byte, error) {
 }
 
 // Render builds the object set of a release: decode or kustomize, select, pin,
-// label. Input errors are exitcode.BadInput.
+// label. Input errors are *fault.BadInput.
 func Render(in RenderInput) (*Rendered, error) {
 	if strings.TrimSpace(in.Source) == "" {
-		return nil, exitcode.BadInputErr(errors.New("RenderInput.Source is empty: want a kustomize directory, a YAML file or a directory of YAML files"))
+		return nil, fault.BadInputErr(errors.New("RenderInput.Source is empty: want a kustomize directory, a YAML file or a directory of YAML files"))
 	}
 	if strings.TrimSpace(in.Release) == "" {
-		return nil, exitcode.BadInputErr(fmt.Errorf("RenderInput.Release is empty for source %s: want the release version, e.g. v0.2.2", in.Source))
+		return nil, fault.BadInputErr(fmt.Errorf("RenderInput.Release is empty for source %s: want the release version, e.g. v0.2.2", in.Source))
 	}
 	if err := validateImages(in.Images); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
+		return nil, fault.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
 	}
 	if err := in.Lower.validate(); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
+		return nil, fault.BadInputErr(fmt.Errorf("render %s: %w", in.Source, err))
 	}
 	if err := in.LowerPlatform.validate(); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("render %s: LowerPlatform: %w", in.Source, err))
+		return nil, fault.BadInputErr(fmt.Errorf("render %s: LowerPlatform: %w", in.Source, err))
 	}
 	objs, err := loadSource(in.Source)
 	if err != nil {
-		return nil, exitcode.BadInputErr(err)
+		return nil, fault.BadInputErr(err)
 	}
 	r := &Rendered{Release: in.Release, Source: in.Source, Images: in.Images, Objects: objs}
 	if in.Selection != nil {
 		if err := in.Selection.apply(r); err != nil {
-			return nil, exitcode.BadInputErr(fmt.Errorf("select from %s: %w", in.Source, err))
+			return nil, fault.BadInputErr(fmt.Errorf("select from %s: %w", in.Source, err))
 		}
 	}
 	if err := pinImages(r, in.Images, in.Lower); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("pin images in %s: %w", in.Source, err))
+		return nil, fault.BadInputErr(fmt.Errorf("pin images in %s: %w", in.Source, err))
 	}
 	if err := lowerPlatformRequests(r, in.LowerPlatform); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("lower platform requests in %s: %w", in.Source, err))
+		return nil, fault.BadInputErr(fmt.Errorf("lower platform requests in %s: %w", in.Source, err))
 	}
 	for _, o := range r.Objects {
 		labels := o.GetLabels()

@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
@@ -90,21 +90,21 @@ func (r *ResetReport) String() string {
 func Reset(ctx context.Context, in ResetInput) (*ResetReport, error) {
 	start := time.Now()
 	if in.PlatformNamespace == "" {
-		return nil, exitcode.BadInputErr(errors.New("ResetInput.PlatformNamespace is empty: want e.g. ambient-code"))
+		return nil, fault.BadInputErr(errors.New("ResetInput.PlatformNamespace is empty: want e.g. ambient-code"))
 	}
 	if in.Client == nil || in.Dynamic == nil {
 		if in.Config == nil {
-			return nil, exitcode.BadInputErr(errors.New("ResetInput needs Config, or both Client and Dynamic"))
+			return nil, fault.BadInputErr(errors.New("ResetInput needs Config, or both Client and Dynamic"))
 		}
 		var err error
 		if in.Client == nil {
 			if in.Client, err = kubernetes.NewForConfig(in.Config); err != nil {
-				return nil, exitcode.InfraErr(fmt.Errorf("clientset for %s: %w", in.Config.Host, err))
+				return nil, fault.InfraErr(fmt.Errorf("clientset for %s: %w", in.Config.Host, err))
 			}
 		}
 		if in.Dynamic == nil {
 			if in.Dynamic, err = dynamic.NewForConfig(in.Config); err != nil {
-				return nil, exitcode.InfraErr(fmt.Errorf("dynamic client for %s: %w", in.Config.Host, err))
+				return nil, fault.InfraErr(fmt.Errorf("dynamic client for %s: %w", in.Config.Host, err))
 			}
 		}
 	}
@@ -170,7 +170,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 	for _, sel := range []string{ProjectNamespaceLabel + "=true", ManagedLabel + "=true"} {
 		list, err := in.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: sel})
 		if err != nil {
-			return rep, exitcode.InfraErr(fmt.Errorf("list namespaces with label %s: %w", sel, err))
+			return rep, fault.InfraErr(fmt.Errorf("list namespaces with label %s: %w", sel, err))
 		}
 		for _, ns := range list.Items {
 			nsSet[ns.Name] = true
@@ -200,7 +200,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 			continue
 		}
 		if err != nil {
-			return rep, exitcode.InfraErr(fmt.Errorf("delete namespace %s: %w", ns, err))
+			return rep, fault.InfraErr(fmt.Errorf("delete namespace %s: %w", ns, err))
 		}
 		rep.Namespaces = append(rep.Namespaces, ns)
 	}
@@ -212,7 +212,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 	// namespaced objects outside the namespaces deleted above.
 	resources, err := listableResources(in.Client.Discovery())
 	if err != nil {
-		return rep, exitcode.InfraErr(err)
+		return rep, fault.InfraErr(err)
 	}
 	var pending []deletedObject
 	for _, r := range resources {
@@ -224,7 +224,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 			if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 				continue
 			}
-			return rep, exitcode.InfraErr(fmt.Errorf("list %s with label %s=true: %w", r.gvr.Resource, ManagedLabel, err))
+			return rep, fault.InfraErr(fmt.Errorf("list %s with label %s=true: %w", r.gvr.Resource, ManagedLabel, err))
 		}
 		for _, item := range list.Items {
 			if r.namespaced && nsSet[item.GetNamespace()] {
@@ -236,7 +236,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 				ri = in.Dynamic.Resource(r.gvr).Namespace(item.GetNamespace())
 			}
 			if err := deleteBackground(ctx, ri, item.GetName()); err != nil {
-				return rep, exitcode.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
+				return rep, fault.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
 			}
 			rep.Objects = append(rep.Objects, ref)
 			pending = append(pending, deletedObject{ref: ref, client: ri})
@@ -266,7 +266,7 @@ func reset(ctx context.Context, in ResetInput, logf func(string, ...any)) (*Rese
 		return len(remaining) == 0, nil
 	})
 	if err != nil {
-		return rep, exitcode.InfraErr(fmt.Errorf("namespaces still present %s after deletion: %s: %w", in.Timeout, describeNamespaces(ctx, in.Client, remaining), err))
+		return rep, fault.InfraErr(fmt.Errorf("namespaces still present %s after deletion: %s: %w", in.Timeout, describeNamespaces(ctx, in.Client, remaining), err))
 	}
 	if err := waitForObjectsGone(ctx, pending, in.Timeout); err != nil {
 		return rep, err
@@ -304,7 +304,7 @@ func forceDeleteSessionPods(ctx context.Context, client kubernetes.Interface, na
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return exitcode.InfraErr(fmt.Errorf("list session pods (label %s) of namespace %s: %w", platform.SessionLabel, ns, err))
+			return fault.InfraErr(fmt.Errorf("list session pods (label %s) of namespace %s: %w", platform.SessionLabel, ns, err))
 		}
 		for _, p := range pods.Items {
 			if err := deletePod(ctx, client, ns, p.Name, SessionPodGracePeriod); err != nil {
@@ -323,7 +323,7 @@ func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespa
 	for _, ns := range namespaces {
 		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return exitcode.InfraErr(fmt.Errorf("list pods of namespace %s: %w", ns, err))
+			return fault.InfraErr(fmt.Errorf("list pods of namespace %s: %w", ns, err))
 		}
 		for _, p := range pods.Items {
 			grace := ResetPodGracePeriod
@@ -342,7 +342,7 @@ func deletePodsQuickly(ctx context.Context, client kubernetes.Interface, namespa
 func deletePod(ctx context.Context, client kubernetes.Interface, ns, name string, grace int64) error {
 	err := client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return exitcode.InfraErr(fmt.Errorf("delete pod %s/%s (grace period %d s): %w", ns, name, grace, err))
+		return fault.InfraErr(fmt.Errorf("delete pod %s/%s (grace period %d s): %w", ns, name, grace, err))
 	}
 	return nil
 }
@@ -379,7 +379,7 @@ func waitForPodsGone(ctx context.Context, in ResetInput, namespaces []string, re
 		return nil
 	}
 	if ctx.Err() != nil || !wait.Interrupted(err) {
-		return exitcode.InfraErr(fmt.Errorf("wait for the pods of namespaces %s to go: %w", strings.Join(namespaces, ","), err))
+		return fault.InfraErr(fmt.Errorf("wait for the pods of namespaces %s to go: %w", strings.Join(namespaces, ","), err))
 	}
 	for _, p := range left {
 		if err := deletePod(ctx, in.Client, p.Namespace, p.Name, 0); err != nil {
@@ -393,7 +393,7 @@ func waitForPodsGone(ctx context.Context, in ResetInput, namespaces []string, re
 		for _, p := range left {
 			names = append(names, p.Namespace+"/"+p.Name)
 		}
-		return exitcode.InfraErr(fmt.Errorf("pods still present %s after being force-deleted: %s: %w", in.Timeout, strings.Join(names, ","), err))
+		return fault.InfraErr(fmt.Errorf("pods still present %s after being force-deleted: %s: %w", in.Timeout, strings.Join(names, ","), err))
 	}
 	return nil
 }
@@ -406,7 +406,7 @@ func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport)
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
-		return nil, exitcode.InfraErr(fmt.Errorf("list CustomResourceDefinitions with label %s=true: %w", ManagedLabel, err))
+		return nil, fault.InfraErr(fmt.Errorf("list CustomResourceDefinitions with label %s=true: %w", ManagedLabel, err))
 	}
 	var live []deletedObject
 	for i := range crds.Items {
@@ -419,7 +419,7 @@ func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport)
 			if apierrors.IsNotFound(err) {
 				continue
 			}
-			return nil, exitcode.InfraErr(fmt.Errorf("list %s: %w", gvr.Resource, err))
+			return nil, fault.InfraErr(fmt.Errorf("list %s: %w", gvr.Resource, err))
 		}
 		for _, item := range list.Items {
 			ri := in.Dynamic.Resource(gvr)
@@ -429,7 +429,7 @@ func deleteCustomResources(ctx context.Context, in ResetInput, rep *ResetReport)
 			}
 			ref := ObjectRef{Group: gvr.Group, Kind: kind, Namespace: item.GetNamespace(), Name: item.GetName()}
 			if err := deleteBackground(ctx, client, item.GetName()); err != nil {
-				return nil, exitcode.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
+				return nil, fault.InfraErr(fmt.Errorf("delete %s: %w", ref, err))
 			}
 			rep.CustomResources = append(rep.CustomResources, ref)
 			live = append(live, deletedObject{ref: ref, client: client})
@@ -450,7 +450,7 @@ func waitForCustomResourcesGone(ctx context.Context, in ResetInput, live []delet
 		return nil
 	}
 	if ctx.Err() != nil {
-		return exitcode.InfraErr(ctx.Err())
+		return fault.InfraErr(ctx.Err())
 	}
 	for _, o := range live {
 		_, err := o.client.Patch(ctx, o.ref.Name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
@@ -458,7 +458,7 @@ func waitForCustomResourcesGone(ctx context.Context, in ResetInput, live []delet
 			continue
 		}
 		if err != nil {
-			return exitcode.InfraErr(fmt.Errorf("strip finalizers of %s: %w", o.ref, err))
+			return fault.InfraErr(fmt.Errorf("strip finalizers of %s: %w", o.ref, err))
 		}
 		rep.StrippedFinalizers = append(rep.StrippedFinalizers, o.ref)
 		logf("stripped finalizers of %s (still present %s after delete)", o.ref, in.FinalizerGrace)

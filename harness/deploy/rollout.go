@@ -10,14 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
 const revisionAnnotation = "deployment.kubernetes.io/revision"
@@ -243,15 +242,15 @@ func plural(n int) string {
 // imageIDs the pods really run. On timeout the error says what is still wrong.
 func WaitForRollout(ctx context.Context, in WaitForRolloutInput) ([]RolloutStatus, error) {
 	if in.Client == nil {
-		return nil, exitcode.BadInputErr(errors.New("WaitForRolloutInput.Client is nil"))
+		return nil, fault.BadInputErr(errors.New("WaitForRolloutInput.Client is nil"))
 	}
 	if in.Namespace == "" {
-		return nil, exitcode.BadInputErr(errors.New("WaitForRolloutInput.Namespace is empty: want the platform namespace, e.g. ambient-code"))
+		return nil, fault.BadInputErr(errors.New("WaitForRolloutInput.Namespace is empty: want the platform namespace, e.g. ambient-code"))
 	}
 	names := make([]string, 0, len(in.Deployments))
 	for name, image := range in.Deployments {
 		if strings.TrimSpace(image) == "" {
-			return nil, exitcode.BadInputErr(fmt.Errorf("WaitForRolloutInput.Deployments[%s] has an empty image: want the pinned reference", name))
+			return nil, fault.BadInputErr(fmt.Errorf("WaitForRolloutInput.Deployments[%s] has an empty image: want the pinned reference", name))
 		}
 		names = append(names, name)
 	}
@@ -298,9 +297,9 @@ func WaitForRollout(ctx context.Context, in WaitForRolloutInput) ([]RolloutStatu
 	case err == nil:
 		return statuses, nil
 	case ctx.Err() != nil:
-		return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s: %w", in.Namespace, ctx.Err()))
+		return statuses, fault.InfraErr(fmt.Errorf("rollout in %s: %w", in.Namespace, ctx.Err()))
 	case !wait.Interrupted(err):
-		return statuses, exitcode.InfraErr(err)
+		return statuses, fault.InfraErr(err)
 	}
 	var still []string
 	for _, st := range statuses {
@@ -308,7 +307,7 @@ func WaitForRollout(ctx context.Context, in WaitForRolloutInput) ([]RolloutStatu
 			still = append(still, st.String())
 		}
 	}
-	return statuses, exitcode.InfraErr(fmt.Errorf("rollout in %s not done after %s: %s", in.Namespace, timeout, strings.Join(still, " | ")))
+	return statuses, fault.InfraErr(fmt.Errorf("rollout in %s not done after %s: %s", in.Namespace, timeout, strings.Join(still, " | ")))
 }
 
 // ListDeploymentPods returns the pods Deployment name in namespace runs now

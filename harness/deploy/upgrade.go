@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -218,17 +218,17 @@ type StepResult struct {
 // Upgrade applies the plan step by step and waits for each step's rollouts.
 func Upgrade(ctx context.Context, in UpgradeInput) ([]StepResult, error) {
 	if len(in.Plan) == 0 {
-		return nil, exitcode.BadInputErr(errors.New("UpgradeInput.Plan is empty: build it with PlanUpgrade"))
+		return nil, fault.BadInputErr(errors.New("UpgradeInput.Plan is empty: build it with PlanUpgrade"))
 	}
 	if in.Client == nil {
-		return nil, exitcode.BadInputErr(errors.New("UpgradeInput.Client is nil"))
+		return nil, fault.BadInputErr(errors.New("UpgradeInput.Client is nil"))
 	}
 	for i, s := range in.Plan {
 		if s.Objects == nil {
-			return nil, exitcode.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d] has no objects", i))
+			return nil, fault.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d] has no objects", i))
 		}
 		if err := validateImages(s.Objects.Images); err != nil {
-			return nil, exitcode.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d]: %w", i, err))
+			return nil, fault.BadInputErr(fmt.Errorf("UpgradeInput.Plan[%d]: %w", i, err))
 		}
 	}
 	c, err := newClusterClients(in.Config)
@@ -274,7 +274,7 @@ func Upgrade(ctx context.Context, in UpgradeInput) ([]StepResult, error) {
 		if s.RunnerPinsChanged && !s.OperatorRestarted && in.RunnerSettle > 0 {
 			logf("step %d: waiting %s for the operator to pick up the new runner pins", i+1, in.RunnerSettle)
 			if err := poll.Sleep(ctx, clock.RealClock{}, in.RunnerSettle); err != nil {
-				return append(results, res), exitcode.InfraErr(err)
+				return append(results, res), fault.InfraErr(err)
 			}
 		}
 		res.Duration = time.Since(start)

@@ -15,7 +15,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -51,7 +51,7 @@ func Select(in Input) (Plan, error) {
 	if cat.Candidate != nil {
 		for _, to := range in.Filter.To {
 			if to != cat.Candidate.Version {
-				return Plan{}, exitcode.BadInputErr(fmt.Errorf("-to %q: with a candidate every cell goes to it (leave -to empty or give %s)", to, cat.Candidate.Version))
+				return Plan{}, fault.BadInputErr(fmt.Errorf("-to %q: with a candidate every cell goes to it (leave -to empty or give %s)", to, cat.Candidate.Version))
 			}
 		}
 	}
@@ -68,12 +68,12 @@ func Select(in Input) (Plan, error) {
 		return Plan{}, err
 	}
 	if len(cells) == 0 {
-		return Plan{}, exitcode.BadInputErr(fmt.Errorf("no cell of catalog %s matches %s (its cells: %s; with -order and exactly one -from and one -to an ad hoc cell runs)",
+		return Plan{}, fault.BadInputErr(fmt.Errorf("no cell of catalog %s matches %s (its cells: %s; with -order and exactly one -from and one -to an ad hoc cell runs)",
 			cat.Name, filterText(in), cellNames(mustAllCells(cat))))
 	}
 	if in.Working != "" {
 		if _, err := verdict.ParseWorkingLevel(string(in.Working)); err != nil {
-			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-working: %w", err))
+			return Plan{}, fault.BadInputErr(fmt.Errorf("-working: %w", err))
 		}
 	}
 	cells = cat.ApplyWorking(cells, in.Working)
@@ -95,7 +95,7 @@ func openCatalog(in Input) (*catalog.Catalog, error) {
 	}
 	if !catalog.IsPath(in.Catalog) {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, exitcode.BadInputErr(fmt.Errorf("-catalog-dir %s: does not exist or is not a directory (want the directory of catalog files, e.g. %s run from the repository root, or -catalog as a file path)", dir, catalog.DefaultDir))
+			return nil, fault.BadInputErr(fmt.Errorf("-catalog-dir %s: does not exist or is not a directory (want the directory of catalog files, e.g. %s run from the repository root, or -catalog as a file path)", dir, catalog.DefaultDir))
 		}
 	}
 	var opts []catalog.LoadOption
@@ -114,7 +114,7 @@ func openCatalog(in Input) (*catalog.Catalog, error) {
 			return nil, flagErr("-image-remap", pair, err)
 		}
 		if n == 0 {
-			return nil, exitcode.BadInputErr(fmt.Errorf("-image-remap %q: %s matches no image of catalog %s (want a prefix its images start with: %s)",
+			return nil, fault.BadInputErr(fmt.Errorf("-image-remap %q: %s matches no image of catalog %s (want a prefix its images start with: %s)",
 				pair, from, cat.Name, strings.Join(prefixes, ", ")))
 		}
 	}
@@ -128,7 +128,7 @@ func planFor(in Input, cat *catalog.Catalog, cells []upgrade.Cell) (Plan, error)
 	if in.ManifestOverride != nil {
 		mo := *in.ManifestOverride
 		if st, err := os.Stat(mo.Dir); err != nil || !st.IsDir() {
-			return Plan{}, exitcode.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, one kustomize build of each release)", mo.Dir, catalog.DefaultManifestPattern))
+			return Plan{}, fault.BadInputErr(fmt.Errorf("-manifests-dir %q: does not exist or is not a directory (want a directory of rendered manifests %s, one kustomize build of each release)", mo.Dir, catalog.DefaultManifestPattern))
 		}
 		if len(mo.Only) == 0 {
 			// Every release a cell deploys needs its file: a missing one is
@@ -205,7 +205,7 @@ func checkManifests(in Input, cat *catalog.Catalog, used []string) error {
 		}
 	}
 	if len(problems) > 0 {
-		return exitcode.BadInputErr(&catalog.ValidationError{Problems: problems})
+		return fault.BadInputErr(&catalog.ValidationError{Problems: problems})
 	}
 	return nil
 }
@@ -229,7 +229,7 @@ func Validate(in Input) (Plan, error) {
 func checkWhere(in Input) error {
 	if in.Keep != "" {
 		if _, err := ParseKeep(string(in.Keep)); err != nil {
-			return exitcode.BadInputErr(err)
+			return fault.BadInputErr(err)
 		}
 	}
 	if err := checkParallel(in); err != nil {
@@ -246,23 +246,23 @@ func checkWhere(in Input) error {
 // cluster name.
 func checkParallel(in Input) error {
 	if in.Parallel < 0 || in.Parallel > MaxParallel {
-		return exitcode.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", in.Parallel, MaxParallel))
+		return fault.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", in.Parallel, MaxParallel))
 	}
 	if in.Parallel <= 1 {
 		return nil
 	}
 	switch {
 	case in.Kubeconfig != "":
-		return exitcode.BadInputErr(fmt.Errorf("-parallel %d: an existing cluster (-kubeconfig %s) runs one cell at a time (want -parallel 1, or kind clusters without -kubeconfig)", in.Parallel, in.Kubeconfig))
+		return fault.BadInputErr(fmt.Errorf("-parallel %d: an existing cluster (-kubeconfig %s) runs one cell at a time (want -parallel 1, or kind clusters without -kubeconfig)", in.Parallel, in.Kubeconfig))
 	case in.Target != nil:
-		return exitcode.BadInputErr(fmt.Errorf("matrix.Input.Parallel %d: a prepared Target runs one cell at a time (want 1, or no Target)", in.Parallel))
+		return fault.BadInputErr(fmt.Errorf("matrix.Input.Parallel %d: a prepared Target runs one cell at a time (want 1, or no Target)", in.Parallel))
 	}
 	if in.ClusterName == "" {
 		return nil
 	}
 	last := laneName(in.ClusterName, in.Parallel-1)
 	if err := cluster.CheckName(last); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("-cluster %q with -parallel %d: lane cluster %w (want a shorter -cluster)", in.ClusterName, in.Parallel, err))
+		return fault.BadInputErr(fmt.Errorf("-cluster %q with -parallel %d: lane cluster %w (want a shorter -cluster)", in.ClusterName, in.Parallel, err))
 	}
 	return nil
 }
@@ -275,7 +275,7 @@ func checkTarget(in Input) error {
 		_, err := cluster.ExistingRestConfig(in.Kubeconfig, in.Context)
 		return err
 	case in.Context != "":
-		return exitcode.BadInputErr(fmt.Errorf("-context %q: applies to an existing cluster (want -kubeconfig FILE or -existing with it; kind clusters get their own context)", in.Context))
+		return fault.BadInputErr(fmt.Errorf("-context %q: applies to an existing cluster (want -kubeconfig FILE or -existing with it; kind clusters get their own context)", in.Context))
 	case in.ClusterName != "":
 		return flagErr("-cluster", in.ClusterName, cluster.CheckName(in.ClusterName))
 	}
@@ -287,7 +287,7 @@ func checkTarget(in Input) error {
 // creates nothing, so a refused run leaves no trace.
 func CheckArtifactsDir(dir string) error {
 	if dir == "" {
-		return exitcode.BadInputErr(fmt.Errorf("-artifacts is empty (want a directory for the reports, e.g. _artifacts)"))
+		return fault.BadInputErr(fmt.Errorf("-artifacts is empty (want a directory for the reports, e.g. _artifacts)"))
 	}
 	p := filepath.Clean(dir)
 	for {
@@ -297,12 +297,12 @@ func CheckArtifactsDir(dir string) error {
 				break
 			}
 			if p == filepath.Clean(dir) {
-				return exitcode.BadInputErr(fmt.Errorf("-artifacts %s: is a file (want a directory for the reports; it is created when missing)", dir))
+				return fault.BadInputErr(fmt.Errorf("-artifacts %s: is a file (want a directory for the reports; it is created when missing)", dir))
 			}
-			return exitcode.BadInputErr(fmt.Errorf("-artifacts %s: %s is a file, so the directory cannot be created (want a directory path)", dir, p))
+			return fault.BadInputErr(fmt.Errorf("-artifacts %s: %s is a file, so the directory cannot be created (want a directory path)", dir, p))
 		}
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			return exitcode.BadInputErr(fmt.Errorf("-artifacts %s: %s: %v (want a directory the harness may write)", dir, p, unwrapPath(err)))
+			return fault.BadInputErr(fmt.Errorf("-artifacts %s: %s: %v (want a directory the harness may write)", dir, p, unwrapPath(err)))
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
@@ -317,7 +317,7 @@ func CheckArtifactsDir(dir string) error {
 		if p != filepath.Clean(dir) {
 			what = p + " (where it would be created)"
 		}
-		return exitcode.BadInputErr(fmt.Errorf("-artifacts %s: %s is not writable: %v (want a directory the harness may write)", dir, what, err))
+		return fault.BadInputErr(fmt.Errorf("-artifacts %s: %s is not writable: %v (want a directory the harness may write)", dir, what, err))
 	}
 	return nil
 }
@@ -340,14 +340,14 @@ func flagErr(flag, value string, err error) error {
 	if errors.As(err, &ve) {
 		return err
 	}
-	code := exitcode.Of(err)
-	if code == exitcode.Infrastructure {
-		code = exitcode.BadInput // every check here is about the input
-	}
+	wrapped := fmt.Errorf("%s %q: %w", flag, value, err)
 	if value != "" && strings.HasPrefix(err.Error(), value+" ") {
-		return &exitcode.Error{Code: code, Err: fmt.Errorf("%s %w", flag, err)} // "-catalog x.yaml is a directory, …"
+		wrapped = fmt.Errorf("%s %w", flag, err) // "-catalog x.yaml is a directory, …"
 	}
-	return &exitcode.Error{Code: code, Err: fmt.Errorf("%s %q: %w", flag, value, err)}
+	if fault.KindOf(err) == fault.KindRegression {
+		return wrapped
+	}
+	return &fault.BadInput{Field: flag, Value: value, Err: wrapped} // every check here is about the input
 }
 
 // withOrder keeps the selected cells run with order; when the matrix has no
@@ -355,7 +355,7 @@ func flagErr(flag, value string, err error) error {
 func withOrder(cat *catalog.Catalog, f catalog.Filter, cells []upgrade.Cell, order string) ([]upgrade.Cell, error) {
 	o, err := upgrade.ParseOrder(order)
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-order: %w", err))
+		return nil, fault.BadInputErr(fmt.Errorf("-order: %w", err))
 	}
 	var out []upgrade.Cell
 	for _, c := range cells {
@@ -367,7 +367,7 @@ func withOrder(cat *catalog.Catalog, f catalog.Filter, cells []upgrade.Cell, ord
 		return out, nil
 	}
 	if len(f.From) != 1 || len(f.To) != 1 {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-order %s: no selected cell has this order (the selected cells: %s; want exactly one -from and one -to for an ad hoc cell)", order, cellNames(cells)))
+		return nil, fault.BadInputErr(fmt.Errorf("-order %s: no selected cell has this order (the selected cells: %s; want exactly one -from and one -to for an ad hoc cell)", order, cellNames(cells)))
 	}
 	return []upgrade.Cell{{Catalog: cat.Name, From: f.From[0], To: f.To[0], Order: o, Source: "ad-hoc",
 		Expect: verdict.Expectation{Verdict: verdict.Pass, Why: "ad hoc cell (not in the catalog's matrix): an upgrade is expected not to break"}}}, nil
@@ -381,7 +381,7 @@ func keepNamed(cells []upgrade.Cell, names []string) ([]upgrade.Cell, error) {
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(cells, func(c upgrade.Cell) bool { return c.Name() == n }) {
-			return nil, exitcode.BadInputErr(fmt.Errorf("cell %q is not among the selected cells (want one of %s)", n, cellNames(cells)))
+			return nil, fault.BadInputErr(fmt.Errorf("cell %q is not among the selected cells (want one of %s)", n, cellNames(cells)))
 		}
 	}
 	var kept []upgrade.Cell
@@ -449,7 +449,7 @@ func dirHolds(cat *catalog.Catalog, mo catalog.ManifestOverride) string {
 func checkSimulated(cat *catalog.Catalog, cells []upgrade.Cell, remap map[string]string) error {
 	sim, err := simulated.Default()
 	if err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("catalog %s deploys simulated images, which cannot be checked: %w", cat.Name, err))
+		return fault.BadInputErr(fmt.Errorf("catalog %s deploys simulated images, which cannot be checked: %w", cat.Name, err))
 	}
 	var problems []string
 	for _, c := range cells {
@@ -475,7 +475,7 @@ func checkSimulated(cat *catalog.Catalog, cells []upgrade.Cell, remap map[string
 	if len(remap) > 0 {
 		why = fmt.Sprintf("-image-remap %q points catalog %s at the simulated images", catalog.FormatImageRemap(remap), cat.Name)
 	}
-	return exitcode.BadInputErr(fmt.Errorf("%s, but the simulated platform has no release for %s (want tags among %s)",
+	return fault.BadInputErr(fmt.Errorf("%s, but the simulated platform has no release for %s (want tags among %s)",
 		why, strings.Join(problems, ", "), strings.Join(sim.Versions(), ", ")))
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -212,9 +212,6 @@ func TestTwoLanesRunFiveCellsTwoAtATimeEachClusterInTurn(t *testing.T) {
 	if got, want := resultNames(out.Results), cellNamesOf(plan); !slices.Equal(got, want) {
 		t.Errorf("results %v, want the selection order %v", got, want)
 	}
-	if out.ExitCode != exitcode.OK {
-		t.Errorf("exit %d, want 0", out.ExitCode)
-	}
 }
 
 // TestParallelReportsAreThoseOfOneLane: the reports of -parallel 2 are byte
@@ -237,9 +234,9 @@ func TestParallelReportsAreThoseOfOneLane(t *testing.T) {
 			}
 			return c.Cell.Expect.Verdict
 		}
-		out, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
-		if out.ExitCode != exitcode.Regression || exitcode.Of(err) != exitcode.Regression {
-			t.Fatalf("-parallel %d: exit %d (%v), want 1", n, out.ExitCode, err)
+		_, err := runCells(context.Background(), in, plan, DiagnosisImages{}, f.runner())
+		if exitcode.Of(err) != exitcode.Regression {
+			t.Fatalf("-parallel %d: exit %d (%v), want 1", n, exitcode.Of(err), err)
 		}
 		files := map[string]string{}
 		for _, name := range []string{report.ResultsFile, report.SummaryFile, report.JUnitFile} {
@@ -285,8 +282,8 @@ func TestAClusterThatCannotBeHadLosesNoOtherResult(t *testing.T) {
 	if len(notStarted) != 1 || len(f.byTarget["uh-t"]) != 4 {
 		t.Errorf("not started %v, uh-t ran %v: want one cell not started and the four others on uh-t", notStarted, f.byTarget["uh-t"])
 	}
-	if out.ExitCode != exitcode.Infrastructure || exitcode.Of(err) != exitcode.Infrastructure || !strings.Contains(err.Error(), "uh-t-1") {
-		t.Errorf("exit %d, error %v: want 3 naming uh-t-1", out.ExitCode, err)
+	if exitcode.Of(err) != exitcode.Infrastructure || !strings.Contains(err.Error(), "uh-t-1") {
+		t.Errorf("exit %d, error %v: want 3 naming uh-t-1", exitcode.Of(err), err)
 	}
 }
 
@@ -317,9 +314,10 @@ func TestCancelStopsEveryLane(t *testing.T) {
 	}()
 	done := make(chan struct{})
 	var out Output
+	var runErr error
 	go func() {
 		defer close(done)
-		out, _ = runCells(ctx, in, plan, DiagnosisImages{}, f.runner())
+		out, runErr = runCells(ctx, in, plan, DiagnosisImages{}, f.runner())
 	}()
 	select {
 	case <-done:
@@ -334,7 +332,7 @@ func TestCancelStopsEveryLane(t *testing.T) {
 			t.Errorf("%s: interrupted %q matched %v, want stopped and unmatched", r.Cell.Name(), r.Interrupted, r.Matched)
 		}
 	}
-	if out.ExitCode == exitcode.OK {
+	if exitcode.Of(runErr) == exitcode.OK {
 		t.Error("an interrupted run exited 0")
 	}
 	// The fake clusters were never created, so teardown leaves them, naming each.
@@ -376,8 +374,8 @@ func TestRepeatsSpreadOverLanesAndStillShowFlakiness(t *testing.T) {
 	if got := resultNames(out.Results); !slices.Equal(got, want) {
 		t.Fatalf("results %v, want %v", got, want)
 	}
-	if !slices.Equal(out.Flaky, []string{flaky}) || out.ExitCode != exitcode.Regression || exitcode.Of(err) != exitcode.Regression {
-		t.Errorf("flaky %v, exit %d: want [%s] and 1", out.Flaky, out.ExitCode, flaky)
+	if !slices.Equal(out.Flaky, []string{flaky}) || exitcode.Of(err) != exitcode.Regression {
+		t.Errorf("flaky %v, exit %d: want [%s] and 1", out.Flaky, exitcode.Of(err), flaky)
 	}
 	if len(f.byTarget) != 2 {
 		t.Errorf("runs per cluster %v, want both clusters used", f.byTarget)

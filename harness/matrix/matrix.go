@@ -1,11 +1,13 @@
 // Package matrix runs the cells of a catalog's upgrade matrix on one kind
 // cluster (reset between cells) or on an existing cluster, writes the reports
-// and decides the exit code. It is the main job (`make e2e`) and the engine of
-// `make repro`; the e2e suite drives it too.
+// and decides the run's outcome, as a typed error (harness/fault). It is the
+// main job (`make e2e`) and the engine of `make repro`; the e2e suite drives
+// it too.
 package matrix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +23,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
@@ -107,12 +109,14 @@ type Input struct {
 	// JUnitInconclusive is how junit.xml writes an inconclusive rule
 	// (-junit-inconclusive: failure, the default, or skipped).
 	JUnitInconclusive report.JUnitInconclusive
+	// ExitCode is how the command maps the run's outcome to its exit code,
+	// for the reports' headline (nil: the reports state the result, no code).
+	ExitCode func(error) int
 }
 
 // Output is the run's outcome.
 type Output struct {
-	Results  []cell.Result
-	ExitCode int
+	Results []cell.Result
 	// Clusters kept for inspection, with their kubectl access line.
 	Kept []string
 	// Flaky names the repeated cells whose runs gave different verdicts.
@@ -137,7 +141,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	p := progress.New(in.Log)
 	plan, err := Validate(in)
 	if err != nil {
-		return Output{ExitCode: exitcode.Of(err)}, err
+		return Output{}, err
 	}
 	cat, cells := plan.Catalog, plan.Cells
 	fmt.Fprintf(in.Log, "[matrix] catalog %s: %d cell(s): %s\n", cat.Name, len(cells), cellNames(cells))
@@ -146,22 +150,22 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	}
 	if in.Kubeconfig == "" {
 		if err := CheckCandidateImages(ctx, cat); err != nil {
-			return Output{ExitCode: exitcode.Of(err)}, err
+			return Output{}, err
 		}
 	}
 
 	if plan.Simulated {
 		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
-			return Output{ExitCode: exitcode.Of(err)}, err
+			return Output{}, err
 		}
 		if own := cat.CandidateOwnImages(); len(own) > 0 && in.Kubeconfig == "" {
 			if err := p.Phase("pull candidate images", func() error { return images.EnsurePulled(ctx, own, in.Log) }); err != nil {
-				return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+				return Output{}, fault.InfraErr(err)
 			}
 		}
 	} else if in.Kubeconfig == "" {
 		if err := p.Phase("pull release images", func() error { return pullImages(ctx, cat, cells, in.Log) }); err != nil {
-			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+			return Output{}, fault.InfraErr(err)
 		}
 	}
 
@@ -169,13 +173,13 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	if !in.SkipProbes {
 		var err error
 		if diag, err = BuildDiagnosisImages(ctx, p, in.Log); err != nil {
-			return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+			return Output{}, fault.InfraErr(err)
 		}
 	}
 
 	// Bundles of an earlier run must not be mistaken for this run's.
 	if err := os.RemoveAll(filepath.Join(in.Artifacts, report.CellsDir)); err != nil {
-		return Output{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+		return Output{}, fault.InfraErr(err)
 	}
 	return runCells(ctx, in, plan, diag, realRunner())
 }
@@ -231,7 +235,7 @@ func runCells(ctx context.Context, in Input, plan Plan, images DiagnosisImages, 
 		}
 	}
 	if lo.OpenErr != nil {
-		return finish(ctx, in, out, red, targets, exitcode.InfraErr(lo.OpenErr))
+		return finish(ctx, in, out, red, targets, fault.InfraErr(lo.OpenErr))
 	}
 	var sweepErr error
 	if in.Diagnose && ctx.Err() == nil {
@@ -247,8 +251,7 @@ func runCells(ctx context.Context, in Input, plan Plan, images DiagnosisImages, 
 	}
 	out, err := finish(ctx, in, out, red, targets, ctx.Err())
 	if err == nil && sweepErr != nil {
-		out.ExitCode = exitcode.Infrastructure
-		return out, exitcode.InfraErr(fmt.Errorf("compatibility sweep: %w", sweepErr))
+		return out, fault.InfraErr(fmt.Errorf("compatibility sweep: %w", sweepErr))
 	}
 	return out, err
 }
@@ -354,7 +357,7 @@ func collectBundle(ctx context.Context, target *cluster.Target, res cell.Result,
 }
 
 // finish deletes (or keeps) the clusters the run still holds, decides the
-// exit code once and writes the reports.
+// outcome once and writes the reports.
 func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, targets []*cluster.Target, runErr error) (Output, error) {
 	// Tear down with a fresh context so Ctrl-C still cleans up.
 	cleanup, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -372,27 +375,22 @@ func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, ta
 		}
 	}
 	out.Score = diagnose.NewScore(scoredCells(out.Results))
-	// The exit code is decided before the reports are written: their headline states it.
+	// The outcome is decided once, before the reports are written: their
+	// headline states it (and the code the command maps it to).
 	out.Flaky = report.Flaky(out.Results)
-	out.ExitCode = decideExit(out.Results, runErr)
-	if len(out.Flaky) > 0 && out.ExitCode == exitcode.OK {
-		out.ExitCode = exitcode.Regression
-	}
+	outcome := decideOutcome(out.Results, out.Flaky, runErr)
 	if err := report.WriteAll(report.WriteInput{Dir: in.Artifacts, Results: out.Results, Redactor: red, Compat: out.Compat, Score: out.Score,
-		ExitCode: &out.ExitCode, JUnitInconclusive: in.JUnitInconclusive}); err != nil {
-		return out, exitcode.InfraErr(fmt.Errorf("writing reports: %w", err))
+		Exit: report.ExitOf(outcome, in.ExitCode), JUnitInconclusive: in.JUnitInconclusive}); err != nil {
+		return out, fault.InfraErr(fmt.Errorf("writing reports: %w", err))
 	}
 	if findings, err := secrets.ScanDir(in.Artifacts, red.Values()); err != nil || len(findings) > 0 {
-		return out, exitcode.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
+		return out, fault.InfraErr(fmt.Errorf("secret values found under %s (%d findings, %v): the reports were not redacted", in.Artifacts, len(findings), err))
 	}
 	printSummary(in.Log, out)
 	if runErr != nil {
 		return out, runErr
 	}
-	if out.ExitCode != exitcode.OK {
-		return out, &exitcode.Error{Code: out.ExitCode, Err: fmt.Errorf("%s", exitReason(out.Results))}
-	}
-	return out, nil
+	return out, outcome
 }
 
 // scoredCells are the results as the seeded-fault score reads them.
@@ -408,8 +406,10 @@ func scoredCells(results []cell.Result) []diagnose.ScoredCell {
 	return out
 }
 
-// decideExit: a regression (mismatch) wins; then infrastructure; then ok.
-func decideExit(results []cell.Result, runErr error) int {
+// decideOutcome: a mismatch is a regression and wins; then a cell that could
+// not run (or runErr) is an infrastructure failure; then a flaky repeat is a
+// regression; else nil (every cell as expected).
+func decideOutcome(results []cell.Result, flaky []string, runErr error) error {
 	infra := runErr != nil
 	for _, r := range results {
 		if r.Error != "" {
@@ -417,13 +417,16 @@ func decideExit(results []cell.Result, runErr error) int {
 			continue
 		}
 		if !r.Matched {
-			return exitcode.Regression
+			return fault.RegressionErr(errors.New(exitReason(results)))
 		}
 	}
-	if infra {
-		return exitcode.Infrastructure
+	switch {
+	case infra:
+		return fault.InfraErr(errors.New(exitReason(results)))
+	case len(flaky) > 0:
+		return fault.RegressionErr(errors.New(exitReason(results)))
 	}
-	return exitcode.OK
+	return nil
 }
 
 func exitReason(results []cell.Result) string {
@@ -582,7 +585,7 @@ func CheckCandidateImages(ctx context.Context, cat *catalog.Catalog) error {
 		return nil
 	}
 	if missing := images.MissingLocalOnly(ctx, own); len(missing) > 0 {
-		return exitcode.BadInputErr(fmt.Errorf("%s: %s not in the local Docker store; a localhost/ image is loaded into kind from there and never pulled (build it or docker tag it first)",
+		return fault.BadInputErr(fmt.Errorf("%s: %s not in the local Docker store; a localhost/ image is loaded into kind from there and never pulled (build it or docker tag it first)",
 			catalog.CandidateFieldImages, strings.Join(missing, ", ")))
 	}
 	return nil

@@ -11,31 +11,40 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 
-func TestDecideExit(t *testing.T) {
+func TestDecideOutcome(t *testing.T) {
 	ok := cell.Result{Matched: true}
 	bad := cell.Result{Matched: false}
 	infra := cell.Result{Error: "cluster gone"}
 	cases := []struct {
 		name    string
 		results []cell.Result
+		flaky   []string
 		err     error
-		want    int
+		want    fault.Kind
 	}{
-		{"all matched", []cell.Result{ok, ok}, nil, exitcode.OK},
-		{"a mismatch is a regression", []cell.Result{ok, bad}, nil, exitcode.Regression},
-		{"a regression wins over infrastructure", []cell.Result{infra, bad}, nil, exitcode.Regression},
-		{"a cell that could not run", []cell.Result{ok, infra}, nil, exitcode.Infrastructure},
-		{"interrupted", []cell.Result{ok}, errors.New("context canceled"), exitcode.Infrastructure},
+		{"all matched", []cell.Result{ok, ok}, nil, nil, fault.KindNone},
+		{"a mismatch is a regression", []cell.Result{ok, bad}, nil, nil, fault.KindRegression},
+		{"a regression wins over infrastructure", []cell.Result{infra, bad}, nil, nil, fault.KindRegression},
+		{"a cell that could not run", []cell.Result{ok, infra}, nil, nil, fault.KindInfrastructure},
+		{"interrupted", []cell.Result{ok}, nil, errors.New("context canceled"), fault.KindInfrastructure},
+		{"flaky repeats are a regression", []cell.Result{ok, ok}, []string{"c"}, nil, fault.KindRegression},
+		{"infrastructure wins over flaky", []cell.Result{ok, infra}, []string{"c"}, nil, fault.KindInfrastructure},
 	}
 	for _, c := range cases {
-		if got := decideExit(c.results, c.err); got != c.want {
-			t.Errorf("%s: got %d want %d", c.name, got, c.want)
+		got := decideOutcome(c.results, c.flaky, c.err)
+		if k := fault.KindOf(got); k != c.want {
+			t.Errorf("%s: got %v (%v), want %v", c.name, k, got, c.want)
 		}
+	}
+	// The kinds are what the command maps to exit codes (1, 3).
+	if err := decideOutcome([]cell.Result{ok, infra}, nil, nil); exitcode.Of(err) != exitcode.Infrastructure || !strings.Contains(err.Error(), "could not run: cluster gone") {
+		t.Errorf("could not run: %v (exit %d), want 3 naming the cause", err, exitcode.Of(err))
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -20,9 +20,8 @@ import (
 
 // SweepOutput is a compatibility sweep's outcome.
 type SweepOutput struct {
-	Compat   diagnose.Compat
-	ExitCode int
-	Kept     []string
+	Compat diagnose.Compat
+	Kept   []string
 }
 
 // ValidateSweep checks a sweep's input as Validate checks a matrix run's —
@@ -33,7 +32,7 @@ type SweepOutput struct {
 func ValidateSweep(in Input) (Plan, catalog.Release, catalog.Release, error) {
 	var none catalog.Release
 	if len(in.Filter.From) != 1 || len(in.Filter.To) != 1 {
-		return Plan{}, none, none, exitcode.BadInputErr(fmt.Errorf("diagnose needs exactly one -from and one -to release (got -from %q, -to %q; want e.g. -from v0.2.0 -to v0.2.2)",
+		return Plan{}, none, none, fault.BadInputErr(fmt.Errorf("diagnose needs exactly one -from and one -to release (got -from %q, -to %q; want e.g. -from v0.2.0 -to v0.2.2)",
 			strings.Join(in.Filter.From, ","), strings.Join(in.Filter.To, ",")))
 	}
 	cat, err := openCatalog(in)
@@ -47,7 +46,7 @@ func ValidateSweep(in Input) (Plan, catalog.Release, catalog.Release, error) {
 	}
 	fromV, toV := in.Filter.From[0], in.Filter.To[0]
 	if fromV == toV {
-		return Plan{}, none, none, exitcode.BadInputErr(fmt.Errorf("-to %q: the same release as -from (want two different releases: the sweep mixes their components)", toV))
+		return Plan{}, none, none, fault.BadInputErr(fmt.Errorf("-to %q: the same release as -from (want two different releases: the sweep mixes their components)", toV))
 	}
 	plan, err := planFor(in, cat, []upgrade.Cell{{Catalog: cat.Name, From: fromV, To: toV, Source: "diagnose"}})
 	if err != nil {
@@ -77,24 +76,24 @@ func Sweep(ctx context.Context, in Input) (SweepOutput, error) {
 	}
 	plan, from, to, err := ValidateSweep(in)
 	if err != nil {
-		return SweepOutput{ExitCode: exitcode.Of(err)}, err
+		return SweepOutput{}, err
 	}
 	p := progress.New(in.Log)
 	cat, cells := plan.Catalog, plan.Cells
 	if plan.Simulated {
 		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
-			return SweepOutput{ExitCode: exitcode.Of(err)}, err
+			return SweepOutput{}, err
 		}
 	} else if in.Kubeconfig == "" {
 		if err := p.Phase("pull release images", func() error { return pullImages(ctx, cat, cells, in.Log) }); err != nil {
-			return SweepOutput{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+			return SweepOutput{}, fault.InfraErr(err)
 		}
 	}
 	target := in.Target
 	if target == nil {
 		t, err := openTarget(ctx, in, in.ClusterName, p)
 		if err != nil {
-			return SweepOutput{ExitCode: exitcode.Infrastructure}, exitcode.InfraErr(err)
+			return SweepOutput{}, fault.InfraErr(err)
 		}
 		target = t
 	}
@@ -116,14 +115,13 @@ func Sweep(ctx context.Context, in Input) (SweepOutput, error) {
 		}
 	}
 	if err := writeSweepReports(in.Artifacts, out.Compat, red); err != nil {
-		return out, exitcode.InfraErr(err)
+		return out, fault.InfraErr(err)
 	}
 	if runErr != nil {
-		out.ExitCode = exitcode.Infrastructure
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		return out, exitcode.InfraErr(runErr)
+		return out, fault.InfraErr(runErr)
 	}
 	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // Timing is one finished phase.
@@ -39,7 +41,8 @@ func (p *Printer) Phase(name string, fn func() error) error { return p.Step(name
 
 // Step is Phase with a stable key for the timing, for names that vary (e.g.
 // "deploy v0.2.0" under step "deploy"). A step's error comes back wrapped
-// with its name ("deploy v0.2.0: …"); errors.Is and errors.As still see it.
+// with its name as a *fault.StageError ("deploy v0.2.0: …"); errors.Is and
+// errors.As still see the error inside, and fault.KindOf its kind.
 func (p *Printer) Step(step, name string, fn func() error) error {
 	start := p.now()
 	p.printfAt(start, "▶ %s", name)
@@ -64,8 +67,9 @@ func (p *Printer) Step(step, name string, fn func() error) error {
 	d := t.Took.Round(100 * time.Millisecond)
 	if err != nil {
 		p.printfAt(end, "✗ %s failed after %s: %v", name, d, err)
-		// The error carries its stage, so whoever reports it says where.
-		return fmt.Errorf("%s: %w", name, err)
+		// The error carries its stage, so whoever reports it says where (its
+		// message, and fault.Stages for code).
+		return fault.InStage(name, err)
 	}
 	p.printfAt(end, "✓ %s (%s)", name, d)
 	return nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
@@ -48,5 +50,31 @@ func TestCurrentIsTheInnermostRunningPhase(t *testing.T) {
 	})
 	if outer != "cell" || inner != "upgrade" || p.Current() != "" {
 		t.Fatalf("current: outer %q inner %q after %q", outer, inner, p.Current())
+	}
+}
+
+// A step's error says where it failed in its message and to errors.As, nested
+// steps outermost first, and keeps the kind of the error inside.
+func TestStepErrorCarriesItsStage(t *testing.T) {
+	p := New(&bytes.Buffer{})
+	cause := fault.InfraErr(errors.New("rollout stuck"))
+	err := p.Phase("cell v0.2.0 → v0.2.2", func() error {
+		return p.Step("upgrade", "upgrade backend", func() error { return cause })
+	})
+	if err == nil || err.Error() != "cell v0.2.0 → v0.2.2: upgrade backend: rollout stuck" {
+		t.Fatalf("error %v, want both stages in the message", err)
+	}
+	var se *fault.StageError
+	if !errors.As(err, &se) || se.Stage != "cell v0.2.0 → v0.2.2" {
+		t.Fatalf("errors.As(*fault.StageError) = %v, want the outer stage", se)
+	}
+	if got := fault.Stages(err); len(got) != 2 || got[0] != "cell v0.2.0 → v0.2.2" || got[1] != "upgrade backend" {
+		t.Errorf("Stages = %q, want the cell then the upgrade", got)
+	}
+	if fault.KindOf(err) != fault.KindInfrastructure || !errors.Is(err, cause) {
+		t.Errorf("kind %v, want the infrastructure error inside", fault.KindOf(err))
+	}
+	if fault.KindOf(p.Phase("plain", func() error { return errors.New("x") })) != fault.KindUnknown {
+		t.Error("a stage gave a kind to an error that had none")
 	}
 }

@@ -31,8 +31,7 @@ func TestBisectSectionHeadsEveryReport(t *testing.T) {
 		Steps: []BisectStep{{Build: "v0.2.1", Role: "verify good", Attempt: 1, Verdict: "pass"}, {Build: "v0.2.7", Role: "verify bad", Attempt: 1, Verdict: "fail"},
 			{Build: "v0.2.3", Role: "halve", Attempt: 1, Verdict: "fail"}, {Build: "v0.2.2", Role: "halve", Attempt: 1, Verdict: "fail", Runner: "backend /: 12"}}}
 	compat := diagnose.Compat{Catalog: "simulated", From: "v0.2.1", To: "v0.2.2", Sentence: "runner v0.2.2 started by operator v0.2.2 rejects backend v0.2.1"}
-	exit := 1
-	if err := WriteAll(WriteInput{Dir: dir, Results: results, Bisect: &s, Compat: []diagnose.Compat{compat}, ExitCode: &exit, Getenv: func(string) string { return "" }}); err != nil {
+	if err := WriteAll(WriteInput{Dir: dir, Results: results, Bisect: &s, Compat: []diagnose.Compat{compat}, Exit: exit(1), Getenv: func(string) string { return "" }}); err != nil {
 		t.Fatal(err)
 	}
 	summary, _ := os.ReadFile(filepath.Join(dir, SummaryFile))

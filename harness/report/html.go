@@ -10,8 +10,8 @@ import (
 )
 
 // RenderHTML renders results (already redacted) as report.html, headed by
-// the run's overall result (exit as in WriteInput.ExitCode).
-func RenderHTML(results []cell.Result, maxEvidence int, exit *int) ([]byte, error) {
+// the run's overall result (exit as in WriteInput.Exit).
+func RenderHTML(results []cell.Result, maxEvidence int, exit *Exit) ([]byte, error) {
 	return renderHTML(results, maxEvidence, Summarize(results, exit).Headline)
 }
 
@@ -70,7 +70,7 @@ func redactHTML(page []byte, r *secrets.Redactor) []byte {
 }
 
 // writeHTML writes report.html into dir and one per cell into its bundle.
-func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int, exit *int) error {
+func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int, exit *Exit) error {
 	page, err := RenderHTML(results, maxEvidence, exit)
 	if err != nil {
 		return err

@@ -17,7 +17,7 @@ const DefaultMaxEvidence = 10
 // overall result and exit code first (exit is the code the command exits
 // with, as its caller decided; nil leaves it out), a matrix table, then
 // details for every failed, mismatched or broken cell.
-func RenderMarkdown(results []cell.Result, maxEvidence int, exit *int) []byte {
+func RenderMarkdown(results []cell.Result, maxEvidence int, exit *Exit) []byte {
 	if maxEvidence <= 0 {
 		maxEvidence = DefaultMaxEvidence
 	}

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
@@ -81,34 +81,55 @@ type RunSummary struct {
 	Counts
 }
 
-// Summarize returns the overall result of results. exit is the code the
-// command will exit with, as its caller decided it (nil: not known; the
-// result word then comes from the counts and the headline names no code).
-func Summarize(results []cell.Result, exit *int) RunSummary {
+// Exit is how the run ends, as its driver decided it: the kind of its
+// outcome (harness/fault) and the exit code the command maps it to (nil: the
+// caller did not say).
+type Exit struct {
+	Kind fault.Kind
+	Code *int
+}
+
+// ExitOf is the Exit of a run whose outcome is the typed error outcome (nil:
+// every cell as expected); code is the command's mapping from outcome to
+// exit code (nil leaves the code out).
+func ExitOf(outcome error, code func(error) int) *Exit {
+	e := &Exit{Kind: fault.KindOf(outcome)}
+	if code != nil {
+		c := code(outcome)
+		e.Code = &c
+	}
+	return e
+}
+
+// Summarize returns the overall result of results. exit is how the run ends,
+// as its caller decided it (nil: not known; the result word then comes from
+// the counts and the headline names no code).
+func Summarize(results []cell.Result, exit *Exit) RunSummary {
 	c := CountOutcomes(results)
-	s := RunSummary{Result: resultWord(c, exit), ExitCode: exit, Counts: c}
-	s.Headline = s.Result + " — " + outcomeList(c)
+	s := RunSummary{Result: resultWord(c, exit), Counts: c}
 	if exit != nil {
-		s.Headline += fmt.Sprintf("; exit %d", *exit)
+		s.ExitCode = exit.Code
+	}
+	s.Headline = s.Result + " — " + outcomeList(c)
+	if s.ExitCode != nil {
+		s.Headline += fmt.Sprintf("; exit %d", *s.ExitCode)
 	}
 	return s
 }
 
-func resultWord(c Counts, exit *int) string {
+func resultWord(c Counts, exit *Exit) string {
 	if exit != nil {
-		switch *exit {
-		case exitcode.OK:
+		switch exit.Kind {
+		case fault.KindNone:
 			return "PASS"
-		case exitcode.Regression:
+		case fault.KindRegression:
 			return "FAIL"
-		case exitcode.BadInput:
+		case fault.KindBadInput:
 			return "BAD INPUT"
-		case exitcode.Infrastructure:
-			return "ERROR"
-		case exitcode.Interrupted, exitcode.Terminated:
+		case fault.KindInterrupted:
 			return "INTERRUPTED"
 		}
-		return fmt.Sprintf("EXIT %d", *exit)
+		return "ERROR" // infrastructure, or an error of no known kind
 	}
 	switch {
 	case c.Regressions > 0 || c.Flaky > 0:

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -45,7 +46,11 @@ func writeAll(t *testing.T, in WriteInput) written {
 	return w
 }
 
-func exit(code int) *int { return &code }
+// exit is how a command that maps kinds as harness/cmd/exitcode does ends with code.
+func exit(code int) *Exit {
+	kinds := map[int]fault.Kind{0: fault.KindNone, 1: fault.KindRegression, 2: fault.KindBadInput, 3: fault.KindInfrastructure, 130: fault.KindInterrupted, 143: fault.KindInterrupted}
+	return &Exit{Kind: kinds[code], Code: &code}
+}
 
 // The first line of summary.md, report.html's title and heading, and
 // results.json's summary say the overall result and the exit code the
@@ -65,7 +70,7 @@ func TestHeadlineSaysTheResultAndExitCode(t *testing.T) {
 		{"no cell ran", nil, exitcode.Infrastructure, "ERROR — no cell ran; exit 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := writeAll(t, WriteInput{Results: tc.results, ExitCode: exit(tc.exit)})
+			w := writeAll(t, WriteInput{Results: tc.results, Exit: exit(tc.exit)})
 			if first, _, _ := strings.Cut(w.summary, "\n"); first != "## "+tc.headline {
 				t.Errorf("summary.md starts %q, want %q", first, "## "+tc.headline)
 			}
@@ -105,7 +110,7 @@ func TestCountOutcomes(t *testing.T) {
 
 // One cell, one regression: singular everywhere ("1 cells" was written before).
 func TestPluralsAreRight(t *testing.T) {
-	w := writeAll(t, WriteInput{Results: fixtureResults()[2:3], ExitCode: exit(exitcode.Regression)})
+	w := writeAll(t, WriteInput{Results: fixtureResults()[2:3], Exit: exit(exitcode.Regression)})
 	for name, text := range map[string]string{SummaryFile: w.summary, HTMLFile: w.html, ResultsFile: w.results} {
 		if bad := regexp.MustCompile(`\b1 (cells|regressions|infrastructure errors|entries)\b`).FindString(text); bad != "" {
 			t.Errorf("%s says %q", name, bad)
@@ -122,7 +127,7 @@ func TestPluralsAreRight(t *testing.T) {
 // A cell whose kind cluster could not be created is not a verdict: every
 // report says infrastructure error, the step that failed and what to try.
 func TestInfrastructureErrorIsItsOwnOutcome(t *testing.T) {
-	w := writeAll(t, WriteInput{Results: fixtureResults(), ExitCode: exit(exitcode.Regression)})
+	w := writeAll(t, WriteInput{Results: fixtureResults(), Exit: exit(exitcode.Regression)})
 	const title = "v0.2.1 → v0.2.3 [all-at-once]"
 	if !strings.Contains(w.summary, "| "+title+" (simulated) | pass | none (did not run to the end) | ⚠ infrastructure error: cluster uh-matrix | none | 12s |") {
 		t.Errorf("summary.md row of the cell that could not run:\n%s", w.summary)
@@ -261,7 +266,7 @@ func TestRollbackCellTitledEverywhere(t *testing.T) {
 	}
 	plain := fixtureResults()[4]
 	plain.Cell.Rollback = false
-	w := writeAll(t, WriteInput{Results: []cell.Result{plain, rb}, ExitCode: exit(exitcode.Regression)})
+	w := writeAll(t, WriteInput{Results: []cell.Result{plain, rb}, Exit: exit(exitcode.Regression)})
 	if !strings.Contains(w.summary, "| "+title+" (simulated) |") || !strings.Contains(w.summary, "### ✗ "+title+" (simulated)") {
 		t.Errorf("summary.md does not title the rollback cell %q:\n%s", title, w.summary)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
@@ -172,8 +172,8 @@ func TestGoldenJUnit(t *testing.T) {
 }
 
 func TestGoldenMarkdown(t *testing.T) {
-	exit := exitcode.Regression // what the matrix decides for this run: a regression wins
-	checkGolden(t, "summary.md.golden", RenderMarkdown(RedactResults(fixtureResults(), newTestRedactor()), 0, &exit))
+	// What the matrix decides for this run (a regression wins) and the code the command maps it to.
+	checkGolden(t, "summary.md.golden", RenderMarkdown(RedactResults(fixtureResults(), newTestRedactor()), 0, exit(exitcode.Regression)))
 }
 
 // Parsed JUnit checks, independent of the golden file's formatting.

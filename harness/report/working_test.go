@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -37,7 +37,7 @@ func TestReportsStateTheWorkingLevel(t *testing.T) {
 		}
 	}
 
-	w := writeAll(t, WriteInput{Results: results, ExitCode: exit(exitcode.Regression)})
+	w := writeAll(t, WriteInput{Results: results, Exit: exit(exitcode.Regression)})
 	var doc struct {
 		Results []struct {
 			Working string `json:"working"`

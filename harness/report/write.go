@@ -13,7 +13,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -78,10 +78,10 @@ type WriteInput struct {
 	// Score is the seeded faults' score (summary and results.json).
 	Compat []diagnose.Compat
 	Score  *diagnose.Score
-	// ExitCode is the code the command will exit with, decided by the caller
-	// before it writes the reports (the matrix's exit decision); every
-	// report's headline states it. nil leaves it out of the headline.
-	ExitCode *int
+	// Exit is how the run ends, decided by the caller before it writes the
+	// reports (the matrix's outcome, and the code the command maps it to);
+	// every report's headline states it. nil leaves it out of the headline.
+	Exit *Exit
 	// JUnitInconclusive is how junit.xml writes an inconclusive rule:
 	// "failure" (the default when empty) or "skipped" (-junit-inconclusive).
 	JUnitInconclusive JUnitInconclusive
@@ -129,11 +129,11 @@ type resultsFile struct {
 }
 
 // RenderResults renders results.json (results already redacted).
-func RenderResults(results []cell.Result, exit *int, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
+func RenderResults(results []cell.Result, exit *Exit, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
 	return renderResults(results, exit, score, compat, nil)
 }
 
-func renderResults(results []cell.Result, exit *int, score *diagnose.Score, compat []diagnose.Compat, bisect *BisectSection) ([]byte, error) {
+func renderResults(results []cell.Result, exit *Exit, score *diagnose.Score, compat []diagnose.Compat, bisect *BisectSection) ([]byte, error) {
 	doc := resultsFile{Schema: ResultsSchema, Summary: Summarize(results, exit), Repeats: Repeats(results), Score: score, Compat: compat,
 		Results: make([]ResultEntry, len(results)), Bisect: bisect}
 	for i, r := range results {
@@ -157,7 +157,7 @@ func renderResults(results []cell.Result, exit *int, score *diagnose.Score, comp
 func WriteAll(in WriteInput) error {
 	// Bad input is refused before anything is written.
 	if _, err := ParseJUnitInconclusive(string(in.JUnitInconclusive)); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("report.WriteInput.JUnitInconclusive (-junit-inconclusive) %w", err))
+		return fault.BadInputErr(fmt.Errorf("report.WriteInput.JUnitInconclusive (-junit-inconclusive) %w", err))
 	}
 	getenv := in.Getenv
 	if getenv == nil {
@@ -176,11 +176,11 @@ func WriteAll(in WriteInput) error {
 	if err != nil {
 		return err
 	}
-	summary := append(RenderMarkdown(results, in.MaxEvidence, in.ExitCode), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
+	summary := append(RenderMarkdown(results, in.MaxEvidence, in.Exit), RenderDiagnosisMarkdown(in.Score, in.Compat)...)
 	if in.Bisect != nil {
 		summary = append(RenderBisectMarkdown(*in.Bisect), summary...)
 	}
-	js, err := renderResults(results, in.ExitCode, in.Score, in.Compat, in.Bisect)
+	js, err := renderResults(results, in.Exit, in.Score, in.Compat, in.Bisect)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func WriteAll(in WriteInput) error {
 			return err
 		}
 	}
-	if err := writeHTML(dir, results, in.Redactor, 0, in.ExitCode); err != nil {
+	if err := writeHTML(dir, results, in.Redactor, 0, in.Exit); err != nil {
 		return err
 	}
 	if in.Bisect != nil {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/bisect"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"

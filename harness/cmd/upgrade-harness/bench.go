@@ -10,8 +10,9 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/bench"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
@@ -53,7 +54,7 @@ func runBench(ctx context.Context, args []string) error {
 		for _, p := range fv.list(flag) {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 {
-				return nil, exitcode.BadInputErr(fmt.Errorf("-%s %q: %q is not a positive integer (want a comma list such as 1,2,4,6, or empty to skip)", flag, cut(s), cut(p)))
+				return nil, fault.BadInputErr(fmt.Errorf("-%s %q: %q is not a positive integer (want a comma list such as 1,2,4,6, or empty to skip)", flag, cut(s), cut(p)))
 			}
 			out = append(out, n)
 		}
@@ -73,7 +74,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	for _, n := range par {
 		if n > matrix.MaxParallel {
-			return exitcode.BadInputErr(fmt.Errorf("-parallel %q: %d is more than %d clusters (want values from 1 to %d, e.g. 1,2)", cut(fv.raw("parallel")), n, matrix.MaxParallel, matrix.MaxParallel))
+			return fault.BadInputErr(fmt.Errorf("-parallel %q: %d is more than %d clusters (want values from 1 to %d, e.g. 1,2)", cut(fv.raw("parallel")), n, matrix.MaxParallel, matrix.MaxParallel))
 		}
 	}
 	// The measured cell is the catalog's all-at-once cell from→to.
@@ -83,7 +84,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	if plan.Cells[0].Source == "ad-hoc" {
-		return exitcode.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", cut(from), cut(to), plan.Catalog.Name, cut(from), cut(to)))
+		return fault.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", cut(from), cut(to), plan.Catalog.Name, cut(from), cut(to)))
 	}
 	if err := matrix.CheckArtifactsDir(artifacts); err != nil {
 		return err
@@ -109,9 +110,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	timing := cell.DefaultTiming()
 	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: from, To: to,
-		ScaleCells: sc, FreshCells: fr, Parallel: par, Artifacts: artifacts, Log: os.Stderr, Timing: timing})
+		ScaleCells: sc, FreshCells: fr, Parallel: par, Artifacts: artifacts, Log: os.Stderr, Timing: timing, ExitCode: exitcode.Of})
 	if err != nil {
-		return exitcode.InfraErr(err)
+		return fault.InfraErr(err)
 	}
 	return nil
 }

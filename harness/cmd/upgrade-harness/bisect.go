@@ -7,9 +7,10 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/bisect"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
@@ -70,9 +71,9 @@ func bisectInput(args []string) (bisect.Input, bisect.Plan, bool, error) {
 	}
 	k, err := matrix.ParseKeep(fv.str("keep"))
 	if err != nil {
-		return bisect.Input{}, bisect.Plan{}, false, exitcode.BadInputErr(err)
+		return bisect.Input{}, bisect.Plan{}, false, fault.BadInputErr(err)
 	}
-	in := bisect.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), From: strings.TrimSpace(fv.str("from")),
+	in := bisect.Input{ExitCode: exitcode.Of, Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), From: strings.TrimSpace(fv.str("from")),
 		BuildsFile: fv.str("builds"), ImageTemplate: strings.TrimSpace(fv.str("image-template")), IDsFile: fv.str("ids"),
 		Good: strings.TrimSpace(fv.str("good")), Bad: strings.TrimSpace(fv.str("bad")), TrustGood: fv.boolean("trust-good"), TrustBad: fv.boolean("trust-bad"),
 		Order: strings.TrimSpace(fv.str("order")), SkipProbes: !fv.boolean("probe"), SkipSweep: !fv.boolean("sweep"),

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
@@ -44,7 +44,7 @@ func runCells(ctx context.Context, args []string) error {
 		return err
 	}
 	if set := selectionFlags(fv); fv.boolean("latest") && len(set) > 0 {
-		return exitcode.BadInputErr(fmt.Errorf("-latest prints the catalog's newest release and takes no cell selection (got %s; want -latest with -catalog only, or no -latest)", strings.Join(set, " ")))
+		return fault.BadInputErr(fmt.Errorf("-latest prints the catalog's newest release and takes no cell selection (got %s; want -latest with -catalog only, or no -latest)", strings.Join(set, " ")))
 	}
 	in, err := cellInput(fv)
 	if err != nil {

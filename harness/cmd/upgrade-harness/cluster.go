@@ -12,7 +12,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 func init() { register(clusterCommand, runCluster) }
@@ -72,7 +72,7 @@ func runCluster(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			got = fmt.Sprintf("%q", cut(args[0]))
 		}
-		return exitcode.BadInputErr(fmt.Errorf("got %s (want an action first: %s, e.g. cluster up -name %s; see upgrade-harness cluster -h)", got, strings.Join(clusterActions, ", "), cluster.Name("dev")))
+		return fault.BadInputErr(fmt.Errorf("got %s (want an action first: %s, e.g. cluster up -name %s; see upgrade-harness cluster -h)", got, strings.Join(clusterActions, ", "), cluster.Name("dev")))
 	}
 	fv := newFlagValues(clusterCommand, "cluster "+args[0])
 	if err := fv.parse(args[1:]); err != nil {
@@ -81,10 +81,10 @@ func runCluster(ctx context.Context, args []string) error {
 	name := fv.str("name")
 	if args[0] == "list" || args[0] == "clean" {
 		if fv.isSet("name") {
-			return exitcode.BadInputErr(fmt.Errorf("%s: -name %q does not apply (%s works on every %s* cluster; want cluster down -name %s for one)", args[0], name, args[0], cluster.NamePrefix, name))
+			return fault.BadInputErr(fmt.Errorf("%s: -name %q does not apply (%s works on every %s* cluster; want cluster down -name %s for one)", args[0], name, args[0], cluster.NamePrefix, name))
 		}
 	} else if err := cluster.CheckName(name); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("-name: %w", err))
+		return fault.BadInputErr(fmt.Errorf("-name: %w", err))
 	}
 	switch args[0] {
 	case "up":
@@ -100,21 +100,21 @@ func runCluster(ctx context.Context, args []string) error {
 		}
 		c := cluster.New(name, cluster.WithImage(img))
 		if _, err := c.Create(ctx); err != nil {
-			return exitcode.InfraErr(err)
+			return fault.InfraErr(err)
 		}
 		fmt.Printf("kubectl --kubeconfig %s --context %s get nodes\n", c.GetKubeconfig(), c.GetKubectlContext())
 	case "down":
 		// Told to: down takes the cluster over, unless a run holds it.
 		if err := cluster.New(name, cluster.WithTakeOver()).Destroy(ctx); err != nil {
-			if exitcode.Of(err) == exitcode.BadInput {
+			if fault.KindOf(err) == fault.KindBadInput {
 				return err
 			}
-			return exitcode.InfraErr(err)
+			return fault.InfraErr(err)
 		}
 	case "list":
 		names, err := cluster.ListHarnessClusters()
 		if err != nil {
-			return exitcode.InfraErr(withEngineOutput(err))
+			return fault.InfraErr(withEngineOutput(err))
 		}
 		for _, n := range names {
 			fmt.Println(n)
@@ -122,7 +122,7 @@ func runCluster(ctx context.Context, args []string) error {
 	case "clean":
 		names, err := cluster.ListHarnessClusters()
 		if err != nil {
-			return exitcode.InfraErr(withEngineOutput(err))
+			return fault.InfraErr(withEngineOutput(err))
 		}
 		removed := 0
 		for _, n := range names {
@@ -134,7 +134,7 @@ func runCluster(ctx context.Context, args []string) error {
 				continue
 			}
 			if err != nil {
-				return exitcode.InfraErr(err)
+				return fault.InfraErr(err)
 			}
 			removed++
 		}

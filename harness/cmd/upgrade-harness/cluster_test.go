@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 )
 
 // holdWithFlock stands for another run holding a cluster: flock(1) keeps the

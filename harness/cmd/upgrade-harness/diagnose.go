@@ -8,7 +8,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
@@ -46,13 +46,13 @@ func diagnoseInput(args []string) (matrix.Input, bool, error) {
 	}
 	k, err := matrix.ParseKeep(fv.str("keep"))
 	if err != nil {
-		return matrix.Input{}, false, exitcode.BadInputErr(err)
+		return matrix.Input{}, false, fault.BadInputErr(err)
 	}
 	in := matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Artifacts: fv.str("artifacts"), Keep: k,
 		Log: os.Stderr, Filter: catalog.Filter{From: fv.list("from"), To: fv.list("to")}}
 	if remap := fv.str("image-remap"); strings.TrimSpace(remap) != "" {
 		if in.ImageRemap, err = catalog.ParseImageRemap(remap); err != nil {
-			return in, false, exitcode.BadInputErr(fmt.Errorf("-image-remap: %w", err))
+			return in, false, fault.BadInputErr(fmt.Errorf("-image-remap: %w", err))
 		}
 	}
 	if d := fv.str("manifests-dir"); d != "" {

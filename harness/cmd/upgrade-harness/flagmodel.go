@@ -12,8 +12,7 @@ import (
 	"strings"
 
 	"github.com/agnivade/levenshtein"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // The flag model: each command is one commandSpec, a table of flagSpecs. The
@@ -219,7 +218,7 @@ func (fv *flagValues) parse(args []string) error {
 		}
 	}
 	if err := fv.parseFlags(args); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("%s (see upgrade-harness %s -h)", err, fv.fs.Name()))
+		return fault.BadInputErr(fmt.Errorf("%s (see upgrade-harness %s -h)", err, fv.fs.Name()))
 	}
 	return nil
 }

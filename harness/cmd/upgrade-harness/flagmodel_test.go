@@ -13,7 +13,7 @@ import (
 
 	kindexec "sigs.k8s.io/kind/pkg/exec"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
 

@@ -10,7 +10,8 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -157,7 +158,7 @@ func concat(groups ...[]flagSpec) []flagSpec {
 
 // cellInput turns the cell flags into a matrix.Input; matrix.Select checks the rest.
 func cellInput(fv *flagValues) (matrix.Input, error) {
-	in := matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Order: strings.TrimSpace(fv.str("order")),
+	in := matrix.Input{ExitCode: exitcode.Of, Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"), Order: strings.TrimSpace(fv.str("order")),
 		Filter: catalog.Filter{From: fv.list("from"), To: fv.list("to"), Labels: fv.list("labels"), Name: fv.str("cell")}}
 	in.Working = verdict.WorkingLevel(fv.str("working")) // one of its choices, or "" for the catalog's
 	if r := fv.str("rollback"); r != "" {
@@ -166,11 +167,11 @@ func cellInput(fv *flagValues) (matrix.Input, error) {
 	}
 	var err error
 	if in.Overrides, err = catalog.ParseOverrides(fv.str("overrides")); err != nil {
-		return in, exitcode.BadInputErr(fmt.Errorf("-overrides %q: %w", cut(fv.str("overrides")), err))
+		return in, fault.BadInputErr(fmt.Errorf("-overrides %q: %w", cut(fv.str("overrides")), err))
 	}
 	if strings.TrimSpace(fv.str("image-remap")) != "" {
 		if in.ImageRemap, err = catalog.ParseImageRemap(fv.str("image-remap")); err != nil {
-			return in, exitcode.BadInputErr(fmt.Errorf("-image-remap: %w", err))
+			return in, fault.BadInputErr(fmt.Errorf("-image-remap: %w", err))
 		}
 	}
 	if d := fv.str("manifests-dir"); d != "" {
@@ -207,7 +208,7 @@ func checkRollbackPlanned(in matrix.Input, plan matrix.Plan) error {
 			if !*want {
 				what = "plain (no rollback) cell"
 			}
-			return exitcode.BadInputErr(fmt.Errorf("-rollback %t: catalog %s has no %s matching the selection; the plan would run %s instead (want -rollback %t or a selection with such a cell; cells lists them)",
+			return fault.BadInputErr(fmt.Errorf("-rollback %t: catalog %s has no %s matching the selection; the plan would run %s instead (want -rollback %t or a selection with such a cell; cells lists them)",
 				*want, plan.Catalog.Name, what, c.Name(), !*want))
 		}
 	}
@@ -230,14 +231,14 @@ func candidateInput(fv *flagValues, in matrix.Input) (*catalog.Candidate, error)
 			}
 		}
 		if len(set) > 0 {
-			return nil, exitcode.BadInputErr(fmt.Errorf("%s: -candidate-name, -candidate-expect and -candidate-why need -candidate-manifests or -candidate-images (a candidate is the newest release with those replaced)", strings.Join(set, " ")))
+			return nil, fault.BadInputErr(fmt.Errorf("%s: -candidate-name, -candidate-expect and -candidate-why need -candidate-manifests or -candidate-images (a candidate is the newest release with those replaced)", strings.Join(set, " ")))
 		}
 		return nil, nil
 	}
 	c := &catalog.Candidate{Name: name, Manifests: manifests, From: in.Filter.From, Order: in.Order, Expect: expect, Why: why}
 	var err error
 	if c.Images, err = catalog.ParseOverrides(images); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("-candidate-images: %w", err))
+		return nil, fault.BadInputErr(fmt.Errorf("-candidate-images: %w", err))
 	}
 	return c, nil
 }
@@ -249,13 +250,13 @@ func targetInput(fv *flagValues, in *matrix.Input) error {
 	kc, existing, cl, ctxName := fv.str("kubeconfig"), fv.boolean("existing"), fv.str("cluster"), fv.str("context")
 	switch {
 	case existing && fv.isSet("kubeconfig"):
-		return exitcode.BadInputErr(fmt.Errorf("-existing and -kubeconfig %s: -existing means the kubeconfig of $KUBECONFIG (else ~/.kube/config), -kubeconfig names one (want one of the two)", cut(kc)))
+		return fault.BadInputErr(fmt.Errorf("-existing and -kubeconfig %s: -existing means the kubeconfig of $KUBECONFIG (else ~/.kube/config), -kubeconfig names one (want one of the two)", cut(kc)))
 	case (existing || kc != "") && fv.isSet("cluster"):
-		return exitcode.BadInputErr(fmt.Errorf("-cluster %q: names a kind cluster, but -kubeconfig/-existing runs on an existing one (want one of the two)", cut(cl)))
+		return fault.BadInputErr(fmt.Errorf("-cluster %q: names a kind cluster, but -kubeconfig/-existing runs on an existing one (want one of the two)", cut(cl)))
 	case fv.isSet("kubeconfig") && strings.TrimSpace(kc) == "":
-		return exitcode.BadInputErr(fmt.Errorf("-kubeconfig is empty (want a kubeconfig file, or -existing for $KUBECONFIG)"))
+		return fault.BadInputErr(fmt.Errorf("-kubeconfig is empty (want a kubeconfig file, or -existing for $KUBECONFIG)"))
 	case ctxName != "" && !existing && kc == "":
-		return exitcode.BadInputErr(fmt.Errorf("-context %q: applies to an existing cluster only (want it with -kubeconfig FILE or -existing)", cut(ctxName)))
+		return fault.BadInputErr(fmt.Errorf("-context %q: applies to an existing cluster only (want it with -kubeconfig FILE or -existing)", cut(ctxName)))
 	}
 	in.Kubeconfig, in.Context = kc, ctxName
 	if existing {
@@ -265,7 +266,7 @@ func targetInput(fv *flagValues, in *matrix.Input) error {
 		return nil
 	}
 	if err := cluster.CheckName(cl); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("-cluster %w", err))
+		return fault.BadInputErr(fmt.Errorf("-cluster %w", err))
 	}
 	in.ClusterName = cl
 	return checkNodeImageEnv()
@@ -274,7 +275,7 @@ func targetInput(fv *flagValues, in *matrix.Input) error {
 // existingContext adds to err that -existing chose the kubeconfig it is about.
 func existingContext(fv *flagValues, in matrix.Input, err error) error {
 	if err != nil && fv.boolean("existing") && strings.Contains(err.Error(), in.Kubeconfig) {
-		return &exitcode.Error{Code: exitcode.Of(err), Err: fmt.Errorf("-existing (the kubeconfig of $KUBECONFIG, else ~/.kube/config): %w", err)}
+		return fmt.Errorf("-existing (the kubeconfig of $KUBECONFIG, else ~/.kube/config): %w", err) // keeps err's kind
 	}
 	return err
 }
@@ -305,7 +306,7 @@ func checkNodeImageEnv() error {
 		return nil
 	}
 	if _, err := catalog.ParseImageRef(img); err != nil {
-		return exitcode.BadInputErr(fmt.Errorf("NODE_IMAGE=%q: %v", cut(img), err))
+		return fault.BadInputErr(fmt.Errorf("NODE_IMAGE=%q: %v", cut(img), err))
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Command upgrade-harness is the harness's one entry point: container engine
 // readiness, the offline node image, kind clusters, simulated images and the
 // upgrade matrix. Exit codes: 0 ok, 1 regression, 2 bad input, 3 infrastructure
-// (harness/exitcode); 130 and 143 after SIGINT and SIGTERM (harness/interrupt).
+// (harness/cmd/exitcode, from the kind of the error a command returned:
+// harness/fault); 130 and 143 after SIGINT and SIGTERM (harness/interrupt).
 package main
 
 import (
@@ -15,7 +16,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 )
 

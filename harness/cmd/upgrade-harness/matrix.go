@@ -12,7 +12,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 )
@@ -64,20 +64,20 @@ func matrixInput(args []string) (matrix.Input, matrix.Plan, bool, error) {
 	}
 	k, err := matrix.ParseKeep(fv.str("keep"))
 	if err != nil {
-		return in, matrix.Plan{}, false, exitcode.BadInputErr(err)
+		return in, matrix.Plan{}, false, fault.BadInputErr(err)
 	}
 	in.Keep, in.Artifacts, in.Log = k, fv.str("artifacts"), os.Stderr
 	if r := fv.integer("repeat"); r < 1 || r > 100 {
-		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-repeat %d: want a count from 1 to 100", r))
+		return in, matrix.Plan{}, false, fault.BadInputErr(fmt.Errorf("-repeat %d: want a count from 1 to 100", r))
 	}
 	in.Repeat = fv.integer("repeat")
 	if n := fv.integer("parallel"); n < 1 || n > matrix.MaxParallel {
-		return in, matrix.Plan{}, false, exitcode.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", n, matrix.MaxParallel))
+		return in, matrix.Plan{}, false, fault.BadInputErr(fmt.Errorf("-parallel %d: want a number of clusters from 1 to %d (each runs one cell at a time)", n, matrix.MaxParallel))
 	}
 	in.Parallel = fv.integer("parallel")
 	in.Diagnose, in.SkipProbes = fv.boolean("diagnose"), !fv.boolean("probe")
 	if in.JUnitInconclusive, err = report.ParseJUnitInconclusive(fv.str("junit-inconclusive")); err != nil {
-		return in, matrix.Plan{}, false, exitcode.BadInputErr(err)
+		return in, matrix.Plan{}, false, fault.BadInputErr(err)
 	}
 	if err := targetInput(fv, &in); err != nil {
 		return in, matrix.Plan{}, false, err
@@ -136,10 +136,7 @@ func runMatrixCells(ctx context.Context, in matrix.Input, plan matrix.Plan) erro
 		}
 		in.NodeImage = img
 	}
-	out, err := matrix.Run(ctx, in)
-	if err == nil && out.ExitCode != exitcode.OK {
-		err = &exitcode.Error{Code: out.ExitCode, Err: fmt.Errorf("the matrix did not match its expectations")}
-	}
+	_, err := matrix.Run(ctx, in) // its error is the run's outcome (nil: every cell as expected)
 	return err
 }
 
@@ -239,7 +236,7 @@ func runImages(ctx context.Context, args []string) error {
 	rels := fv.list("releases")
 	for _, r := range rels {
 		if !slices.Contains(known, r) {
-			return exitcode.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", cut(fv.raw("releases")), cut(r), strings.Join(known, ", ")))
+			return fault.BadInputErr(fmt.Errorf("-releases %q: %q is not a simulated release (want one of %s)", cut(fv.raw("releases")), cut(r), strings.Join(known, ", ")))
 		}
 	}
 	if len(rels) == 0 {

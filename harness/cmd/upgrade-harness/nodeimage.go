@@ -8,7 +8,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 func init() { register(nodeImageCommand, runNodeImage) }
@@ -61,7 +61,7 @@ func checkKubernetesVersion(v string) error {
 	r := nodeimage.DefaultRecipe()
 	r.KubernetesVersion = v
 	if _, err := r.StagingVersion(); err != nil || !kubernetesVersionRE.MatchString(v) {
-		return exitcode.BadInputErr(fmt.Errorf("-kubernetes-version %q: not a Kubernetes release (want v1.MINOR.PATCH, e.g. %s)", cut(v), nodeimage.DefaultRecipe().KubernetesVersion))
+		return fault.BadInputErr(fmt.Errorf("-kubernetes-version %q: not a Kubernetes release (want v1.MINOR.PATCH, e.g. %s)", cut(v), nodeimage.DefaultRecipe().KubernetesVersion))
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 )
 
 // TestParallelRunHoldsEveryLaneCluster: matrix -parallel 2 claims the second

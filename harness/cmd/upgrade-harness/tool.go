@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/prepare"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // tools are the host tools `tool` provides, by command, with their Debian package.
@@ -36,7 +36,7 @@ func runTool(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			got = fmt.Sprintf("%q", cut(args[0]))
 		}
-		return exitcode.BadInputErr(fmt.Errorf("got %s (want a tool name: shellcheck; see upgrade-harness tool -h)", got))
+		return fault.BadInputErr(fmt.Errorf("got %s (want a tool name: shellcheck; see upgrade-harness tool -h)", got))
 	}
 	fv := newFlagValues(toolCommand, "tool "+args[0])
 	if err := fv.parse(args[1:]); err != nil {

@@ -9,7 +9,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/poll"
 )
 
@@ -50,7 +50,7 @@ func (e *UnreachableError) StoppedAt() time.Time { return e.Since }
 func EngineName() string { return docker.Host() }
 
 // Watch pings the engine (`docker version`) while ctx lives and cancels the
-// returned context with an *exitcode.Error (infrastructure, wrapping an
+// returned context with a *fault.Infrastructure (wrapping an
 // *UnreachableError) once Failures pings in a row failed, so a run whose
 // engine died ends with exit 3 naming it instead of hanging in a kind or
 // docker call. stop ends the watch.
@@ -106,7 +106,7 @@ func Watch(ctx context.Context, in WatchInput) (context.Context, func()) {
 			}
 			ue := &UnreachableError{Engine: EngineName(), Since: since, Last: last}
 			in.Logf("engine: %v", ue)
-			cancel(exitcode.InfraErr(ue))
+			cancel(fault.InfraErr(ue))
 			return true, nil
 		})
 	}()

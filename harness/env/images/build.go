@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 )
@@ -147,7 +147,7 @@ func (in BuildInput) withDefaults() (BuildInput, error) {
 		return in, err
 	}
 	if len(in.Releases) == 0 && len(in.Refs) == 0 {
-		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases and BuildInput.Refs are empty; valid releases: %s", strings.Join(sim.Versions(), ", ")))
+		return in, fault.BadInputErr(fmt.Errorf("BuildInput.Releases and BuildInput.Refs are empty; valid releases: %s", strings.Join(sim.Versions(), ", ")))
 	}
 	return in.defaults()
 }
@@ -159,7 +159,7 @@ func (in BuildInput) simulated() (*simulated.Platform, error) {
 	}
 	sim, err := simulated.Default()
 	if err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("BuildInput.Simulated: %w", err))
+		return nil, fault.BadInputErr(fmt.Errorf("BuildInput.Simulated: %w", err))
 	}
 	return sim, nil
 }
@@ -173,7 +173,7 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	in.Simulated = sim
 	for _, r := range in.Releases {
 		if err := sim.Lookup(r); err != nil {
-			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Releases: %w", err))
+			return in, fault.BadInputErr(fmt.Errorf("BuildInput.Releases: %w", err))
 		}
 	}
 	if len(in.Components) == 0 {
@@ -181,7 +181,7 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	}
 	for _, c := range in.Components {
 		if _, err := specFor(c); err != nil {
-			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Components: %w", err))
+			return in, fault.BadInputErr(fmt.Errorf("BuildInput.Components: %w", err))
 		}
 	}
 	if in.Prefix == "" {
@@ -189,11 +189,11 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	}
 	in.Prefix = strings.TrimRight(in.Prefix, "/")
 	if !referencePrefixRE.MatchString(in.Prefix) {
-		return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Prefix %q is not a valid image repository prefix; want lower-case host[:port]/path, e.g. %s", in.Prefix, DefaultPrefix))
+		return in, fault.BadInputErr(fmt.Errorf("BuildInput.Prefix %q is not a valid image repository prefix; want lower-case host[:port]/path, e.g. %s", in.Prefix, DefaultPrefix))
 	}
 	for i, ref := range in.Refs {
 		if _, _, err := parseSimulatedRef(sim, in.Prefix, ref); err != nil && !errors.Is(err, ErrNotSimulated) {
-			return in, exitcode.BadInputErr(fmt.Errorf("BuildInput.Refs[%d]: %w", i, err))
+			return in, fault.BadInputErr(fmt.Errorf("BuildInput.Refs[%d]: %w", i, err))
 		}
 	}
 	if in.Log == nil {
@@ -231,7 +231,7 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	if in.ModuleDir == "" {
 		dir, err := ModuleDir()
 		if err != nil {
-			return in, exitcode.BadInputErr(err)
+			return in, fault.BadInputErr(err)
 		}
 		in.ModuleDir = dir
 	}
@@ -407,10 +407,10 @@ func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref stri
 
 	var layer bytes.Buffer
 	if err := spec.writeLayer(&layer, binary, shell); err != nil {
-		return Built{}, exitcode.InfraErr(fmt.Errorf("image %s: %w", ref, err))
+		return Built{}, fault.InfraErr(fmt.Errorf("image %s: %w", ref, err))
 	}
 	if _, err := in.DockerClient.Do(ctx, importCall(spec, rel, digest, ref, &layer)); err != nil {
-		return Built{}, exitcode.InfraErr(fmt.Errorf("import image %s: %w", ref, err))
+		return Built{}, fault.InfraErr(fmt.Errorf("import image %s: %w", ref, err))
 	}
 	b.Duration = time.Since(start)
 	return b, nil
@@ -435,30 +435,30 @@ func buildCommand(in BuildInput, spec imageSpec, rel, out string) Command {
 func compile(ctx context.Context, in BuildInput, spec imageSpec, rel string) ([]byte, error) {
 	out := binaryPath(in.CacheDir, spec.Component, rel, in.GOARCH)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("BuildInput.CacheDir %q: %w", in.CacheDir, err))
+		return nil, fault.InfraErr(fmt.Errorf("BuildInput.CacheDir %q: %w", in.CacheDir, err))
 	}
 	if _, err := in.Commands.Run(ctx, buildCommand(in, spec, rel, out)); err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
+		return nil, fault.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
 	}
 	if err := in.CheckBinary(out); err != nil {
 		// Left truncated by an interrupted build, which go build took as up to date.
 		fmt.Fprintf(in.Log, "image: %v: building it again\n", err)
 		if err := os.Remove(out); err != nil {
-			return nil, exitcode.InfraErr(err)
+			return nil, fault.InfraErr(err)
 		}
 		if _, err := in.Commands.Run(ctx, buildCommand(in, spec, rel, out)); err != nil {
-			return nil, exitcode.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
+			return nil, fault.InfraErr(fmt.Errorf("compile %s for %s: %w", spec.Package, rel, err))
 		}
 		if err := in.CheckBinary(out); err != nil {
-			return nil, exitcode.InfraErr(err)
+			return nil, fault.InfraErr(err)
 		}
 	}
 	binary, err := os.ReadFile(out)
 	if err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("read compiled %s for %s: %w", spec.Package, rel, err))
+		return nil, fault.InfraErr(fmt.Errorf("read compiled %s for %s: %w", spec.Package, rel, err))
 	}
 	if len(binary) == 0 {
-		return nil, exitcode.InfraErr(fmt.Errorf("compiled %s for %s is empty (%s)", spec.Package, rel, out))
+		return nil, fault.InfraErr(fmt.Errorf("compiled %s for %s is empty (%s)", spec.Package, rel, out))
 	}
 	return binary, nil
 }

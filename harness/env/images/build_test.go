@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 )
 
 // fakeEngine plays go and docker: go build writes a fake binary to -o, docker

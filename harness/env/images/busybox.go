@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // BusyboxPackage is the Debian package whose static busybox gives the runner
@@ -66,10 +66,10 @@ func EnsureBusybox(ctx context.Context, in EnsureBusyboxInput) (string, error) {
 
 	dir := filepath.Join(in.CacheDir, "busybox", "download")
 	if err := os.RemoveAll(dir); err != nil {
-		return "", exitcode.InfraErr(err)
+		return "", fault.InfraErr(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", exitcode.InfraErr(fmt.Errorf("busybox cache %s: %w", dir, err))
+		return "", fault.InfraErr(fmt.Errorf("busybox cache %s: %w", dir, err))
 	}
 	download := Command{Name: "apt-get", Args: []string{"download", "-qq", BusyboxPackage}, Dir: dir}
 	if _, err := in.Commands.Run(ctx, download); err != nil {
@@ -103,7 +103,7 @@ func EnsureBusybox(ctx context.Context, in EnsureBusyboxInput) (string, error) {
 		return "", busyboxMissing(rejected, fmt.Errorf("%s holds no static busybox under bin/ or usr/bin/", filepath.Base(debs[0])))
 	}
 	if err := os.Rename(found, cached); err != nil {
-		return "", exitcode.InfraErr(fmt.Errorf("keep busybox in %s: %w", cached, err))
+		return "", fault.InfraErr(fmt.Errorf("keep busybox in %s: %w", cached, err))
 	}
 	_ = os.RemoveAll(dir)
 	fmt.Fprintf(in.Log, "busybox: extracted %s from %s\n", cached, filepath.Base(debs[0]))
@@ -116,7 +116,7 @@ func busyboxMissing(rejected []string, err error) error {
 		msg += "; not usable: " + strings.Join(rejected, "; ")
 	}
 	msg += fmt.Sprintf("; install Debian's %s (apt-get install %s) or set BuildInput.Busybox", BusyboxPackage, BusyboxPackage)
-	return exitcode.InfraErr(errors.New(msg))
+	return fault.InfraErr(errors.New(msg))
 }
 
 var goarchMachine = map[string]elf.Machine{
@@ -158,11 +158,11 @@ func readBusybox(ctx context.Context, in *BuildInput) ([]byte, error) {
 		}
 		in.Busybox = p
 	} else if err := checkStaticELF(in.Busybox, in.GOARCH); err != nil {
-		return nil, exitcode.BadInputErr(fmt.Errorf("BuildInput.Busybox: %w; want a statically linked busybox such as Debian %s's /bin/busybox", err, BusyboxPackage))
+		return nil, fault.BadInputErr(fmt.Errorf("BuildInput.Busybox: %w; want a statically linked busybox such as Debian %s's /bin/busybox", err, BusyboxPackage))
 	}
 	b, err := os.ReadFile(in.Busybox)
 	if err != nil {
-		return nil, exitcode.InfraErr(fmt.Errorf("read busybox %s: %w", in.Busybox, err))
+		return nil, fault.InfraErr(fmt.Errorf("read busybox %s: %w", in.Busybox, err))
 	}
 	return b, nil
 }

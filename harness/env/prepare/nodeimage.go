@@ -14,7 +14,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // KindNodeImage is kind's own published node image for the kind version in
@@ -143,11 +143,11 @@ func buildOffline(ctx context.Context, k8sVersion string, force bool, log io.Wri
 		r.KubernetesVersion = k8sVersion
 	}
 	if _, err := r.StagingVersion(); err != nil {
-		return "", exitcode.BadInputErr(err)
+		return "", fault.BadInputErr(err)
 	}
 	res, err := nodeimage.Ensure(ctx, nodeimage.BuildInput{Recipe: r, Mirror: os.Getenv("DEBIAN_MIRROR"), Log: log, Force: force})
 	if err != nil {
-		return "", exitcode.InfraErr(err)
+		return "", fault.InfraErr(err)
 	}
 	return res.Image, nil
 }

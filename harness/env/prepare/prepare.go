@@ -14,7 +14,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/nodeimage"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
 
@@ -26,7 +26,7 @@ const StateDir = "/var/lib/upgrade-harness"
 func Engine(ctx context.Context, log io.Writer) (engine.Result, error) {
 	dir := filepath.Join(nodeimage.DefaultCacheDir(), "bin")
 	if err := BuildTools(ctx, dir, "./harness/cmd/pause", "./harness/cmd/runc-capfix"); err != nil {
-		return engine.Result{}, exitcode.InfraErr(err)
+		return engine.Result{}, fault.InfraErr(err)
 	}
 	res, err := engine.Ensure(ctx, engine.EnsureInput{
 		Runner:       engine.ExecRunner{},
@@ -37,7 +37,7 @@ func Engine(ctx context.Context, log io.Writer) (engine.Result, error) {
 		CapFixBinary: filepath.Join(dir, "runc-capfix"),
 	})
 	if err != nil {
-		return res, exitcode.InfraErr(err)
+		return res, fault.InfraErr(err)
 	}
 	fmt.Fprintf(log, "engine: docker %s ready (installed=%v started=%v capfix=%v)\n", res.ServerVersion, res.Installed, res.Started, res.CapFix)
 	return res, nil

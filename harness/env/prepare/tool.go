@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
 // ToolInput configures Tool.
@@ -50,19 +50,19 @@ func Tool(ctx context.Context, in ToolInput) (string, error) {
 		return p, nil
 	}
 	if !host.IsRoot || !host.IsDebian {
-		return "", exitcode.InfraErr(fmt.Errorf("%s is not on PATH and cannot be installed here (root=%v, debian=%v): install the %s package, then run again",
+		return "", fault.InfraErr(fmt.Errorf("%s is not on PATH and cannot be installed here (root=%v, debian=%v): install the %s package, then run again",
 			in.Command, host.IsRoot, host.IsDebian, in.DebianPackage))
 	}
 	fmt.Fprintf(in.Log, "[tool] installing Debian's %s (apt-get update && apt-get install -y %s)\n", in.DebianPackage, in.DebianPackage)
 	if _, e, err := in.Runner.Run(ctx, nil, "apt-get", "update", "-qq"); err != nil {
-		return "", exitcode.InfraErr(fmt.Errorf("apt-get update failed: %s: %w", strings.TrimSpace(e), err))
+		return "", fault.InfraErr(fmt.Errorf("apt-get update failed: %s: %w", strings.TrimSpace(e), err))
 	}
 	if _, e, err := in.Runner.Run(ctx, nil, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", in.DebianPackage); err != nil {
-		return "", exitcode.InfraErr(fmt.Errorf("apt-get install %s failed: %s: %w", in.DebianPackage, strings.TrimSpace(e), err))
+		return "", fault.InfraErr(fmt.Errorf("apt-get install %s failed: %s: %w", in.DebianPackage, strings.TrimSpace(e), err))
 	}
 	p, err := in.LookPath(in.Command)
 	if err != nil {
-		return "", exitcode.InfraErr(fmt.Errorf("installed %s but %s is still not on PATH: %w", in.DebianPackage, in.Command, err))
+		return "", fault.InfraErr(fmt.Errorf("installed %s but %s is still not on PATH: %w", in.DebianPackage, in.Command, err))
 	}
 	return p, nil
 }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/engine"
-	"github.com/ambient-e2e/upgrade-harness/harness/exitcode"
 )
 
 // recordingRunner records commands; installing makes the tool appear.
