@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blang/semver/v4"
 	"gopkg.in/yaml.v3"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/boundedfile"
@@ -247,15 +248,13 @@ func (r *reader) list(n *yaml.Node, field string, re *regexp.Regexp, want, examp
 	return out
 }
 
-// compareVersions orders vMAJOR.MINOR.PATCH numerically.
+// compareVersions orders vMAJOR.MINOR.PATCH by semver; what semver refuses
+// (a leading zero) sorts by text, and the order check then says so.
 func compareVersions(a, b string) int {
-	var x, y [3]int
-	fmt.Sscanf(a, "v%d.%d.%d", &x[0], &x[1], &x[2])
-	fmt.Sscanf(b, "v%d.%d.%d", &y[0], &y[1], &y[2])
-	for i := range x {
-		if x[i] != y[i] {
-			return x[i] - y[i]
-		}
+	va, errA := semver.ParseTolerant(a)
+	vb, errB := semver.ParseTolerant(b)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
 	}
-	return 0
+	return va.Compare(vb)
 }
