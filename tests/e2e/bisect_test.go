@@ -98,10 +98,7 @@ func testBisectReleases(t *testing.T, quick bool) {
 			g.Expect(bad.Diagnosis.Diagnoses()).To(ContainElements(
 				HaveField("Caller", ledger.CallerBackend), HaveField("Caller", ledger.CallerOperator)))
 			if quick {
-				summary, err := os.ReadFile(filepath.Join(artifacts, report.SummaryFile))
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(string(summary)).To(HavePrefix("## Bisect: first bad build: v0.2.2\n"))
-				g.Expect(string(summary)).To(ContainSubstring("- Diagnosis: "))
+				expectBisectSummary(g, artifacts, "v0.2.2")
 				return ctx
 			}
 			g.Expect(out.Compat).NotTo(BeNil())
@@ -133,6 +130,15 @@ func seededBuilds(t *testing.T, n, k int, fault string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// expectBisectSummary: summary.md opens with the bisect's answer and carries
+// the first bad build's diagnosis.
+func expectBisectSummary(g *WithT, artifacts, firstBad string) {
+	summary, err := os.ReadFile(filepath.Join(artifacts, report.SummaryFile))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(summary)).To(HavePrefix("## Bisect: first bad build: " + firstBad + "\n"))
+	g.Expect(string(summary)).To(ContainSubstring("- Diagnosis: "))
 }
 
 func meanCell(results []cell.Result) time.Duration {
@@ -187,10 +193,7 @@ func testBisectSeeded(t *testing.T, quick bool) {
 			g.Expect(bad.Diagnosis.Diagnoses()).To(ContainElement(verdict.Diagnosis{Caller: ledger.CallerBackend, Class: verdict.DiagNoHeader}))
 			g.Expect(bad.Repro).To(ContainSubstring("CANDIDATE_NAME=build-3"))
 			if quick {
-				summary, err := os.ReadFile(filepath.Join(artifacts, report.SummaryFile))
-				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(string(summary)).To(HavePrefix("## Bisect: first bad build: build-3\n"))
-				g.Expect(string(summary)).To(ContainSubstring("- Diagnosis: "))
+				expectBisectSummary(g, artifacts, "build-3")
 				return ctx
 			}
 			g.Expect(out.Compat).NotTo(BeNil())
