@@ -470,15 +470,7 @@ func (w *Witness) identify(ip string, t time.Time) detect.Identity {
 	if w.in.Resolver == nil {
 		return detect.Identity{Caller: ledger.CallerUnknown}
 	}
-	var id detect.Identity
-	for i := 0; i < w.in.AttributionTries; i++ {
-		if id = w.in.Resolver.Identify(ip, t); id.Caller != ledger.CallerUnknown || id.Pod != "" {
-			return id
-		}
-		if i+1 < w.in.AttributionTries {
-			time.Sleep(w.in.AttributionDelay)
-		}
-	}
+	_, id, _ := w.resolve([]string{ip}, t, func(id detect.Identity) bool { return id.Caller != ledger.CallerUnknown || id.Pod != "" })
 	return id
 }
 
@@ -492,17 +484,29 @@ func (w *Witness) identifyRunner(ips []string, t time.Time) (string, detect.Iden
 	if w.in.Resolver == nil || len(ips) == 0 {
 		return "", detect.Identity{}, false
 	}
+	return w.resolve(ips, t, func(id detect.Identity) bool { return id.Caller == ledger.CallerRunner })
+}
+
+// resolve asks the resolver about each of ips, AttributionTries times
+// AttributionDelay apart, and returns the first identity accept takes; else
+// the last answer about ips[0].
+func (w *Witness) resolve(ips []string, t time.Time, accept func(detect.Identity) bool) (string, detect.Identity, bool) {
+	var last detect.Identity
 	for i := 0; i < w.in.AttributionTries; i++ {
-		for _, ip := range ips {
-			if id := w.in.Resolver.Identify(ip, t); id.Caller == ledger.CallerRunner {
+		for j, ip := range ips {
+			id := w.in.Resolver.Identify(ip, t)
+			if accept(id) {
 				return ip, id, true
+			}
+			if j == 0 {
+				last = id
 			}
 		}
 		if i+1 < w.in.AttributionTries {
 			time.Sleep(w.in.AttributionDelay)
 		}
 	}
-	return "", detect.Identity{}, false
+	return "", last, false
 }
 
 // Describe is a request's one-line account: names and fingerprints only.
