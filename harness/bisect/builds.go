@@ -88,18 +88,18 @@ func newest(cat *catalog.Catalog) catalog.Release {
 // problems collects what is wrong with a build list, each located.
 type problems struct {
 	file string
-	list []catalog.Problem
+	list []yamlin.Problem
 }
 
 func (p *problems) add(line int, field, format string, args ...any) {
-	p.list = append(p.list, catalog.Problem{File: p.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
+	p.list = append(p.list, yamlin.Problem{File: p.file, Line: line, Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 func (p *problems) err() error {
 	if len(p.list) == 0 {
 		return nil
 	}
-	return fault.BadInputErr(&catalog.ValidationError{Problems: p.list})
+	return fault.BadInputErr(&yamlin.ValidationError{Problems: p.list})
 }
 
 // LoadBuildsFile reads and validates a builds file against the catalog

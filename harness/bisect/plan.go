@@ -19,6 +19,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // DefaultCellTime is the per-cell time an estimate uses when no earlier run
@@ -164,7 +165,7 @@ func Validate(in Input) (Plan, error) {
 }
 
 func asBadInput(flag, value string, err error) error {
-	var ve *catalog.ValidationError
+	var ve *yamlin.ValidationError
 	if errors.As(err, &ve) {
 		return err
 	}
