@@ -29,8 +29,10 @@ func CheckExecutable(path string) error {
 		}
 	}
 	for _, s := range f.Sections {
-		if s.Type != elf.SHT_NOBITS && s.Offset+s.Size > size {
-			return fmt.Errorf("%s is truncated at %d bytes: section %s at %d+%d (an interrupted build?)", path, size, s.Name, s.Offset, s.Size)
+		// FileSize, not Size: the Go linker compresses DWARF sections, whose
+		// Size is what they inflate to.
+		if s.Type != elf.SHT_NOBITS && s.Offset+s.FileSize > size {
+			return fmt.Errorf("%s is truncated at %d bytes: section %s at %d+%d (an interrupted build?)", path, size, s.Name, s.Offset, s.FileSize)
 		}
 	}
 	return nil

@@ -44,6 +44,10 @@ func Engine(ctx context.Context, log io.Writer) (engine.Result, error) {
 }
 
 // BuildTools builds packages of this module as static binaries into dir.
+// Each call builds into a directory of its own and renames the finished
+// binaries into dir: two harness processes preparing at once (two `make e2e`
+// in one checkout) would otherwise write the same outputs together, and go
+// build fails on the other's half-written file.
 func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
 	root, err := images.ModuleDir()
 	if err != nil {
@@ -52,31 +56,27 @@ func BuildTools(ctx context.Context, dir string, pkgs ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	build := func() error {
-		args := append([]string{"build", "-trimpath", "-o", dir + "/"}, pkgs...)
-		cmd := proc.Command(ctx, "go", args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
-		}
-		return nil
-	}
-	if err := build(); err != nil {
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
 		return err
 	}
-	// go build keeps an output whose build ID is current even when an
-	// interrupted copy left it truncated: such a tool is built again.
-	rebuild := false
-	for _, p := range pkgs {
-		out := filepath.Join(dir, filepath.Base(p))
-		if err := images.CheckExecutable(out); err != nil {
-			os.Remove(out)
-			rebuild = true
-		}
+	defer os.RemoveAll(tmp)
+	args := append([]string{"build", "-trimpath", "-o", tmp + "/"}, pkgs...)
+	cmd := proc.Command(ctx, "go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v: %s", strings.Join(pkgs, " "), err, out)
 	}
-	if rebuild {
-		return build()
+	for _, p := range pkgs {
+		name := filepath.Base(p)
+		if err := images.CheckExecutable(filepath.Join(tmp, name)); err != nil {
+			return fmt.Errorf("go build %s: %w", p, err)
+		}
+		// A rename replaces the old file whole, even one a running process executes.
+		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
