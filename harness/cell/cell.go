@@ -148,9 +148,10 @@ type runner struct {
 	traffic []*session.Traffic
 	rules   *verdict.RuleSet
 
-	stopDetectorsFn func()
-	closeEndpoint   func()
-	faults          *chaos.Injector
+	// opened is the run of the opening stages; closing it stops the
+	// detectors and the backend client.
+	opened *pipeline.Run
+	faults *chaos.Injector
 
 	mu sync.Mutex
 	// windows are the traffic windows waited out so far (End zero while one runs).
@@ -217,29 +218,20 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.ledger.SetReleaseOf(pipeline.ReleaseOf(pipeline.ReleaseOfInput{From: r.in.From.Version, FromR: fromR, To: r.in.To.Version, ToR: toR, Overrides: r.in.Cell.Overrides}))
 
-	if err := r.plat.Reset(ctx); err != nil {
-		return err
-	}
-	if err := r.plat.Preload(ctx, fromR, toR); err != nil {
-		return err
-	}
-	if err := r.plat.Install(ctx, pipeline.InstallInput{Rendered: fromR, Timeout: r.t.RolloutTimeout}); err != nil {
-		return err
-	}
-	r.stopDetectorsFn, err = r.plat.StartDetectors(ctx)
-	defer r.stopDetectors()
+	// The opening stages, as every run opens: reset, preload both releases,
+	// install from, observe, the backend client.
+	r.opened, err = r.plat.RunStages(ctx, pipeline.Opening(pipeline.OpeningInput{Preload: []*deploy.Rendered{fromR, toR},
+		Install: pipeline.InstallInput{Rendered: fromR, Timeout: r.t.RolloutTimeout}, Redactor: r.in.Redactor})...)
+	defer r.closeOpened()
 	if err != nil {
 		return err
 	}
+	client := r.opened.Client
 	// Faults end before the detectors stop, so a deleted pod's last lines are read.
 	if r.faults, err = r.newInjector(); err != nil {
 		return err
 	}
 	defer r.waitFaults()
-	client, err := r.backendClient(ctx)
-	if err != nil {
-		return err
-	}
 	defer r.stopTraffic()
 
 	// a and b are the pre-upgrade sessions, both created on from, so both
@@ -449,17 +441,10 @@ func (r *runner) waitFaults() {
 	}
 }
 
-func (r *runner) stopDetectors() {
-	if r.stopDetectorsFn != nil {
-		r.stopDetectorsFn()
-		r.stopDetectorsFn = nil
+func (r *runner) closeOpened() {
+	if r.opened != nil {
+		r.opened.Close()
 	}
-}
-
-func (r *runner) backendClient(ctx context.Context) (*session.Client, error) {
-	c, closeFn, err := r.plat.BackendClient(ctx, r.in.Redactor)
-	r.closeEndpoint = closeFn
-	return c, err
 }
 
 // startCRSession creates a session as an AgenticSession object, the way kubectl users do.
@@ -596,10 +581,7 @@ func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
 // "context canceled"; an interrupted one is marked so and never matches.
 func (r *runner) finish(ctx context.Context, where string, runErr error) Result {
 	r.stopTraffic()
-	r.stopDetectors()
-	if r.closeEndpoint != nil {
-		r.closeEndpoint()
-	}
+	r.closeOpened()
 	res := r.result
 	if where != "" && runErr != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(runErr, cause) {
