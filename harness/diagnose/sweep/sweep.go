@@ -203,41 +203,51 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 	return comb
 }
 
-// drive runs a combination: the opening stages install objs fresh (no
-// preload: Run preloaded both releases once), then its own stages start one
-// session and drive every family until each reached the runner (or the
-// Evidence bound). It returns when the session was created and the families
-// that did not reach the runner; the ledger holds what the runner answered.
+// drive runs a combination's stages (stages) and returns when the session
+// was created and the families that did not reach the runner; the ledger
+// holds what the runner answered.
 func (s *sweeper) drive(ctx context.Context, plat *pipeline.Platform, objs *deploy.Rendered) (time.Time, []string, error) {
-	var since time.Time
-	var ref session.SessionRef
-	var m []string
-	stages := append(pipeline.Opening(pipeline.OpeningInput{Install: pipeline.InstallInput{Rendered: objs, Timeout: s.t.RolloutTimeout}, Redactor: s.in.Redactor}),
+	var c combinationRun
+	run, err := plat.RunStages(ctx, s.stages(plat, objs, &c)...)
+	run.Close()
+	return c.since, c.missed, err
+}
+
+// combinationRun is what a combination's own stages share.
+type combinationRun struct {
+	since  time.Time
+	ref    session.SessionRef
+	missed []string
+}
+
+// stages is a combination: the opening every run opens with, installing
+// objs fresh (no preload: Run preloaded both releases once), then one
+// session driven until every family reached the runner (or the Evidence
+// bound). It has no upgrade and no restart stage, so none of their waits.
+func (s *sweeper) stages(plat *pipeline.Platform, objs *deploy.Rendered, c *combinationRun) []pipeline.Stage {
+	return append(pipeline.Opening(pipeline.OpeningInput{Install: pipeline.InstallInput{Rendered: objs, Timeout: s.t.RolloutTimeout}, Redactor: s.in.Redactor}),
 		pipeline.Stage{Name: StepProject, Run: func(ctx context.Context, r *pipeline.Run) error {
 			return plat.Progress.Step(StepProject, "prepare project", func() error {
 				return session.PrepareProject(ctx, session.PrepareProjectInput{Client: r.Client, Project: Project})
 			})
 		}},
 		pipeline.Stage{Name: StepSession, Run: func(ctx context.Context, r *pipeline.Run) error {
-			since = time.Now()
+			c.since = time.Now()
 			return plat.Progress.Step(StepSession, "start session", func() error {
 				var err error
-				if ref, err = session.StartSession(ctx, session.StartSessionInput{Client: r.Client, Ledger: plat.Ledger, Project: Project, Timeout: s.t.SessionTimeout}); err != nil {
+				if c.ref, err = session.StartSession(ctx, session.StartSessionInput{Client: r.Client, Ledger: plat.Ledger, Project: Project, Timeout: s.t.SessionTimeout}); err != nil {
 					return err
 				}
-				return plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: objs.Images.Runner, Sessions: []session.SessionRef{ref}})
+				return plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: objs.Images.Runner, Sessions: []session.SessionRef{c.ref}})
 			})
 		}},
 		pipeline.Stage{Name: StepTraffic, Run: func(ctx context.Context, r *pipeline.Run) error {
 			return plat.Progress.Step(StepTraffic, "traffic", func() error {
 				var err error
-				m, err = s.reachEveryFamily(ctx, plat, r.Client, ref, since)
+				c.missed, err = s.reachEveryFamily(ctx, plat, r.Client, c.ref, c.since)
 				return err
 			})
 		}})
-	run, err := plat.RunStages(ctx, stages...)
-	run.Close()
-	return since, m, err
 }
 
 // reachEveryFamily drives ref's traffic and one round of spec changes until
