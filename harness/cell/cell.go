@@ -148,9 +148,10 @@ type runner struct {
 	traffic []*session.Traffic
 	rules   *verdict.RuleSet
 
-	stopDetectorsFn func()
-	closeEndpoint   func()
-	faults          *chaos.Injector
+	// staged is the run of the cell's stages (see stages); closing it ends
+	// what they started, the detectors and the backend client last.
+	staged *pipeline.Run
+	faults *chaos.Injector
 
 	mu sync.Mutex
 	// windows are the traffic windows waited out so far (End zero while one runs).
@@ -216,142 +217,172 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	r.ledger.SetReleaseOf(pipeline.ReleaseOf(pipeline.ReleaseOfInput{From: r.in.From.Version, FromR: fromR, To: r.in.To.Version, ToR: toR, Overrides: r.in.Cell.Overrides}))
+	r.staged, err = r.plat.RunStages(ctx, r.stages(fromR, toR, &story{})...)
+	r.closeStaged()
+	return err
+}
 
-	if err := r.plat.Reset(ctx); err != nil {
-		return err
-	}
-	if err := r.plat.Preload(ctx, fromR, toR); err != nil {
-		return err
-	}
-	if err := r.plat.Install(ctx, pipeline.InstallInput{Rendered: fromR, Timeout: r.t.RolloutTimeout}); err != nil {
-		return err
-	}
-	r.stopDetectorsFn, err = r.plat.StartDetectors(ctx)
-	defer r.stopDetectors()
-	if err != nil {
-		return err
-	}
-	// Faults end before the detectors stop, so a deleted pod's last lines are read.
-	if r.faults, err = r.newInjector(); err != nil {
-		return err
-	}
-	defer r.waitFaults()
-	client, err := r.backendClient(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.stopTraffic()
+// Names of the cell's own stages that are not phases (Result.Phases keeps
+// the phases: StepPreSessions, StepUpgrade, …).
+const (
+	StageFaults          = "faults"
+	StageBaseline        = "baseline"
+	StageAfterTheUpgrade = "after the upgrade"
+	StageSettle          = "settle"
+)
 
-	// a and b are the pre-upgrade sessions, both created on from, so both
-	// have from's token Secret (docs/platform.md §3.5 item 7). a is also the
-	// one the cell restarts: it keeps its pre-upgrade role until it has shown
-	// its own evidence on `to`, then turns restarted and is restarted beside
-	// the post-upgrade window (see startRestart).
-	var a, b session.SessionRef
-	if err := r.p.Step(StepPreSessions, "create pre-upgrade sessions", func() error {
-		if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
-			return err
-		}
-		var err error
-		if a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
-			return err
-		}
-		b, err = r.startCRSession(ctx, client, "uh-cr-before", ledger.RolePreUpgrade)
-		return err
-	}); err != nil {
-		return err
-	}
-	// One traffic per session: a's stops at its restart, b's runs on.
-	trafficA, err := r.startTraffic(ctx, client, a)
-	if err != nil {
-		return err
-	}
-	if _, err := r.startTraffic(ctx, client, b); err != nil {
-		return err
-	}
-	r.faults.Fire(ctx, chaos.AtBaseline)
+// story is what the cell's stages share: the sessions and the upgrade.
+type story struct {
+	// a and b are the pre-upgrade sessions, c and d the post-upgrade ones.
+	a, b, c, d session.SessionRef
+	trafficA   *session.Traffic
+	plan       []deploy.UpgradeStep
+	rolledOut  time.Time
+	restart    *restartRun
+}
 
-	// The baseline: every call family on the from release, the operator's
-	// included (its calls follow spec changes, so they are made, not waited for).
-	trafficFrom := time.Now()
-	calls := r.changeSpecs(ctx, client, a, b)
-	r.p.Waiting("baseline on %s and %s before the upgrade: every call family reaches a runner (at most %s)", a.Name, b.Name, r.t.PreUpgradeTraffic)
-	r.waitForEvidence(ctx, EvidenceWindow{Name: "before the upgrade", Since: trafficFrom, Rounds: r.t.MinRounds, Calls: calls, Max: r.t.PreUpgradeTraffic})
-
-	// The upgrade.
-	r.result.UpgradeStarted = time.Now()
-	r.markPhase(ledger.PhaseDuring, r.result.UpgradeStarted)
-	r.faults.Fire(ctx, chaos.AtUpgrade)
-	plan := deploy.PlanUpgrade(fromR, toR, r.in.Cell.Order.Steps)
-	if err := r.p.Step(StepUpgrade, fmt.Sprintf("upgrade %s → %s (%s)", r.in.From.Version, r.in.To.Version, r.in.Cell.Order.Text), func() error {
-		steps, err := r.applyPlan(ctx, plan)
-		r.result.Rollouts = RolloutsOf(steps, fromR.Images)
-		return err
-	}); err != nil {
-		return err
+// stages is the cell as one list run in order: the opening every run opens
+// with (reset, preload both releases, install from, observe, the backend
+// client), then the upgrade story. What a stage starts, Close ends, last
+// first: the restart, the traffic, the faults, then the opening's client
+// and detectors.
+func (r *runner) stages(fromR, toR *deploy.Rendered, st *story) []pipeline.Stage {
+	stage := func(name string, run func(ctx context.Context, client *session.Client, run *pipeline.Run) error) pipeline.Stage {
+		return pipeline.Stage{Name: name, Run: func(ctx context.Context, pr *pipeline.Run) error { return run(ctx, pr.Client, pr) }}
 	}
-	rolledOut := time.Now()
-	r.markPhase(ledger.PhaseAfter, rolledOut)
-
-	// A pre-upgrade session stopped and started again on `to`
-	// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
-	// than after it: its old runner may take its whole grace period to stop
-	// (docs/platform.md §11 item 4), so it starts at the rollout and runs
-	// beside the post-upgrade sessions' creation and the window. Its new
-	// runner pod is created only once the old one is gone, so the node never
-	// holds more than four session pods (docs/reference.md, 2 cores). The
-	// window does not wait for a's traffic, which ends at the restart.
-	r.forgetTraffic(trafficA)
-	restart := r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
-		r.p.Waiting("%s keeps working on %s before its restart (at most %s)", a.Name, r.in.To.Version, r.t.RestartAfterEvidence)
-		if !r.waitForSessionEvidence(ctx, a, rolledOut) {
-			r.logf("%s showed no run at working level %s after the upgrade within %s; restarting it anyway", a.Name, r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel), r.t.RestartAfterEvidence)
-		}
-		trafficA.Stop()
-		r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
-		return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
-	})
-	defer restart.stop() // a step that fails below ends it first
-
-	var c, d session.SessionRef
-	if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
-		var err error
-		if c, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
-			return err
-		}
-		if d, err = r.startCRSession(ctx, client, "uh-cr-after", ledger.RolePostUpgrade); err != nil {
-			return err
-		}
-		// The cell only means something if new sessions run the runner the
-		// plan says (to's when the order upgrades the runner, else from's).
-		return r.expectRunnerImage(ctx, toR, fromR, c, d)
-	}); err != nil {
-		return err
-	}
-	if _, err := r.startTraffic(ctx, client, c, d); err != nil {
-		return err
-	}
-	r.faults.Fire(ctx, chaos.AtAfterUpgrade)
-	// Spec changes make the operator call runners (docs/platform.md §1.4
-	// drift path): on b, a pre-upgrade session that is not restarting, and
-	// on c, a post-upgrade one.
-	calls = r.changeSpecs(ctx, client, b, c)
-	r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout); %s restarting meanwhile", r.t.PostUpgradeTraffic, a.Name)
-	r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: rolledOut, Rounds: r.t.MinRounds, Calls: calls,
-		Rules: r.rules.ForEvidence(verdict.EvidenceAfterUpgrade), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
-	r.stopTraffic()
-	if err := restart.wait(); err != nil {
-		return err
-	}
-
+	stages := append(pipeline.Opening(pipeline.OpeningInput{Preload: []*deploy.Rendered{fromR, toR},
+		Install: pipeline.InstallInput{Rendered: fromR, Timeout: r.t.RolloutTimeout}, Redactor: r.in.Redactor}),
+		stage(StageFaults, func(_ context.Context, _ *session.Client, run *pipeline.Run) error {
+			var err error
+			if r.faults, err = r.newInjector(); err != nil {
+				return err
+			}
+			// Faults end before the detectors stop, so a deleted pod's last lines are read.
+			run.OnClose(r.waitFaults)
+			run.OnClose(r.stopTraffic)
+			return nil
+		}),
+		// a and b are the pre-upgrade sessions, both created on from, so both
+		// have from's token Secret (docs/platform.md §3.5 item 7). a is also the
+		// one the cell restarts: it keeps its pre-upgrade role until it has shown
+		// its own evidence on `to`, then turns restarted and is restarted beside
+		// the post-upgrade window (see startRestart).
+		stage(StepPreSessions, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
+			if err := r.p.Step(StepPreSessions, "create pre-upgrade sessions", func() error {
+				if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
+					return err
+				}
+				var err error
+				if st.a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
+					return err
+				}
+				st.b, err = r.startCRSession(ctx, client, "uh-cr-before", ledger.RolePreUpgrade)
+				return err
+			}); err != nil {
+				return err
+			}
+			// One traffic per session: a's stops at its restart, b's runs on.
+			var err error
+			if st.trafficA, err = r.startTraffic(ctx, client, st.a); err != nil {
+				return err
+			}
+			if _, err := r.startTraffic(ctx, client, st.b); err != nil {
+				return err
+			}
+			r.faults.Fire(ctx, chaos.AtBaseline)
+			return nil
+		}),
+		// The baseline: every call family on the from release, the operator's
+		// included (its calls follow spec changes, so they are made, not waited for).
+		stage(StageBaseline, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
+			trafficFrom := time.Now()
+			calls := r.changeSpecs(ctx, client, st.a, st.b)
+			r.p.Waiting("baseline on %s and %s before the upgrade: every call family reaches a runner (at most %s)", st.a.Name, st.b.Name, r.t.PreUpgradeTraffic)
+			r.waitForEvidence(ctx, EvidenceWindow{Name: "before the upgrade", Since: trafficFrom, Rounds: r.t.MinRounds, Calls: calls, Max: r.t.PreUpgradeTraffic})
+			return nil
+		}),
+		stage(StepUpgrade, func(ctx context.Context, _ *session.Client, _ *pipeline.Run) error {
+			r.result.UpgradeStarted = time.Now()
+			r.markPhase(ledger.PhaseDuring, r.result.UpgradeStarted)
+			r.faults.Fire(ctx, chaos.AtUpgrade)
+			st.plan = deploy.PlanUpgrade(fromR, toR, r.in.Cell.Order.Steps)
+			if err := r.p.Step(StepUpgrade, fmt.Sprintf("upgrade %s → %s (%s)", r.in.From.Version, r.in.To.Version, r.in.Cell.Order.Text), func() error {
+				steps, err := r.applyPlan(ctx, st.plan)
+				r.result.Rollouts = RolloutsOf(steps, fromR.Images)
+				return err
+			}); err != nil {
+				return err
+			}
+			st.rolledOut = time.Now()
+			r.markPhase(ledger.PhaseAfter, st.rolledOut)
+			return nil
+		}),
+		// A pre-upgrade session stopped and started again on `to`
+		// (docs/platform.md §3.5 item 7), beside the post-upgrade window rather
+		// than after it: its old runner may take its whole grace period to stop
+		// (docs/platform.md §11 item 4), so it starts at the rollout and runs
+		// beside the post-upgrade sessions' creation and the window. Its new
+		// runner pod is created only once the old one is gone, so the node never
+		// holds more than four session pods (docs/reference.md, 2 cores). The
+		// window does not wait for a's traffic, which ends at the restart.
+		stage(StepRestart, func(ctx context.Context, client *session.Client, run *pipeline.Run) error {
+			a := st.a
+			r.forgetTraffic(st.trafficA)
+			// It outlives this stage: the stage after the window waits for it.
+			st.restart = r.startRestart(ctx, a.Name, func(ctx context.Context) (session.RestartResult, error) {
+				r.p.Waiting("%s keeps working on %s before its restart (at most %s)", a.Name, r.in.To.Version, r.t.RestartAfterEvidence)
+				if !r.waitForSessionEvidence(ctx, a, st.rolledOut) {
+					r.logf("%s showed no run at working level %s after the upgrade within %s; restarting it anyway", a.Name, r.in.Cell.Expect.Working.Or(verdict.DefaultWorkingLevel), r.t.RestartAfterEvidence)
+				}
+				st.trafficA.Stop()
+				r.ledger.SetSessionRole(a.Project, a.Name, ledger.RoleRestarted)
+				return session.RestartSession(ctx, session.RestartSessionInput{Client: client, Ledger: r.ledger, Session: a, StartTimeout: r.t.SessionTimeout})
+			})
+			run.OnClose(st.restart.stop) // a stage that fails below ends it first
+			return nil
+		}),
+		stage(StepPostSessions, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
+			if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
+				var err error
+				if st.c, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
+					return err
+				}
+				if st.d, err = r.startCRSession(ctx, client, "uh-cr-after", ledger.RolePostUpgrade); err != nil {
+					return err
+				}
+				// The cell only means something if new sessions run the runner the
+				// plan says (to's when the order upgrades the runner, else from's).
+				return r.expectRunnerImage(ctx, toR, fromR, st.c, st.d)
+			}); err != nil {
+				return err
+			}
+			if _, err := r.startTraffic(ctx, client, st.c, st.d); err != nil {
+				return err
+			}
+			r.faults.Fire(ctx, chaos.AtAfterUpgrade)
+			return nil
+		}),
+		// Spec changes make the operator call runners (docs/platform.md §1.4
+		// drift path): on b, a pre-upgrade session that is not restarting, and
+		// on c, a post-upgrade one.
+		stage(StageAfterTheUpgrade, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
+			calls := r.changeSpecs(ctx, client, st.b, st.c)
+			r.p.Waiting("traffic on every session after the upgrade until the rules have their evidence (at most %s after the rollout); %s restarting meanwhile", r.t.PostUpgradeTraffic, st.a.Name)
+			r.waitForEvidence(ctx, EvidenceWindow{Name: "after the upgrade", Since: st.rolledOut, Rounds: r.t.MinRounds, Calls: calls,
+				Rules: r.rules.ForEvidence(verdict.EvidenceAfterUpgrade), From: r.in.From.Version, PassAfter: r.t.PassWindow, Max: r.t.PostUpgradeTraffic})
+			r.stopTraffic()
+			return st.restart.wait()
+		}))
 	if r.in.Cell.Rollback {
-		if err := r.rollBack(ctx, client, plan[len(plan)-1].Objects, fromR, b, c, d); err != nil {
-			return err
-		}
+		stages = append(stages, stage(StepRollback, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
+			return r.rollBack(ctx, client, st.plan[len(st.plan)-1].Objects, fromR, st.b, st.c, st.d)
+		}))
 	}
-	r.p.Waiting("settling %s for the last signals", r.t.Settle)
-	sleep(ctx, r.t.Settle)
-	return ctx.Err()
+	return append(stages, stage(StageSettle, func(ctx context.Context, _ *session.Client, _ *pipeline.Run) error {
+		r.p.Waiting("settling %s for the last signals", r.t.Settle)
+		sleep(ctx, r.t.Settle)
+		return ctx.Err()
+	}))
 }
 
 // rollBack goes back from the state the upgrade left (upgraded) to from in
@@ -449,17 +480,10 @@ func (r *runner) waitFaults() {
 	}
 }
 
-func (r *runner) stopDetectors() {
-	if r.stopDetectorsFn != nil {
-		r.stopDetectorsFn()
-		r.stopDetectorsFn = nil
+func (r *runner) closeStaged() {
+	if r.staged != nil {
+		r.staged.Close()
 	}
-}
-
-func (r *runner) backendClient(ctx context.Context) (*session.Client, error) {
-	c, closeFn, err := r.plat.BackendClient(ctx, r.in.Redactor)
-	r.closeEndpoint = closeFn
-	return c, err
 }
 
 // startCRSession creates a session as an AgenticSession object, the way kubectl users do.
@@ -596,10 +620,7 @@ func (r *runner) waitForEvidence(ctx context.Context, w EvidenceWindow) {
 // "context canceled"; an interrupted one is marked so and never matches.
 func (r *runner) finish(ctx context.Context, where string, runErr error) Result {
 	r.stopTraffic()
-	r.stopDetectors()
-	if r.closeEndpoint != nil {
-		r.closeEndpoint()
-	}
+	r.closeStaged()
 	res := r.result
 	if where != "" && runErr != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(runErr, cause) {

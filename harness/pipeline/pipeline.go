@@ -1,8 +1,9 @@
 // Package pipeline holds the named stages a cell is made of — reset, preload,
 // install, observe (detectors), sessions and traffic, spec changes, the
 // upgrade plan — over one platform handle (target, namespace, ledger, log).
-// The matrix cell, each combination of the compatibility sweep and bench run
-// these stages; none wires reset, install, detectors or traffic itself.
+// A run is a list of stages run in order (RunStages): the matrix cell and
+// each combination of the compatibility sweep open with the same list
+// (Opening) and append their own; bench runs the stages it times.
 // Each stage that is a phase records its timing in the handle's
 // progress.Printer, so callers time stages from the pipeline, not from logs.
 package pipeline

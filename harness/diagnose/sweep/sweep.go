@@ -203,76 +203,85 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 	return comb
 }
 
-// drive installs objs fresh through the pipeline's stages, starts one
-// session and drives every family until each reached the runner (or the
-// Evidence bound). It returns when the session was created and the families
-// that did not reach the runner; the ledger holds what the runner answered.
+// drive runs a combination's stages (stages) and returns when the session
+// was created and the families that did not reach the runner; the ledger
+// holds what the runner answered.
 func (s *sweeper) drive(ctx context.Context, plat *pipeline.Platform, objs *deploy.Rendered) (time.Time, []string, error) {
+	var c combinationRun
+	run, err := plat.RunStages(ctx, s.stages(plat, objs, &c)...)
+	run.Close()
+	return c.since, c.missed, err
+}
+
+// combinationRun is what a combination's own stages share.
+type combinationRun struct {
+	since  time.Time
+	ref    session.SessionRef
+	missed []string
+}
+
+// stages is a combination: the opening every run opens with, installing
+// objs fresh (no preload: Run preloaded both releases once), then one
+// session driven until every family reached the runner (or the Evidence
+// bound). It has no upgrade and no restart stage, so none of their waits.
+func (s *sweeper) stages(plat *pipeline.Platform, objs *deploy.Rendered, c *combinationRun) []pipeline.Stage {
+	return append(pipeline.Opening(pipeline.OpeningInput{Install: pipeline.InstallInput{Rendered: objs, Timeout: s.t.RolloutTimeout}, Redactor: s.in.Redactor}),
+		pipeline.Stage{Name: StepProject, Run: func(ctx context.Context, r *pipeline.Run) error {
+			return plat.Progress.Step(StepProject, "prepare project", func() error {
+				return session.PrepareProject(ctx, session.PrepareProjectInput{Client: r.Client, Project: Project})
+			})
+		}},
+		pipeline.Stage{Name: StepSession, Run: func(ctx context.Context, r *pipeline.Run) error {
+			c.since = time.Now()
+			return plat.Progress.Step(StepSession, "start session", func() error {
+				var err error
+				if c.ref, err = session.StartSession(ctx, session.StartSessionInput{Client: r.Client, Ledger: plat.Ledger, Project: Project, Timeout: s.t.SessionTimeout}); err != nil {
+					return err
+				}
+				return plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: objs.Images.Runner, Sessions: []session.SessionRef{c.ref}})
+			})
+		}},
+		pipeline.Stage{Name: StepTraffic, Run: func(ctx context.Context, r *pipeline.Run) error {
+			return plat.Progress.Step(StepTraffic, "traffic", func() error {
+				var err error
+				c.missed, err = s.reachEveryFamily(ctx, plat, r.Client, c.ref, c.since)
+				return err
+			})
+		}})
+}
+
+// reachEveryFamily drives ref's traffic and one round of spec changes until
+// every family reached the runner since since (or the Evidence bound) and
+// returns the families that did not.
+func (s *sweeper) reachEveryFamily(ctx context.Context, plat *pipeline.Platform, client *session.Client, ref session.SessionRef, since time.Time) ([]string, error) {
 	l := plat.Ledger
-	logf := func(f string, a ...any) { s.logf(f, a...) }
-	if err := plat.Reset(ctx); err != nil {
-		return time.Time{}, nil, err
-	}
-	if err := plat.Install(ctx, pipeline.InstallInput{Rendered: objs, Timeout: s.t.RolloutTimeout}); err != nil {
-		return time.Time{}, nil, err
-	}
-	stop, err := plat.StartDetectors(ctx)
-	defer stop()
+	traffic, err := plat.StartTraffic(ctx, pipeline.TrafficInput{Client: client, Sessions: []session.SessionRef{ref}, Interval: s.t.TrafficInterval})
 	if err != nil {
-		return time.Time{}, nil, err
+		return nil, err
 	}
-	client, closeFn, err := plat.BackendClient(ctx, s.in.Redactor)
-	defer closeFn()
-	if err != nil {
-		return time.Time{}, nil, err
+	defer traffic.Stop()
+	// Spec changes are made once: wait until the backend's traffic reaches the
+	// runner (its Service has an endpoint), or they would find no runner.
+	reachable := func() bool {
+		return len(filter(l.All(), since, ref, func(o ledger.Observation) bool { return o.Caller == ledger.CallerBackend })) > 0
 	}
-	if err := plat.Progress.Step(StepProject, "prepare project", func() error {
-		return session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project})
-	}); err != nil {
-		return time.Time{}, nil, err
+	if err := poll.Until(ctx, s.clk, 250*time.Millisecond, func(context.Context) (bool, error) {
+		return reachable() || s.clk.Since(since) >= s.t.Evidence/2, nil
+	}); err == nil && !reachable() {
+		s.logf("no backend call reached the runner of %s within %s; changing its spec anyway", ref, s.t.Evidence/2)
 	}
-	since := time.Now()
-	var ref session.SessionRef
-	if err := plat.Progress.Step(StepSession, "start session", func() error {
-		var err error
-		if ref, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: l, Project: Project, Timeout: s.t.SessionTimeout}); err != nil {
-			return err
-		}
-		return plat.ExpectRunnerImage(ctx, pipeline.ExpectRunnerImageInput{Image: objs.Images.Runner, Sessions: []session.SessionRef{ref}})
-	}); err != nil {
-		return since, nil, err
-	}
-	var m []string
-	err = plat.Progress.Step(StepTraffic, "traffic", func() error {
-		traffic, err := plat.StartTraffic(ctx, pipeline.TrafficInput{Client: client, Sessions: []session.SessionRef{ref}, Interval: s.t.TrafficInterval})
-		if err != nil {
-			return err
-		}
-		defer traffic.Stop()
-		// Spec changes are made once: wait until the backend's traffic reaches the
-		// runner (its Service has an endpoint), or they would find no runner.
-		reachable := func() bool {
-			return len(filter(l.All(), since, ref, func(o ledger.Observation) bool { return o.Caller == ledger.CallerBackend })) > 0
-		}
-		if err := poll.Until(ctx, s.clk, 250*time.Millisecond, func(context.Context) (bool, error) {
-			return reachable() || s.clk.Since(since) >= s.t.Evidence/2, nil
-		}); err == nil && !reachable() {
-			logf("no backend call reached the runner of %s within %s; changing its spec anyway", ref, s.t.Evidence/2)
-		}
-		calls := plat.ChangeSpecs(ctx, pipeline.ChangeSpecsInput{Client: client, Sessions: []session.SessionRef{ref},
-			ReconcileTimeout: 15 * time.Second, WriteRefusedRepo: true})
-		want := wanted(calls)
-		deadline := s.t.Evidence
-		_ = poll.Until(ctx, s.clk, 500*time.Millisecond, func(context.Context) (bool, error) {
-			return len(missing(l.All(), since, ref, want)) == 0 || s.clk.Since(since) >= deadline, nil
-		})
-		m = missing(l.All(), since, ref, want)
-		if len(m) > 0 {
-			logf("not reached the runner within %s: %s; the backend API answered: %s", deadline, strings.Join(m, ", "), apiAnswers(l.All(), since))
-		}
-		return ctx.Err()
+	calls := plat.ChangeSpecs(ctx, pipeline.ChangeSpecsInput{Client: client, Sessions: []session.SessionRef{ref},
+		ReconcileTimeout: 15 * time.Second, WriteRefusedRepo: true})
+	want := wanted(calls)
+	deadline := s.t.Evidence
+	_ = poll.Until(ctx, s.clk, 500*time.Millisecond, func(context.Context) (bool, error) {
+		return len(missing(l.All(), since, ref, want)) == 0 || s.clk.Since(since) >= deadline, nil
 	})
-	return since, m, err
+	m := missing(l.All(), since, ref, want)
+	if len(m) > 0 {
+		s.logf("not reached the runner within %s: %s; the backend API answered: %s", deadline, strings.Join(m, ", "), apiAnswers(l.All(), since))
+	}
+	return m, ctx.Err()
 }
 
 // Step keys of a combination's own stages (diagnose.Combination.Phases,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
+	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
@@ -91,5 +92,22 @@ func TestFamiliesReachedAndCounted(t *testing.T) {
 	}
 	if byFamily[platform.BackendRun].Statuses[401] != 1 {
 		t.Errorf("the 401 before the session counted: %v", byFamily[platform.BackendRun].Statuses)
+	}
+}
+
+// A combination runs the opening every run opens with, without the preload
+// (done once for the sweep), then its own stages: no upgrade plan applied in
+// place and no restart, so none of their waits (runner settle, a runner's
+// grace period).
+func TestACombinationIsTheOpeningThenItsOwnStages(t *testing.T) {
+	s := newSweeper(Input{Target: &cluster.Target{}})
+	objs := &deploy.Rendered{Release: "v0.2.2"}
+	var got []string
+	for _, st := range s.stages(pipeline.New(s.in.Target), objs, &combinationRun{}) {
+		got = append(got, st.Name)
+	}
+	want := []string{pipeline.StageReset, pipeline.StageInstall, pipeline.StageObserve, pipeline.StageBackend, StepProject, StepSession, StepTraffic}
+	if !slices.Equal(got, want) {
+		t.Errorf("stages %v, want %v", got, want)
 	}
 }
