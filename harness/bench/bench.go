@@ -149,8 +149,10 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 		return nil, err
 	}
 
-	// The cell, run as the matrix runs each of its cells; its phases are
-	// the ones its pipeline recorded.
+	// The cell, run as the matrix runs each of its cells (its diagnose stage
+	// included, no failure bundle: bench reports figures, not cells); its
+	// phases are the ones its pipeline recorded, printed once, in the table
+	// at the end.
 	tm := in.Timing
 	m.Cell = matrix.RunOneCell(ctx, matrix.OneCellInput{Target: target, Catalog: in.Catalog, Cell: one, From: fromRel, To: toRel,
 		ProbeImage: diag.Probe, WireImage: diag.Wire, Timing: &tm, Log: in.Log})
@@ -193,9 +195,6 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	m.Verdict = time.Since(t0)
 	if rep.Phases, err = phasesOf(m); err != nil {
 		return nil, fmt.Errorf("bench: cell %s: %w", one.Name(), err)
-	}
-	for _, p := range rep.Phases {
-		logPhase(in.Log, p)
 	}
 	rep.DetectionP50, rep.DetectionMax, rep.Detections = detectionLatency(m.Cell.Ledger)
 

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,15 +150,6 @@ func stepsText(res cell.Result) string {
 		return "none"
 	}
 	return strings.Join(steps, ", ")
-}
-
-// logPhase prints one row as bench measures.
-func logPhase(w io.Writer, p Phase) {
-	floor := "no floor"
-	if p.Floor > 0 {
-		floor = fmt.Sprintf("floor %8s  ×%.2f", p.Floor.Round(10*time.Millisecond), p.Ratio)
-	}
-	fmt.Fprintf(w, "[bench] %-28s %8s  %s %s\n", p.Name, shown(p.Took), floor, p.Note)
 }
 
 // timedReset runs the pipeline's reset stage — the one each cell starts

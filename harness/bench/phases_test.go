@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,14 @@ func TestPhasesOfTakesEachPhaseFromThePipelineOnce(t *testing.T) {
 	}
 	if n := byName["whole cell"].Note; !strings.Contains(n, "verdict fail, as expected") {
 		t.Errorf("whole cell: note %q, want the cell's verdict", n)
+	}
+	// The table is the one printout of the rows: each phase in it once.
+	var table bytes.Buffer
+	PrintTable(&table, &Report{Phases: rows})
+	for _, name := range []string{"whole cell", "reset after a cell", "upgrade rollout"} {
+		if n := strings.Count(table.String(), name); n != 1 {
+			t.Errorf("table prints %q %d times, want once:\n%s", name, n, table.String())
+		}
 	}
 
 	// A result without its upgrade phase cannot be measured: an error, not a 0 s row.
