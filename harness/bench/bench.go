@@ -75,6 +75,10 @@ type Report struct {
 
 	// Parallel is the default matrix's wall time per -parallel value.
 	Parallel []ParallelRun `json:"parallel,omitempty"`
+
+	// CellPhases are the measured cell's phases as its pipeline recorded
+	// them (the phases of its results.json), which the cell's rows come from.
+	CellPhases []progress.Timing `json:"cellPhases,omitempty"`
 }
 
 // Input configures a run.
@@ -193,6 +197,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	t0 = time.Now()
 	_ = verdict.Combine(verdict.Evaluate(verdict.EvaluateInput{Observations: m.Cell.Ledger}))
 	m.Verdict = time.Since(t0)
+	rep.CellPhases = m.Cell.Phases
 	if rep.Phases, err = phasesOf(m); err != nil {
 		return nil, fmt.Errorf("bench: cell %s: %w", one.Name(), err)
 	}

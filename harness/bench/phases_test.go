@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,21 @@ func TestPhasesOfTakesEachPhaseFromThePipelineOnce(t *testing.T) {
 	m.Cell = res
 	if _, err := phasesOf(m); err == nil || !strings.Contains(err.Error(), `no "upgrade" phase`) {
 		t.Errorf("err = %v, want the missing upgrade phase named", err)
+	}
+}
+
+// TestBenchJSONExtendsTheFormat: bench.json keeps every key it had and adds
+// the cell's phases as its pipeline recorded them.
+func TestBenchJSONExtendsTheFormat(t *testing.T) {
+	raw, err := json.Marshal(&Report{Phases: []Phase{{Name: "upgrade rollout", Took: time.Second}},
+		CellPhases: []progress.Timing{{Step: cell.StepUpgrade, Name: "upgrade v0.2.0 → v0.2.2 (all-at-once)", Took: time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"when"`, `"nodeImage"`, `"cell"`, `"phases":[{"name":"upgrade rollout","tookNs":1000000000}]`, `"detectionP50Ns"`,
+		`"detectionMaxNs"`, `"detections"`, `"scaling"`, `"harnessPeakRssMiB"`, `"clusterPeakMiB"`, `"cellPhases":[{"step":"upgrade"`} {
+		if !strings.Contains(string(raw), key) {
+			t.Errorf("bench.json lacks %s:\n%s", key, raw)
+		}
 	}
 }
