@@ -2,6 +2,8 @@
 // cell takes and how close it is to its floor (the same work done the plainest
 // way: kubectl apply + rollout status, a bare pod, kind's own create), how the
 // cost grows with the matrix, and the memory the harness and cluster use.
+// The cell runs as the matrix runs each of its cells, and its phases are the
+// ones its pipeline recorded: bench wires no stage of its own.
 // Figures are reported, never asserted; a phase that errors fails the run.
 package bench
 
