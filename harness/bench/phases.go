@@ -63,6 +63,7 @@ type measured struct {
 var cellRows = map[string]Phase{
 	cell.StepReset:        {Name: "reset before the cell", Note: "(the cell's own first stage)"},
 	cell.StepPreload:      {Name: "image preload"},
+	cell.StepDeploy:       {Name: "deploy", FloorOf: "kubectl apply + rollout status"},
 	cell.StepDetectors:    {Name: "start detectors"},
 	cell.StepPreSessions:  {Name: "pre-upgrade sessions", Note: "(project ready + API session + CR session, each to Running)"},
 	cell.StepUpgrade:      {Name: "upgrade rollout", FloorOf: "kubectl apply + rollout status"},
@@ -103,7 +104,7 @@ func phasesOf(m measured) ([]Phase, error) {
 		row.Took = t.Took
 		switch t.Step {
 		case cell.StepDeploy:
-			row = Phase{Name: "deploy " + res.Cell.From, Took: t.Took, Floor: m.DeployFloor, FloorOf: "kubectl apply + rollout status"}
+			row.Name, row.Floor = row.Name+" "+res.Cell.From, m.DeployFloor
 		case cell.StepUpgrade:
 			row.Floor = m.UpgradeFloor
 		}
