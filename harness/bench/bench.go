@@ -2,6 +2,8 @@
 // cell takes and how close it is to its floor (the same work done the plainest
 // way: kubectl apply + rollout status, a bare pod, kind's own create), how the
 // cost grows with the matrix, and the memory the harness and cluster use.
+// The cell runs as the matrix runs each of its cells, and its phases are the
+// ones its pipeline recorded: bench wires no stage of its own.
 // Figures are reported, never asserted; a phase that errors fails the run.
 package bench
 
@@ -35,6 +37,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -74,6 +77,10 @@ type Report struct {
 
 	// Parallel is the default matrix's wall time per -parallel value.
 	Parallel []ParallelRun `json:"parallel,omitempty"`
+
+	// CellPhases are the measured cell's phases as its pipeline recorded
+	// them (the phases of its results.json), which the cell's rows come from.
+	CellPhases []progress.Timing `json:"cellPhases,omitempty"`
 }
 
 // Input configures a run.
@@ -100,46 +107,14 @@ type Input struct {
 
 // Run measures everything and writes $ARTIFACTS/bench.json.
 func Run(ctx context.Context, in Input) (*Report, error) {
-	rep := &Report{When: time.Now(), NodeImage: in.NodeImage, Cell: in.From + "-" + in.To}
-	add := func(p Phase) {
-		floor := "no floor"
-		if p.Floor > 0 {
-			p.Ratio = float64(p.Took) / float64(p.Floor)
-			floor = fmt.Sprintf("floor %8s  ×%.2f", p.Floor.Round(10*time.Millisecond), p.Ratio)
-		}
-		rep.Phases = append(rep.Phases, p)
-		fmt.Fprintf(in.Log, "[bench] %-28s %8s  %s %s\n", p.Name, shown(p.Took), floor, p.Note)
-	}
-	add(Phase{Name: "node image (warm)", Took: in.NodeImageT})
-
-	mem := startClusterSampler(ctx)
-	defer mem.stop()
-
-	// Cluster creation: kind's own defaults (no wait) vs ours (Ready + CoreDNS).
-	floorName, ourName := cluster.Name("bench-floor"), cluster.Name("bench")
-	floor := cluster.New(floorName, cluster.WithImage(in.NodeImage), cluster.WithLog(io.Discard))
-	t0 := time.Now()
-	if err := floor.CreateNoWait(ctx); err != nil {
-		return nil, fmt.Errorf("bench: kind create (floor): %w", err)
-	}
-	floorCreate := time.Since(t0)
-	_ = floor.Destroy(context.Background())
-	c := cluster.New(ourName, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
-	t0 = time.Now()
-	if _, err := c.Create(ctx); err != nil {
-		return nil, fmt.Errorf("bench: cluster: %w", err)
-	}
-	defer c.Destroy(context.Background())
-	add(Phase{Name: "cluster ready", Took: time.Since(t0), Floor: floorCreate, FloorOf: "kind create with kind's defaults (no readiness wait)"})
-	target, err := cluster.NewKindTarget(c)
+	one, err := MeasuredCell(in.Catalog, in.From, in.To)
 	if err != nil {
 		return nil, err
 	}
-	cs := target.Kube
-	// The platform stages bench runs itself are timed by the pipeline.
-	plat := pipeline.New(target)
+	rep := &Report{When: time.Now(), NodeImage: in.NodeImage, Cell: one.Name()}
 	fromRel, _ := in.Catalog.Release(in.From)
 	toRel, _ := in.Catalog.Release(in.To)
+	// The renders only feed the floors: the cell renders its own.
 	fromR, err := deploy.RenderRelease(in.Catalog, fromRel, platform.Images{})
 	if err != nil {
 		return nil, err
@@ -148,123 +123,90 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	if err := plat.Preload(ctx, fromR, toR); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	add(Phase{Name: "image preload", Took: lastTook(plat, pipeline.StepPreload)})
-
-	kubectl := func(args ...string) error {
-		cmd := exec.CommandContext(ctx, kubectlBinary(), append([]string{"--kubeconfig", c.GetKubeconfig(), "--context", c.GetKubectlContext()}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	applyFloor := func(r *deploy.Rendered) (time.Duration, error) {
-		y, err := r.ApplyableYAML()
-		if err != nil {
-			return 0, err
-		}
-		f := filepath.Join(os.TempDir(), fmt.Sprintf("uh-bench-%d.yaml", time.Now().UnixNano()))
-		defer os.Remove(f)
-		if err := os.WriteFile(f, y, 0o600); err != nil {
-			return 0, err
-		}
-		t := time.Now()
-		if err := kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "upgrade-harness", "-f", f); err != nil {
-			// CRDs must be established before the objects that use them: apply once more.
-			if err := kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "upgrade-harness", "-f", f); err != nil {
-				return 0, err
-			}
-		}
-		for _, d := range []string{platform.OperatorDeployment, platform.BackendDeployment} {
-			if err := kubectl("-n", platform.Namespace, "rollout", "status", "deploy/"+d, "--timeout=180s"); err != nil {
-				return 0, err
-			}
-		}
-		return time.Since(t), nil
-	}
-
-	// Deploy `from`: floor with kubectl, then ours, each on a reset cluster.
-	deployFloor, err := applyFloor(fromR)
+	// The matrix runs its cells with the probe and the wire witness; so does
+	// the measured cell, and no figure below pays for building them.
+	diag, err := matrix.BuildDiagnosisImages(ctx, progress.New(in.Log), in.Log)
 	if err != nil {
-		return nil, fmt.Errorf("bench: kubectl floor for deploy: %w", err)
-	}
-	if err := plat.Reset(ctx); err != nil {
-		return nil, err
-	}
-	resetT := lastTook(plat, pipeline.StepReset)
-	if err := plat.Install(ctx, pipeline.InstallInput{Rendered: fromR, Timeout: 3 * time.Minute}); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
-	}
-	add(Phase{Name: "deploy " + in.From, Took: lastTook(plat, pipeline.StepDeploy), Floor: deployFloor, FloorOf: "kubectl apply + rollout status"})
-
-	// Session start vs a bare pod with the same runner image.
-	podFloor, err := barePodStart(ctx, cs, fromR)
-	if err != nil {
-		return nil, fmt.Errorf("bench: bare pod floor: %w", err)
+		return nil, fmt.Errorf("bench: diagnosis images: %w", err)
 	}
 
-	// One full cell, timed by the phases of its result.
-	cat := in.Catalog
-	cells, err := cat.Cells(catalog.Filter{From: []string{in.From}, To: []string{in.To}})
+	mem := startClusterSampler(ctx)
+	defer mem.stop()
+	m := measured{NodeImage: in.NodeImageT}
+
+	// Cluster creation: kind's own defaults (no wait) vs ours (Ready + CoreDNS).
+	floorName, ourName := cluster.Name("bench-floor"), cluster.Name("bench")
+	floor := cluster.New(floorName, cluster.WithImage(in.NodeImage), cluster.WithLog(io.Discard))
+	t0 := time.Now()
+	if err := floor.CreateNoWait(ctx); err != nil {
+		return nil, fmt.Errorf("bench: kind create (floor): %w", err)
+	}
+	m.ClusterFloor = time.Since(t0)
+	_ = floor.Destroy(context.Background())
+	c := cluster.New(ourName, cluster.WithImage(in.NodeImage), cluster.WithLog(in.Log))
+	t0 = time.Now()
+	if _, err := c.Create(ctx); err != nil {
+		return nil, fmt.Errorf("bench: cluster: %w", err)
+	}
+	defer c.Destroy(context.Background())
+	m.ClusterReady = time.Since(t0)
+	target, err := cluster.NewKindTarget(c)
 	if err != nil {
 		return nil, err
 	}
-	var one upgrade.Cell
-	for _, cl := range cells {
-		if cl.Order.IsDefault() {
-			one = cl
-		}
-	}
-	if one.From == "" {
-		return nil, fmt.Errorf("bench: catalog %s has no all-at-once cell %s→%s", cat.Name, in.From, in.To)
-	}
+
+	// The cell, run as the matrix runs each of its cells (its diagnose stage
+	// included, no failure bundle: bench reports figures, not cells); its
+	// phases are the ones its pipeline recorded, printed once, in the table
+	// at the end.
 	tm := in.Timing
-	res := cell.Run(ctx, cell.Input{Target: target, Catalog: cat, Cell: one, From: fromRel, To: toRel, Log: in.Log, Timing: &tm})
-	if res.Error != "" {
-		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), res.Error)
+	m.Cell = matrix.RunOneCell(ctx, matrix.OneCellInput{Target: target, Catalog: in.Catalog, Cell: one, From: fromRel, To: toRel,
+		ProbeImage: diag.Probe, WireImage: diag.Wire, Timing: &tm, Log: in.Log})
+	if m.Cell.Error != "" {
+		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), m.Cell.Error)
 	}
-	took := func(step string) time.Duration { t, _ := res.Phase(step); return t.Took }
-	first, ok := firstSessionRunning(res.Ledger)
-	if !ok {
-		return nil, fmt.Errorf("bench: cell %s: the ledger has no API-created session reaching phase=Running", one.Name())
-	}
-	add(Phase{Name: "first session Running", Took: first, Floor: podFloor, FloorOf: "bare pod with the runner image", Note: "(create call answered → phase=Running)"})
-	add(Phase{Name: "pre-upgrade sessions", Took: took(cell.StepPreSessions), Note: "(project ready + API session + CR session, each to Running)"})
-	if res.RestartStop != nil {
-		add(Phase{Name: "restart: old runner's stop", Took: res.RestartStop.Took, Note: "(" + res.RestartStop.Reason + "; beside the post-upgrade window)"})
-	}
+
 	// The reset a matrix pays before its next cell: the cell left its
 	// sessions running, and a runner holding a stream waits out its grace
-	// period on SIGTERM (docs/platform.md §11 item 4).
-	runners, grace, err := sessionPods(ctx, cs)
-	if err != nil {
+	// period on SIGTERM (docs/platform.md §11 item 4). It is the pipeline's
+	// reset stage, the one each cell starts with.
+	if m.Runners, m.Grace, err = sessionPods(ctx, target.Kube); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	if err := plat.Reset(ctx); err != nil {
+	plat := pipeline.New(target)
+	if m.ResetAfterCell, err = timedReset(ctx, plat); err != nil {
 		return nil, fmt.Errorf("bench: reset after the cell: %w", err)
 	}
-	add(Phase{Name: "reset after a cell", Took: lastTook(plat, pipeline.StepReset), Note: fmt.Sprintf("(%d runner pods, grace period %s)", runners, grace)})
-	upg := took(cell.StepUpgrade)
-	upgradeFloor, err := upgradeFloorTime(ctx, plat, fromR, toR, applyFloor)
-	if err != nil {
-		return nil, err
+
+	// The floors, on the images the cell loaded: the same work done the
+	// plainest way, outside the pipeline.
+	kc := kubectlFloor{Kubeconfig: c.GetKubeconfig(), Context: c.GetKubectlContext()}
+	if m.DeployFloor, err = kc.applyAndRollOut(ctx, fromR); err != nil {
+		return nil, fmt.Errorf("bench: kubectl floor for deploy: %w", err)
 	}
-	add(Phase{Name: "upgrade rollout", Took: upg, Floor: upgradeFloor, FloorOf: "kubectl apply + rollout status"})
-	rep.DetectionP50, rep.DetectionMax, rep.Detections = detectionLatency(res.Ledger)
-	add(Phase{Name: "detection latency p50", Took: rep.DetectionP50, Note: fmt.Sprintf("(max %s over %d runner 401s)", rep.DetectionMax.Round(time.Millisecond), rep.Detections)})
-	t0 = time.Now()
-	_ = verdict.Combine(verdict.Evaluate(verdict.EvaluateInput{Observations: res.Ledger}))
-	add(Phase{Name: "verdict", Took: time.Since(t0), Note: fmt.Sprintf("(%d ledger entries)", len(res.Ledger))})
-	add(Phase{Name: "reset for next cell", Took: resetT})
-	add(Phase{Name: "whole cell", Took: res.Duration})
+	if m.PodFloor, err = barePodStart(ctx, target.Kube, fromR); err != nil {
+		return nil, fmt.Errorf("bench: bare pod floor: %w", err)
+	}
+	if m.UpgradeFloor, err = kc.applyAndRollOut(ctx, toR); err != nil {
+		return nil, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
+	}
+	// The platform without sessions, as the floors left it.
+	if m.ResetNoSessions, err = timedReset(ctx, plat); err != nil {
+		return nil, fmt.Errorf("bench: reset after the floors: %w", err)
+	}
 	_ = c.Destroy(context.Background())
 
+	t0 = time.Now()
+	_ = verdict.Combine(verdict.Evaluate(verdict.EvaluateInput{Observations: m.Cell.Ledger}))
+	m.Verdict = time.Since(t0)
+	rep.CellPhases = m.Cell.Phases
+	if rep.Phases, err = phasesOf(m); err != nil {
+		return nil, fmt.Errorf("bench: cell %s: %w", one.Name(), err)
+	}
+	rep.DetectionP50, rep.DetectionMax, rep.Detections = detectionLatency(m.Cell.Ledger)
+
 	// Scaling: N cells on one reused cluster vs a fresh cluster per cell.
-	all, err := cat.Cells(catalog.Filter{})
+	all, err := in.Catalog.Cells(catalog.Filter{})
 	if err != nil {
 		return nil, err
 	}
@@ -331,20 +273,6 @@ func runScale(ctx context.Context, in Input, all []upgrade.Cell, n int, fresh bo
 	return s, nil
 }
 
-func upgradeFloorTime(ctx context.Context, plat *pipeline.Platform, fromR, toR *deploy.Rendered, applyFloor func(*deploy.Rendered) (time.Duration, error)) (time.Duration, error) {
-	if err := plat.Reset(ctx); err != nil {
-		return 0, err
-	}
-	if _, err := applyFloor(fromR); err != nil {
-		return 0, err
-	}
-	d, err := applyFloor(toR)
-	if err != nil {
-		return 0, fmt.Errorf("bench: kubectl floor for upgrade: %w", err)
-	}
-	return d, plat.Reset(ctx)
-}
-
 // sessionPods counts the runner pods of every namespace and returns the
 // longest grace period among them.
 func sessionPods(ctx context.Context, cs kubernetes.Interface) (int, time.Duration, error) {
@@ -359,17 +287,6 @@ func sessionPods(ctx context.Context, cs kubernetes.Interface) (int, time.Durati
 		}
 	}
 	return len(pods.Items), grace, nil
-}
-
-// lastTook is how long the last run of a pipeline stage took.
-func lastTook(plat *pipeline.Platform, step string) time.Duration {
-	var took time.Duration
-	for _, t := range plat.Progress.Timings() {
-		if t.Step == step {
-			took = t.Took
-		}
-	}
-	return took
 }
 
 // kubectlBinary is kubectl from PATH, else the one the node image build compiled.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
-	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
@@ -33,15 +32,14 @@ type ParallelRun struct {
 }
 
 // runParallel times the catalog's matrix once per -parallel value, each on
-// clusters of its own (created and deleted by the run), the probe image built
-// beforehand so that no run pays for it. Each run's log is
+// clusters of its own (created and deleted by the run); Run built the probe
+// and wire witness images beforehand, so that no run pays for them (when
+// only the probe was built here, the first run built the wire witness's
+// image if it was absent). Each run's log is
 // bench/parallel/<lanes>/matrix.log under the artifacts.
 func runParallel(ctx context.Context, in Input) ([]ParallelRun, error) {
 	if len(in.Parallel) == 0 {
 		return nil, nil
-	}
-	if _, err := images.BuildProbe(ctx, images.BuildInput{Log: in.Log}); err != nil {
-		return nil, fmt.Errorf("bench: runner probe image: %w", err)
 	}
 	var runs []ParallelRun
 	for _, n := range in.Parallel {

@@ -24,10 +24,11 @@ var benchCommand = &commandSpec{
 	name:    "bench",
 	summary: "time each phase of a cell against its floor, the matrix scaling and memory ($ARTIFACTS/bench.json)",
 	description: `Measures the harness: the node image, each phase of one cell (-from → -to, the
-catalog's all-at-once cell) against its floor, the matrix on one reused cluster for each
-size in -scale and with a fresh cluster per cell for each size in -fresh, the wall time of
-the catalog's whole matrix for each -parallel value, and memory.`,
-	inputs:  "a catalog and one of its all-at-once cells (-from, -to).",
+catalog's all-at-once cell without rollback, run as the matrix runs it and timed by the
+phases its pipeline recorded) against its floor, the reset after that cell, the matrix on
+one reused cluster for each size in -scale and with a fresh cluster per cell for each size
+in -fresh, the wall time of the catalog's whole matrix for each -parallel value, and memory.`,
+	inputs:  "a catalog and one of its all-at-once cells without rollback (-from, -to).",
 	outputs: "bench.json in -artifacts; progress on stderr.",
 	flags: []flagSpec{
 		{name: "catalog", def: "simulated", arg: "NAME|FILE", path: true, noMake: benchNoMake, usage: catalogFlag.usage},
@@ -77,14 +78,15 @@ func runBench(ctx context.Context, args []string) error {
 			return fault.BadInputErr(fmt.Errorf("-parallel %q: %d is more than %d clusters (want values from 1 to %d, e.g. 1,2)", cut(fv.raw("parallel")), n, matrix.MaxParallel, matrix.MaxParallel))
 		}
 	}
-	// The measured cell is the catalog's all-at-once cell from→to.
+	// The measured cell is the catalog's plain all-at-once cell from→to.
+	plain := false
 	plan, err := matrix.Select(matrix.Input{Catalog: fv.str("catalog"), CatalogDir: fv.str("catalog-dir"),
-		Filter: catalog.Filter{From: []string{from}, To: []string{to}}, Order: "all-at-once"})
+		Filter: catalog.Filter{From: []string{from}, To: []string{to}, Rollback: &plain}, Order: "all-at-once"})
 	if err != nil {
 		return err
 	}
-	if plan.Cells[0].Source == "ad-hoc" {
-		return fault.BadInputErr(fmt.Errorf("-from %s -to %s: catalog %s has no all-at-once cell %s→%s to measure (want one of its cells, e.g. -from v0.2.0 -to v0.2.2)", cut(from), cut(to), plan.Catalog.Name, cut(from), cut(to)))
+	if _, err := bench.MeasuredCell(plan.Catalog, from, to); err != nil {
+		return err
 	}
 	if err := matrix.CheckArtifactsDir(artifacts); err != nil {
 		return err
