@@ -5,14 +5,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // shapeResults is fixtureResults plus two runs of a repeated cell, so every
 // field the matrix adds to a cell's result (run, repro, bundle dir, kept
 // cluster) shows in every report.
-func shapeResults() []cell.Result {
+func shapeResults() []cellrun.Report {
 	results := fixtureResults()
 	for i, v := range []verdict.Verdict{verdict.Fail, verdict.Pass} {
 		r := results[2]
@@ -28,7 +28,7 @@ func shapeResults() []cell.Result {
 
 // TestReportsKeepTheirBytes checks that every file WriteAll writes is byte
 // for byte what it was when the matrix's fields (run, repro, bundle dir,
-// kept cluster) still lived on cell.Result (testdata/shape/, written then).
+// kept cluster) still lived on cellrun.Report (testdata/shape/, written then).
 func TestReportsKeepTheirBytes(t *testing.T) {
 	dir := t.TempDir()
 	if err := WriteAll(WriteInput{Dir: dir, Results: shapeResults(), Getenv: func(string) string { return "" },
