@@ -509,7 +509,7 @@ func TestInterruptedCellIsReportedSo(t *testing.T) {
 		t.Fatalf("verdict %s matched %v, want inconclusive and unmatched", res.Verdict, res.Matched)
 	}
 	dir := t.TempDir()
-	if err := WriteAll(WriteInput{Dir: dir, Results: cellrun.Of(res), Getenv: func(string) string { return "" }}); err != nil {
+	if err := WriteAll(WriteInput{Dir: dir, Results: []cellrun.Report{{Result: res}}, Getenv: func(string) string { return "" }}); err != nil {
 		t.Fatal(err)
 	}
 	var suites junitTestsuites

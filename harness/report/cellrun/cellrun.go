@@ -23,12 +23,3 @@ type Report struct {
 	// KeptCluster names the kind cluster and kubectl context kept for inspection.
 	KeptCluster string `json:"keptCluster,omitempty"`
 }
-
-// Of wraps results that no driver added anything to (a cell run on its own).
-func Of(results ...cell.Result) []Report {
-	out := make([]Report, len(results))
-	for i, r := range results {
-		out[i] = Report{Result: r}
-	}
-	return out
-}
