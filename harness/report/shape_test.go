@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,5 +55,30 @@ func TestReportsKeepTheirBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkGolden(t, filepath.Join("shape", filepath.ToSlash(rel)), got)
+	}
+}
+
+// results.json read back as a ResultsDocument gives each run what the
+// driver added (e2e tests read kept clusters and bundles this way).
+func TestResultsDocumentReadsBackWhatTheDriverAdded(t *testing.T) {
+	results := RedactResults(shapeResults(), newTestRedactor())
+	js, err := RenderResults(results, exit(1), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc ResultsDocument
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != len(results) {
+		t.Fatalf("%d results read back, want %d", len(doc.Results), len(results))
+	}
+	for i, got := range doc.Results {
+		want := results[i]
+		if got.Run != want.Run || got.Repro != want.Repro || got.BundleDir != want.BundleDir || got.KeptCluster != want.KeptCluster ||
+			got.Cell.Name() != want.Cell.Name() || got.Matched != want.Matched || len(got.Ledger) != len(want.Ledger) {
+			t.Errorf("result %d read back as run %d repro %q bundle %q kept %q matched %v, want run %d repro %q bundle %q kept %q matched %v",
+				i, got.Run, got.Repro, got.BundleDir, got.KeptCluster, got.Matched, want.Run, want.Repro, want.BundleDir, want.KeptCluster, want.Matched)
+		}
 	}
 }
