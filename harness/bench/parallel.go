@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 // ParallelRun is the wall time of the catalog's whole matrix (what make e2e
@@ -75,7 +75,7 @@ func runParallel(ctx context.Context, in Input) ([]ParallelRun, error) {
 	return runs, nil
 }
 
-func verdictsOf(results []cell.Result) []string {
+func verdictsOf(results []cellrun.Report) []string {
 	out := make([]string, 0, len(results))
 	for _, r := range results {
 		out = append(out, fmt.Sprintf("%s: %s", r.Cell.Name(), r.Verdict))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose/sweep"
@@ -20,6 +19,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -33,7 +33,7 @@ type Output struct {
 	Plan   Plan
 	Answer Answer
 	// Results are the cells of the steps, in the order they ran.
-	Results []cell.Result
+	Results []cellrun.Report
 	// Compat is the compatibility sweep of last good → first bad (nil when not run).
 	Compat *diagnose.Compat
 	// Section is the answer as the reports show it.

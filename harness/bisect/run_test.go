@@ -8,6 +8,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -38,7 +39,7 @@ func TestSectionOfAFileBuild(t *testing.T) {
 	f := &fakeBuilds{verdicts: seeded(5, 2)}
 	step := func(ctx context.Context, i, attempt int) Step {
 		s := f.step(ctx, i, attempt)
-		res := cell.Result{Cell: stepCell(plan, builds[i]), Verdict: s.Verdict}
+		res := cellrun.Report{Result: cell.Result{Cell: stepCell(plan, builds[i]), Verdict: s.Verdict}}
 		if s.Verdict == verdict.Fail {
 			res.Diagnosis = &diagnose.Findings{Note: "the backend sends no valid token"}
 		}

@@ -11,7 +11,7 @@ import (
 	"math/bits"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -31,7 +31,7 @@ type Step struct {
 	Interrupted string        `json:"interrupted,omitempty"`
 	Duration    time.Duration `json:"duration"`
 	// Result is the whole cell result (nil in unit tests' fakes).
-	Result *cell.Result `json:"-"`
+	Result *cellrun.Report `json:"-"`
 }
 
 // StepFunc runs the cell from → build i (attempt 1 or 2) and says what it showed.

@@ -28,7 +28,9 @@ const (
 
 // Result is what one cell showed: the verdict, each rule's result with its
 // evidence, the whole ledger and how long each phase took. Reports, bench and
-// tests read it; the cell itself writes nothing.
+// tests read it; the cell writes it once and nobody writes it afterwards
+// (what a driver adds — run number, repro, bundle, kept cluster — lives in
+// report/cellrun.Report).
 type Result struct {
 	Cell upgrade.Cell `json:"cell"`
 	// NodeImage is the kind node image the cell ran on ("" for an existing cluster).
@@ -62,14 +64,6 @@ type Result struct {
 	// ("SIGINT during upgrade v0.2.0 → v0.2.2 (all-at-once)"); such a cell has
 	// no verdict of its own (inconclusive, never matched).
 	Interrupted string `json:"interrupted,omitempty"`
-	// Run numbers the runs of a cell the matrix repeats (1…N; 0 when run once).
-	Run int `json:"run,omitempty"`
-	// Repro is the one command that reproduces this cell (set by the matrix).
-	Repro string `json:"repro,omitempty"`
-	// BundleDir is where the failure bundle was written, relative to $ARTIFACTS.
-	BundleDir string `json:"bundleDir,omitempty"`
-	// KeptCluster names the kind cluster and kubectl context kept for inspection.
-	KeptCluster string `json:"keptCluster,omitempty"`
 	// Diagnosis is what the diagnose stage (Input.Diagnose, the matrix's
 	// probes) established for the cell (nil: not diagnosed); Outcome carries
 	// its classes to verdict.Match.

@@ -12,6 +12,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/interrupt"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
@@ -120,7 +121,7 @@ type cellRunner struct {
 	// run runs one cell on its target (cell.Run).
 	run func(ctx context.Context, in cell.Input) cell.Result
 	// bundle collects the failure bundle of a cell that did not match (collectBundle).
-	bundle func(ctx context.Context, target *cluster.Target, res cell.Result, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string
+	bundle func(ctx context.Context, target *cluster.Target, res cellrun.Report, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string
 }
 
 // lane runs cells one after the other on one cluster at a time.
@@ -166,7 +167,7 @@ type lanesInput struct {
 // could not start, in selection order, the clusters the lanes hold at the end
 // (to delete or keep), and the first cluster that could not be had.
 type lanesOutput struct {
-	Results []cell.Result
+	Results []cellrun.Report
 	Lanes   []*lane
 	OpenErr error
 }
@@ -185,7 +186,7 @@ func runLanes(ctx context.Context, li lanesInput) lanesOutput {
 	if li.In.Target != nil {
 		lanes[0].target = li.In.Target
 	}
-	slots := make([]*cell.Result, len(li.Runs))
+	slots := make([]*cellrun.Report, len(li.Runs))
 	var (
 		mu      sync.Mutex
 		taken   int
@@ -221,7 +222,7 @@ func runLanes(ctx context.Context, li lanesInput) lanesOutput {
 					if ie, ok := interrupt.Of(ctx); ok {
 						where = interrupt.Name(ie.Signal) + " during cluster " + name
 					}
-					res := cell.NotStarted(cr.Cell, err, where)
+					res := cellrun.Report{Result: cell.NotStarted(cr.Cell, err, where)}
 					slots[cr.Index] = &res
 					mu.Lock()
 					if openErr == nil {

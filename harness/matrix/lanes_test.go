@@ -21,6 +21,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -106,7 +107,7 @@ func (f *fakeCells) runner() cellRunner {
 			return cell.Result{Cell: in.Cell, NodeImage: in.Target.NodeImage, Verdict: v, Matched: v == in.Cell.Expect.Verdict,
 				Started: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), Duration: time.Minute}
 		},
-		bundle: func(ctx context.Context, target *cluster.Target, res cell.Result, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string {
+		bundle: func(ctx context.Context, target *cluster.Target, res cellrun.Report, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string {
 			return report.BundleDir(res.Cell, res.Run)
 		},
 	}
@@ -137,7 +138,7 @@ func fivePlan(t *testing.T, n, repeat int) (Input, Plan) {
 	return in, plan
 }
 
-func resultNames(rs []cell.Result) []string {
+func resultNames(rs []cellrun.Report) []string {
 	var out []string
 	for _, r := range rs {
 		name := r.Cell.Name()

@@ -28,6 +28,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/report/bundle"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -116,7 +117,7 @@ type Input struct {
 
 // Output is the run's outcome.
 type Output struct {
-	Results []cell.Result
+	Results []cellrun.Report
 	// Clusters kept for inspection, with their kubectl access line.
 	Kept []string
 	// Flaky names the repeated cells whose runs gave different verdicts.
@@ -259,7 +260,7 @@ func runCells(ctx context.Context, in Input, plan Plan, images DiagnosisImages, 
 // runOne runs one cell run on the lane's cluster: the cell, its repro line,
 // its failure bundle; keep says the lane must leave this cluster to a
 // mismatched cell (kept for inspection) and open another for its next cell.
-func runOne(ctx context.Context, li lanesInput, l *lane, cr cellRun) (cell.Result, bool) {
+func runOne(ctx context.Context, li lanesInput, l *lane, cr cellRun) (cellrun.Report, bool) {
 	in, cat, c := li.In, li.Plan.Catalog, cr.Cell
 	from, _ := cat.Release(c.From)
 	to, _ := cat.Release(c.To)
@@ -336,7 +337,7 @@ func runSweeps(ctx context.Context, in Input, cat *catalog.Catalog, out *Output,
 // collectBundle writes the failure bundle of res from the cluster as the cell
 // left it and returns its directory relative to artifacts ("" when it could
 // not be written at all).
-func collectBundle(ctx context.Context, target *cluster.Target, res cell.Result, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string {
+func collectBundle(ctx context.Context, target *cluster.Target, res cellrun.Report, artifacts string, red *secrets.Redactor, p *progress.Printer, log io.Writer) string {
 	rel := report.BundleDir(res.Cell, res.Run)
 	// A fresh context: an interrupted run still leaves its evidence.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
@@ -394,7 +395,7 @@ func finish(ctx context.Context, in Input, out Output, red *secrets.Redactor, ta
 }
 
 // scoredCells are the results as the seeded-fault score reads them.
-func scoredCells(results []cell.Result) []diagnose.ScoredCell {
+func scoredCells(results []cellrun.Report) []diagnose.ScoredCell {
 	out := make([]diagnose.ScoredCell, 0, len(results))
 	for _, r := range results {
 		name := r.Cell.Name()
@@ -409,7 +410,7 @@ func scoredCells(results []cell.Result) []diagnose.ScoredCell {
 // decideOutcome: a mismatch is a regression and wins; then a cell that could
 // not run (or runErr) is an infrastructure failure; then a flaky repeat is a
 // regression; else nil (every cell as expected).
-func decideOutcome(results []cell.Result, flaky []string, runErr error) error {
+func decideOutcome(results []cellrun.Report, flaky []string, runErr error) error {
 	infra := runErr != nil
 	for _, r := range results {
 		if r.Error != "" {
@@ -429,7 +430,7 @@ func decideOutcome(results []cell.Result, flaky []string, runErr error) error {
 	return nil
 }
 
-func exitReason(results []cell.Result) string {
+func exitReason(results []cellrun.Report) string {
 	var bad []string
 	for _, name := range report.Flaky(results) {
 		bad = append(bad, name+": flaky (its runs gave different verdicts)")

@@ -15,26 +15,27 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 func TestDecideOutcome(t *testing.T) {
-	ok := cell.Result{Matched: true}
-	bad := cell.Result{Matched: false}
-	infra := cell.Result{Error: "cluster gone"}
+	ok := cellrun.Report{Result: cell.Result{Matched: true}}
+	bad := cellrun.Report{Result: cell.Result{Matched: false}}
+	infra := cellrun.Report{Result: cell.Result{Error: "cluster gone"}}
 	cases := []struct {
 		name    string
-		results []cell.Result
+		results []cellrun.Report
 		flaky   []string
 		err     error
 		want    fault.Kind
 	}{
-		{"all matched", []cell.Result{ok, ok}, nil, nil, fault.KindNone},
-		{"a mismatch is a regression", []cell.Result{ok, bad}, nil, nil, fault.KindRegression},
-		{"a regression wins over infrastructure", []cell.Result{infra, bad}, nil, nil, fault.KindRegression},
-		{"a cell that could not run", []cell.Result{ok, infra}, nil, nil, fault.KindInfrastructure},
-		{"interrupted", []cell.Result{ok}, nil, errors.New("context canceled"), fault.KindInfrastructure},
-		{"flaky repeats are a regression", []cell.Result{ok, ok}, []string{"c"}, nil, fault.KindRegression},
-		{"infrastructure wins over flaky", []cell.Result{ok, infra}, []string{"c"}, nil, fault.KindInfrastructure},
+		{"all matched", []cellrun.Report{ok, ok}, nil, nil, fault.KindNone},
+		{"a mismatch is a regression", []cellrun.Report{ok, bad}, nil, nil, fault.KindRegression},
+		{"a regression wins over infrastructure", []cellrun.Report{infra, bad}, nil, nil, fault.KindRegression},
+		{"a cell that could not run", []cellrun.Report{ok, infra}, nil, nil, fault.KindInfrastructure},
+		{"interrupted", []cellrun.Report{ok}, nil, errors.New("context canceled"), fault.KindInfrastructure},
+		{"flaky repeats are a regression", []cellrun.Report{ok, ok}, []string{"c"}, nil, fault.KindRegression},
+		{"infrastructure wins over flaky", []cellrun.Report{ok, infra}, []string{"c"}, nil, fault.KindInfrastructure},
 	}
 	for _, c := range cases {
 		got := decideOutcome(c.results, c.flaky, c.err)
@@ -43,7 +44,7 @@ func TestDecideOutcome(t *testing.T) {
 		}
 	}
 	// The kinds are what the command maps to exit codes (1, 3).
-	if err := decideOutcome([]cell.Result{ok, infra}, nil, nil); exitcode.Of(err) != exitcode.Infrastructure || !strings.Contains(err.Error(), "could not run: cluster gone") {
+	if err := decideOutcome([]cellrun.Report{ok, infra}, nil, nil); exitcode.Of(err) != exitcode.Infrastructure || !strings.Contains(err.Error(), "could not run: cluster gone") {
 		t.Errorf("could not run: %v (exit %d), want 3 naming the cause", err, exitcode.Of(err))
 	}
 }

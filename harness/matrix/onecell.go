@@ -11,6 +11,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
@@ -42,7 +43,7 @@ type OneCellInput struct {
 // evidence, diagnose stage, repro line and failure bundle — for callers that
 // choose their cells one at a time (bisect). The cluster is left as the cell
 // ended; the caller owns it.
-func RunOneCell(ctx context.Context, in OneCellInput) cell.Result {
+func RunOneCell(ctx context.Context, in OneCellInput) cellrun.Report {
 	if in.Log == nil {
 		in.Log = os.Stderr
 	}
@@ -52,7 +53,7 @@ func RunOneCell(ctx context.Context, in OneCellInput) cell.Result {
 // runCell is the one way a cell runs for a driver (matrix lanes, bisect):
 // the cell with its diagnose stage, then its repro line and, for a cell that
 // did not pass and was not interrupted, its failure bundle.
-func runCell(ctx context.Context, runner cellRunner, in OneCellInput, p *progress.Printer) cell.Result {
+func runCell(ctx context.Context, runner cellRunner, in OneCellInput, p *progress.Printer) cellrun.Report {
 	if in.Redactor == nil {
 		in.Redactor = secrets.NewRedactor()
 	}
@@ -62,9 +63,10 @@ func runCell(ctx context.Context, runner cellRunner, in OneCellInput, p *progres
 			return diagnoseCell(ctx, in.Target, res, in.ProbeImage, p, in.Log)
 		}
 	}
-	res := runner.run(ctx, cell.Input{Target: in.Target, Catalog: in.Catalog, Cell: in.Cell, From: in.From, To: in.To,
-		Redactor: in.Redactor, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage, WireImage: in.WireImage})
-	res.Run = in.Run
+	// The cell judged itself once, after its diagnose stage; what follows
+	// adds to the report and never touches the verdict or the match.
+	res := cellrun.Report{Run: in.Run, Result: runner.run(ctx, cell.Input{Target: in.Target, Catalog: in.Catalog, Cell: in.Cell, From: in.From, To: in.To,
+		Redactor: in.Redactor, Log: in.Log, Timing: in.Timing, Diagnose: diagnoseStage, WireImage: in.WireImage})}
 	ro := in.Repro
 	ro.NodeImage = res.NodeImage
 	res.Repro = report.ReproCommand(in.Cell, ro)

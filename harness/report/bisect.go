@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -141,10 +141,10 @@ func compatTable(c diagnose.Compat) htmlreport.Table {
 
 // writeBisectHTML writes report.html headed by the bisect's answer, with its
 // steps on the first cell and the answer on the first bad build's cell.
-func writeBisectHTML(dir string, results []cell.Result, r *secrets.Redactor, s BisectSection, compat []diagnose.Compat) error {
+func writeBisectHTML(dir string, results []cellrun.Report, r *secrets.Redactor, s BisectSection, compat []diagnose.Compat) error {
 	first := true
 	page, err := htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Headline: s.Headline(), Cell: cellText,
-		Tables: func(res cell.Result) []htmlreport.Table {
+		Tables: func(res cellrun.Report) []htmlreport.Table {
 			var ts []htmlreport.Table
 			if first {
 				first = false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -19,11 +20,11 @@ import (
 // steps, the repro line, the diagnosis and the compatibility table.
 func TestBisectSectionHeadsEveryReport(t *testing.T) {
 	dir := t.TempDir()
-	step := func(to string, v verdict.Verdict) cell.Result {
-		return cell.Result{Cell: upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: to, Order: upgrade.Order{Text: "all-at-once"},
-			Expect: verdict.Expectation{Verdict: verdict.Pass}}, Verdict: v, Matched: v == verdict.Pass, Duration: 90 * time.Second}
+	step := func(to string, v verdict.Verdict) cellrun.Report {
+		return cellrun.Report{Result: cell.Result{Cell: upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: to, Order: upgrade.Order{Text: "all-at-once"},
+			Expect: verdict.Expectation{Verdict: verdict.Pass}}, Verdict: v, Matched: v == verdict.Pass, Duration: 90 * time.Second}}
 	}
-	results := []cell.Result{step("v0.2.1", verdict.Pass), step("v0.2.7", verdict.Fail), step("v0.2.3", verdict.Fail), step("v0.2.2", verdict.Fail)}
+	results := []cellrun.Report{step("v0.2.1", verdict.Pass), step("v0.2.7", verdict.Fail), step("v0.2.3", verdict.Fail), step("v0.2.2", verdict.Fail)}
 	s := BisectSection{Catalog: "simulated", From: "v0.2.0", Builds: []string{"v0.2.1", "v0.2.2", "v0.2.3", "v0.2.6", "v0.2.7"}, Status: "found",
 		Sentence: "first bad build: v0.2.2 (last good build: v0.2.1)", LastGood: "v0.2.1", FirstBad: "v0.2.2", Cells: 4, WorstCase: 4, LinearCells: 2,
 		Took: 7 * time.Minute, Repro: "make repro FROM=v0.2.0 TO=v0.2.2 ORDER=all-at-once CATALOG=simulated",

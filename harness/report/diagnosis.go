@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 // CompatSchema versions compat.json.
@@ -134,7 +134,7 @@ func upperFirst(s string) string {
 }
 
 // writeDiagnosis is a failed cell's diagnosis in its summary section.
-func writeDiagnosis(b *strings.Builder, r cell.Result) {
+func writeDiagnosis(b *strings.Builder, r cellrun.Report) {
 	d := r.Diagnosis
 	if d == nil {
 		return

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -143,7 +143,7 @@ func Format401Pair(c verdict.Count401) string {
 func CaseName(c upgrade.Cell) string { return "upgrade " + title(c, "->") }
 
 // runCaseName is CaseName with the run number of a repeated cell.
-func runCaseName(r cell.Result) string {
+func runCaseName(r cellrun.Report) string {
 	if r.Run > 0 {
 		return fmt.Sprintf("%s (run %d)", CaseName(r.Cell), r.Run)
 	}
@@ -187,7 +187,7 @@ const (
 // rule is a failure only where the cell is expected to pass (in a cell
 // expected to fail it is the regression being reproduced), and an
 // inconclusive rule is inconclusive unless the cell expected inconclusive.
-func ruleOutcome(r cell.Result, rr verdict.RuleResult) (ruleStatus, string) {
+func ruleOutcome(r cellrun.Report, rr verdict.RuleResult) (ruleStatus, string) {
 	if pinned, ok := r.Cell.Expect.Rules[rr.Rule]; ok {
 		if rr.Verdict == pinned {
 			return rulePassed, ""
@@ -207,7 +207,7 @@ func ruleOutcome(r cell.Result, rr verdict.RuleResult) (ruleStatus, string) {
 
 // brokenRules are the rules a reader of a failed or mismatched cell should see:
 // every failing rule and every rule that broke its pin.
-func brokenRules(r cell.Result) []verdict.RuleResult {
+func brokenRules(r cellrun.Report) []verdict.RuleResult {
 	var out []verdict.RuleResult
 	for _, rr := range r.Rules {
 		status, _ := ruleOutcome(r, rr)
@@ -220,7 +220,7 @@ func brokenRules(r cell.Result) []verdict.RuleResult {
 
 // cellMismatch explains why a cell did not match, or "" when it did; it
 // states the expectation once.
-func cellMismatch(r cell.Result) string {
+func cellMismatch(r cellrun.Report) string {
 	reason := mismatchReason(r)
 	if OutcomeOf(r) != OutcomeRegression {
 		return reason
@@ -242,7 +242,7 @@ func cellMismatch(r cell.Result) string {
 // mismatchReason is why a cell did not match, without restating what it
 // expected and got (a page that shows those already adds only this); "" when
 // it matched.
-func mismatchReason(r cell.Result) string {
+func mismatchReason(r cellrun.Report) string {
 	switch OutcomeOf(r) {
 	case OutcomeInterrupted:
 		return "interrupted: " + oneLine(r.Error)

@@ -4,24 +4,24 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
 // RenderHTML renders results (already redacted) as report.html, headed by
 // the run's overall result (exit as in WriteInput.Exit).
-func RenderHTML(results []cell.Result, maxEvidence int, exit *Exit) ([]byte, error) {
+func RenderHTML(results []cellrun.Report, maxEvidence int, exit *Exit) ([]byte, error) {
 	return renderHTML(results, maxEvidence, Summarize(results, exit).Headline)
 }
 
-func renderHTML(results []cell.Result, maxEvidence int, headline string) ([]byte, error) {
+func renderHTML(results []cellrun.Report, maxEvidence int, headline string) ([]byte, error) {
 	return htmlreport.Render(htmlreport.Input{Results: results, Describe: FormatObservation, Headline: headline,
 		Cell: cellText, Tables: diagnosisTable, MaxEvidence: maxEvidence})
 }
 
 // cellText is how report.html names and classifies a cell: as summary.md does.
-func cellText(r cell.Result) htmlreport.CellText {
+func cellText(r cellrun.Report) htmlreport.CellText {
 	t := htmlreport.CellText{Title: Title(r.Cell), Outcome: string(OutcomeOf(r)), Mark: outcomeMark(r), Text: outcomeText(r), Explain: mismatchReason(r)}
 	if f := InfraFailureOf(r); f != nil {
 		t.Text, t.Explain, t.Step, t.Try = "⚠ infrastructure error", "step "+f.Step+" failed: "+f.Error, f.Step, f.Try
@@ -31,7 +31,7 @@ func cellText(r cell.Result) htmlreport.CellText {
 
 // diagnosisTable is a cell's diagnosis as report.html shows it: one row per
 // broken pair and per restart break, as in summary.md.
-func diagnosisTable(r cell.Result) []htmlreport.Table {
+func diagnosisTable(r cellrun.Report) []htmlreport.Table {
 	d := r.Diagnosis
 	if d == nil || len(d.Pairs)+len(d.RestartBreaks) == 0 && d.ProbeError == "" {
 		return nil
@@ -70,7 +70,7 @@ func redactHTML(page []byte, r *secrets.Redactor) []byte {
 }
 
 // writeHTML writes report.html into dir and one per cell into its bundle.
-func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEvidence int, exit *Exit) error {
+func writeHTML(dir string, results []cellrun.Report, r *secrets.Redactor, maxEvidence int, exit *Exit) error {
 	page, err := RenderHTML(results, maxEvidence, exit)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func writeHTML(dir string, results []cell.Result, r *secrets.Redactor, maxEviden
 		}
 		// A bundle's page holds its cell alone: its headline is the cell's
 		// title and outcome, not the run's.
-		page, err := renderHTML([]cell.Result{res}, maxEvidence, cellLabel(res.Cell)+": "+outcomeText(res))
+		page, err := renderHTML([]cellrun.Report{res}, maxEvidence, cellLabel(res.Cell)+": "+outcomeText(res))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 // InfraFailure says where a cell that could not run stopped and what to try
@@ -21,7 +22,7 @@ type InfraFailure struct {
 
 // InfraFailureOf returns the infrastructure failure of r; nil unless its
 // outcome is OutcomeInfrastructure.
-func InfraFailureOf(r cell.Result) *InfraFailure {
+func InfraFailureOf(r cellrun.Report) *InfraFailure {
 	if OutcomeOf(r) != OutcomeInfrastructure {
 		return nil
 	}
@@ -38,7 +39,7 @@ func InfraFailureOf(r cell.Result) *InfraFailure {
 
 // failedPhase is the innermost phase whose error is the cell's: phases are
 // listed in the order they ended, so the first match is the innermost.
-func failedPhase(r cell.Result) (progress.Timing, bool) {
+func failedPhase(r cellrun.Report) (progress.Timing, bool) {
 	var last progress.Timing
 	found := false
 	for _, ph := range r.Phases {

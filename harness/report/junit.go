@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -101,7 +101,7 @@ func ParseJUnitInconclusive(s string) (JUnitInconclusive, error) {
 // test case per cell and one per rule of each cell. A cell that could not run
 // is an <error> naming the failed step and what to try; an inconclusive rule
 // is written as inconclusive says ("" is JUnitInconclusiveFailure).
-func RenderJUnit(results []cell.Result, inconclusive JUnitInconclusive) ([]byte, error) {
+func RenderJUnit(results []cellrun.Report, inconclusive JUnitInconclusive) ([]byte, error) {
 	mode, err := ParseJUnitInconclusive(string(inconclusive))
 	if err != nil {
 		return nil, fmt.Errorf("render junit.xml: JUnitInconclusive %w", err)
@@ -156,7 +156,7 @@ func classname(c upgrade.Cell) string {
 	return SuiteName + "." + c.Catalog
 }
 
-func cellProperties(r cell.Result) *junitProperties {
+func cellProperties(r cellrun.Report) *junitProperties {
 	return &junitProperties{Property: []junitProperty{
 		{"from", r.Cell.From},
 		{"to", r.Cell.To},
@@ -175,7 +175,7 @@ func cellProperties(r cell.Result) *junitProperties {
 	}}
 }
 
-func cellCase(r cell.Result) junitTestcase {
+func cellCase(r cellrun.Report) junitTestcase {
 	tc := junitTestcase{
 		Name:       runCaseName(r),
 		Classname:  classname(r.Cell),
@@ -196,7 +196,7 @@ func cellCase(r cell.Result) junitTestcase {
 }
 
 // cellBody lists the broken rules with all their evidence, then how to rerun.
-func cellBody(r cell.Result) string {
+func cellBody(r cellrun.Report) string {
 	var b strings.Builder
 	if f := InfraFailureOf(r); f != nil {
 		fmt.Fprintf(&b, "step: %s\nerror: %s\ntry: %s\n", f.Step, r.Error, f.Try)
@@ -231,7 +231,7 @@ func writeEvidence(b *strings.Builder, rr verdict.RuleResult, limit int, indent 
 	}
 }
 
-func ruleCase(r cell.Result, rr verdict.RuleResult, inconclusive JUnitInconclusive) junitTestcase {
+func ruleCase(r cellrun.Report, rr verdict.RuleResult, inconclusive JUnitInconclusive) junitTestcase {
 	tc := junitTestcase{
 		Name:      runCaseName(r) + " / " + rr.Rule,
 		Classname: classname(r.Cell),

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -17,7 +17,7 @@ const DefaultMaxEvidence = 10
 // overall result and exit code first (exit is the code the command exits
 // with, as its caller decided; nil leaves it out), a matrix table, then
 // details for every failed, mismatched or broken cell.
-func RenderMarkdown(results []cell.Result, maxEvidence int, exit *Exit) []byte {
+func RenderMarkdown(results []cellrun.Report, maxEvidence int, exit *Exit) []byte {
 	if maxEvidence <= 0 {
 		maxEvidence = DefaultMaxEvidence
 	}
@@ -55,7 +55,7 @@ func RenderMarkdown(results []cell.Result, maxEvidence int, exit *Exit) []byte {
 // restartStopNote is the Duration column's note on how long the restarted
 // session's old runner took to stop, part of the cell's time and a finding
 // when it ran out its grace period ("" when no restart ran).
-func restartStopNote(r cell.Result) string {
+func restartStopNote(r cellrun.Report) string {
 	if r.RestartStop == nil {
 		return ""
 	}
@@ -64,13 +64,13 @@ func restartStopNote(r cell.Result) string {
 
 // workingOf is the working level r was judged at (a result written before
 // levels existed was judged at the default).
-func workingOf(r cell.Result) verdict.WorkingLevel {
+func workingOf(r cellrun.Report) verdict.WorkingLevel {
 	return r.Working.Or(verdict.DefaultWorkingLevel)
 }
 
 // workingLevels lists the levels the results were judged at, in
 // verdict.WorkingLevels order, each with how many cells used it.
-func workingLevels(results []cell.Result) map[verdict.WorkingLevel]int {
+func workingLevels(results []cellrun.Report) map[verdict.WorkingLevel]int {
 	n := map[verdict.WorkingLevel]int{}
 	for _, r := range results {
 		n[workingOf(r)]++
@@ -99,12 +99,12 @@ func workingSentence(levels map[verdict.WorkingLevel]int, cells int) string {
 }
 
 // writeWorking says what the cell's verdict needed of a working session.
-func writeWorking(b *strings.Builder, r cell.Result) {
+func writeWorking(b *strings.Builder, r cellrun.Report) {
 	fmt.Fprintf(b, "Working level: **%s** (a session counted as working once %s).\n\n", workingOf(r), workingOf(r).Meaning())
 }
 
 // verdictAtLevel is the verdict column, naming the level when the run mixed them.
-func verdictAtLevel(r cell.Result, mixed bool) string {
+func verdictAtLevel(r cellrun.Report, mixed bool) string {
 	v := verdictText(r)
 	if mixed && OutcomeOf(r) != OutcomeInfrastructure && OutcomeOf(r) != OutcomeInterrupted {
 		v += " at " + string(workingOf(r))
@@ -125,7 +125,7 @@ func cellLabel(c upgrade.Cell) string {
 
 // outcomeMark is the outcome as one sign: ✓ as expected, ✗ regression,
 // ⚠ infrastructure error, ⏹ interrupted.
-func outcomeMark(r cell.Result) string {
+func outcomeMark(r cellrun.Report) string {
 	switch OutcomeOf(r) {
 	case OutcomeAsExpected:
 		return "✓"
@@ -139,7 +139,7 @@ func outcomeMark(r cell.Result) string {
 
 // outcomeText is the outcome column: "✓ as expected", "⚠ infrastructure
 // error: deploy v0.2.0".
-func outcomeText(r cell.Result) string {
+func outcomeText(r cellrun.Report) string {
 	switch OutcomeOf(r) {
 	case OutcomeAsExpected:
 		return "✓ as expected"
@@ -152,7 +152,7 @@ func outcomeText(r cell.Result) string {
 }
 
 // verdictText is the verdict column; a cell that could not run has none.
-func verdictText(r cell.Result) string {
+func verdictText(r cellrun.Report) string {
 	switch OutcomeOf(r) {
 	case OutcomeInfrastructure, OutcomeInterrupted:
 		return "none (did not run to the end)"
@@ -160,7 +160,7 @@ func verdictText(r cell.Result) string {
 	return string(r.Verdict)
 }
 
-func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
+func writeCellDetails(b *strings.Builder, r cellrun.Report, maxEvidence int) {
 	fmt.Fprintf(b, "\n### %s %s\n\n", outcomeMark(r), mdText(cellLabel(r.Cell)))
 	switch OutcomeOf(r) {
 	case OutcomeInfrastructure:
@@ -217,7 +217,7 @@ func writeCellDetails(b *strings.Builder, r cell.Result, maxEvidence int) {
 // write401s lists the cell's runner 401s by caller and runner release: those
 // the upgrade caused, then the from release's own ("already broken before the
 // upgrade"), which never fail the upgrade but are never hidden either.
-func write401s(b *strings.Builder, r cell.Result) {
+func write401s(b *strings.Builder, r cellrun.Report) {
 	var caused, own []verdict.Count401
 	for _, c := range r.Unauthorized {
 		if c.Class == ledger.ClassFromRelease {

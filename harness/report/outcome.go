@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
@@ -28,7 +28,7 @@ const (
 )
 
 // OutcomeOf classifies one result.
-func OutcomeOf(r cell.Result) Outcome {
+func OutcomeOf(r cellrun.Report) Outcome {
 	switch {
 	case r.Interrupted != "":
 		return OutcomeInterrupted
@@ -53,7 +53,7 @@ type Counts struct {
 
 // CountOutcomes counts the outcomes of results. It is pure: the exit code is
 // decided by the caller (the matrix) and passed to the reports as it is.
-func CountOutcomes(results []cell.Result) Counts {
+func CountOutcomes(results []cellrun.Report) Counts {
 	c := Counts{Cells: len(results), Flaky: len(Flaky(results))}
 	for _, r := range results {
 		switch OutcomeOf(r) {
@@ -104,7 +104,7 @@ func ExitOf(outcome error, code func(error) int) *Exit {
 // Summarize returns the overall result of results. exit is how the run ends,
 // as its caller decided it (nil: not known; the result word then comes from
 // the counts and the headline names no code).
-func Summarize(results []cell.Result, exit *Exit) RunSummary {
+func Summarize(results []cellrun.Report, exit *Exit) RunSummary {
 	c := CountOutcomes(results)
 	s := RunSummary{Result: resultWord(c, exit), Counts: c}
 	if exit != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -57,10 +58,10 @@ func exit(code int) *Exit {
 // caller decided.
 func TestHeadlineSaysTheResultAndExitCode(t *testing.T) {
 	all := fixtureResults()
-	passing := []cell.Result{all[0], all[1], all[4], all[0]}
+	passing := []cellrun.Report{all[0], all[1], all[4], all[0]}
 	for _, tc := range []struct {
 		name     string
-		results  []cell.Result
+		results  []cellrun.Report
 		exit     int
 		headline string
 	}{
@@ -96,7 +97,7 @@ func TestHeadlineSaysTheResultAndExitCode(t *testing.T) {
 
 func TestCountOutcomes(t *testing.T) {
 	results := fixtureResults()
-	stopped := cell.NotStarted(upgrade.Cell{Catalog: "simulated", From: "v0.2.5", To: "v0.2.7"}, errors.New("interrupted by SIGINT during cluster uh-matrix"), "SIGINT during cluster uh-matrix")
+	stopped := cellrun.Report{Result: cell.NotStarted(upgrade.Cell{Catalog: "simulated", From: "v0.2.5", To: "v0.2.7"}, errors.New("interrupted by SIGINT during cluster uh-matrix"), "SIGINT during cluster uh-matrix")}
 	got := CountOutcomes(append(results, stopped))
 	want := Counts{Cells: 6, AsExpected: 3, Regressions: 1, Infrastructure: 1, Interrupted: 1}
 	if got != want {
@@ -184,18 +185,18 @@ func TestInfrastructureErrorIsItsOwnOutcome(t *testing.T) {
 func TestInfraFailureStepAndAdvice(t *testing.T) {
 	c := upgrade.Cell{From: "v0.2.0", To: "v0.2.2"}
 	deployErr := "deployment backend-api did not become ready in 3m0s: ImagePullBackOff"
-	deployed := cell.Result{Cell: c, Error: deployErr, Phases: []progress.Timing{
+	deployed := cellrun.Report{Result: cell.Result{Cell: c, Error: deployErr, Phases: []progress.Timing{
 		{Step: cell.StepReset, Name: "reset cluster", Took: time.Second},
 		{Step: cell.StepDeploy, Name: "deploy v0.2.0", Error: deployErr},
-	}}
+	}}}
 	if f := InfraFailureOf(deployed); f == nil || f.Step != "deploy v0.2.0" || !strings.Contains(f.Try, "events.yaml") {
 		t.Errorf("deploy failure = %+v", f)
 	}
-	engine := cell.Result{Cell: c, Error: "the container engine (docker at unix:///var/run/docker.sock) stopped answering at 2026-05-11T10:00:00Z: EOF during upgrade"}
+	engine := cellrun.Report{Result: cell.Result{Cell: c, Error: "the container engine (docker at unix:///var/run/docker.sock) stopped answering at 2026-05-11T10:00:00Z: EOF during upgrade"}}
 	if f := InfraFailureOf(engine); f == nil || f.Step != "the container engine" || !strings.Contains(f.Try, "docker info") {
 		t.Errorf("engine failure = %+v", f)
 	}
-	if f := InfraFailureOf(cell.Result{Cell: c, Error: "render manifests: boom"}); f == nil || f.Step != "before the cell's first phase" || !strings.Contains(f.Try, "repro line") {
+	if f := InfraFailureOf(cellrun.Report{Result: cell.Result{Cell: c, Error: "render manifests: boom"}}); f == nil || f.Step != "before the cell's first phase" || !strings.Contains(f.Try, "repro line") {
 		t.Errorf("unnamed failure = %+v", f)
 	}
 	if f := InfraFailureOf(fixtureResults()[2]); f != nil {
@@ -266,7 +267,7 @@ func TestRollbackCellTitledEverywhere(t *testing.T) {
 	}
 	plain := fixtureResults()[4]
 	plain.Cell.Rollback = false
-	w := writeAll(t, WriteInput{Results: []cell.Result{plain, rb}, Exit: exit(exitcode.Regression)})
+	w := writeAll(t, WriteInput{Results: []cellrun.Report{plain, rb}, Exit: exit(exitcode.Regression)})
 	if !strings.Contains(w.summary, "| "+title+" (simulated) |") || !strings.Contains(w.summary, "### ✗ "+title+" (simulated)") {
 		t.Errorf("summary.md does not title the rollback cell %q:\n%s", title, w.summary)
 	}
@@ -294,7 +295,7 @@ func TestHTMLSaysTheExpectationOnce(t *testing.T) {
 	const why = "candidate pr-1 (the newest release v0.2.7 with its images and manifests replaced): an upgrade to it is expected not to break"
 	r := fixtureResults()[2]
 	r.Cell.From, r.Cell.To, r.Cell.Expect.Why = "v0.2.0", "pr-1", why
-	page, err := RenderHTML([]cell.Result{r}, 0, exit(exitcode.Regression))
+	page, err := RenderHTML([]cellrun.Report{r}, 0, exit(exitcode.Regression))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,8 +314,8 @@ func TestHTMLSaysTheExpectationOnce(t *testing.T) {
 	if r.Matched {
 		t.Fatal("fixture must not match")
 	}
-	md := string(RenderMarkdown([]cell.Result{r}, 0, nil))
-	page, err = RenderHTML([]cell.Result{r}, 0, nil)
+	md := string(RenderMarkdown([]cellrun.Report{r}, 0, nil))
+	page, err = RenderHTML([]cellrun.Report{r}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

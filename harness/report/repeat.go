@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -33,7 +33,7 @@ func (r Repeat) Seen() string {
 
 // Repeats groups results by cell, in the order cells first ran; only cells that
 // ran more than once are listed.
-func Repeats(results []cell.Result) []Repeat {
+func Repeats(results []cellrun.Report) []Repeat {
 	byName := map[string]*Repeat{}
 	var order []string
 	for _, r := range results {
@@ -63,7 +63,7 @@ func Repeats(results []cell.Result) []Repeat {
 }
 
 // Flaky names the cells whose repeated runs gave different verdicts.
-func Flaky(results []cell.Result) []string {
+func Flaky(results []cellrun.Report) []string {
 	var out []string
 	for _, r := range Repeats(results) {
 		if r.Flaky {

@@ -17,6 +17,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/progress"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -47,8 +48,8 @@ func obs(sec int, sig ledger.Signal, caller ledger.Caller, method, path string, 
 
 // judged is what the cell package makes of a ledger (cell.judge): the
 // current rules of harness/verdict decide, nothing is written by hand.
-func judged(c upgrade.Cell, raw []ledger.Observation, runErr error) cell.Result {
-	res := cell.Result{Cell: c, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}
+func judged(c upgrade.Cell, raw []ledger.Observation, runErr error) cellrun.Report {
+	res := cellrun.Report{Result: cell.Result{Cell: c, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}}
 	res.Ledger = verdict.Annotate(raw, c.From)
 	res.Rules = verdict.Evaluate(verdict.EvaluateInput{Observations: res.Ledger, Annotated: true, Working: res.Working})
 	res.Verdict = verdict.Combine(res.Rules)
@@ -65,12 +66,12 @@ func judged(c upgrade.Cell, raw []ledger.Observation, runErr error) cell.Result 
 
 // realRun is the ledger, phases and rollouts of a real simulated run of
 // v0.2.0 → v0.2.2 (htmlreport/testdata), judged again by the current rules.
-func realRun() cell.Result {
+func realRun() cellrun.Report {
 	raw, err := os.ReadFile(filepath.Join("htmlreport", "testdata", "v0.2.0-v0.2.2.result.json"))
 	if err != nil {
 		panic(err)
 	}
-	var rec cell.Result
+	var rec cellrun.Report
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		panic(err)
 	}
@@ -82,8 +83,8 @@ func realRun() cell.Result {
 }
 
 // decidedPass is a cell every current rule passed (the ledger left out).
-func decidedPass(c upgrade.Cell) cell.Result {
-	res := cell.Result{Cell: c, Verdict: verdict.Pass, Matched: true, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}
+func decidedPass(c upgrade.Cell) cellrun.Report {
+	res := cellrun.Report{Result: cell.Result{Cell: c, Verdict: verdict.Pass, Matched: true, Working: c.Expect.Working.Or(verdict.DefaultWorkingLevel)}}
 	for _, name := range verdict.DefaultRules().Names() {
 		rule, _ := verdict.DefaultRules().Rule(name)
 		if rule.When != nil && !c.Rollback {
@@ -98,7 +99,7 @@ func decidedPass(c upgrade.Cell) cell.Result {
 // ledger), a clean pass with an override, an unexpected failure (with a
 // leaked token and many entries), a cell whose kind cluster could not be
 // created, and a rollback cell.
-func fixtureResults() []cell.Result {
+func fixtureResults() []cellrun.Report {
 	regression := realRun()
 	regression.NodeImage = "upgrade-harness/node:v1.33.13-abc123"
 	regression.Repro = ReproCommand(regression.Cell, ReproOptions{NodeImage: "upgrade-harness/node:v1.33.13-abc123"})
@@ -121,7 +122,7 @@ func fixtureResults() []cell.Result {
 	unexpected.BundleDir = "cells/v0.2.3-v0.2.6"
 
 	kindErr := errors.New("kind create cluster uh-matrix (image upgrade-harness/node:v1.33.13-abc123): exit status 1")
-	infra := cell.NotStarted(upgrade.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3", Order: mustOrder("all-at-once"), Expect: verdict.Expectation{Verdict: verdict.Pass}}, kindErr, "")
+	infra := cellrun.Report{Result: cell.NotStarted(upgrade.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3", Order: mustOrder("all-at-once"), Expect: verdict.Expectation{Verdict: verdict.Pass}}, kindErr, "")}
 	infra.Phases = []progress.Timing{{Step: "cluster uh-matrix", Name: "cluster uh-matrix", Started: t0.Add(30 * time.Minute), Took: 12 * time.Second, Error: kindErr.Error()}}
 	infra.Started, infra.Duration = t0.Add(30*time.Minute), 12*time.Second
 	infra.Repro = "make repro FROM=v0.2.1 TO=v0.2.3 ORDER=all-at-once CATALOG=simulated"
@@ -129,7 +130,7 @@ func fixtureResults() []cell.Result {
 	rollback := decidedPass(upgrade.Cell{Catalog: "simulated", From: "v0.2.2", To: "v0.2.3", Order: mustOrder("all-at-once"), Rollback: true,
 		Expect: verdict.Expectation{Verdict: verdict.Pass, Why: "a rollback to v0.2.2 keeps sessions working"}})
 	rollback.Started, rollback.Duration = t0.Add(40*time.Minute), 171*time.Second
-	return []cell.Result{regression, clean, unexpected, infra, rollback}
+	return []cellrun.Report{regression, clean, unexpected, infra, rollback}
 }
 
 func mustOrder(s string) upgrade.Order {
@@ -150,6 +151,9 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -294,7 +298,7 @@ func TestPinnedRuleMismatchFailsCell(t *testing.T) {
 	}
 }
 
-func ruleIndex(t *testing.T, r cell.Result, name string) int {
+func ruleIndex(t *testing.T, r cellrun.Report, name string) int {
 	t.Helper()
 	for i, rr := range r.Rules {
 		if rr.Rule == name {
@@ -427,7 +431,7 @@ func TestArtifactsDir(t *testing.T) {
 func TestRepeatsFlagFlakyCells(t *testing.T) {
 	base := fixtureResults()
 	steady, flaky := base[0], base[2]
-	var runs []cell.Result
+	var runs []cellrun.Report
 	for i, v := range []verdict.Verdict{verdict.Fail, verdict.Fail, verdict.Fail} {
 		r := steady
 		r.Run, r.Verdict = i+1, v
@@ -505,7 +509,7 @@ func TestInterruptedCellIsReportedSo(t *testing.T) {
 		t.Fatalf("verdict %s matched %v, want inconclusive and unmatched", res.Verdict, res.Matched)
 	}
 	dir := t.TempDir()
-	if err := WriteAll(WriteInput{Dir: dir, Results: []cell.Result{res}, Getenv: func(string) string { return "" }}); err != nil {
+	if err := WriteAll(WriteInput{Dir: dir, Results: []cellrun.Report{{Result: res}}, Getenv: func(string) string { return "" }}); err != nil {
 		t.Fatal(err)
 	}
 	var suites junitTestsuites
@@ -544,7 +548,7 @@ func TestInterruptedCellIsReportedSo(t *testing.T) {
 // A passed cell with the from release's own 401s gets details too; they must
 // not say it failed.
 func TestMarkdownDetailsOfAPassedCellSayPassed(t *testing.T) {
-	var passed cell.Result
+	var passed cellrun.Report
 	for _, r := range fixtureResults() {
 		if r.Verdict == verdict.Fail && r.Matched {
 			passed = r
@@ -552,7 +556,7 @@ func TestMarkdownDetailsOfAPassedCellSayPassed(t *testing.T) {
 		}
 	}
 	passed.Verdict, passed.Cell.Expect.Verdict, passed.Cell.Expect.Why = verdict.Pass, verdict.Pass, "fixed in v0.2.7"
-	md := string(RenderMarkdown([]cell.Result{passed}, 3, nil))
+	md := string(RenderMarkdown([]cellrun.Report{passed}, 3, nil))
 	if !strings.Contains(md, "Passed as expected (fixed in v0.2.7).") || strings.Contains(md, "Failed as expected") {
 		t.Fatalf("details of a passed cell:\n%s", md)
 	}
@@ -564,14 +568,14 @@ func TestReportsShowTheRestartsRunnerStop(t *testing.T) {
 	r := fixtureResults()[0]
 	r.RestartStop = &session.RunnerStop{Pod: "uh-cell/s-a-runner", Measured: true, Took: 60400 * time.Millisecond,
 		GracePeriod: 60 * time.Second, HitGracePeriod: true, Reason: "runner took 60 s to stop: grace period"}
-	md := string(RenderMarkdown([]cell.Result{r}, 3, nil))
+	md := string(RenderMarkdown([]cellrun.Report{r}, 3, nil))
 	for _, want := range []string{"(restart: runner took 60 s to stop: grace period) |", "**Restart:** runner took 60 s to stop: grace period."} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary.md lacks %q:\n%s", want, md)
 		}
 	}
 	dir := t.TempDir()
-	if err := WriteAll(WriteInput{Dir: dir, Results: []cell.Result{r}, Getenv: func(string) string { return "" }}); err != nil {
+	if err := WriteAll(WriteInput{Dir: dir, Results: []cellrun.Report{r}, Getenv: func(string) string { return "" }}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
@@ -583,7 +587,7 @@ func TestReportsShowTheRestartsRunnerStop(t *testing.T) {
 		t.Errorf("results.json restart stop %+v, want %+v", got, r.RestartStop)
 	}
 	r.RestartStop = nil
-	if md := string(RenderMarkdown([]cell.Result{r}, 3, nil)); strings.Contains(md, "restart:") || strings.Contains(md, "**Restart:**") {
+	if md := string(RenderMarkdown([]cellrun.Report{r}, 3, nil)); strings.Contains(md, "restart:") || strings.Contains(md, "**Restart:**") {
 		t.Errorf("a cell without a restart shows one:\n%s", md)
 	}
 }

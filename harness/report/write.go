@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
+	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
@@ -53,7 +55,7 @@ func ArtifactsDir(getenv func(string) string) string {
 }
 
 // BundleDir is the failure bundle directory of a cell, relative to the
-// artifacts directory (what cell.Result.BundleDir holds); run k > 1 of a
+// artifacts directory (what cellrun.Report.BundleDir holds); run k > 1 of a
 // repeated cell gets its own, <name>/run-<k>.
 func BundleDir(c upgrade.Cell, run ...int) string {
 	dir := filepath.Join(CellsDir, c.Name())
@@ -67,7 +69,7 @@ func BundleDir(c upgrade.Cell, run ...int) string {
 type WriteInput struct {
 	// Dir is the artifacts directory; ArtifactsDir(Getenv) when empty.
 	Dir     string
-	Results []cell.Result
+	Results []cellrun.Report
 	// Getenv looks up ARTIFACTS and GITHUB_STEP_SUMMARY; os.Getenv when nil.
 	Getenv func(string) string
 	// Redactor scrubs every string written; nil applies the token patterns only.
@@ -96,8 +98,8 @@ type WriteInput struct {
 type ResultsDocument struct {
 	Schema string `json:"schema"`
 	// Summary is the run's overall result: headline, exit code and counts.
-	Summary *RunSummary   `json:"summary,omitempty"`
-	Results []cell.Result `json:"results"`
+	Summary *RunSummary      `json:"summary,omitempty"`
+	Results []cellrun.Report `json:"results"`
 	// Repeats summarises cells that ran more than once (matrix -repeat).
 	Repeats []Repeat `json:"repeats,omitempty"`
 	// Score is the seeded faults' score; Compat the compatibility sweeps.
@@ -114,14 +116,39 @@ type ResultEntry struct {
 	Outcome Outcome `json:"outcome"`
 	// Infrastructure is set when the cell could not run.
 	Infrastructure *InfraFailure `json:"infrastructure,omitempty"`
+	cellrun.Report
+}
+
+// resultEntry is how WriteAll encodes a ResultEntry: the fields the driver
+// adds (run … keptCluster) stay where results.json has always had them,
+// between the cell's "interrupted" and "diagnosis". The outer diagnosis,
+// faults and ledger hide cell.Result's own (encoding/json takes the
+// shallower field), which is what puts them after the driver's fields.
+type resultEntry struct {
+	Title          string        `json:"title"`
+	Outcome        Outcome       `json:"outcome"`
+	Infrastructure *InfraFailure `json:"infrastructure,omitempty"`
 	cell.Result
+	Run         int                  `json:"run,omitempty"`
+	Repro       string               `json:"repro,omitempty"`
+	BundleDir   string               `json:"bundleDir,omitempty"`
+	KeptCluster string               `json:"keptCluster,omitempty"`
+	Diagnosis   *diagnose.Findings   `json:"diagnosis,omitempty"`
+	Faults      []chaos.Injected     `json:"faults,omitempty"`
+	Ledger      []ledger.Observation `json:"ledger"`
+}
+
+func newResultEntry(r cellrun.Report) resultEntry {
+	return resultEntry{Title: Title(r.Cell), Outcome: OutcomeOf(r), Infrastructure: InfraFailureOf(r), Result: r.Result,
+		Run: r.Run, Repro: r.Repro, BundleDir: r.BundleDir, KeptCluster: r.KeptCluster,
+		Diagnosis: r.Diagnosis, Faults: r.Faults, Ledger: r.Ledger}
 }
 
 // resultsFile is what WriteAll encodes as results.json.
 type resultsFile struct {
 	Schema  string            `json:"schema"`
 	Summary RunSummary        `json:"summary"`
-	Results []ResultEntry     `json:"results"`
+	Results []resultEntry     `json:"results"`
 	Repeats []Repeat          `json:"repeats,omitempty"`
 	Score   *diagnose.Score   `json:"score,omitempty"`
 	Compat  []diagnose.Compat `json:"compat,omitempty"`
@@ -129,15 +156,15 @@ type resultsFile struct {
 }
 
 // RenderResults renders results.json (results already redacted).
-func RenderResults(results []cell.Result, exit *Exit, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
+func RenderResults(results []cellrun.Report, exit *Exit, score *diagnose.Score, compat []diagnose.Compat) ([]byte, error) {
 	return renderResults(results, exit, score, compat, nil)
 }
 
-func renderResults(results []cell.Result, exit *Exit, score *diagnose.Score, compat []diagnose.Compat, bisect *BisectSection) ([]byte, error) {
+func renderResults(results []cellrun.Report, exit *Exit, score *diagnose.Score, compat []diagnose.Compat, bisect *BisectSection) ([]byte, error) {
 	doc := resultsFile{Schema: ResultsSchema, Summary: Summarize(results, exit), Repeats: Repeats(results), Score: score, Compat: compat,
-		Results: make([]ResultEntry, len(results)), Bisect: bisect}
+		Results: make([]resultEntry, len(results)), Bisect: bisect}
 	for i, r := range results {
-		doc.Results[i] = ResultEntry{Title: Title(r.Cell), Outcome: OutcomeOf(r), Infrastructure: InfraFailureOf(r), Result: r}
+		doc.Results[i] = newResultEntry(r)
 	}
 	var js bytes.Buffer
 	enc := json.NewEncoder(&js)
@@ -224,8 +251,8 @@ func WriteAll(in WriteInput) error {
 
 // RedactResults returns a deep copy of results with every free-text field
 // passed through r. Cell identity fields are kept as they are.
-func RedactResults(results []cell.Result, r *secrets.Redactor) []cell.Result {
-	out := make([]cell.Result, len(results))
+func RedactResults(results []cellrun.Report, r *secrets.Redactor) []cellrun.Report {
+	out := make([]cellrun.Report, len(results))
 	for i, res := range results {
 		res.Cell.Expect.Why = r.Redact(res.Cell.Expect.Why)
 		res.Error = r.Redact(res.Error)

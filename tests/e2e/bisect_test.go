@@ -16,10 +16,10 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/bisect"
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -27,7 +27,7 @@ import (
 func ceilLog2(n int) int { return bits.Len(uint(n - 1)) }
 
 // bisectResultOf is the last cell the bisect ran for build.
-func bisectResultOf(t *testing.T, out bisect.Output, build string) cell.Result {
+func bisectResultOf(t *testing.T, out bisect.Output, build string) cellrun.Report {
 	t.Helper()
 	for i := len(out.Results) - 1; i >= 0; i-- {
 		if out.Results[i].Cell.To == build {
@@ -35,7 +35,7 @@ func bisectResultOf(t *testing.T, out bisect.Output, build string) cell.Result {
 		}
 	}
 	t.Fatalf("the bisect ran no cell for %s", build)
-	return cell.Result{}
+	return cellrun.Report{}
 }
 
 // expectBisectReports: summary.md, results.json and report.html carry the
@@ -141,7 +141,7 @@ func expectBisectSummary(g *WithT, artifacts, firstBad string) {
 	g.Expect(string(summary)).To(ContainSubstring("- Diagnosis: "))
 }
 
-func meanCell(results []cell.Result) time.Duration {
+func meanCell(results []cellrun.Report) time.Duration {
 	if len(results) == 0 {
 		return 0
 	}

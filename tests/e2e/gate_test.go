@@ -19,12 +19,12 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -49,7 +49,7 @@ type gateRun struct {
 	Log         string
 	Artifacts   string
 	StepSummary string
-	Results     []cell.Result
+	Results     []cellrun.Report
 	Images      platform.Images
 	Took        time.Duration
 }
@@ -136,7 +136,7 @@ func catalogExpectation(t *testing.T, from, to string) verdict.Expectation {
 }
 
 // families401 maps each caller with runner 401s to the path families hit.
-func families401(r cell.Result) map[ledger.Caller]map[string]bool {
+func families401(r cellrun.Report) map[ledger.Caller]map[string]bool {
 	out := map[ledger.Caller]map[string]bool{}
 	for _, c := range r.Unauthorized {
 		if out[c.Caller] == nil {
@@ -147,7 +147,7 @@ func families401(r cell.Result) map[ledger.Caller]map[string]bool {
 	return out
 }
 
-func gateResult(t *testing.T, run gateRun, name string) cell.Result {
+func gateResult(t *testing.T, run gateRun, name string) cellrun.Report {
 	t.Helper()
 	for _, r := range run.Results {
 		if r.Cell.Name() == name {
@@ -155,7 +155,7 @@ func gateResult(t *testing.T, run gateRun, name string) cell.Result {
 		}
 	}
 	t.Fatalf("the gate has no result for %s (results: %d)", name, len(run.Results))
-	return cell.Result{}
+	return cellrun.Report{}
 }
 
 // TestPlatformGate runs the platform's gate end to end once, as the platform's

@@ -17,11 +17,11 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/diagnose"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/report/htmlreport"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
@@ -78,12 +78,12 @@ func TestUpgradeMatrix(t *testing.T) {
 // cellAssessment is a check of one cell's run: its result and its artifacts.
 type cellAssessment struct {
 	name string
-	fn   func(ctx context.Context, t *testing.T, cfg *envconf.Config, r cell.Result, artifacts string)
+	fn   func(ctx context.Context, t *testing.T, cfg *envconf.Config, r cellrun.Report, artifacts string)
 }
 
 // cellFeature runs one catalog cell on the shared cluster and assesses it.
 func cellFeature(l lane, c upgrade.Cell, extra ...cellAssessment) features.Feature {
-	var r cell.Result
+	var r cellrun.Report
 	artifacts := filepath.Join(artifactsDir(), "ci", c.Name())
 	f := features.New(c.Name()+": "+string(c.Expect.Verdict)+" ("+c.Expect.Why+")").
 		WithLabel("area", "upgrade").
@@ -123,14 +123,14 @@ func cellFeature(l lane, c upgrade.Cell, extra ...cellAssessment) features.Featu
 	return f.Feature()
 }
 
-func assessNoBundle(_ context.Context, t *testing.T, _ *envconf.Config, r cell.Result, _ string) {
+func assessNoBundle(_ context.Context, t *testing.T, _ *envconf.Config, r cellrun.Report, _ string) {
 	NewWithT(t).Expect(r.BundleDir).To(BeEmpty(), "a passing cell leaves no bundle")
 }
 
 // assessReports checks the files a nightly run and a PR gate read, the
 // bundle, the repro line, and that no secret value of the cluster is in them
 // (read through the suite's envconf client).
-func assessReports(ctx context.Context, t *testing.T, cfg *envconf.Config, r cell.Result, dir string) {
+func assessReports(ctx context.Context, t *testing.T, cfg *envconf.Config, r cellrun.Report, dir string) {
 	g := NewWithT(t)
 	for _, f := range []string{report.JUnitFile, report.SummaryFile, report.ResultsFile, report.HTMLFile} {
 		g.Expect(filepath.Join(dir, f)).To(BeAnExistingFile())
@@ -164,7 +164,7 @@ func assessReports(ctx context.Context, t *testing.T, cfg *envconf.Config, r cel
 
 // assessReportInChromium loads the cell's report.html in headless chromium,
 // checks the rendered DOM and saves a screenshot into the bundle.
-func assessReportInChromium(ctx context.Context, t *testing.T, _ *envconf.Config, r cell.Result, dir string) {
+func assessReportInChromium(ctx context.Context, t *testing.T, _ *envconf.Config, r cellrun.Report, dir string) {
 	g := NewWithT(t)
 	start := time.Now()
 	g.Expect(filepath.Join(dir, report.HTMLFile)).To(BeAnExistingFile(), "the run's report.html")
@@ -242,7 +242,7 @@ func assessReportInChromium(ctx context.Context, t *testing.T, _ *envconf.Config
 
 // assessDiagnosis checks what the runner probe found on the cell's live
 // runners (the catalog's expectDiagnosis is matched too; this says it in words).
-func assessDiagnosis(_ context.Context, t *testing.T, _ *envconf.Config, r cell.Result, dir string) {
+func assessDiagnosis(_ context.Context, t *testing.T, _ *envconf.Config, r cellrun.Report, dir string) {
 	g := NewWithT(t)
 	g.Expect(r.Diagnosis).NotTo(BeNil(), "the failed cell was diagnosed")
 	for _, s := range r.Diagnosis.Sentences() {
@@ -271,7 +271,7 @@ func assessDiagnosis(_ context.Context, t *testing.T, _ *envconf.Config, r cell.
 	g.Expect(string(summary)).To(MatchRegexp("- (no header|caller sends no valid token) \\(`[a-z-]+`\\): backend"))
 }
 
-func resultOf(t *testing.T, out matrix.Output, name string) cell.Result {
+func resultOf(t *testing.T, out matrix.Output, name string) cellrun.Report {
 	t.Helper()
 	for _, r := range out.Results {
 		if r.Cell.Name() == name {
@@ -279,7 +279,7 @@ func resultOf(t *testing.T, out matrix.Output, name string) cell.Result {
 		}
 	}
 	t.Fatalf("no result for cell %s", name)
-	return cell.Result{}
+	return cellrun.Report{}
 }
 
 // logDetectionLatency reports how long a runner's 401 line took to reach the ledger.

@@ -18,6 +18,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 // TestUpstreamManifests runs the upstream catalog the way a user without a
@@ -61,7 +62,7 @@ func TestUpstreamManifests(t *testing.T) {
 			g := NewWithT(t)
 			g.Expect(upstream.Results).To(HaveLen(1))
 			g.Expect(mixed.Results).To(HaveLen(1))
-			for _, r := range append(append([]cell.Result(nil), upstream.Results...), mixed.Results...) {
+			for _, r := range append(append([]cellrun.Report(nil), upstream.Results...), mixed.Results...) {
 				if !r.Matched || r.Error != "" {
 					for _, rule := range r.Rules {
 						t.Logf("%s rule %s: %s — %s", r.Cell.Name(), rule.Rule, rule.Verdict, rule.Reason)

@@ -13,14 +13,14 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
 // ruleOf is the result of rule name in r.
-func ruleOf(r cell.Result, name string) verdict.RuleResult {
+func ruleOf(r cellrun.Report, name string) verdict.RuleResult {
 	for _, rr := range r.Rules {
 		if rr.Rule == name {
 			return rr
@@ -37,7 +37,7 @@ func TestWorkingLevelSlow(t *testing.T) {
 	const name = "v0.2.7-v0.2.7-fault-no-run-finished"
 	l := onOwnClusters()
 	clusterName := cluster.Name("level")
-	results := map[verdict.WorkingLevel]cell.Result{}
+	results := map[verdict.WorkingLevel]cellrun.Report{}
 	f := features.New("what counts as a working session is data").
 		WithLabel("area", "working-level").
 		WithSetup("run the never-finishing runner's cell at each level", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

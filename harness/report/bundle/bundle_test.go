@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,7 +29,6 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/report"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -325,11 +326,11 @@ func TestPlantedTokenNowhere(t *testing.T) {
 	c := upgrade.Cell{Catalog: "simulated", From: "v0.2.0", To: "v0.2.2", Expect: verdict.Expectation{Verdict: verdict.Pass}}
 	err = report.WriteAll(report.WriteInput{
 		Dir: artifacts, Getenv: func(string) string { return "" }, Redactor: f.in.Redactor,
-		Results: []cell.Result{{
+		Results: []cellrun.Report{{Result: cell.Result{
 			Cell: c, Verdict: verdict.Fail,
 			Rules: []verdict.RuleResult{{Rule: "no-runner-401", Verdict: verdict.Fail, Reason: "token " + plantedToken + " rejected", Evidence: f.in.Ledger}},
-			Error: "bot " + plantedBotToken, Ledger: f.in.Ledger, BundleDir: report.BundleDir(c),
-		}},
+			Error: "bot " + plantedBotToken, Ledger: f.in.Ledger,
+		}, BundleDir: report.BundleDir(c)}},
 	})
 	if err != nil {
 		t.Fatal(err)

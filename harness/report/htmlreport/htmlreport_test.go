@@ -17,6 +17,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 )
 
 var (
@@ -30,13 +31,13 @@ var (
 // trimmed by TestRecordFixture to what the timeline draws.
 const fixtureFile = "testdata/v0.2.0-v0.2.2.result.json"
 
-func recorded(t *testing.T) cell.Result {
+func recorded(t *testing.T) cellrun.Report {
 	t.Helper()
 	data, err := os.ReadFile(fixtureFile)
 	if err != nil {
 		t.Fatalf("read %s: %v", fixtureFile, err)
 	}
-	var r cell.Result
+	var r cellrun.Report
 	if err := json.Unmarshal(data, &r); err != nil {
 		t.Fatalf("%s: %v", fixtureFile, err)
 	}
@@ -62,7 +63,7 @@ func render(t *testing.T, in Input) string {
 }
 
 func TestGoldenReport(t *testing.T) {
-	got := render(t, Input{Results: []cell.Result{recorded(t)}})
+	got := render(t, Input{Results: []cellrun.Report{recorded(t)}})
 	path := filepath.Join("testdata", "report.html.golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -81,7 +82,7 @@ func TestGoldenReport(t *testing.T) {
 // The page must load nothing: no script, stylesheet, image, font or frame from
 // anywhere, and every link stays inside the page.
 func TestReportIsSelfContained(t *testing.T) {
-	page := render(t, Input{Results: []cell.Result{recorded(t)}})
+	page := render(t, Input{Results: []cellrun.Report{recorded(t)}})
 	for _, bad := range []*regexp.Regexp{
 		regexp.MustCompile(`(?i)<script`), regexp.MustCompile(`(?i)<link\b`), regexp.MustCompile(`(?i)<img\b`),
 		regexp.MustCompile(`(?i)<iframe\b`), regexp.MustCompile(`(?i)<object\b`), regexp.MustCompile(`(?i)<embed\b`),
@@ -128,7 +129,7 @@ func unescape(s string) string { return strings.NewReplacer("&#43;", "+", "&amp;
 // calls once the upgrade starts, and the page shows it.
 func TestTimelineOfTheRecordedRegression(t *testing.T) {
 	r := recorded(t)
-	page := render(t, Input{Results: []cell.Result{r}})
+	page := render(t, Input{Results: []cellrun.Report{r}})
 	up := upgradeRe.FindStringSubmatch(page)
 	if up == nil {
 		t.Fatal("no upgrade mark")
@@ -194,7 +195,7 @@ func TestLedgerTextIsEscaped(t *testing.T) {
 			break
 		}
 	}
-	page := render(t, Input{Results: []cell.Result{r}})
+	page := render(t, Input{Results: []cellrun.Report{r}})
 	if strings.Contains(page, "<script>") || strings.Contains(page, "<img src") {
 		t.Error("a ledger line was written as markup")
 	}
@@ -212,7 +213,7 @@ func TestBandsForPhasesTheLedgerAdds(t *testing.T) {
 		Namespace: "uh-cell", Session: "uh-cr-after", Detail: "phase=Running"},
 		ledger.Observation{Time: end.Add(-5 * time.Second), Phase: "rolled-back", Signal: ledger.SignalRunnerAccess})
 	sort.SliceStable(r.Ledger, func(i, j int) bool { return r.Ledger[i].Time.Before(r.Ledger[j].Time) })
-	page := render(t, Input{Results: []cell.Result{r}})
+	page := render(t, Input{Results: []cellrun.Report{r}})
 	if !strings.Contains(page, `class="band band-rolled-back" data-phase="rolled-back"`) || !strings.Contains(page, bandColours["rolled-back"].Fill) {
 		t.Error("no rolled-back band")
 	}
@@ -221,10 +222,10 @@ func TestBandsForPhasesTheLedgerAdds(t *testing.T) {
 // The diagnosis / compatibility slot renders nothing until it has a table.
 func TestExtraTablesOnlyWhenGiven(t *testing.T) {
 	r := recorded(t)
-	if page := render(t, Input{Results: []cell.Result{r}}); strings.Contains(page, `class="extra"`) {
+	if page := render(t, Input{Results: []cellrun.Report{r}}); strings.Contains(page, `class="extra"`) {
 		t.Error("an empty table slot was rendered")
 	}
-	page := render(t, Input{Results: []cell.Result{r}, Tables: func(cell.Result) []Table {
+	page := render(t, Input{Results: []cellrun.Report{r}, Tables: func(cellrun.Report) []Table {
 		return []Table{{Title: "Compatibility", Header: []string{"caller", "runner"}, Rows: [][]string{{"backend v0.2.0", "v0.2.2: 401"}}}}
 	}})
 	if !strings.Contains(page, "<h3>Compatibility</h3>") || !strings.Contains(page, "<td>v0.2.2: 401</td>") {
@@ -233,8 +234,8 @@ func TestExtraTablesOnlyWhenGiven(t *testing.T) {
 }
 
 func TestCellThatCouldNotRunHasNoTimeline(t *testing.T) {
-	r := cell.Result{Cell: recorded(t).Cell, Verdict: "inconclusive", Error: "kind create cluster: exit status 1", Duration: 12 * time.Second}
-	page := render(t, Input{Results: []cell.Result{r}})
+	r := cellrun.Report{Result: cell.Result{Cell: recorded(t).Cell, Verdict: "inconclusive", Error: "kind create cluster: exit status 1", Duration: 12 * time.Second}}
+	page := render(t, Input{Results: []cellrun.Report{r}})
 	if strings.Contains(page, `<svg class="timeline"`) || !strings.Contains(page, "No timeline: the cell recorded no observation") {
 		t.Error("a cell without observations must say it has no timeline, not draw an empty one")
 	}
@@ -273,12 +274,12 @@ func TestRecordFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Results []cell.Result `json:"results"`
+		Results []cellrun.Report `json:"results"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var r *cell.Result
+	var r *cellrun.Report
 	for i := range doc.Results {
 		if doc.Results[i].Cell.Name() == "v0.2.0-v0.2.2" {
 			r = &doc.Results[i]
@@ -340,7 +341,7 @@ func TestWireRequestMarks(t *testing.T) {
 		// Not drawn: a wire-request entry without its wire part.
 		ledger.Observation{Time: at, Phase: ledger.PhaseAfter, Signal: ledger.SignalWireRequest, Caller: ledger.CallerBackend, Path: "/"})
 	sort.SliceStable(r.Ledger, func(i, j int) bool { return r.Ledger[i].Time.Before(r.Ledger[j].Time) })
-	page := render(t, Input{Results: []cell.Result{r}})
+	page := render(t, Input{Results: []cellrun.Report{r}})
 	if n := strings.Count(page, `class="mark mark-wire"`); n != 2 {
 		t.Errorf("%d wire marks, want 2", n)
 	}

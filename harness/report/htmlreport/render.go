@@ -16,8 +16,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -51,7 +51,7 @@ type CellText struct {
 // Input is what Render needs.
 type Input struct {
 	// Results are the cells of the run, already redacted.
-	Results []cell.Result
+	Results []cellrun.Report
 	// Describe renders one ledger entry on one line (hover titles, evidence). Required.
 	Describe func(ledger.Observation) string
 	// Headline is the run's overall result, the page's title and first
@@ -59,9 +59,9 @@ type Input struct {
 	Headline string
 	// Cell names and classifies a cell as every report does; when nil, the
 	// title is from → to [order] and the outcome matched or not.
-	Cell func(cell.Result) CellText
+	Cell func(cellrun.Report) CellText
 	// Tables returns a cell's extra tables; none when nil.
-	Tables func(cell.Result) []Table
+	Tables func(cellrun.Report) []Table
 	// MaxEvidence caps the evidence entries per rule; DefaultMaxEvidence when 0.
 	MaxEvidence int
 }
@@ -141,7 +141,7 @@ func Render(in Input) ([]byte, error) {
 // CellID is the fragment of a cell's section: report.html#cell-v0.2.0-v0.2.2.
 func CellID(c upgrade.Cell) string { return "cell-" + c.Name() }
 
-func newCellView(r cell.Result, in Input) cellView {
+func newCellView(r cellrun.Report, in Input) cellView {
 	out := defaultCellText(r)
 	if in.Cell != nil {
 		out = in.Cell(r)
@@ -226,7 +226,7 @@ func newCellView(r cell.Result, in Input) cellView {
 }
 
 // defaultCellText names and classifies a cell when Input.Cell is nil.
-func defaultCellText(r cell.Result) CellText {
+func defaultCellText(r cellrun.Report) CellText {
 	t := CellText{Title: fmt.Sprintf("%s → %s [%s]", r.Cell.From, r.Cell.To, orderText(r)), Explain: r.Mismatch}
 	switch {
 	case r.Error != "":

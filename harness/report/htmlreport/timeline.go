@@ -11,6 +11,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
+	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 )
 
@@ -133,7 +134,7 @@ func round1(f float64) float64 { return math.Round(f*10) / 10 }
 // window is the time the timeline shows: from the deploy of `from` (the first
 // phase after reset and preload) or the first ledger entry, to the end of the
 // cell, whichever are wider.
-func window(r cell.Result) (time.Time, time.Time, bool) {
+func window(r cellrun.Report) (time.Time, time.Time, bool) {
 	var t0, t1 time.Time
 	widen := func(t time.Time) {
 		if t.IsZero() {
@@ -170,7 +171,7 @@ func window(r cell.Result) (time.Time, time.Time, bool) {
 
 // upgradeEnd is when the rollouts were done: the end of the upgrade phase, or
 // the last rollout seen done.
-func upgradeEnd(r cell.Result) time.Time {
+func upgradeEnd(r cellrun.Report) time.Time {
 	if p, ok := r.Phase(cell.StepUpgrade); ok && p.Error == "" {
 		return p.Started.Add(p.Took)
 	}
@@ -185,7 +186,7 @@ func upgradeEnd(r cell.Result) time.Time {
 
 // BuildTimeline lays out one cell; ok is false when the cell observed nothing
 // to draw (it could not run).
-func BuildTimeline(r cell.Result, describe func(ledger.Observation) string) (*Timeline, bool) {
+func BuildTimeline(r cellrun.Report, describe func(ledger.Observation) string) (*Timeline, bool) {
 	t0, t1, ok := window(r)
 	if !ok {
 		return nil, false
@@ -295,7 +296,7 @@ func BuildTimeline(r cell.Result, describe func(ledger.Observation) string) (*Ti
 	return tl, true
 }
 
-func componentLanes(r cell.Result, sc scale, t0, t1 time.Time, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
+func componentLanes(r cellrun.Report, sc scale, t0, t1 time.Time, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
 	type key struct {
 		comp       platform.Component
 		deployment string
@@ -417,7 +418,7 @@ func podList(pods []cell.PodImage) string {
 
 // sessionLanes draw each session's phases from the condition entries
 // ("phase=Running"), its restart and the RUN_ERROR 401s of its stream.
-func sessionLanes(r cell.Result, sc scale, t1 time.Time, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
+func sessionLanes(r cellrun.Report, sc scale, t1 time.Time, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
 	type sess struct {
 		lane   Lane
 		phases []ledger.Observation
@@ -528,7 +529,7 @@ var (
 )
 
 // markLanes put every observation of kind on the lane of its caller and path family.
-func markLanes(kind markKind, r cell.Result, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
+func markLanes(kind markKind, r cellrun.Report, sc scale, describe func(ledger.Observation) string, use func(string, swatch)) []Lane {
 	byKey := map[string]*Lane{}
 	var keys []string
 	n401 := map[string]int{}
@@ -628,7 +629,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-func orderText(r cell.Result) string {
+func orderText(r cellrun.Report) string {
 	if r.Cell.Order.Text == "" {
 		return upgrade.OrderAllAtOnce
 	}
