@@ -161,7 +161,7 @@ func Run(ctx context.Context, in Input) (*Report, error) {
 	// at the end.
 	tm := in.Timing
 	m.Cell = matrix.RunOneCell(ctx, matrix.OneCellInput{Target: target, Catalog: in.Catalog, Cell: one, From: fromRel, To: toRel,
-		ProbeImage: diag.Probe, WireImage: diag.Wire, Timing: &tm, Log: in.Log})
+		ProbeImage: diag.Probe, WireImage: diag.Wire, Timing: &tm, Log: in.Log}).Result
 	if m.Cell.Error != "" {
 		return nil, fmt.Errorf("bench: cell %s: %s", one.Name(), m.Cell.Error)
 	}

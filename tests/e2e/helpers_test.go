@@ -121,11 +121,11 @@ func deployFresh(ctx context.Context, t *testing.T, target *cluster.Target, cat 
 // installFresh runs the pipeline's reset, preload and install stages for rendered.
 func installFresh(ctx context.Context, t *testing.T, target *cluster.Target, rendered *deploy.Rendered) {
 	t.Helper()
-	g := NewWithT(t)
 	plat := pipeline.New(target, pipeline.WithLogf(func(f string, a ...any) { t.Logf(f, a...) }))
-	g.Expect(plat.Reset(ctx)).To(Succeed())
-	g.Expect(plat.Preload(ctx, rendered)).To(Succeed())
-	g.Expect(plat.Install(ctx, pipeline.InstallInput{Rendered: rendered, Timeout: 3 * time.Minute})).To(Succeed())
+	run, err := plat.RunStages(ctx, pipeline.ResetStage(), pipeline.PreloadStage(rendered),
+		pipeline.InstallStage(pipeline.InstallInput{Rendered: rendered, Timeout: 3 * time.Minute}))
+	run.Close()
+	NewWithT(t).Expect(err).NotTo(HaveOccurred(), "stages %v", run.Ran)
 }
 
 // observe starts the cell's detectors into a new ledger; stopped at cleanup.
