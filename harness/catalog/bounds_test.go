@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // maxLoadAlloc is what loading any catalog of at most MaxFileSize bytes may
@@ -100,13 +101,13 @@ func TestEveryCatalogUpTo1MiBIsBounded(t *testing.T) {
 			if code := exitcode.Of(err); code != exitcode.BadInput {
 				t.Errorf("exit code %d, want %d", code, exitcode.BadInput)
 			}
-			var ve *ValidationError
+			var ve *yamlin.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error %v is not a list of problems", err)
 			}
 			msg := err.Error()
 			if len(msg) > 64<<10 {
-				t.Errorf("the message is %d bytes, want a readable one (at most %d problems shown)", len(msg), MaxShownProblems)
+				t.Errorf("the message is %d bytes, want a readable one (at most %d problems shown)", len(msg), yamlin.MaxShownProblems)
 			}
 			if p.want != "" && !strings.Contains(msg, p.want) {
 				t.Errorf("message does not say %q:\n%.500s", p.want, msg)

@@ -11,6 +11,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 const (
@@ -150,7 +151,7 @@ func (c *Catalog) AddCandidate(cand Candidate) error {
 		for i := range v.problems {
 			v.problems[i].Field = strings.TrimSuffix(v.problems[i].Field, ".path")
 		}
-		return fault.BadInputErr(&ValidationError{Problems: v.problems})
+		return fault.BadInputErr(&yamlin.ValidationError{Problems: v.problems})
 	}
 
 	if why == "" {

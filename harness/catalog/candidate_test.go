@@ -11,6 +11,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 func prImages() platform.Images {
@@ -123,12 +124,12 @@ matrix:
 }
 
 // problems returns the problems of a bad-input error.
-func problems(t *testing.T, err error) []Problem {
+func problems(t *testing.T, err error) []yamlin.Problem {
 	t.Helper()
 	if exitcode.Of(err) != exitcode.BadInput {
 		t.Fatalf("err %v: exit code %d, want %d (bad input)", err, exitcode.Of(err), exitcode.BadInput)
 	}
-	var ve *ValidationError
+	var ve *yamlin.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v does not wrap *ValidationError", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // goInternals matches what a user must never read in a catalog error: Go
@@ -45,7 +46,7 @@ func FuzzLoad(f *testing.F) {
 			if code := exitcode.Of(err); code != exitcode.BadInput {
 				t.Fatalf("exit code %d for %v, want %d", code, err, exitcode.BadInput)
 			}
-			var ve *ValidationError
+			var ve *yamlin.ValidationError
 			if !errors.As(err, &ve) || len(ve.Problems) == 0 {
 				t.Fatalf("error %v is not a list of problems", err)
 			}

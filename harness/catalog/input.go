@@ -47,4 +47,6 @@ var catalogSpec = yamlin.Spec{
 }
 
 // checkDepth is yamlin.CheckDepth with a catalog's bounds.
-func checkDepth(file string, data []byte) *Problem { return yamlin.CheckDepth(file, data, catalogSpec) }
+func checkDepth(file string, data []byte) *yamlin.Problem {
+	return yamlin.CheckDepth(file, data, catalogSpec)
+}

@@ -16,15 +16,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
-// Problem is one thing wrong with a catalog, located in its file.
-type Problem = yamlin.Problem
-
-// ValidationError collects every problem of a catalog, so one run shows them all.
-type ValidationError = yamlin.ValidationError
-
-// MaxShownProblems caps the problems an error message lists.
-const MaxShownProblems = yamlin.MaxShownProblems
-
 // LoadOption tunes Load.
 type LoadOption func(*loadOptions)
 
@@ -71,7 +62,7 @@ func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	// Unknown fields do not stop the other checks: a user fixing a typo should
 	// not discover the next problem only on the next run.
 	problems := unknown
-	var ve *ValidationError
+	var ve *yamlin.ValidationError
 	if err := c.Validate(ValidateOptions{CheckPaths: o.checkPaths}); errors.As(err, &ve) {
 		problems = append(problems, ve.Problems...)
 	} else if err != nil {
@@ -79,7 +70,7 @@ func loadBytes(path string, data []byte, o loadOptions) (*Catalog, error) {
 	}
 	if len(problems) > 0 {
 		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
-		return nil, &fault.BadInput{File: path, Err: &ValidationError{Problems: problems}}
+		return nil, &fault.BadInput{File: path, Err: &yamlin.ValidationError{Problems: problems}}
 	}
 	if o.candidate != nil {
 		if err := c.AddCandidate(*o.candidate); err != nil {
@@ -123,7 +114,7 @@ func LoadByName(dir, name string, opts ...LoadOption) (*Catalog, error) {
 		return nil, err
 	}
 	if c.Name != name {
-		return nil, fault.BadInputErr(&ValidationError{Problems: []Problem{{
+		return nil, fault.BadInputErr(&yamlin.ValidationError{Problems: []yamlin.Problem{{
 			File: path, Line: c.lines["name"], Field: "name",
 			Message: fmt.Sprintf("%q does not match the file name (want %q)", c.Name, name),
 		}}})
@@ -155,10 +146,10 @@ func Available(dir string) []string {
 // document, duplicate fields, wrong kinds) with their lines. Unknown fields
 // alone do not stop it: they come back as problems next to a decoded catalog,
 // so that Validate can add its own. Semantic checks are Validate's.
-func parse(file string, data []byte) (*Catalog, []Problem, error) {
+func parse(file string, data []byte) (*Catalog, []yamlin.Problem, error) {
 	root, bad := yamlin.Parse(file, data, catalogSpec)
 	if bad != nil {
-		return nil, nil, &ValidationError{Problems: []Problem{*bad}}
+		return nil, nil, &yamlin.ValidationError{Problems: []yamlin.Problem{*bad}}
 	}
 
 	// Decode first: yaml.v3 refuses alias bombs ("excessive aliasing"), which
@@ -167,12 +158,12 @@ func parse(file string, data []byte) (*Catalog, []Problem, error) {
 	decodeErr := root.Decode(c)
 	var te *yaml.TypeError
 	if decodeErr != nil && !errors.As(decodeErr, &te) && strings.Contains(decodeErr.Error(), "aliasing") {
-		return nil, nil, &ValidationError{Problems: []Problem{yamlProblem(file, decodeErr.Error())}}
+		return nil, nil, &yamlin.ValidationError{Problems: []yamlin.Problem{yamlProblem(file, decodeErr.Error())}}
 	}
 	w := &walker{file: file, lines: map[string]int{}, budget: maxWalkNodes}
 	w.walk(root, reflect.TypeOf(Catalog{}), "")
 	if w.budget < 0 {
-		return nil, nil, &ValidationError{Problems: []Problem{{File: file, Line: root.Line,
+		return nil, nil, &yamlin.ValidationError{Problems: []yamlin.Problem{{File: file, Line: root.Line,
 			Message: fmt.Sprintf("the document expands to more than %d nodes through its aliases (want a catalog of at most a few thousand fields)", maxWalkNodes)}}}
 	}
 	switch {
@@ -185,7 +176,7 @@ func parse(file string, data []byte) (*Catalog, []Problem, error) {
 		w.problems = append(w.problems, yamlProblem(file, decodeErr.Error()))
 	}
 	if len(w.problems) > len(w.unknown) {
-		return nil, nil, &ValidationError{Problems: w.problems}
+		return nil, nil, &yamlin.ValidationError{Problems: w.problems}
 	}
 	c.File = file
 	c.lines = w.lines
@@ -198,8 +189,8 @@ const maxWalkNodes = 1 << 20
 
 // yamlProblem turns a yaml.v3 decode message into a Problem in the user's
 // words: its tags (!!int, !!seq, …) named, its Go types not shown.
-func yamlProblem(file, msg string) Problem {
-	p := Problem{File: file}
+func yamlProblem(file, msg string) yamlin.Problem {
+	p := yamlin.Problem{File: file}
 	p.Line, p.Message = yamlin.ErrorLine(msg)
 	if i := strings.Index(p.Message, " into "); i >= 0 && strings.HasPrefix(p.Message, "cannot unmarshal") {
 		p.Message = p.Message[:i] + " into this field (want the kind of value fixtures/releases/README.md gives it)"
@@ -225,9 +216,9 @@ var (
 type walker struct {
 	file     string
 	lines    map[string]int
-	problems []Problem
+	problems []yamlin.Problem
 	// unknown are the problems that are unknown fields only (also in problems).
-	unknown []Problem
+	unknown []yamlin.Problem
 	// decodeErrorsCovered: the walker reported the wrong kinds or duplicate keys
 	// that also make yaml.v3's Decode fail, so Decode's copies are dropped.
 	decodeErrorsCovered bool
@@ -236,7 +227,7 @@ type walker struct {
 }
 
 func (w *walker) add(line int, field, format string, args ...any) {
-	w.problems = append(w.problems, Problem{File: w.file, Line: line, Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
+	w.problems = append(w.problems, yamlin.Problem{File: w.file, Line: line, Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
 }
 
 func (w *walker) record(path string, line int) {

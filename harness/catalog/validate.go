@@ -16,6 +16,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // ValidateOptions tunes Validate.
@@ -32,11 +33,11 @@ var (
 
 type validator struct {
 	c        *Catalog
-	problems []Problem
+	problems []yamlin.Problem
 }
 
 func (v *validator) add(field, format string, args ...any) {
-	v.problems = append(v.problems, Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
+	v.problems = append(v.problems, yamlin.Problem{File: v.c.File, Line: v.c.lineOf(field), Field: field, Message: fmt.Sprintf(format, shortValues(args)...)})
 }
 
 // maxCatalogName bounds a catalog's name, which becomes part of cell names,
@@ -86,7 +87,7 @@ func (c *Catalog) Validate(opts ValidateOptions) error {
 	if len(v.problems) == 0 {
 		return nil
 	}
-	return fault.BadInputErr(&ValidationError{Problems: v.problems})
+	return fault.BadInputErr(&yamlin.ValidationError{Problems: v.problems})
 }
 
 func (v *validator) header() {
@@ -434,13 +435,13 @@ func contains(list []string, s string) bool {
 // ManifestProblem is a problem with the local manifests of release version,
 // located at its manifests.path in the catalog file, e.g. when their contents
 // fail a check the catalog cannot make itself (deploy.CheckManifests).
-func (c *Catalog) ManifestProblem(version string, err error) Problem {
+func (c *Catalog) ManifestProblem(version string, err error) yamlin.Problem {
 	for i, r := range c.Releases {
 		if r.Version == version {
 			field := fmt.Sprintf("releases[%d].manifests.path", i)
-			return Problem{File: c.File, Line: c.lineOf(field), Field: field,
+			return yamlin.Problem{File: c.File, Line: c.lineOf(field), Field: field,
 				Message: fmt.Sprintf("%q: %v", r.Manifests.Path, err)}
 		}
 	}
-	return Problem{File: c.File, Message: fmt.Sprintf("release %s: %v", version, err)}
+	return yamlin.Problem{File: c.File, Message: fmt.Sprintf("release %s: %v", version, err)}
 }

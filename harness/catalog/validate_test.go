@@ -9,6 +9,7 @@ import (
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // baseCatalog is valid; cases edit single lines so the expected line numbers
@@ -70,7 +71,7 @@ func problemLines(t *testing.T, content string, opts ...LoadOption) []string {
 	if code := exitcode.Of(err); code != exitcode.BadInput {
 		t.Fatalf("exitcode.Of(%v) = %d, want %d (bad input)", err, code, exitcode.BadInput)
 	}
-	var ve *ValidationError
+	var ve *yamlin.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v does not wrap *ValidationError", err)
 	}

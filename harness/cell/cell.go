@@ -594,7 +594,7 @@ func (r *runner) stopTraffic() {
 
 // changeSpecs makes one round of spec changes on refs (pipeline.ChangeSpecs)
 // and returns the operator calls they must cause.
-func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []RunnerCall {
+func (r *runner) changeSpecs(ctx context.Context, client *session.Client, refs ...session.SessionRef) []pipeline.RunnerCall {
 	return r.plat.ChangeSpecs(ctx, pipeline.ChangeSpecsInput{Client: client, Sessions: refs, ReconcileTimeout: 10 * time.Second})
 }
 

@@ -16,9 +16,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// RunnerCall is a call the ledger must show a runner received (pipeline.RunnerCall).
-type RunnerCall = pipeline.RunnerCall
-
 // EvidenceWindow says when a traffic window has seen enough: every session made
 // Rounds calls of every repeating family, every Call reached its runner, and
 // every Rule is decided. A window that found a failure may end then; one that
@@ -27,7 +24,7 @@ type EvidenceWindow struct {
 	Name   string
 	Since  time.Time
 	Rounds int
-	Calls  []RunnerCall
+	Calls  []pipeline.RunnerCall
 	Rules  []string
 	// From is the cell's from release, against which rules classify 401s.
 	From      string
@@ -90,11 +87,11 @@ func evidenceState(l *ledger.Ledger, traffic []*session.Traffic, w EvidenceWindo
 	}
 	if len(w.Calls) > 0 {
 		// The latest time each call (keyed without its After) was seen at.
-		latest := map[RunnerCall]time.Time{}
+		latest := map[pipeline.RunnerCall]time.Time{}
 		for _, o := range l.Filter(func(o ledger.Observation) bool {
 			return (o.Signal == ledger.SignalRunnerAccess || o.Signal == ledger.SignalRunner401) && !o.Time.Before(w.Since)
 		}) {
-			k := RunnerCall{Caller: o.Caller, Method: o.Method, Path: platform.PathFamily(o.Path), Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}
+			k := pipeline.RunnerCall{Caller: o.Caller, Method: o.Method, Path: platform.PathFamily(o.Path), Session: session.SessionRef{Project: o.Namespace, Name: o.Session}}
 			if o.Time.After(latest[k]) {
 				latest[k] = o.Time
 			}

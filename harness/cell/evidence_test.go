@@ -9,6 +9,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/pipeline"
 	"github.com/ambient-e2e/upgrade-harness/harness/session"
 	"github.com/ambient-e2e/upgrade-harness/tests/support/testsupport"
 )
@@ -64,9 +65,9 @@ func TestWaitForEvidenceEndsOnceAFailureIsComplete(t *testing.T) {
 	l := ledger.New()
 	l.MarkPhase(ledger.PhaseAfter, time.Time{}) // every entry of the fake clock lies after it
 	clk := newEvidenceClock()
-	want := RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}
+	want := pipeline.RunnerCall{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}
 	runnerLine(l, clk.Now(), ledger.CallerOperator, "POST", "/workflow", 401)
-	res := runWindow(t, l, clk, EvidenceWindow{Name: "after", Since: clk.Now(), Calls: []RunnerCall{want},
+	res := runWindow(t, l, clk, EvidenceWindow{Name: "after", Since: clk.Now(), Calls: []pipeline.RunnerCall{want},
 		Rules: []string{"no-runner-401"}, PassAfter: time.Hour, Max: 5 * time.Second}, nil)
 	if len(res.Missing) != 0 || len(res.Failing) != 1 || res.Failing[0] != "no-runner-401" {
 		t.Fatalf("result %+v: want complete with no-runner-401 failing", res)
@@ -80,7 +81,7 @@ func TestWaitForEvidenceHoldsAPassForItsWindow(t *testing.T) {
 	l := ledger.New()
 	clk := newEvidenceClock()
 	runnerLine(l, clk.Now(), ledger.CallerOperator, "POST", "/workflow", 200)
-	w := EvidenceWindow{Name: "after", Since: clk.Now(), Calls: []RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}},
+	w := EvidenceWindow{Name: "after", Since: clk.Now(), Calls: []pipeline.RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}},
 		PassAfter: 600 * time.Millisecond, Max: 5 * time.Second}
 	res := runWindow(t, l, clk, w, nil)
 	// Checked at 0, 0.5 s and 1 s: the first check past the pass window ends it.
@@ -94,7 +95,7 @@ func TestWaitForEvidenceNamesWhatIsMissingAtMax(t *testing.T) {
 	clk := newEvidenceClock()
 	runnerLine(l, clk.Now(), ledger.CallerBackend, "POST", "/repos/add", 200) // the backend's, not the operator's
 	w := EvidenceWindow{Name: "after", Since: clk.Now(),
-		Calls: []RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/repos/add", Session: evidenceSession}},
+		Calls: []pipeline.RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/repos/add", Session: evidenceSession}},
 		Max:   700 * time.Millisecond}
 	res := runWindow(t, l, clk, w, nil)
 	if len(res.Missing) != 1 || !strings.Contains(res.Missing[0], "operator POST /repos/add on uh-cell/s1") || res.Took != time.Second {
@@ -111,7 +112,7 @@ func TestWaitForEvidenceIgnoresCallsBeforeTheWindow(t *testing.T) {
 	runnerLine(l, clk.Now(), ledger.CallerOperator, "POST", "/workflow", 200)
 	clk.Step(5 * time.Millisecond)
 	w := EvidenceWindow{Name: "after", Since: clk.Now(),
-		Calls: []RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}},
+		Calls: []pipeline.RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/workflow", Session: evidenceSession}},
 		Max:   300 * time.Millisecond}
 	if res := runWindow(t, l, clk, w, nil); len(res.Missing) != 1 {
 		t.Fatalf("a call from before the window counted: %+v", res)
@@ -125,7 +126,7 @@ func TestWaitForEvidenceCountsACallOnlyAfterItsCause(t *testing.T) {
 	runnerLine(l, clk.Now(), ledger.CallerOperator, "POST", "/repos/remove", 200) // another repo's removal, before ours
 	cause := clk.Now().Add(time.Millisecond)
 	w := EvidenceWindow{Name: "after", Since: since,
-		Calls: []RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/repos/remove", Session: evidenceSession, After: cause}},
+		Calls: []pipeline.RunnerCall{{Caller: ledger.CallerOperator, Method: "POST", Path: "/repos/remove", Session: evidenceSession, After: cause}},
 		Max:   5 * time.Second}
 	res := runWindow(t, l, clk, w, func(n int) {
 		if n == 2 { // at 0.5 s, after its cause, the operator removes our repo

@@ -20,6 +20,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/simulated"
 	"github.com/ambient-e2e/upgrade-harness/harness/upgrade"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
+	"github.com/ambient-e2e/upgrade-harness/harness/yamlin"
 )
 
 // Plan is what a valid Input runs: the catalog (manifest override and image
@@ -181,7 +182,7 @@ func checkManifests(in Input, cat *catalog.Catalog, used []string) error {
 			overrideDir = abs + string(filepath.Separator)
 		}
 	}
-	var problems []catalog.Problem
+	var problems []yamlin.Problem
 	checked := map[string]bool{}
 	for _, v := range versions {
 		rel, _ := cat.Release(v)
@@ -205,7 +206,7 @@ func checkManifests(in Input, cat *catalog.Catalog, used []string) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fault.BadInputErr(&catalog.ValidationError{Problems: problems})
+		return fault.BadInputErr(&yamlin.ValidationError{Problems: problems})
 	}
 	return nil
 }
@@ -336,7 +337,7 @@ func flagErr(flag, value string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ve *catalog.ValidationError
+	var ve *yamlin.ValidationError
 	if errors.As(err, &ve) {
 		return err
 	}
