@@ -31,25 +31,7 @@ type SessionConditions struct {
 // sessionStatus is the part of a session status whose changes are recorded.
 type sessionStatus struct {
 	phase      string
-	conditions map[string]Condition
-}
-
-// Condition is one status condition; lastTransitionTime is left out on purpose:
-// a relist that only re-delivers it is not a change.
-type Condition struct {
-	Type, Status, Reason, Message string
-}
-
-// Detail formats c as "Type=Status Reason: Message".
-func (c Condition) Detail() string {
-	s := c.Type + "=" + c.Status
-	if c.Reason != "" {
-		s += " " + c.Reason
-	}
-	if c.Message != "" {
-		s += ": " + c.Message
-	}
-	return s
+	conditions map[string]platform.Condition // LastTransitionTime left empty: a relist that only re-delivers it is not a change
 }
 
 // NewSessionConditions returns the detector fed by w, whose dynamic client
@@ -97,7 +79,7 @@ func (d *SessionConditions) forget(obj any) {
 }
 
 // ReadSessionStatus extracts phase and conditions from a session object.
-func ReadSessionStatus(u *unstructured.Unstructured) (phase string, conditions []Condition) {
+func ReadSessionStatus(u *unstructured.Unstructured) (phase string, conditions []platform.Condition) {
 	phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
 	list, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, item := range list {
@@ -109,7 +91,7 @@ func ReadSessionStatus(u *unstructured.Unstructured) (phase string, conditions [
 		if str("type") == "" {
 			continue
 		}
-		conditions = append(conditions, Condition{Type: str("type"), Status: str("status"), Reason: str("reason"), Message: str("message")})
+		conditions = append(conditions, platform.Condition{Type: str("type"), Status: str("status"), Reason: str("reason"), Message: str("message")})
 	}
 	return phase, conditions
 }
@@ -127,7 +109,7 @@ func (d *SessionConditions) Observe(obj any) {
 
 	d.mu.Lock()
 	prev, seen := d.known[key]
-	next := sessionStatus{phase: phase, conditions: map[string]Condition{}}
+	next := sessionStatus{phase: phase, conditions: map[string]platform.Condition{}}
 	for _, c := range conds {
 		next.conditions[c.Type] = c
 	}

@@ -306,3 +306,25 @@ var SpecChanges = []SpecChange{
 	{Route: "POST repos", Backend: BackendRepoAdd, Operator: OperatorRepoAdd},
 	{Route: "DELETE repos/{repo}", Backend: BackendRepoRemove, Operator: OperatorRepoRemove},
 }
+
+// Condition is one status condition of an AgenticSession, as the backend's
+// API and the custom resource's status give it.
+type Condition struct {
+	Type               string `json:"type"`
+	Status             string `json:"status"`
+	Reason             string `json:"reason,omitempty"`
+	Message            string `json:"message,omitempty"`
+	LastTransitionTime string `json:"lastTransitionTime,omitempty"`
+}
+
+// Detail formats c as "Type=Status Reason: Message".
+func (c Condition) Detail() string {
+	s := c.Type + "=" + c.Status
+	if c.Reason != "" {
+		s += " " + c.Reason
+	}
+	if c.Message != "" {
+		s += ": " + c.Message
+	}
+	return s
+}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
 )
 
@@ -143,7 +144,7 @@ func TestCreateSessionReturnsNameAndGetSessionDecodesStatus(t *testing.T) {
 	if !res.OK() || !strings.HasPrefix(name, "session-") || res.Status != 201 {
 		t.Fatalf("create = %q %+v", name, res)
 	}
-	fb.ready[name] = Condition{Type: "Ready", Status: "True", Reason: "Running", Message: "Session is running"}
+	fb.ready[name] = platform.Condition{Type: "Ready", Status: "True", Reason: "Running", Message: "Session is running"}
 	s, res := c.GetSession(context.Background(), SessionRef{Project: "proj-a", Name: name})
 	if !res.OK() {
 		t.Fatal(res.Error())

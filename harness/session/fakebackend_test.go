@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 const testToken = "eyJhbGciOiJSUzI1NiJ9.test-user-secret-token-value"
@@ -35,9 +37,9 @@ type fakeBackend struct {
 
 	mu       sync.Mutex
 	requests []recordedRequest
-	canned   map[string]cannedAnswer // "METHOD /suffix-after-session" or "METHOD /api/..." → answer
-	phases   map[string][]string     // session → phases returned by successive GETs (last sticks)
-	ready    map[string]Condition    // session → Ready condition
+	canned   map[string]cannedAnswer       // "METHOD /suffix-after-session" or "METHOD /api/..." → answer
+	phases   map[string][]string           // session → phases returned by successive GETs (last sticks)
+	ready    map[string]platform.Condition // session → Ready condition
 	// gate holds a route's calls until the channel is closed (or the call ends).
 	gate     map[string]chan struct{}
 	inFlight map[string]int
@@ -56,7 +58,7 @@ type fakeBackend struct {
 
 func newFakeBackend(t *testing.T) *fakeBackend {
 	f := &fakeBackend{t: t, canned: map[string]cannedAnswer{}, phases: map[string][]string{},
-		ready: map[string]Condition{}, gate: map[string]chan struct{}{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
+		ready: map[string]platform.Condition{}, gate: map[string]chan struct{}{}, inFlight: map[string]int{}, maxIn: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -211,7 +213,7 @@ func (f *fakeBackend) serve(w http.ResponseWriter, r *http.Request) {
 		if onPhase != nil {
 			onPhase(sess, phase)
 		}
-		conds := []Condition{}
+		conds := []platform.Condition{}
 		if hasReady {
 			conds = append(conds, ready)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 // SessionRef names one AgenticSession: the project is its namespace.
@@ -72,15 +74,6 @@ const (
 	PhaseFailed    = "Failed"
 )
 
-// Condition is one status condition of an AgenticSession.
-type Condition struct {
-	Type               string `json:"type"`
-	Status             string `json:"status"`
-	Reason             string `json:"reason,omitempty"`
-	Message            string `json:"message,omitempty"`
-	LastTransitionTime string `json:"lastTransitionTime,omitempty"`
-}
-
 // Session is what GET …/agentic-sessions/{s} tells about a session.
 type Session struct {
 	Name               string
@@ -91,17 +84,17 @@ type Session struct {
 	StartTime          string
 	// AgentStatus is computed by the backend from the event log: working | idle | waiting_input.
 	AgentStatus string
-	Conditions  []Condition
+	Conditions  []platform.Condition
 }
 
 // Condition returns the condition of type t.
-func (s Session) Condition(t string) (Condition, bool) {
+func (s Session) Condition(t string) (platform.Condition, bool) {
 	for _, c := range s.Conditions {
 		if c.Type == t {
 			return c, true
 		}
 	}
-	return Condition{}, false
+	return platform.Condition{}, false
 }
 
 // sessionJSON is the backend's session document; agentStatus is accepted both
@@ -113,11 +106,11 @@ type sessionJSON struct {
 		Generation int64  `json:"generation"`
 	} `json:"metadata"`
 	Status *struct {
-		Phase              string      `json:"phase"`
-		ObservedGeneration int64       `json:"observedGeneration"`
-		StartTime          string      `json:"startTime"`
-		AgentStatus        string      `json:"agentStatus"`
-		Conditions         []Condition `json:"conditions"`
+		Phase              string               `json:"phase"`
+		ObservedGeneration int64                `json:"observedGeneration"`
+		StartTime          string               `json:"startTime"`
+		AgentStatus        string               `json:"agentStatus"`
+		Conditions         []platform.Condition `json:"conditions"`
 	} `json:"status"`
 	AgentStatus string `json:"agentStatus"`
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,7 +72,7 @@ func TestWaitForRunningEndsAtTheTerminalPhaseWithPodEvents(t *testing.T) {
 	fc := clocktesting.NewFakeClock(waitEpoch)
 	fb := newFakeBackend(t)
 	fb.phases["session-1"] = []string{PhasePending, PhaseCreating, PhaseCreating, PhaseCreating, PhaseCompleted}
-	fb.ready["session-1"] = Condition{Type: "Ready", Status: "False", Reason: "Completed", Message: "Runner finished"}
+	fb.ready["session-1"] = platform.Condition{Type: "Ready", Status: "False", Reason: "Completed", Message: "Runner finished"}
 	var mu sync.Mutex
 	var terminalAt time.Time
 	fb.onPhase = func(_, phase string) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 )
 
 func TestWaitForSessionPhaseReachesRunning(t *testing.T) {
@@ -27,7 +28,7 @@ func TestWaitForSessionPhaseReachesRunning(t *testing.T) {
 func TestWaitForSessionPhaseTimesOutNamingLastState(t *testing.T) {
 	fb := newFakeBackend(t)
 	fb.phases["session-1"] = []string{PhasePending}
-	fb.ready["session-1"] = Condition{Type: "Ready", Status: "False", Reason: "ImagePullBackOff", Message: "Runner waiting: ImagePullBackOff - x"}
+	fb.ready["session-1"] = platform.Condition{Type: "Ready", Status: "False", Reason: "ImagePullBackOff", Message: "Runner waiting: ImagePullBackOff - x"}
 	c := fb.client(t)
 	start := time.Now()
 	_, err := c.WaitForSessionPhase(context.Background(), WaitForSessionPhaseInput{
@@ -114,7 +115,7 @@ func TestPrepareProjectStopsOnBackend401(t *testing.T) {
 func TestStartSessionReportsFailedPhase(t *testing.T) {
 	fb := newFakeBackend(t)
 	fb.phases["session-00000001-0000-4000-8000-000000000000"] = []string{PhasePending, PhaseFailed}
-	fb.ready["session-00000001-0000-4000-8000-000000000000"] = Condition{Type: "Ready", Status: "False", Reason: "PodFailed", Message: "boom"}
+	fb.ready["session-00000001-0000-4000-8000-000000000000"] = platform.Condition{Type: "Ready", Status: "False", Reason: "PodFailed", Message: "boom"}
 	c := fb.client(t)
 	_, err := StartSession(context.Background(), StartSessionInput{Client: c, Project: "proj-a", Timeout: 2 * time.Second, PollInterval: 10 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "PodFailed") {
@@ -126,7 +127,7 @@ func TestRestartSessionReportsCreateContainerConfigError(t *testing.T) {
 	fb := newFakeBackend(t)
 	msg := "Runner waiting: CreateContainerConfigError - couldn't find key agui-token in Secret proj-a/ambient-runner-token-session-1"
 	fb.phases["session-1"] = []string{PhaseRunning, PhaseStopping, PhaseStopped, PhaseStopped, PhasePending, PhaseFailed}
-	fb.ready["session-1"] = Condition{Type: "Ready", Status: "False", Reason: "CreateContainerConfigError", Message: msg}
+	fb.ready["session-1"] = platform.Condition{Type: "Ready", Status: "False", Reason: "CreateContainerConfigError", Message: msg}
 	l := ledger.New()
 	l.SetSessionRole("proj-a", "session-1", ledger.RoleRestarted)
 	c := fb.client(t)
