@@ -80,7 +80,7 @@ type Report struct {
 
 	// CellPhases are the measured cell's phases as its pipeline recorded
 	// them (the phases of its results.json), which the cell's rows come from.
-	CellPhases []progress.Timing `json:"cellPhases,omitempty"`
+	CellPhases []progress.Phase `json:"cellPhases,omitempty"`
 }
 
 // Input configures a run.

@@ -160,7 +160,7 @@ func timedReset(ctx context.Context, plat *pipeline.Platform) (time.Duration, er
 		return 0, err
 	}
 	var took time.Duration
-	for _, t := range plat.Progress.Timings() {
+	for _, t := range plat.Progress.Phases() {
 		if t.Step == pipeline.StepReset {
 			took = t.Took
 		}

@@ -60,11 +60,11 @@ func TestMeasuredCellIsThePlainAllAtOnceCell(t *testing.T) {
 // runner pods it met.
 func TestPhasesOfTakesEachPhaseFromThePipelineOnce(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 18, 0, 0, 0, time.UTC)
-	ph := func(step, name string, took time.Duration) progress.Timing {
-		return progress.Timing{Step: step, Name: name, Took: took}
+	ph := func(step, name string, took time.Duration) progress.Phase {
+		return progress.Phase{Step: step, Name: name, Took: took}
 	}
 	res := cell.Result{Cell: upgrade.Cell{From: "v0.2.0", To: "v0.2.2"}, Verdict: verdict.Fail, Matched: true, Duration: 85 * time.Second,
-		Phases: []progress.Timing{
+		Phases: []progress.Phase{
 			ph(cell.StepReset, "reset cluster", 300*time.Millisecond),
 			ph(cell.StepPreload, "preload images", 4*time.Second),
 			ph(cell.StepDeploy, "deploy v0.2.0", 13*time.Second),
@@ -146,7 +146,7 @@ func TestPhasesOfTakesEachPhaseFromThePipelineOnce(t *testing.T) {
 // the cell's phases as its pipeline recorded them.
 func TestBenchJSONExtendsTheFormat(t *testing.T) {
 	raw, err := json.Marshal(&Report{Phases: []Phase{{Name: "upgrade rollout", Took: time.Second}},
-		CellPhases: []progress.Timing{{Step: cell.StepUpgrade, Name: "upgrade v0.2.0 → v0.2.2 (all-at-once)", Took: time.Second}}})
+		CellPhases: []progress.Phase{{Step: cell.StepUpgrade, Name: "upgrade v0.2.0 → v0.2.2 (all-at-once)", Took: time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}

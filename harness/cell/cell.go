@@ -168,7 +168,7 @@ type span struct {
 // then, else the traffic window it waited out, else "between phases".
 func (r *runner) whereAt(t time.Time) string {
 	inner, innerStart := "", time.Time{}
-	for _, ph := range r.p.Timings() {
+	for _, ph := range r.p.Phases() {
 		if !t.Before(ph.Started) && !t.After(ph.Started.Add(ph.Took)) && !ph.Started.Before(innerStart) {
 			inner, innerStart = ph.Name, ph.Started
 		}
@@ -642,7 +642,7 @@ func (r *runner) finish(ctx context.Context, where string, runErr error) Result 
 		res.Diagnosis = r.in.Diagnose(ctx, res)
 	}
 	match(&res, runErr)
-	res.Phases = r.p.Timings()
+	res.Phases = r.p.Phases()
 	res.Duration = time.Since(res.Started)
 	return res
 }

@@ -46,7 +46,7 @@ type Result struct {
 	// UpgradeStarted splits logs and the ledger into before/after.
 	UpgradeStarted time.Time `json:"upgradeStarted"`
 	// Phases are the cell's phases in the order they ended.
-	Phases []progress.Timing `json:"phases,omitempty"`
+	Phases []progress.Phase `json:"phases,omitempty"`
 	// Rollouts are what the upgrade rolled out, per step and component.
 	Rollouts []Rollout `json:"rollouts,omitempty"`
 	// RestartStop is how long the restarted session's old runner pod took to
@@ -74,13 +74,13 @@ type Result struct {
 }
 
 // Phase returns the timing of the first phase with the given step key.
-func (r Result) Phase(step string) (progress.Timing, bool) {
+func (r Result) Phase(step string) (progress.Phase, bool) {
 	for _, t := range r.Phases {
 		if t.Step == step {
 			return t, true
 		}
 	}
-	return progress.Timing{}, false
+	return progress.Phase{}, false
 }
 
 // Outcome is the part of the result an expectation is matched against.

@@ -92,7 +92,7 @@ func TestStagesAreTimedAndNameTheirErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "reset cluster: ") || !strings.Contains(err.Error(), "apiserver down") {
 		t.Fatalf("reset error %v, want it to start with the stage's name", err)
 	}
-	ts := p.Progress.Timings()
+	ts := p.Progress.Phases()
 	if len(ts) != 1 || ts[0].Step != StepReset || ts[0].Error == "" {
 		t.Errorf("timings %+v, want one failed %q", ts, StepReset)
 	}

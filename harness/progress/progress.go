@@ -12,8 +12,8 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 )
 
-// Timing is one finished phase.
-type Timing struct {
+// Phase is one finished phase: its key, printed name, start and duration.
+type Phase struct {
 	// Step is the phase's stable key (e.g. "upgrade"); Name is what was printed.
 	Step    string        `json:"step"`
 	Name    string        `json:"name"`
@@ -24,10 +24,10 @@ type Timing struct {
 
 // Printer writes phase lines.
 type Printer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	now     func() time.Time
-	timings []Timing
+	mu     sync.Mutex
+	w      io.Writer
+	now    func() time.Time
+	phases []Phase
 	// running are the names of the phases started and not yet ended, innermost last.
 	running []string
 }
@@ -51,12 +51,12 @@ func (p *Printer) Step(step, name string, fn func() error) error {
 	p.mu.Unlock()
 	err := fn()
 	end := p.now()
-	t := Timing{Step: step, Name: name, Started: start, Took: end.Sub(start)}
+	t := Phase{Step: step, Name: name, Started: start, Took: end.Sub(start)}
 	if err != nil {
 		t.Error = err.Error()
 	}
 	p.mu.Lock()
-	p.timings = append(p.timings, t)
+	p.phases = append(p.phases, t)
 	for i := len(p.running) - 1; i >= 0; i-- {
 		if p.running[i] == name {
 			p.running = append(p.running[:i], p.running[i+1:]...)
@@ -75,11 +75,11 @@ func (p *Printer) Step(step, name string, fn func() error) error {
 	return nil
 }
 
-// Timings returns the finished phases in the order they ended.
-func (p *Printer) Timings() []Timing {
+// Phases returns the finished phases in the order they ended.
+func (p *Printer) Phases() []Phase {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]Timing(nil), p.timings...)
+	return append([]Phase(nil), p.phases...)
 }
 
 // Current is the innermost phase that has started and not ended ("" between phases).

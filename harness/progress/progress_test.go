@@ -23,7 +23,7 @@ func TestPhasePrintsStartAndEndWithDuration(t *testing.T) {
 	if err == nil || err.Error() != "upgrade: rollout stuck" || !errors.Is(err, stuck) {
 		t.Fatalf("error %v, want the phase's error wrapped with its name", err)
 	}
-	if ts := p.Timings(); len(ts) != 2 || ts[0].Step != "deploy v0.2.0" || ts[0].Took != 1500*time.Millisecond || ts[1].Error != "rollout stuck" {
+	if ts := p.Phases(); len(ts) != 2 || ts[0].Step != "deploy v0.2.0" || ts[0].Took != 1500*time.Millisecond || ts[1].Error != "rollout stuck" {
 		t.Errorf("timings = %+v, want deploy 1.5s and upgrade with its error", ts)
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

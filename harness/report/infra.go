@@ -39,8 +39,8 @@ func InfraFailureOf(r cellrun.Report) *InfraFailure {
 
 // failedPhase is the innermost phase whose error is the cell's: phases are
 // listed in the order they ended, so the first match is the innermost.
-func failedPhase(r cellrun.Report) (progress.Timing, bool) {
-	var last progress.Timing
+func failedPhase(r cellrun.Report) (progress.Phase, bool) {
+	var last progress.Phase
 	found := false
 	for _, ph := range r.Phases {
 		if ph.Error == "" {

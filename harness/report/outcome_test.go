@@ -185,7 +185,7 @@ func TestInfrastructureErrorIsItsOwnOutcome(t *testing.T) {
 func TestInfraFailureStepAndAdvice(t *testing.T) {
 	c := upgrade.Cell{From: "v0.2.0", To: "v0.2.2"}
 	deployErr := "deployment backend-api did not become ready in 3m0s: ImagePullBackOff"
-	deployed := cellrun.Report{Result: cell.Result{Cell: c, Error: deployErr, Phases: []progress.Timing{
+	deployed := cellrun.Report{Result: cell.Result{Cell: c, Error: deployErr, Phases: []progress.Phase{
 		{Step: cell.StepReset, Name: "reset cluster", Took: time.Second},
 		{Step: cell.StepDeploy, Name: "deploy v0.2.0", Error: deployErr},
 	}}}

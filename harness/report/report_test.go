@@ -123,7 +123,7 @@ func fixtureResults() []cellrun.Report {
 
 	kindErr := errors.New("kind create cluster uh-matrix (image upgrade-harness/node:v1.33.13-abc123): exit status 1")
 	infra := cellrun.Report{Result: cell.NotStarted(upgrade.Cell{Catalog: "simulated", From: "v0.2.1", To: "v0.2.3", Order: mustOrder("all-at-once"), Expect: verdict.Expectation{Verdict: verdict.Pass}}, kindErr, "")}
-	infra.Phases = []progress.Timing{{Step: "cluster uh-matrix", Name: "cluster uh-matrix", Started: t0.Add(30 * time.Minute), Took: 12 * time.Second, Error: kindErr.Error()}}
+	infra.Phases = []progress.Phase{{Step: "cluster uh-matrix", Name: "cluster uh-matrix", Started: t0.Add(30 * time.Minute), Took: 12 * time.Second, Error: kindErr.Error()}}
 	infra.Started, infra.Duration = t0.Add(30*time.Minute), 12*time.Second
 	infra.Repro = "make repro FROM=v0.2.1 TO=v0.2.3 ORDER=all-at-once CATALOG=simulated"
 

@@ -177,7 +177,7 @@ func (s *sweeper) combination(ctx context.Context, op, be, ru string, fromR, toR
 		plat := pipeline.New(s.in.Target, pipeline.WithLedger(l))
 		since, missed, err := s.drive(ctx, plat, objs)
 		comb.Phases = map[string]time.Duration{}
-		for _, t := range plat.Progress.Timings() {
+		for _, t := range plat.Progress.Phases() {
 			comb.Phases[t.Step] += t.Took
 		}
 		comb.Attempts = attempt
