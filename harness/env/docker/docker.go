@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/proc"
 )
@@ -179,4 +180,16 @@ func Host() string {
 		return h
 	}
 	return "unix:///var/run/docker.sock"
+}
+
+// RemoveContainer removes a container the harness started, by name, ignoring
+// "no such container". When ctx was cancelled, the `docker run` that made it
+// was cut short and the engine may still be creating it: it is removed again
+// a moment later.
+func (c *Client) RemoveContainer(ctx context.Context, name string) {
+	_, _ = c.Run(context.Background(), "rm", "-f", name)
+	if ctx.Err() != nil {
+		time.Sleep(time.Second)
+		_, _ = c.Run(context.Background(), "rm", "-f", name)
+	}
 }

@@ -316,7 +316,7 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 	}
 	name := fmt.Sprintf("upgrade-harness-engine-probe-%d", time.Now().UnixNano())
 	out, serr, err := split(in.Docker.Run(ctx, "run", "-d", "--privileged", "--name", name, probeImage))
-	defer removeContainer(ctx, in.Docker, name)
+	defer in.Docker.RemoveContainer(ctx, name)
 	if st := ClassifyProbe(out, serr, err); st != ProbeOK {
 		if st == ProbeFailed {
 			return st, fmt.Errorf("a privileged container cannot start: %s", firstLine(serr, err))
@@ -329,17 +329,6 @@ func (in *EnsureInput) probePrivileged(ctx context.Context) (ProbeState, error) 
 		return st, fmt.Errorf("docker exec into a privileged container fails: %s", firstLine(serr, err))
 	}
 	return st, nil
-}
-
-// removeContainer removes a container the harness started, by name. When ctx
-// was cancelled, the `docker run` that made it was cut short and the engine
-// may still be creating it: it is removed again a moment later.
-func removeContainer(ctx context.Context, d *docker.Client, name string) {
-	_, _ = d.Run(context.Background(), "rm", "-f", name)
-	if ctx.Err() != nil {
-		time.Sleep(time.Second)
-		_, _ = d.Run(context.Background(), "rm", "-f", name)
-	}
 }
 
 func firstLine(s string, err error) string {

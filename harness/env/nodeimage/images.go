@@ -57,7 +57,7 @@ func (b *builder) withContainer(ctx context.Context, w io.Writer, image, purpose
 	name := fmt.Sprintf("%s%s-%d", BuildContainerPrefix, purpose, time.Now().UnixNano())
 	// Removed however fn ends; registered before the run, which an interrupt
 	// may cut short after the engine created the container.
-	defer removeContainer(ctx, name)
+	defer docker.Default.RemoveContainer(ctx, name)
 	if err := docker.Default.Logged(ctx, w, "run", "-d", "--privileged", "--name", name, "--entrypoint", "sleep", image, "infinity"); err != nil {
 		return err
 	}
@@ -66,16 +66,6 @@ func (b *builder) withContainer(ctx context.Context, w io.Writer, image, purpose
 
 // BuildContainerPrefix starts the name of every container a build runs.
 const BuildContainerPrefix = "upgrade-harness-build-"
-
-// removeContainer removes a build container by name; after a cancel, once
-// more a moment later, in case the engine was still creating it.
-func removeContainer(ctx context.Context, name string) {
-	_, _ = docker.Default.Run(context.Background(), "rm", "-f", name)
-	if ctx.Err() != nil {
-		time.Sleep(time.Second)
-		_, _ = docker.Default.Run(context.Background(), "rm", "-f", name)
-	}
-}
 
 // assemble layers kind's base files, the binaries and the preloaded images onto
 // the root filesystem and commits the node image.
