@@ -89,7 +89,7 @@ func RenderBisectMarkdown(s BisectSection) []byte {
 		fmt.Fprintf(&b, "- Diagnosis: %s\n", mdText(d))
 	}
 	if s.SweepError != "" {
-		fmt.Fprintf(&b, "- Compatibility sweep could not run: %s\n", mdText(oneLine(s.SweepError)))
+		fmt.Fprintf(&b, "- Compatibility sweep could not run: %s\n", mdText(OneLine(s.SweepError)))
 	}
 	b.WriteString("\n| # | Build | Step | Verdict | Runner 401s | Duration |\n|---|---|---|---|---|---|\n")
 	for i, st := range bisectRows(s) {
@@ -117,7 +117,7 @@ func bisectRows(s BisectSection) [][]string {
 		}
 		v := st.Verdict
 		if st.Error != "" {
-			v += " — could not run: " + oneLine(st.Error)
+			v += " — could not run: " + OneLine(st.Error)
 		}
 		rows = append(rows, []string{st.Build, role, v, st.Runner, formatDuration(st.Took)})
 	}

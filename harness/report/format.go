@@ -157,7 +157,8 @@ func orderOf(c upgrade.Cell) string {
 	return c.Order.Text
 }
 
-func oneLine(s string) string {
+// OneLine folds s onto one line, its runs of white space made one space.
+func OneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -230,7 +231,7 @@ func cellMismatch(r cellrun.Report) string {
 	}
 	expected := string(r.Cell.Expect.Verdict)
 	if r.Cell.Expect.Why != "" {
-		expected += " (" + oneLine(r.Cell.Expect.Why) + ")"
+		expected += " (" + OneLine(r.Cell.Expect.Why) + ")"
 	}
 	msg := fmt.Sprintf("expected %s, got %s", expected, r.Verdict)
 	if reason != "" {
@@ -245,7 +246,7 @@ func cellMismatch(r cellrun.Report) string {
 func mismatchReason(r cellrun.Report) string {
 	switch OutcomeOf(r) {
 	case OutcomeInterrupted:
-		return "interrupted: " + oneLine(r.Error)
+		return "interrupted: " + OneLine(r.Error)
 	case OutcomeInfrastructure:
 		f := InfraFailureOf(r)
 		return fmt.Sprintf("infrastructure error in step %s: %s", f.Step, f.Error)
@@ -285,7 +286,7 @@ func mismatchReason(r cellrun.Report) string {
 	}
 	if r.Mismatch != "" {
 		// verdict.Match appends the expectation's why, which the caller states.
-		return oneLine(strings.TrimSuffix(r.Mismatch, " [expectation: "+r.Cell.Expect.Why+"]"))
+		return OneLine(strings.TrimSuffix(r.Mismatch, " [expectation: "+r.Cell.Expect.Why+"]"))
 	}
 	return "marked not matched"
 }

@@ -26,7 +26,7 @@ func InfraFailureOf(r cellrun.Report) *InfraFailure {
 	if OutcomeOf(r) != OutcomeInfrastructure {
 		return nil
 	}
-	f := &InfraFailure{Error: oneLine(r.Error)}
+	f := &InfraFailure{Error: OneLine(r.Error)}
 	key := ""
 	if ph, ok := failedPhase(r); ok {
 		f.Step, key = ph.Name, ph.Step

@@ -204,7 +204,7 @@ func cellBody(r cellrun.Report) string {
 		fmt.Fprintf(&b, "error: %s\n", r.Error)
 	}
 	for _, rr := range brokenRules(r) {
-		fmt.Fprintf(&b, "rule %s: %s: %s\n", rr.Rule, rr.Verdict, oneLine(rr.Reason))
+		fmt.Fprintf(&b, "rule %s: %s: %s\n", rr.Rule, rr.Verdict, OneLine(rr.Reason))
 		writeEvidence(&b, rr, 0, "  ")
 	}
 	fmt.Fprintf(&b, "runner 401s: %s\n", Format401s(r.Unauthorized))
@@ -239,7 +239,7 @@ func ruleCase(r cellrun.Report, rr verdict.RuleResult, inconclusive JUnitInconcl
 	}
 	if OutcomeOf(r) != OutcomeAsExpected && OutcomeOf(r) != OutcomeRegression {
 		// The cell's own <error> says why; its rules decided nothing.
-		tc.Skipped = &junitSkipped{Message: oneLine("the cell could not run, its rules decided nothing: " + cellMismatch(r))}
+		tc.Skipped = &junitSkipped{Message: OneLine("the cell could not run, its rules decided nothing: " + cellMismatch(r))}
 		return tc
 	}
 	status, msg := ruleOutcome(r, rr)
@@ -253,11 +253,11 @@ func ruleCase(r cellrun.Report, rr verdict.RuleResult, inconclusive JUnitInconcl
 			b.WriteString(rr.Description + "\n")
 		}
 		writeEvidence(&b, rr, 0, "")
-		tc.Failure = &junitProblem{Message: oneLine(msg), Type: string(rr.Verdict), Body: xmlSafe(b.String())}
+		tc.Failure = &junitProblem{Message: OneLine(msg), Type: string(rr.Verdict), Body: xmlSafe(b.String())}
 	case ruleInconclusive:
-		tc.Skipped = &junitSkipped{Message: oneLine(msg)}
+		tc.Skipped = &junitSkipped{Message: OneLine(msg)}
 	default:
-		tc.SystemOut = fmt.Sprintf("%s: %s", rr.Verdict, oneLine(rr.Reason))
+		tc.SystemOut = fmt.Sprintf("%s: %s", rr.Verdict, OneLine(rr.Reason))
 	}
 	return tc
 }

@@ -168,7 +168,7 @@ func writeCellDetails(b *strings.Builder, r cellrun.Report, maxEvidence int) {
 		fmt.Fprintf(b, "**Infrastructure error** in step `%s`: %s\n\n", mdCode(f.Step), mdText(f.Error))
 		fmt.Fprintf(b, "**Try:** %s\n\n", mdText(f.Try))
 	case OutcomeInterrupted:
-		fmt.Fprintf(b, "**Interrupted:** %s\n\n", mdText(oneLine(r.Error)))
+		fmt.Fprintf(b, "**Interrupted:** %s\n\n", mdText(OneLine(r.Error)))
 	case OutcomeRegression:
 		fmt.Fprintf(b, "**Regression:** %s\n\n", mdText(cellMismatch(r)))
 		writeWorking(b, r)
@@ -193,7 +193,7 @@ func writeCellDetails(b *strings.Builder, r cellrun.Report, maxEvidence int) {
 			case status != ruleFailed:
 				note = " (expected)"
 			}
-			fmt.Fprintf(b, "- `%s` — %s%s: %s\n", rr.Rule, rr.Verdict, note, mdText(oneLine(rr.Reason)))
+			fmt.Fprintf(b, "- `%s` — %s%s: %s\n", rr.Rule, rr.Verdict, note, mdText(OneLine(rr.Reason)))
 			if len(rr.Evidence) > 0 {
 				var ev strings.Builder
 				writeEvidence(&ev, rr, maxEvidence, "")

@@ -31,7 +31,7 @@ func (c *collector) writeIndex() error {
 	s := &c.summary
 	var b strings.Builder
 	if c.in.Title != "" {
-		fmt.Fprintf(&b, "# Failure bundle: %s\n\n", oneLine(c.in.Title))
+		fmt.Fprintf(&b, "# Failure bundle: %s\n\n", report.OneLine(c.in.Title))
 	} else {
 		b.WriteString("# Failure bundle\n\n")
 	}
@@ -56,12 +56,12 @@ func (c *collector) writeIndex() error {
 		b.WriteString("None: every item was collected.\n")
 	}
 	for _, f := range s.Failures {
-		fmt.Fprintf(&b, "- `%s`: %s\n", f.Item, oneLine(f.Error))
+		fmt.Fprintf(&b, "- `%s`: %s\n", f.Item, report.OneLine(f.Error))
 	}
 	if len(s.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range s.Notes {
-			fmt.Fprintf(&b, "- %s\n", oneLine(n))
+			fmt.Fprintf(&b, "- %s\n", report.OneLine(n))
 		}
 	}
 
@@ -80,5 +80,3 @@ func (c *collector) writeIndex() error {
 	}
 	return nil
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
