@@ -1,9 +1,12 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/report/cellrun"
@@ -53,6 +56,13 @@ func TestReportsKeepTheirBytes(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(dir, rel))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if strings.HasSuffix(rel, ".html") {
+			// The pages are drawn from the same data as the other files, and
+			// htmlreport's own golden shows a page's text: a sum is enough here.
+			sum := sha256.Sum256(got)
+			checkGolden(t, filepath.Join("shape", filepath.ToSlash(rel)+".sha256"), []byte(hex.EncodeToString(sum[:])+"\n"))
+			continue
 		}
 		checkGolden(t, filepath.Join("shape", filepath.ToSlash(rel)), got)
 	}
