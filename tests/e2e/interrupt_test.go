@@ -222,6 +222,8 @@ func (r *signalledRun) check(ctx context.Context, t *testing.T) {
 	var doc report.ResultsDocument
 	g.Expect(json.Unmarshal(raw, &doc)).To(Succeed())
 	g.Expect(doc.Results).To(HaveLen(1), "the interrupted cell is in results.json")
+	g.Expect(doc.Summary).NotTo(BeNil(), "results.json has the run's summary")
+	g.Expect(doc.Summary.ExitCode).To(HaveValue(Equal(want)), "the reports state the code the process exits with: %s", doc.Summary.Headline)
 	res := doc.Results[0]
 	r.outcome.Interrupted = res.Interrupted
 	g.Expect(res.Interrupted).To(HavePrefix(interrupt.Name(r.sig)+" "), "the cell names the signal")

@@ -10,7 +10,6 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/bench"
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
-	"github.com/ambient-e2e/upgrade-harness/harness/cmd/exitcode"
 	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/fault"
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
@@ -112,7 +111,7 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	timing := cell.DefaultTiming()
 	_, err = bench.Run(ctx, bench.Input{Catalog: plan.Catalog, NodeImage: img, NodeImageT: nodeT, From: from, To: to,
-		ScaleCells: sc, FreshCells: fr, Parallel: par, Artifacts: artifacts, Log: os.Stderr, Timing: timing, ExitCode: exitcode.Of})
+		ScaleCells: sc, FreshCells: fr, Parallel: par, Artifacts: artifacts, Log: os.Stderr, Timing: timing, ExitCode: reportedExit(ctx)})
 	if err != nil {
 		return fault.InfraErr(err)
 	}

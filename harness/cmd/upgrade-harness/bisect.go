@@ -116,6 +116,7 @@ func runBisect(ctx context.Context, args []string) error {
 		}
 		in.NodeImage = img
 	}
+	in.ExitCode = reportedExit(ctx)
 	out, err := bisect.Run(ctx, in)
 	if cause := watchCause(ctx); cause != nil {
 		return cause

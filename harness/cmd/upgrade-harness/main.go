@@ -76,6 +76,18 @@ func exitCode(ctx context.Context, name string, err error) int {
 	return exitcode.Of(err)
 }
 
+// reportedExit is the exit code a command's reports state: the one exitCode
+// will give the process, so an interrupted run's headline says 130 or 143,
+// not what the cut-short cells would have made of it.
+func reportedExit(ctx context.Context) func(error) int {
+	return func(err error) int {
+		if ie, ok := interrupt.Of(ctx); ok {
+			return ie.ExitCode()
+		}
+		return exitcode.Of(err)
+	}
+}
+
 // topLevelHelp answers -h, help and help COMMAND, and refuses an unknown
 // command; done is false when args name a command to run.
 func topLevelHelp(stdout, stderr io.Writer, args []string) (code int, done bool) {

@@ -136,6 +136,7 @@ func runMatrixCells(ctx context.Context, in matrix.Input, plan matrix.Plan) erro
 		}
 		in.NodeImage = img
 	}
+	in.ExitCode = reportedExit(ctx)
 	_, err := matrix.Run(ctx, in) // its error is the run's outcome (nil: every cell as expected)
 	return err
 }
