@@ -153,7 +153,7 @@ unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 # Prepares engine, node image and images once (visible progress), then runs the
-# e2e suite on real kind clusters: E2E_LANES (default 3) shared clusters whose
+# e2e suite on real kind clusters: E2E_LANES (default 2) shared clusters whose
 # tests run side by side, each test waiting for its lane's turn (-parallel lets
 # every test wait at once; the lanes, not -parallel, bound what runs).
 test-e2e: bin engine

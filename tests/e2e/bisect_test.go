@@ -170,7 +170,7 @@ func TestBisectSeededFaultVerifiedSlow(t *testing.T) {
 
 func testBisectSeeded(t *testing.T, quick bool) {
 	// The cells lane: the diagnosis lane is the suite's longest.
-	l := onLane(laneBuilds)
+	l := onLane(laneCells)
 	f := features.New("bisect: a seeded fault's build").
 		WithLabel("area", "bisect").
 		Assess("from v0.2.7 over good, good, fault, fault, fault the first bad build is build-3", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

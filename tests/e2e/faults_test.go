@@ -40,7 +40,7 @@ var cellFaults = []chaos.Fault{
 // and the runner deletion cut (longer than the 2 s gap threshold this cell
 // sets) are gaps that make no-coverage-gaps inconclusive.
 func TestFaultsInOneCell(t *testing.T) {
-	l := onLane(laneBuilds)
+	l := onLane(laneDiagnosis)
 	var r cell.Result
 	var took time.Duration
 	f := features.New("faults during a cell: it finishes, loses no runner 401 line, records every fault and gap").

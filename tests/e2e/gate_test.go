@@ -165,7 +165,7 @@ func gateResult(t *testing.T, run gateRun, name string) cellrun.Report {
 // fail the job (exit 1) with the verdict the catalog expects of v0.2.0→v0.2.3.
 func TestPlatformGate(t *testing.T) {
 	// The diagnosis lane: the cells lane holds the four ci cells and the bisect.
-	l := onLane(laneBuilds)
+	l := onLane(laneDiagnosis)
 	var run gateRun
 	var name string
 	f := features.New("the platform gate upgrades to a PR build and fails it on its runner 401s").

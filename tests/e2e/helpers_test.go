@@ -52,22 +52,13 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 // The suite's lanes (testenv.Lane): each is one shared kind cluster, made on
 // the first selected feature that runs there; tests on a lane take turns on
 // it, lanes run side by side (make test passes -parallel so that every test
-// can wait for its lane). E2E_LANES (default 3) sets how many there are; with
-// fewer, the higher lanes fold onto the last one (E2E_LANES=1: one cluster).
-// The split keeps their work about equal: ~16 min each in make test, in
-// which most of a cell is waiting on the cluster, not the CPU.
+// can wait for its lane). With E2E_LANES=1 both are one cluster.
 const (
-	// laneCells: most of the catalog's ci cells, the deploy, platform, session and dead-engine tests.
+	// laneCells: the catalog's ci cells, the make test bisect and the deploy, platform and session tests.
 	laneCells = 0
-	// laneDiagnosis: diagnosis, the compatibility sweep, upstream manifests, the wire witness refused.
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate.
 	laneDiagnosis = 1
-	// laneBuilds: candidate and bisect builds (the platform gate, bisect), injected faults, one ci cell.
-	laneBuilds = 2
 )
-
-// ciCellLane is the lane of a ci cell of the upgrade matrix: laneCells
-// unless named here, so that the matrix's cells spread over the lanes.
-var ciCellLane = map[string]int{"v0.2.0-v0.2.7": laneBuilds}
 
 // lane is the shared cluster a test's features run on.
 type lane struct{ *testenv.Lane }

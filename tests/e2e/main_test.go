@@ -45,7 +45,7 @@ var (
 // runs every shared-cluster test on one cluster, one after the other.
 func TestMain(m *testing.M) {
 	rest.SetDefaultWarningHandler(rest.NoWarnings{}) // deprecation warnings are noise here
-	lanes, err := strconv.Atoi(envOr("E2E_LANES", "3"))
+	lanes, err := strconv.Atoi(envOr("E2E_LANES", "2"))
 	if err != nil || lanes < 1 || lanes > 4 {
 		fmt.Fprintf(os.Stderr, "E2E_LANES=%q: want a number of shared clusters from 1 to 4\n", os.Getenv("E2E_LANES"))
 		os.Exit(2)

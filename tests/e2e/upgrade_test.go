@@ -44,15 +44,14 @@ func artifactsDir() string {
 }
 
 // TestUpgradeMatrix runs every `ci` cell of the simulated catalog as a feature
-// of its own on a shared cluster (a cell added to the catalog is a new test,
+// of its own on the shared cluster (a cell added to the catalog is a new test,
 // no code), each through the matrix with its own artifacts, and checks its
-// verdict and 401 attributions against the catalog. Each cell is a subtest
-// taking its own turn on its lane (ciCellLane), so the cells spread over the
-// lanes instead of holding one for the whole matrix. Cells with more to show
+// verdict and 401 attributions against the catalog. Cells with more to show
 // carry extra assessments: the reports, bundle and repro line of the
 // regression cell, its report.html in chromium, and no bundle for a pass.
 func TestUpgradeMatrix(t *testing.T) {
-	t.Parallel() // the cells below wait for their lanes beside the other tests
+	// assessReports reads its Secrets through cfg.Client(), which the lane points at its cluster.
+	l := onLane(laneCells)
 	cat := simulatedCatalog(t)
 	cells, err := cat.Cells(catalog.Filter{Labels: []string{"ci"}})
 	if err != nil || len(cells) == 0 {
@@ -66,13 +65,11 @@ func TestUpgradeMatrix(t *testing.T) {
 			{"the runner probe diagnoses backend and operator: caller sends no valid token; the summary says so", assessDiagnosis},
 		},
 	}
+	var fs []features.Feature
 	for _, c := range cells {
-		t.Run(c.Name(), func(t *testing.T) {
-			// assessReports reads its Secrets through cfg.Client(), which the lane points at its cluster.
-			l := onLane(ciCellLane[c.Name()]) // laneCells (0) unless named
-			l.Test(t, cellFeature(l, c, extra[c.Name()]...))
-		})
+		fs = append(fs, cellFeature(l, c, extra[c.Name()]...))
 	}
+	l.Test(t, fs...)
 }
 
 // cellAssessment is a check of one cell's run: its result and its artifacts.
