@@ -82,6 +82,7 @@ type Cluster struct {
 	kubeconfig    string
 	rest          *rest.Config
 	created       bool // this process created it (vs reused)
+	deleted       bool // this handle deleted it: a later Destroy has nothing to do
 	// takeOver: the caller was told to own this cluster (cluster down), so
 	// Destroy deletes it although this process did not create it.
 	takeOver bool
@@ -573,6 +574,9 @@ func (c *Cluster) ExportLogs(ctx context.Context, dest string) error {
 // and never one another run holds. A cluster this run only reused is left as
 // it is, with a line saying how to delete it.
 func (c *Cluster) Destroy(ctx context.Context) error {
+	if c.deleted {
+		return nil // a deferred Destroy after an explicit one: nothing left to say
+	}
 	if !c.Created() && !c.takeOver {
 		fmt.Fprintf(c.log, "[cluster] leaving kind cluster %s: this run reused it and did not create it (delete it with: upgrade-harness cluster down -name %s)\n", c.name, c.name)
 		return nil
@@ -588,7 +592,7 @@ func (c *Cluster) Destroy(ctx context.Context) error {
 	}
 	// The kubeconfig file is ours (one per cluster name): remove it too.
 	os.Remove(filepath.Join(c.kubeconfigDir, c.name+".yaml"))
-	c.created = false
+	c.created, c.deleted = false, true
 	c.hold.Release()
 	c.hold = nil
 	return nil

@@ -230,3 +230,27 @@ func TestAcquireSharesWithAChildOfTheHolder(t *testing.T) {
 		t.Fatalf("child of the holder: %v: %s", err, out)
 	}
 }
+
+// A deferred Destroy after an explicit one (bench deletes its cluster, then
+// its defer runs) deletes nothing and says nothing: it once claimed the run
+// had reused the cluster it had just deleted.
+func TestDestroyTwiceDeletesOnceAndSaysNothingMore(t *testing.T) {
+	useLockDir(t)
+	p := &fakeProvider{clusters: map[string]bool{}}
+	var log bytes.Buffer
+	c := New("uh-twice", withProvider(p), WithLog(&log), WithKubeconfigDir(t.TempDir()))
+	if err := c.CreateNoWait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.Destroy(context.Background()); err != nil {
+			t.Fatalf("Destroy %d: %v", i+1, err)
+		}
+	}
+	if got := strings.Join(p.deleted, " "); got != "uh-twice" {
+		t.Errorf("deleted %q, want uh-twice once", got)
+	}
+	if strings.Contains(log.String(), "leaving kind cluster") {
+		t.Errorf("the second Destroy said the cluster was left: %q", log.String())
+	}
+}
