@@ -156,7 +156,9 @@ func stepsText(res cell.Result) string {
 // timedReset runs the pipeline's reset stage — the one each cell starts
 // with — and returns how long the pipeline recorded it took.
 func timedReset(ctx context.Context, plat *pipeline.Platform) (time.Duration, error) {
-	if err := plat.Reset(ctx); err != nil {
+	run, err := plat.RunStages(ctx, pipeline.ResetStage())
+	run.Close()
+	if err != nil {
 		return 0, err
 	}
 	var took time.Duration
