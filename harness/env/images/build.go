@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/env/docker"
@@ -111,6 +112,9 @@ type BuildInput struct {
 	// <release>NoShellSuffix: a runner image that upstream's PostStart hook
 	// kills (docs/platform.md §10 item 1), to show that the harness says so.
 	WithoutShell bool
+	// inProcess: the real toolchain builds (Commands was left to its
+	// default), so what this process built may be remembered (builtBefore).
+	inProcess bool
 	// CheckBinary refuses a compiled binary that is not whole (default
 	// CheckExecutable): it is removed and built again once.
 	CheckBinary func(path string) error
@@ -217,6 +221,7 @@ func (in BuildInput) defaults() (BuildInput, error) {
 	}
 	if in.Commands == nil {
 		in.Commands = ExecRunner{}
+		in.inProcess = true
 	}
 	if in.CheckBinary == nil {
 		in.CheckBinary = CheckExecutable
@@ -387,6 +392,12 @@ func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref stri
 		spec.Shell = false
 		ref += NoShellSuffix
 	}
+	key := builtKey{module: in.ModuleDir, cache: in.CacheDir, goarch: in.GOARCH, ref: ref, rel: rel, component: c}
+	if digest, ok := builtBefore.Load(key); ok && in.inProcess {
+		if present, err := imageContentLabel(ctx, in, ref); err == nil && present == digest {
+			return Built{Component: c, Release: rel, Ref: ref, ContentDigest: present, Reused: true, Duration: time.Since(start)}, nil
+		}
+	}
 	binary, err := compile(ctx, in, spec, rel)
 	if err != nil {
 		return Built{}, err
@@ -401,6 +412,7 @@ func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref stri
 	if err == nil && present == digest {
 		b.Reused = true
 		b.Duration = time.Since(start)
+		in.remember(key, digest)
 		return b, nil
 	}
 	// Any inspect failure (absent image, or an engine problem that import will report) means import.
@@ -413,7 +425,27 @@ func buildSpec(ctx context.Context, in BuildInput, spec imageSpec, rel, ref stri
 		return Built{}, fault.InfraErr(fmt.Errorf("import image %s: %w", ref, err))
 	}
 	b.Duration = time.Since(start)
+	in.remember(key, digest)
 	return b, nil
+}
+
+// builtBefore holds, for this process, the content digest of every image it
+// built or found up to date, so that its next run (the e2e suite runs dozens
+// in one process, each a few seconds of go build and hashing) only checks
+// that the engine still has the image with that digest: the sources of a
+// running process do not change under it, the engine's images may.
+var builtBefore sync.Map // builtKey → content digest
+
+// builtKey is one image of one release, as built from one checkout.
+type builtKey struct {
+	module, cache, goarch, ref, rel string
+	component                       Component
+}
+
+func (in BuildInput) remember(key builtKey, digest string) {
+	if in.inProcess {
+		builtBefore.Store(key, digest)
+	}
 }
 
 // binaryPath is where a component's binary for a release is cached.

@@ -725,3 +725,56 @@ func TestBuildWireImage(t *testing.T) {
 		t.Fatalf("second build = %+v, %v, want reused", again, err)
 	}
 }
+
+// TestAProcessChecksWhatItBuiltByItsLabelOnly: with the real toolchain (the
+// default Commands), a second build in the same process compiles nothing and
+// only checks each image's content label; an image the engine lost, or whose
+// label changed, is built again.
+func TestAProcessChecksWhatItBuiltByItsLabelOnly(t *testing.T) {
+	f := newFakeEngine()
+	in := testInput(t, f, io.Discard)
+	in.inProcess = true // as defaults sets it when Commands is left to the real toolchain
+	in.Releases, in.Components = []string{"v0.2.0"}, []Component{ComponentOperator, ComponentBackend}
+	if _, err := BuildSimulated(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.count("go build"); got != 2 {
+		t.Fatalf("first build: %d go builds, want 2", got)
+	}
+	again, err := BuildSimulated(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.count("go build"); got != 2 {
+		t.Errorf("second build in the same process compiled again: %d go builds in all, want 2", got)
+	}
+	for _, b := range again {
+		if !b.Reused {
+			t.Errorf("%s not reused", b.Ref)
+		}
+	}
+	delete(f.labels, "localhost/ambient-sim/vteam_backend:v0.2.0") // the engine lost it
+	third, err := BuildSimulated(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.count("go build"); got != 3 {
+		t.Errorf("lost image: %d go builds in all, want 3 (the backend again)", got)
+	}
+	if third[1].Reused || f.count("docker import") != 3 {
+		t.Errorf("lost image: reused=%v, %d imports in all; want it imported again (3)", third[1].Reused, f.count("docker import"))
+	}
+
+	// Without the real toolchain (a test's Commands) nothing is remembered.
+	g := newFakeEngine()
+	other := testInput(t, g, io.Discard)
+	other.Releases, other.Components = in.Releases, in.Components
+	for range 2 {
+		if _, err := BuildSimulated(context.Background(), other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := g.count("go build"); got != 4 {
+		t.Errorf("injected Commands: %d go builds, want 4 (2 a run)", got)
+	}
+}
