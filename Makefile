@@ -153,13 +153,14 @@ unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
 # Prepares engine, node image and images once (visible progress), then runs the
-# e2e suite on real kind clusters: E2E_LANES (default 2) shared clusters whose
-# tests run side by side, each test waiting for its lane's turn (-parallel lets
-# every test wait at once; the lanes, not -parallel, bound what runs).
+# e2e suite on real kind clusters: E2E_LANES (default 3) shared clusters whose
+# tests run side by side, each test waiting for its lane's turn, the third lane
+# after the tests with clusters of their own (the suite raises -parallel so that
+# every test can wait at once; the lanes, not -parallel, bound what runs).
 test-e2e: bin engine
 	NODE_IMAGE="$${NODE_IMAGE:-$$($(HARNESS) node-image)}" && export NODE_IMAGE && \
 	$(HARNESS) images && \
-	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -skip "$$E2E_SKIP" -parallel 16 -v ./tests/e2e/
+	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -skip "$$E2E_SKIP" -v ./tests/e2e/
 
 # shellcheck on the scripts/ entry points (installed from Debian when missing).
 lint-scripts: bin

@@ -27,7 +27,7 @@ var sessionsGVR = platform.AgenticSessionGVR
 // TestDeployEngine: install v0.2.0, upgrade in place to v0.2.2, reset, and an
 // ordered (operator only) upgrade — each checked against the live cluster.
 func TestDeployEngine(t *testing.T) {
-	l := onLane(laneCells)
+	l := onLane(laneAfterOwn)
 	var (
 		target   *cluster.Target
 		cat      *catalog.Catalog

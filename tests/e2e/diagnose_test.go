@@ -113,7 +113,7 @@ func testDiagnose(t *testing.T, cells ...string) {
 // operator/backend/runner mix of the two releases, so the mixed-version cell
 // v0.2.0→v0.2.2 operator,runner runs in the nightly instead.
 func TestDiagnoseSweep(t *testing.T) {
-	l := onLane(laneDiagnosis)
+	l := onLane(laneAfterOwn)
 	f := features.New("compatibility sweep: which component pair breaks, and why").
 		WithLabel("area", "diagnose").
 		Assess("the v0.2.0 → v0.2.2 sweep reproduces docs/platform.md §3.5 item 8 and names the culprits", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

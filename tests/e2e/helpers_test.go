@@ -51,13 +51,18 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 
 // The suite's lanes (testenv.Lane): each is one shared kind cluster, made on
 // the first selected feature that runs there; tests on a lane take turns on
-// it, lanes run side by side (make test passes -parallel so that every test
-// can wait for its lane). With E2E_LANES=1 both are one cluster.
+// it, lanes run side by side (TestMain lets every test wait for its lane).
+// Lanes 0 and 1 run beside the tests with clusters of their own, lane 2
+// after them (at most three clusters at once); with fewer lanes (E2E_LANES),
+// a test asking for a missing lane runs on the last one. The work is split
+// so that the three end together (measured: docs/benchmarks.md).
 const (
-	// laneCells: the catalog's ci cells, the make test bisect and the deploy, platform and session tests.
+	// laneCells: the catalog's ci cells, the make test bisect, the platform and session tests.
 	laneCells = 0
-	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate.
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate, a dead engine.
 	laneDiagnosis = 1
+	// laneAfterOwn: the diagnosis sweep and the deploy engine, after the tests with clusters of their own.
+	laneAfterOwn = 2
 )
 
 // lane is the shared cluster a test's features run on.

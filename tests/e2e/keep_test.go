@@ -18,8 +18,10 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 )
 
-// TestKeepOnFailure: with the default keep policy a mismatched cell leaves a
-// complete bundle and its cluster, and a matching cell leaves neither.
+// TestKeepOnFailure: with the default keep policy a matching cell leaves
+// neither bundle nor cluster, and a mismatched cell leaves a complete bundle
+// and its cluster. The matching cell runs first, so both run on one cluster
+// (created by the run): the cell after a kept one needs a cluster of its own.
 func TestKeepOnFailure(t *testing.T) {
 	l := onOwnClusters()
 	name := cluster.Name("keep")
@@ -28,7 +30,7 @@ func TestKeepOnFailure(t *testing.T) {
 	artifacts := t.TempDir()
 	f := features.New("keep on failure").
 		WithLabel("area", "reports").
-		WithSetup("run a deliberately wrong expectation, then a right one, on fresh kind clusters", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		WithSetup("run a right expectation, then a deliberately wrong one, on a fresh kind cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			catFile := writeKeepCatalog(t)
 			out, runErr = matrix.Run(ctx, matrix.Input{Catalog: catFile, ClusterName: name, NodeImage: suite.NodeImage,
 				Artifacts: artifacts, Log: os.Stderr})
@@ -42,7 +44,7 @@ func TestKeepOnFailure(t *testing.T) {
 		}).
 		Assess("the mismatched cell keeps its cluster and leaves a complete bundle", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
-			bad := out.Results[0]
+			bad := out.Results[1]
 			g.Expect(bad.Matched).To(BeFalse())
 			g.Expect(bad.KeptCluster).To(ContainSubstring("--context kind-" + name))
 			names, err := cluster.ListHarnessClusters()
@@ -60,10 +62,11 @@ func TestKeepOnFailure(t *testing.T) {
 		}).
 		Assess("the matching cell leaves neither bundle nor cluster", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
-			good := out.Results[1]
+			good := out.Results[0]
 			g.Expect(good.Matched).To(BeTrue(), "verdict %s: %s", good.Verdict, good.Error)
 			g.Expect(good.BundleDir).To(BeEmpty())
 			g.Expect(good.KeptCluster).To(BeEmpty())
+			// Its cluster went on to the next cell: no other was made.
 			names, err := cluster.ListHarnessClusters()
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(names).NotTo(ContainElement(name + "-2"))
@@ -80,9 +83,9 @@ func TestKeepOnFailure(t *testing.T) {
 	l.Test(t, f)
 }
 
-// writeKeepCatalog writes a catalog whose first cell has a deliberately wrong
-// expectation (v0.2.7 → its seeded fault without the websocket family's
-// token, "pass") and whose second is right (v0.2.7 → v0.2.7). v0.2.7's
+// writeKeepCatalog writes a catalog whose first cell is right (v0.2.7 →
+// v0.2.7) and whose second has a deliberately wrong expectation (v0.2.7 → its
+// seeded fault without the websocket family's token, "pass"). v0.2.7's
 // runners stop within seconds: no cell here waits out a 60 s grace period
 // the keep policy has nothing to do with.
 func writeKeepCatalog(t *testing.T) string {
@@ -102,8 +105,8 @@ func writeKeepCatalog(t *testing.T) string {
 	}
 	b.WriteString(`matrix:
   cells:
-    - {from: v0.2.7, to: ` + fault + `, expect: pass, why: "deliberately wrong expectation: exercises keep-on-failure"}
     - {from: v0.2.7, to: v0.2.7, expect: pass, why: "control: the same release again"}
+    - {from: v0.2.7, to: ` + fault + `, expect: pass, why: "deliberately wrong expectation: exercises keep-on-failure"}
 `)
 	p := filepath.Join(t.TempDir(), "keep-test.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {

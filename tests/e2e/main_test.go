@@ -15,11 +15,13 @@
 // prepares the engine and node image and creates a lane's cluster only when
 // a selected feature runs on that lane. --skip-labels and --skip-features
 // work too; --parallel does nothing here (the lanes set what runs side by
-// side), and -run/-skip still select the Test functions (make test skips the
-// …Slow ones).
+// side, and TestMain raises go test's -parallel so that every test can wait
+// for its lane), and -run/-skip still select the Test functions (make test
+// skips the …Slow ones).
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,7 +47,7 @@ var (
 // runs every shared-cluster test on one cluster, one after the other.
 func TestMain(m *testing.M) {
 	rest.SetDefaultWarningHandler(rest.NoWarnings{}) // deprecation warnings are noise here
-	lanes, err := strconv.Atoi(envOr("E2E_LANES", "2"))
+	lanes, err := strconv.Atoi(envOr("E2E_LANES", "3"))
 	if err != nil || lanes < 1 || lanes > 4 {
 		fmt.Fprintf(os.Stderr, "E2E_LANES=%q: want a number of shared clusters from 1 to 4\n", os.Getenv("E2E_LANES"))
 		os.Exit(2)
@@ -55,11 +57,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e-framework flags: %v\n", err)
 		os.Exit(2)
 	}
+	// Every test waits for its lane in parallel, and lane 2's for the tests
+	// with clusters of their own to end: all of them must be able to run at
+	// once, or a waiting test could hold the slot one it waits for needs.
+	if p := flag.Lookup("test.parallel"); p != nil {
+		if n, _ := strconv.Atoi(p.Value.String()); n < everyTestAtOnce {
+			_ = p.Value.Set(strconv.Itoa(everyTestAtOnce))
+		}
+	}
 	testenvironment = env.NewWithConfig(cfg)
 	suite = testenv.New(testenv.Options{ClusterName: envOr("E2E_CLUSTER", "uh-e2e"), Lanes: lanes, Config: cfg, Log: os.Stderr})
 	testenvironment.Finish(suite.DestroySharedClusters(filepath.Join(artifactsDir(), "e2e-cluster-logs")))
 	os.Exit(testenvironment.Run(m))
 }
+
+// everyTestAtOnce is more than the suite's tests (-parallel for go test).
+const everyTestAtOnce = 64
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

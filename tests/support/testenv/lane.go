@@ -33,6 +33,10 @@ type LaneInput struct {
 	// features are all filtered out; its error fails every feature on the
 	// lane. It returns the lane's cluster, or nil for a lane without one.
 	Provision func(ctx context.Context) (support.E2EClusterProvider, error)
+	// After, when set, is a lane whose tests all run before this lane's
+	// first: its turns begin once every test that asked After for a turn
+	// has ended (so After's clusters and this lane's never run at once).
+	After *Lane
 }
 
 // Lane is an e2e-framework environment whose features take turns on what
@@ -55,6 +59,7 @@ type Lane struct {
 	name        string
 	clusterName string
 	provision   func(ctx context.Context) (support.E2EClusterProvider, error)
+	after       *Lane
 
 	once    sync.Once
 	cluster support.E2EClusterProvider
@@ -63,6 +68,11 @@ type Lane struct {
 	turn    sync.Mutex
 	mu      sync.Mutex
 	holders map[*testing.T]bool
+	// tests counts the tests on the lane that have not ended; ended is
+	// signalled (on mu) when one ends. Every top-level test registers before
+	// any parallel one resumes, so a count read from a feature is complete.
+	tests int
+	ended *sync.Cond
 }
 
 // NewLane returns a lane; nothing is provisioned until a feature runs on it.
@@ -72,7 +82,8 @@ func NewLane(in LaneInput) *Lane {
 		c := *in.Config
 		cfg = &c
 	}
-	l := &Lane{name: in.Name, clusterName: in.ClusterName, provision: in.Provision, holders: map[*testing.T]bool{}}
+	l := &Lane{name: in.Name, clusterName: in.ClusterName, provision: in.Provision, after: in.After, holders: map[*testing.T]bool{}}
+	l.ended = sync.NewCond(&l.mu)
 	l.env = env.NewWithConfig(cfg)
 	return l
 }
@@ -96,6 +107,15 @@ func (l *Lane) Test(t *testing.T, fs ...features.Feature) context.Context {
 	for i, f := range fs {
 		onLane[i] = l.withReadyStep(t, f)
 	}
+	l.mu.Lock()
+	l.tests++
+	l.mu.Unlock()
+	t.Cleanup(func() {
+		l.mu.Lock()
+		l.tests--
+		l.mu.Unlock()
+		l.ended.Broadcast()
+	})
 	t.Parallel()
 	return l.env.Test(t, onLane...)
 }
@@ -195,6 +215,9 @@ func (l *Lane) takeTurn(t *testing.T) {
 		return
 	}
 	start := time.Now()
+	if l.after != nil {
+		l.after.waitForItsTests()
+	}
 	l.turn.Lock()
 	l.mu.Lock()
 	l.holders[t] = true
@@ -206,4 +229,13 @@ func (l *Lane) takeTurn(t *testing.T) {
 		l.turn.Unlock()
 	})
 	t.Logf("took its turn on %s after %s", l.name, time.Since(start).Round(time.Second))
+}
+
+// waitForItsTests returns once every test registered on the lane has ended.
+func (l *Lane) waitForItsTests() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.tests > 0 {
+		l.ended.Wait()
+	}
 }

@@ -328,3 +328,47 @@ func TestAFailedProvisionFailsTheFeatureNotTheBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestALaneAfterAnotherBeginsOnceItsTestsEnded: a lane made with After takes
+// its first turn only when every test on After has ended, whichever test
+// reaches the lanes first; one with nothing registered on After does not wait.
+func TestALaneAfterAnotherBeginsOnceItsTestsEnded(t *testing.T) {
+	var provOwn, provLate atomic.Int32
+	own := fakeLane(envconf.New(), "own", &provOwn)
+	late := NewLane(LaneInput{Name: "lane late", Config: envconf.New(), ClusterName: "cluster-late", After: own,
+		Provision: func(context.Context) (support.E2EClusterProvider, error) {
+			provLate.Add(1)
+			return &fakeCluster{kubeconfig: "/kubeconfigs/late"}, nil
+		}})
+	rec := &recorder{}
+	var mu sync.Mutex
+	var order []string
+	note := func(name string, d time.Duration) func(context.Context, *testing.T, *envconf.Config) {
+		return func(context.Context, *testing.T, *envconf.Config) {
+			time.Sleep(d)
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	runSuite(t, map[string]func(*testing.T){
+		"TestLate": func(t *testing.T) { late.Test(t, feature(rec, "late", "x", note("late", 0))) },
+		"TestOwn1": func(t *testing.T) { own.Test(t, feature(rec, "own1", "x", note("own1", 30*time.Millisecond))) },
+		"TestOwn2": func(t *testing.T) { own.Test(t, feature(rec, "own2", "x", note("own2", 30*time.Millisecond))) },
+	})
+	if len(order) != 3 || order[2] != "late" {
+		t.Errorf("ran %q; want both own-lane tests before the late lane's", order)
+	}
+
+	alone := NewLane(LaneInput{Name: "lane alone", Config: envconf.New(), After: fakeLane(envconf.New(), "empty", &provOwn)})
+	done := make(chan struct{})
+	go func() {
+		alone.takeTurn(t)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lane after one with no tests waited")
+	}
+}

@@ -68,18 +68,6 @@ func New(opts Options) *Suite {
 		opts.Lanes = 1
 	}
 	s := &Suite{opts: opts, creatingDone: sync.NewCond(&sync.Mutex{})}
-	for i := range opts.Lanes {
-		// The suite owns its lanes, a kept one it reuses included: its
-		// teardown deletes them unless E2E_KEEP_CLUSTER=true.
-		c := cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log), cluster.WithTakeOver())
-		s.clusters = append(s.clusters, c)
-		s.lanes = append(s.lanes, NewLane(LaneInput{
-			Name:        fmt.Sprintf("lane %d (cluster %s)", i, c.Name()),
-			Config:      opts.Config,
-			ClusterName: c.Name(),
-			Provision:   func(ctx context.Context) (support.E2EClusterProvider, error) { return s.createSharedCluster(ctx, c) },
-		}))
-	}
 	s.own = NewLane(LaneInput{
 		Name:   "the tests with clusters of their own",
 		Config: opts.Config,
@@ -91,7 +79,35 @@ func New(opts Options) *Suite {
 			return nil, nil
 		},
 	})
+	for i := range opts.Lanes {
+		// The suite owns its lanes, a kept one it reuses included: its
+		// teardown deletes them unless E2E_KEEP_CLUSTER=true.
+		c := cluster.New(laneName(opts.ClusterName, i), cluster.WithLog(opts.Log), cluster.WithTakeOver())
+		s.clusters = append(s.clusters, c)
+		s.lanes = append(s.lanes, NewLane(LaneInput{
+			Name:        fmt.Sprintf("lane %d (cluster %s)", i, c.Name()),
+			Config:      opts.Config,
+			ClusterName: c.Name(),
+			Provision:   func(ctx context.Context) (support.E2EClusterProvider, error) { return s.createSharedCluster(ctx, c) },
+			After:       s.afterOwnClusters(i),
+		}))
+	}
 	return s
+}
+
+// LanesBesideOwnClusters is how many shared lanes run beside the tests with
+// clusters of their own; the lanes after them begin once those tests have
+// ended, so that no more than three clusters run at once on 2 cores (with a
+// fourth, every cell stretched as much as the work was split).
+const LanesBesideOwnClusters = 2
+
+// afterOwnClusters is the lane lane i waits for: none for the first
+// LanesBesideOwnClusters, the tests with clusters of their own for the rest.
+func (s *Suite) afterOwnClusters(i int) *Lane {
+	if i < LanesBesideOwnClusters {
+		return nil
+	}
+	return s.own
 }
 
 func laneName(base string, i int) string {
@@ -110,8 +126,9 @@ func (s *Suite) Lane(want int) *Lane { return s.lanes[min(max(want, 0), len(s.la
 
 // OwnClusters is the lane of the tests that create and delete kind clusters
 // of their own: they take turns with each other, so at most one extra
-// cluster runs beside the shared ones, and the first begins once the shared
-// clusters being created exist.
+// cluster runs beside the first LanesBesideOwnClusters shared ones, the first
+// begins once the shared clusters being created exist, and the lanes after
+// those begin once they have all ended.
 func (s *Suite) OwnClusters() *Lane { return s.own }
 
 // Log is where progress lines go.
