@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
@@ -272,12 +273,17 @@ func (r *runner) stages(fromR, toR *deploy.Rendered, st *story) []pipeline.Stage
 				if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
 					return err
 				}
-				var err error
-				if st.a, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
+				// Side by side: each mostly waits for its pod to start and its runner to be ready.
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() (err error) {
+					st.a, err = session.StartSession(gctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout})
 					return err
-				}
-				st.b, err = r.startCRSession(ctx, client, "uh-cr-before", ledger.RolePreUpgrade)
-				return err
+				})
+				g.Go(func() (err error) {
+					st.b, err = r.startCRSession(gctx, client, "uh-cr-before", ledger.RolePreUpgrade)
+					return err
+				})
+				return g.Wait()
 			}); err != nil {
 				return err
 			}
@@ -343,11 +349,16 @@ func (r *runner) stages(fromR, toR *deploy.Rendered, st *story) []pipeline.Stage
 		}),
 		stage(StepPostSessions, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
 			if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
-				var err error
-				if st.c, err = session.StartSession(ctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout}); err != nil {
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() (err error) {
+					st.c, err = session.StartSession(gctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout})
 					return err
-				}
-				if st.d, err = r.startCRSession(ctx, client, "uh-cr-after", ledger.RolePostUpgrade); err != nil {
+				})
+				g.Go(func() (err error) {
+					st.d, err = r.startCRSession(gctx, client, "uh-cr-after", ledger.RolePostUpgrade)
+					return err
+				})
+				if err := g.Wait(); err != nil {
 					return err
 				}
 				// The cell only means something if new sessions run the runner the
