@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -611,14 +613,23 @@ func (c *Cluster) LoadImages(ctx context.Context, images ...string) error {
 		return err
 	}
 	start := time.Now()
+	ids, err := dockerImageIDs(ctx, images)
+	if err != nil {
+		return err
+	}
 	var missing []string
-	for _, img := range images {
-		id, err := dockerImageID(ctx, img)
-		if err != nil {
-			return fmt.Errorf("image %s is not in the local Docker engine (build or pull it first): %w", img, err)
-		}
-		for _, n := range ns {
-			if have, _ := nodeutils.ImageID(n, img); have != id {
+	nodeImages := make([]map[string]string, len(ns))
+	for i, n := range ns {
+		nodeImages[i] = imagesOnNode(n)
+	}
+	for i, img := range images {
+		for j, n := range ns {
+			if have := nodeImages[j][normalizedRef(img)]; have == ids[i] {
+				continue
+			}
+			// Not under that name in the listing: ask the node for this one
+			// image (crictl resolves the name as containerd stores it).
+			if have, _ := nodeutils.ImageID(n, img); have != ids[i] {
 				missing = append(missing, img)
 				break
 			}
@@ -679,6 +690,60 @@ func (c *Cluster) LoadImageArchive(ctx context.Context, archivePath string, args
 
 func dockerImageID(ctx context.Context, image string) (string, error) {
 	return docker.Default.Run(ctx, "image", "inspect", "-f", "{{.Id}}", image)
+}
+
+// dockerImageIDs is the engine's ID of each image, in one docker call (one
+// per image only to name the one that is missing).
+func dockerImageIDs(ctx context.Context, images []string) ([]string, error) {
+	if len(images) == 0 {
+		return nil, nil
+	}
+	out, err := docker.Default.Run(ctx, append([]string{"image", "inspect", "-f", "{{.Id}}"}, images...)...)
+	if ids := strings.Fields(out); err == nil && len(ids) == len(images) {
+		return ids, nil
+	}
+	ids := make([]string, len(images))
+	for i, img := range images {
+		if ids[i], err = dockerImageID(ctx, img); err != nil {
+			return nil, fmt.Errorf("image %s is not in the local Docker engine (build or pull it first): %w", img, err)
+		}
+	}
+	return ids, nil
+}
+
+// imagesOnNode is the image ID of every name the node's containerd holds,
+// from one crictl call (empty when it fails: each image is then asked alone).
+func imagesOnNode(n nodes.Node) map[string]string {
+	var out strings.Builder
+	if err := n.Command("crictl", "images", "-o", "json").SetStdout(&out).Run(); err != nil {
+		return nil
+	}
+	var listed struct {
+		Images []struct {
+			ID       string   `json:"id"`
+			RepoTags []string `json:"repoTags"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &listed); err != nil {
+		return nil
+	}
+	ids := map[string]string{}
+	for _, img := range listed.Images {
+		for _, tag := range img.RepoTags {
+			ids[tag] = img.ID
+		}
+	}
+	return ids
+}
+
+// normalizedRef is ref as containerd names it (docker.io/library/… for a
+// short name, :latest when untagged); ref itself when it does not parse.
+func normalizedRef(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.TagNameOnly(named).String()
 }
 
 // ListHarnessClusters returns the kind clusters whose names carry NamePrefix.

@@ -56,3 +56,19 @@ func TestWithDockerOutputKeepsDockersStderr(t *testing.T) {
 		t.Fatalf("message %q lost docker's stderr or the command", err)
 	}
 }
+
+// TestNormalizedRefIsContainerdsName: the name LoadImages looks an image up
+// by in the node's listing is the one containerd stores it under.
+func TestNormalizedRefIsContainerdsName(t *testing.T) {
+	for ref, want := range map[string]string{
+		"localhost/ambient-sim/vteam_operator:v0.2.7": "localhost/ambient-sim/vteam_operator:v0.2.7",
+		"busybox:1.36":                              "docker.io/library/busybox:1.36",
+		"upgrade-harness/echo":                      "docker.io/upgrade-harness/echo:latest",
+		"quay.io/ambient_code/vteam_backend:v0.2.2": "quay.io/ambient_code/vteam_backend:v0.2.2",
+		"Not A Reference":                           "Not A Reference",
+	} {
+		if got := normalizedRef(ref); got != want {
+			t.Errorf("normalizedRef(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
