@@ -15,6 +15,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
+	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
@@ -28,30 +29,49 @@ var cellFaults = []chaos.Fault{
 	{Kind: chaos.RestartBackend, At: chaos.AtAfterUpgrade, Delay: 12 * time.Second},
 }
 
-// TestFaultsInOneCell runs the regression cell v0.2.0→v0.2.2 on the shared
-// cluster with the API server paused during the baseline, the operator pod
-// deleted during the upgrade, and a post-upgrade session's runner pod
-// deleted and the backend restarted during the post-upgrade traffic. The
-// design: faults never turn missing data into a pass, and never hide
-// evidence that was seen. So the cell still finishes and fails as the
-// catalog expects (upstream #1425: the runner's 401s are evidence), every
-// fault is in the ledger, the deleted runner's own count of its 401 lines
+// TestFaultsInOneCell runs a failing cell (v0.2.7 → its seeded fault whose
+// backend sends the token under the wrong header name: runner 401s on every
+// backend call) on the shared cluster with the API server paused during the
+// baseline, the operator pod deleted during the upgrade, and a post-upgrade
+// session's runner pod deleted and the backend restarted during the
+// post-upgrade traffic. v0.2.7's runners stop within seconds, so no 60 s
+// grace period is waited out (the regression cell v0.2.0→v0.2.2 with the same
+// faults is TestFaultsOnTheRegressionCellSlow). The design: faults never
+// turn missing data into a pass, and never hide evidence that was seen. So
+// the cell still finishes and fails as the catalog expects (the runner's
+// 401s are evidence), every fault is in the ledger, the deleted runner's own count of its 401 lines
 // equals the ledger's (0 lost), and the event streams the backend restart
 // and the runner deletion cut (longer than the 2 s gap threshold this cell
 // sets) are gaps that make no-coverage-gaps inconclusive.
 func TestFaultsInOneCell(t *testing.T) {
+	testFaultsInOneCell(t, faultsCatalog, faultHeaderName)
+}
+
+// TestFaultsOnTheRegressionCellSlow: the same faults on the regression cell
+// v0.2.0→v0.2.2 (upstream #1425), whose v0.2.0 runners take their 60 s
+// grace period to stop.
+func TestFaultsOnTheRegressionCellSlow(t *testing.T) {
+	testFaultsInOneCell(t, simulatedCatalog, "v0.2.0-v0.2.2")
+}
+
+// faultHeaderName is the faults catalog's cell whose backend sends the token under X-Ambient-Token.
+const faultHeaderName = "v0.2.7-v0.2.7-fault-header-name"
+
+// testFaultsInOneCell runs catalog's cell name with cellFaults and asserts
+// what TestFaultsInOneCell says.
+func testFaultsInOneCell(t *testing.T, catalogOf func(*testing.T) *catalog.Catalog, name string) {
 	l := onLane(laneDiagnosis)
 	var r cell.Result
 	var took time.Duration
 	f := features.New("faults during a cell: it finishes, loses no runner 401 line, records every fault and gap").
 		WithLabel("area", "faults").
-		WithSetup("run v0.2.0→v0.2.2 with four faults", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		WithSetup("run "+name+" with four faults", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			start := time.Now()
-			r = runCellWithFaults(ctx, t, l, "v0.2.0-v0.2.2", cellFaults)
+			r = runCellWithFaults(ctx, t, l, catalogOf(t), name, cellFaults)
 			took = time.Since(start)
 			return ctx
 		}).
-		Assess("the cell finished with the catalog's verdict, fail (upstream #1425)", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		Assess("the cell finished with the catalog's verdict, fail", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			t.Logf("%s: verdict %s in %s", r.Cell.Name(), r.Verdict, took.Round(time.Second))
 			for _, rule := range r.Rules {
 				t.Logf("rule %s: %s — %s", rule.Rule, rule.Verdict, rule.Reason)
@@ -154,7 +174,7 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 	f := features.New("faults on a passing cell: inconclusive, never a pass on missing data").
 		WithLabel("area", "faults").
 		WithSetup("run v0.2.0→v0.2.1 with two faults", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			r = runCellWithFaults(ctx, t, l, "v0.2.0-v0.2.1", faults)
+			r = runCellWithFaults(ctx, t, l, simulatedCatalog(t), "v0.2.0-v0.2.1", faults)
 			return ctx
 		}).
 		Assess("the cell is inconclusive because of the gaps, and unmatched", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
@@ -197,16 +217,21 @@ func TestFaultsOnAPassingCellSlow(t *testing.T) {
 	l.Test(t, f)
 }
 
-// runCellWithFaults runs the simulated catalog's cell name on the shared
-// cluster with faults, an events gap threshold of 2 s (so the holes the
-// faults cut count as gaps) and every other timing as the matrix has it.
-func runCellWithFaults(ctx context.Context, t *testing.T, l lane, name string, faults []chaos.Fault) cell.Result {
+// runCellWithFaults runs cat's cell name on the shared cluster with faults,
+// an events gap threshold of 2 s (so the holes the faults cut count as gaps)
+// and every other timing as the matrix has it, after building its images as
+// the matrix would.
+func runCellWithFaults(ctx context.Context, t *testing.T, l lane, cat *catalog.Catalog, name string, faults []chaos.Fault) cell.Result {
 	t.Helper()
-	cat := simulatedCatalog(t)
+	g := NewWithT(t)
 	cells, err := cat.Cells(catalog.Filter{Name: name})
-	NewWithT(t).Expect(err).NotTo(HaveOccurred())
-	NewWithT(t).Expect(cells).To(HaveLen(1))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cells).To(HaveLen(1))
 	c := cells[0]
+	refs, err := cat.ImagesFor(c)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = images.BuildSimulated(ctx, images.BuildInput{Refs: refs, Log: os.Stderr})
+	g.Expect(err).NotTo(HaveOccurred())
 	timing := cell.DefaultTiming()
 	timing.EventsGapThreshold = 2 * time.Second
 	return cell.Run(ctx, cell.Input{Target: l.target(ctx, t), Catalog: cat, Cell: c,

@@ -40,6 +40,16 @@ func simulatedCatalog(t *testing.T) *catalog.Catalog {
 	return cat
 }
 
+// faultsCatalog is the catalog of seeded faults (fixtures/releases/faults.yaml).
+func faultsCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	cat, err := catalog.LoadByName(filepath.Join(repoRoot, "fixtures", "releases"), "faults", catalog.WithPathChecks())
+	if err != nil {
+		t.Fatalf("loading the faults catalog: %v", err)
+	}
+	return cat
+}
+
 func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 	t.Helper()
 	r, ok := cat.Release(v)
