@@ -115,7 +115,7 @@ help:
 	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
 	@echo "make unit         go vet and the unit tests (no cluster)"
 	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_SKIP=]"
-	@echo "make fuzz         the fuzz targets (catalog loader, repro lines), FUZZTIME each"
+	@echo "make fuzz         the fuzz targets side by side, FUZZTIME each: fuzz-load (catalog loader), fuzz-repro (repro lines)"
 	@echo "make lint-scripts shellcheck on scripts/"
 	@echo "make engine       make sure a Docker engine is up (installs one as root on Debian)"
 	@echo "make images       build the simulated component images"
