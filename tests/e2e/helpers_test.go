@@ -31,21 +31,17 @@ var repoRoot, _ = filepath.Abs("../..")
 // sharedUpstreamManifests are upstream's rendered kind overlays, kept next to the project (never copied in).
 var sharedUpstreamManifests = filepath.Join(repoRoot, "..", "shared", "upstream-manifests")
 
-func simulatedCatalog(t *testing.T) *catalog.Catalog {
-	t.Helper()
-	cat, err := catalog.LoadByName(filepath.Join(repoRoot, "fixtures", "releases"), "simulated", catalog.WithPathChecks())
-	if err != nil {
-		t.Fatalf("loading the simulated catalog: %v", err)
-	}
-	return cat
-}
+// simulatedCatalog is the simulated releases' catalog (fixtures/releases/simulated.yaml).
+func simulatedCatalog(t *testing.T) *catalog.Catalog { return fixtureCatalog(t, "simulated") }
 
 // faultsCatalog is the catalog of seeded faults (fixtures/releases/faults.yaml).
-func faultsCatalog(t *testing.T) *catalog.Catalog {
+func faultsCatalog(t *testing.T) *catalog.Catalog { return fixtureCatalog(t, "faults") }
+
+func fixtureCatalog(t *testing.T, name string) *catalog.Catalog {
 	t.Helper()
-	cat, err := catalog.LoadByName(filepath.Join(repoRoot, "fixtures", "releases"), "faults", catalog.WithPathChecks())
+	cat, err := catalog.LoadByName(filepath.Join(repoRoot, "fixtures", "releases"), name, catalog.WithPathChecks())
 	if err != nil {
-		t.Fatalf("loading the faults catalog: %v", err)
+		t.Fatalf("loading the %s catalog: %v", name, err)
 	}
 	return cat
 }
