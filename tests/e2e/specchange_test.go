@@ -2,45 +2,33 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
-	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/platform"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// TestRefusedSpecChanges: after the upgrade the backend answers every spec
-// change with the real backend's conflict (500 "the object has been
+// refusedSpecChangesFeature: after the upgrade the backend answers every
+// spec change with the real backend's conflict (500 "the object has been
 // modified"). The harness retries each change as a user's client would, then
 // records it as refused; the operator's spec-change families are then not
-// exercised, and the cell is inconclusive (never a pass on thinner evidence).
-func TestRefusedSpecChanges(t *testing.T) {
-	const name = "v0.2.7-v0.2.7-fault-spec-refused"
-	// On a cluster of its own: the shared lanes are the suite's longest.
-	l := onOwnClusters()
-	f := features.New("refused spec changes are retried, recorded and make the cell inconclusive").
+// exercised, and the cell is inconclusive (never a pass on thinner
+// evidence). Its cell is the first of TestKeepOnFailure's run (k), on the
+// cluster that run creates.
+func refusedSpecChangesFeature(k *keepRun) features.Feature {
+	return features.New("refused spec changes are retried, recorded and make the cell inconclusive").
 		WithLabel("area", "spec-changes").
+		WithSetup("run the keep catalog (its first cell: "+specRefusedCell+")", k.setup).
 		Assess("the backend refuses every spec change after the upgrade", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 			g := NewWithT(t)
-			start := time.Now()
-			out, err := matrix.Run(ctx, matrix.Input{Catalog: "faults", CatalogDir: filepath.Join(repoRoot, "fixtures", "releases"),
-				CellNames: []string{name}, ClusterName: cluster.Name("specs"), NodeImage: suite.NodeImage, Keep: matrix.KeepNever,
-				Artifacts: t.TempDir(), Log: os.Stderr})
-			if err != nil {
-				t.Logf("matrix: %v", err)
-			}
-			r := resultOf(t, out, name)
-			t.Logf("%s: verdict %s in %s (%s)", name, r.Verdict, time.Since(start).Round(time.Second), r.Mismatch)
+			r := resultOf(t, k.out, specRefusedCell)
+			t.Logf("%s: verdict %s in %s (%s)", specRefusedCell, r.Verdict, r.Duration.Round(time.Second), r.Mismatch)
 			g.Expect(r.Verdict).To(Equal(verdict.Inconclusive))
 			g.Expect(r.Matched).To(BeTrue(), r.Mismatch)
 			refused, conflicts := 0, 0
@@ -60,8 +48,8 @@ func TestRefusedSpecChanges(t *testing.T) {
 			// Each refused change was tried more than once before it was given up.
 			g.Expect(conflicts).To(BeNumerically(">", refused))
 			return ctx
-		}).Feature()
-	l.Test(t, f)
+		}).
+		WithTeardown("delete the kept cluster", k.teardown).Feature()
 }
 
 func isSpecChangeRoute(path string) bool {
