@@ -273,17 +273,9 @@ func (r *runner) stages(fromR, toR *deploy.Rendered, st *story) []pipeline.Stage
 				if err := session.PrepareProject(ctx, session.PrepareProjectInput{Client: client, Project: Project}); err != nil {
 					return err
 				}
-				// Side by side: each mostly waits for its pod to start and its runner to be ready.
-				g, gctx := errgroup.WithContext(ctx)
-				g.Go(func() (err error) {
-					st.a, err = session.StartSession(gctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePreUpgrade, Timeout: r.t.SessionTimeout})
-					return err
-				})
-				g.Go(func() (err error) {
-					st.b, err = r.startCRSession(gctx, client, "uh-cr-before", ledger.RolePreUpgrade)
-					return err
-				})
-				return g.Wait()
+				var err error
+				st.a, st.b, err = r.startSessionPair(ctx, client, ledger.RolePreUpgrade, "uh-cr-before")
+				return err
 			}); err != nil {
 				return err
 			}
@@ -349,16 +341,8 @@ func (r *runner) stages(fromR, toR *deploy.Rendered, st *story) []pipeline.Stage
 		}),
 		stage(StepPostSessions, func(ctx context.Context, client *session.Client, _ *pipeline.Run) error {
 			if err := r.p.Step(StepPostSessions, "create post-upgrade sessions", func() error {
-				g, gctx := errgroup.WithContext(ctx)
-				g.Go(func() (err error) {
-					st.c, err = session.StartSession(gctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: ledger.RolePostUpgrade, Timeout: r.t.SessionTimeout})
-					return err
-				})
-				g.Go(func() (err error) {
-					st.d, err = r.startCRSession(gctx, client, "uh-cr-after", ledger.RolePostUpgrade)
-					return err
-				})
-				if err := g.Wait(); err != nil {
+				var err error
+				if st.c, st.d, err = r.startSessionPair(ctx, client, ledger.RolePostUpgrade, "uh-cr-after"); err != nil {
 					return err
 				}
 				// The cell only means something if new sessions run the runner the
@@ -498,6 +482,23 @@ func (r *runner) closeStaged() {
 }
 
 // startCRSession creates a session as an AgenticSession object, the way kubectl users do.
+// startSessionPair starts one session through the backend and one as a
+// custom resource named crName, both in role, side by side: each mostly
+// waits for its pod to start and its runner to be ready.
+func (r *runner) startSessionPair(ctx context.Context, client *session.Client, role, crName string) (api, cr session.SessionRef, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		api, err = session.StartSession(gctx, session.StartSessionInput{Client: client, Ledger: r.ledger, Project: Project, Role: role, Timeout: r.t.SessionTimeout})
+		return err
+	})
+	g.Go(func() (err error) {
+		cr, err = r.startCRSession(gctx, client, crName, role)
+		return err
+	})
+	err = g.Wait()
+	return api, cr, err
+}
+
 func (r *runner) startCRSession(ctx context.Context, client *session.Client, name, role string) (session.SessionRef, error) {
 	ref := session.SessionRef{Project: Project, Name: name}
 	r.ledger.SetSessionRole(Project, name, role)

@@ -6,6 +6,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -714,7 +715,7 @@ func dockerImageIDs(ctx context.Context, images []string) ([]string, error) {
 // imagesOnNode is the image ID of every name the node's containerd holds,
 // from one crictl call (empty when it fails: each image is then asked alone).
 func imagesOnNode(n nodes.Node) map[string]string {
-	var out strings.Builder
+	var out bytes.Buffer
 	if err := n.Command("crictl", "images", "-o", "json").SetStdout(&out).Run(); err != nil {
 		return nil
 	}
@@ -724,7 +725,7 @@ func imagesOnNode(n nodes.Node) map[string]string {
 			RepoTags []string `json:"repoTags"`
 		} `json:"images"`
 	}
-	if err := json.Unmarshal([]byte(out.String()), &listed); err != nil {
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil {
 		return nil
 	}
 	ids := map[string]string{}

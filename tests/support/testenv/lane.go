@@ -215,8 +215,10 @@ func (l *Lane) takeTurn(t *testing.T) {
 		return
 	}
 	start := time.Now()
+	waitedFor := "its turn"
 	if l.after != nil {
 		l.after.waitForItsTests()
+		waitedFor = "the end of every test on " + l.after.name + ", then its turn"
 	}
 	l.turn.Lock()
 	l.mu.Lock()
@@ -228,7 +230,7 @@ func (l *Lane) takeTurn(t *testing.T) {
 		l.mu.Unlock()
 		l.turn.Unlock()
 	})
-	t.Logf("took its turn on %s after %s", l.name, time.Since(start).Round(time.Second))
+	t.Logf("took its turn on %s after %s (waited for %s)", l.name, time.Since(start).Round(time.Second), waitedFor)
 }
 
 // waitForItsTests returns once every test registered on the lane has ended.
