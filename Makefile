@@ -94,7 +94,7 @@ MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -ove
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 
-.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz fuzz-load fuzz-repro test unit-beside-e2e test-e2e e2e repro diagnose bisect bench lint clean help
+.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz fuzz-load fuzz-repro test test-e2e e2e repro diagnose bisect bench lint clean help
 
 all: bin
 
@@ -112,8 +112,7 @@ help:
 	@echo "make bisect FROM=v0.2.0 [BUILDS=file.yaml | IMAGE_TEMPLATE='…{component}…{id}' IDS=file] [GOOD=] [BAD=] [TRUST_GOOD=true] [TRUST_BAD=true]"
 	@echo "                  [CATALOG=] [ORDER=] [PROBE=false] [SWEEP=false] [KEEP=] [CLUSTER=] [DRY_RUN=true] [ARTIFACTS=]"
 	@echo "                  the first build that breaks the upgrade from FROM, in about log2(N) cells (no list: the catalog's releases after FROM)"
-	@echo "make test         every test: lint-scripts, fuzz (FUZZTIME=$$FUZZTIME a target), then test-e2e with unit beside it"
-	@echo "                  at the lowest CPU priority (the unit-beside-e2e target; its output when it ends)"
+	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
 	@echo "make unit         go vet and the unit tests (no cluster)"
 	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_SKIP=]"
 	@echo "make fuzz         the fuzz targets side by side, FUZZTIME each: fuzz-load (catalog loader), fuzz-repro (repro lines)"
@@ -182,19 +181,7 @@ fuzz-load:
 fuzz-repro:
 	$(FUZZ) -fuzz '^FuzzParseRepro$$' ./harness/report
 
-# The unit tests run beside the e2e suite, at the lowest CPU priority: they
-# use the CPU the kind clusters leave idle while runners, operator and backend
-# take their grace periods to stop (a quarter of it, measured), and take none
-# the clusters need. Their output is printed whole when they end; a failure
-# fails make test once the e2e suite has ended too. Fuzzing runs first, alone:
-# FUZZTIME is wall time, and at that priority it would barely run.
-test: lint-scripts fuzz
-	@$(MAKE) --no-print-directory -j2 unit-beside-e2e test-e2e
-
-unit-beside-e2e:
-	@log="$$(mktemp)" && echo "unit: vet and unit tests beside the e2e suite (nice 19); output when they end" && \
-	nice -n 19 $(MAKE) --no-print-directory unit >"$$log" 2>&1; rc=$$?; \
-	{ echo "---- unit (exit $$rc) ----"; cat "$$log"; echo "---- end of unit ----"; } >&2; rm -f "$$log"; exit $$rc
+test: lint-scripts unit fuzz test-e2e
 
 # The harness checks every input before it touches the engine, the node image
 # or a cluster (bad input: exit 2 within a second), so e2e and repro do not
