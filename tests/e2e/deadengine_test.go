@@ -100,7 +100,7 @@ func (p *engineProxy) Kill() {
 // traffic runs: the engine watch must end the run with exit 3 and a message
 // naming the engine, not hang (the seconds it took are logged).
 func TestDeadEngineEndsTheRun(t *testing.T) {
-	l := onLane(laneAfterOwn)
+	l := onLane(laneDiagnosis)
 	f := features.New("a container engine that dies mid-cell ends the run with exit 3 naming it").
 		WithLabel("area", "faults").
 		Assess("DOCKER_HOST's socket dies during the baseline: exit 3 naming it, no hang", func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {

@@ -65,9 +65,9 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 const (
 	// laneCells: the catalog's ci cells, the make test bisect, the platform and session tests.
 	laneCells = 0
-	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate.
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate, a dead engine.
 	laneDiagnosis = 1
-	// laneAfterOwn: the diagnosis sweep, the deploy engine and a dead engine, after the tests with clusters of their own.
+	// laneAfterOwn: the diagnosis sweep and the deploy engine, after the tests with clusters of their own.
 	laneAfterOwn = 2
 )
 
