@@ -63,9 +63,9 @@ func release(t *testing.T, cat *catalog.Catalog, v string) catalog.Release {
 // a test asking for a missing lane runs on the last one. The work is split
 // so that the three end together (measured: docs/benchmarks.md).
 const (
-	// laneCells: the catalog's ci cells, the make test bisect, the platform and session tests.
+	// laneCells: the catalog's ci cells, the make test bisect, the session test.
 	laneCells = 0
-	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate, a dead engine.
+	// laneDiagnosis: diagnosis, seeded and injected faults, upstream manifests, the platform gate, a dead engine, the simulated releases.
 	laneDiagnosis = 1
 	// laneAfterOwn: the diagnosis sweep and the deploy engine, after the tests with clusters of their own.
 	laneAfterOwn = 2
@@ -120,11 +120,12 @@ func deployFresh(ctx context.Context, t *testing.T, target *cluster.Target, cat 
 	return rendered
 }
 
-// installFresh runs the pipeline's reset, preload and install stages for rendered.
+// installFresh runs the pipeline's reset and preload (side by side, as a
+// cell opens) and install stages for rendered.
 func installFresh(ctx context.Context, t *testing.T, target *cluster.Target, rendered *deploy.Rendered) {
 	t.Helper()
 	plat := pipeline.New(target, pipeline.WithLogf(func(f string, a ...any) { t.Logf(f, a...) }))
-	run, err := plat.RunStages(ctx, pipeline.ResetStage(), pipeline.PreloadStage(rendered),
+	run, err := plat.RunStages(ctx, pipeline.SideBySide(pipeline.ResetStage(), pipeline.PreloadStage(rendered)),
 		pipeline.InstallStage(pipeline.InstallInput{Rendered: rendered, Timeout: 3 * time.Minute}))
 	run.Close()
 	NewWithT(t).Expect(err).NotTo(HaveOccurred(), "stages %v", run.Ran)
