@@ -45,6 +45,8 @@ E2E_TIMEOUT ?= 80m
 FUZZTIME ?= 20s
 # e2e tests `make test` leaves out (CI budget); E2E_SKIP= runs them too.
 E2E_SKIP ?= Slow$$
+# e2e tests to run (go test -run; empty: all that E2E_SKIP leaves).
+E2E_RUN ?=
 # Candidate release (a platform PR's build) as the `to` of every cell, from FROM
 # (default: the two newest releases): CANDIDATE_MANIFESTS=dir|file,
 # CANDIDATE_IMAGES='operator=…,backend=…', CANDIDATE_NAME=pr-1234,
@@ -73,7 +75,7 @@ SCRIPTS = $(wildcard scripts/*.sh)
 # repro lines the harness prints), through the environment, and recipes quote
 # it ("$$FROM"), so FROM='v0.2.0;id' is a bad release name, not a command.
 USER_VARS := ARTIFACTS CATALOG CLUSTER CELL FROM TO ORDER KEEP OVERRIDES LABELS ROLLBACK REPEAT PARALLEL DIAGNOSE PROBE DRY_RUN MANIFESTS_DIR IMAGE_REMAP NODE_IMAGE E2E_TIMEOUT FUZZTIME \
-  E2E_SKIP JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY \
+  E2E_SKIP E2E_RUN JUNIT_INCONCLUSIVE CANDIDATE_MANIFESTS CANDIDATE_IMAGES CANDIDATE_NAME CANDIDATE_EXPECT CANDIDATE_WHY \
   BUILDS IMAGE_TEMPLATE IDS GOOD BAD TRUST_GOOD TRUST_BAD SWEEP
 # ORDER applies to the whole matrix only when given; its default only completes FROM and TO.
 ORDER_GIVEN := $(filter command environment override,$(firstword $(origin ORDER)))
@@ -94,7 +96,7 @@ MATRIX_FLAGS = -catalog "$$CATALOG" -from "$$FROM" -to "$$TO" $(ORDER_FLAG) -ove
 
 UNIT_PKGS = $$($(GO) list ./... | grep -v /tests/e2e)
 
-.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz fuzz-load fuzz-repro test test-e2e e2e repro diagnose bisect bench lint clean help
+.PHONY: all bin engine node-image images cluster cluster-down clean-clusters unit lint-scripts fuzz fuzz-load fuzz-repro test test-e2e test-slow e2e repro diagnose bisect bench lint clean help
 
 all: bin
 
@@ -114,7 +116,8 @@ help:
 	@echo "                  the first build that breaks the upgrade from FROM, in about log2(N) cells (no list: the catalog's releases after FROM)"
 	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
 	@echo "make unit         go vet and the unit tests (no cluster)"
-	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_SKIP=]"
+	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_RUN=] [E2E_SKIP=]"
+	@echo "make test-slow    the e2e tests make test leaves out (names ending in Slow; run nightly by harness-pr.yml)"
 	@echo "make fuzz         the fuzz targets side by side, FUZZTIME each: fuzz-load (catalog loader), fuzz-repro (repro lines)"
 	@echo "make lint-scripts shellcheck on scripts/"
 	@echo "make engine       make sure a Docker engine is up (installs one as root on Debian)"
@@ -148,9 +151,10 @@ cluster-down: bin
 clean-clusters: bin
 	$(HARNESS) cluster clean
 
+# go test leaves out its own vet pass: the whole of go vet just ran.
 unit:
 	$(GO) vet ./...
-	$(GO) test -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -vet=off $(UNIT_PKGS)
 
 # Prepares engine, node image and images once (visible progress), then runs the
 # e2e suite on real kind clusters: E2E_LANES (default 3) shared clusters whose
@@ -160,7 +164,12 @@ unit:
 test-e2e: bin engine
 	NODE_IMAGE="$${NODE_IMAGE:-$$($(HARNESS) node-image)}" && export NODE_IMAGE && \
 	$(HARNESS) images && \
-	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -skip "$$E2E_SKIP" -v ./tests/e2e/
+	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -run "$$E2E_RUN" -skip "$$E2E_SKIP" -v ./tests/e2e/
+
+# The e2e tests make test leaves out (their names end in Slow; over an hour on
+# 2 cores): the harness's own workflow runs them every night.
+test-slow:
+	@$(MAKE) --no-print-directory test-e2e E2E_RUN='Slow$$' E2E_SKIP= E2E_TIMEOUT=180m
 
 # shellcheck on the scripts/ entry points (installed from Debian when missing).
 lint-scripts: bin

@@ -20,7 +20,7 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
-// cellFaults are the faults of TestFaultsInOneCell: one of each kind the
+// cellFaults are the faults of TestFaultsInOneCellSlow: one of each kind the
 // cluster can take, in one cell.
 var cellFaults = []chaos.Fault{
 	{Kind: chaos.PauseAPIServer, At: chaos.AtBaseline, Delay: 3 * time.Second, For: 5 * time.Second},
@@ -29,7 +29,7 @@ var cellFaults = []chaos.Fault{
 	{Kind: chaos.RestartBackend, At: chaos.AtAfterUpgrade, Delay: 12 * time.Second},
 }
 
-// TestFaultsInOneCell runs a failing cell (v0.2.7 → its seeded fault whose
+// TestFaultsInOneCellSlow runs a failing cell (v0.2.7 → its seeded fault whose
 // backend sends the token under the wrong header name: runner 401s on every
 // backend call) on the shared cluster with the API server paused during the
 // baseline, the operator pod deleted during the upgrade, and a post-upgrade
@@ -42,8 +42,10 @@ var cellFaults = []chaos.Fault{
 // 401s are evidence), every fault is in the ledger, the deleted runner's own count of its 401 lines
 // equals the ledger's (0 lost), and the event streams the backend restart
 // and the runner deletion cut (longer than the 2 s gap threshold this cell
-// sets) are gaps that make no-coverage-gaps inconclusive.
-func TestFaultsInOneCell(t *testing.T) {
+// sets) are gaps that make no-coverage-gaps inconclusive. make test leaves it
+// out (190 s of a lane): the scheduled run of the Slow tests (make
+// test-slow) has it and the same faults on the regression cell.
+func TestFaultsInOneCellSlow(t *testing.T) {
 	testFaultsInOneCell(t, faultsCatalog, faultHeaderName)
 }
 
@@ -58,7 +60,7 @@ func TestFaultsOnTheRegressionCellSlow(t *testing.T) {
 const faultHeaderName = "v0.2.7-v0.2.7-fault-header-name"
 
 // testFaultsInOneCell runs catalog's cell name with cellFaults and asserts
-// what TestFaultsInOneCell says.
+// what TestFaultsInOneCellSlow says.
 func testFaultsInOneCell(t *testing.T, catalogOf func(*testing.T) *catalog.Catalog, name string) {
 	l := onLane(laneDiagnosis)
 	var r cell.Result
@@ -163,7 +165,7 @@ func testFaultsInOneCell(t *testing.T, catalogOf func(*testing.T) *catalog.Catal
 // backend restarted after the upgrade: with nothing failing, the gaps those
 // faults cut are all the cell can say, so it is inconclusive (never a pass on
 // missing data) and does not match its expectation. Left out of make test:
-// TestFaultsInOneCell injects the same kinds there.
+// TestFaultsInOneCellSlow injects the same kinds there.
 func TestFaultsOnAPassingCellSlow(t *testing.T) {
 	l := onLane(laneDiagnosis)
 	faults := []chaos.Fault{

@@ -21,7 +21,7 @@ const signalTimeout = 90 * time.Second
 // TestSimulatedReleases: the simulated v0.2.0 runs sessions end to end; a
 // fresh simulated v0.2.2 shows the signals production showed (docs/platform.md §8).
 func TestSimulatedReleases(t *testing.T) {
-	l := onLane(laneCells)
+	l := onLane(laneDiagnosis)
 	var target *cluster.Target
 	f := features.New("simulated releases reproduce the runner-auth contract").
 		WithLabel("area", "platform").
