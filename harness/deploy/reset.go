@@ -360,21 +360,29 @@ func appendOnce(list []string, s string) []string {
 func waitForPodsGone(ctx context.Context, in ResetInput, namespaces []string, rep *ResetReport, logf func(string, ...any)) error {
 	start := time.Now()
 	defer func() { rep.PodsTook = time.Since(start) }()
-	var left []corev1.Pod
+	var left []corev1.Pod // as the last listing that succeeded saw them
 	podsLeft := func(ctx context.Context) (bool, error) {
-		left = left[:0]
+		var now []corev1.Pod
 		for _, ns := range namespaces {
 			pods, err := in.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return false, err
 			}
 			if err == nil {
-				left = append(left, pods.Items...)
+				now = append(now, pods.Items...)
 			}
 		}
+		left = now
 		return len(left) == 0, nil
 	}
-	err := wait.PollUntilContextTimeout(ctx, in.Interval, in.PodsGoneTimeout, true, podsLeft)
+	// Until PodsGoneTimeout a failed listing is one more "not yet": near the
+	// poll's deadline the client's rate limiter refuses a call the deadline
+	// would cut (seen under load, which ended a reset that only had to force
+	// a late pod), and an API error that lasts fails the wait after the force.
+	err := wait.PollUntilContextTimeout(ctx, in.Interval, in.PodsGoneTimeout, true, func(ctx context.Context) (bool, error) {
+		gone, err := podsLeft(ctx)
+		return gone && err == nil, nil
+	})
 	if err == nil {
 		return nil
 	}
