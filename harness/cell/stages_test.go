@@ -16,7 +16,7 @@ import (
 // the rollback only when the cell asks for it.
 func TestTheCellIsTheOpeningThenTheUpgradeStory(t *testing.T) {
 	from, to := &deploy.Rendered{Release: "v0.2.0"}, &deploy.Rendered{Release: "v0.2.2"}
-	opening := []string{pipeline.StageReset + "+" + pipeline.StagePreload, pipeline.StageInstall, pipeline.StageObserve, pipeline.StageBackend}
+	opening := []string{pipeline.StageReset, pipeline.StagePreload, pipeline.StageInstall, pipeline.StageObserve, pipeline.StageBackend}
 	upgradeStory := []string{StageFaults, StepPreSessions, StageBaseline, StepUpgrade, StepRestart, StepPostSessions, StageAfterTheUpgrade}
 	for _, rollback := range []bool{false, true} {
 		r := newRunner(Input{Target: &cluster.Target{}, Cell: upgrade.Cell{From: "v0.2.0", To: "v0.2.2", Rollback: rollback}, Log: io.Discard})

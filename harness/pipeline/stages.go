@@ -2,10 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"strings"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
 	"github.com/ambient-e2e/upgrade-harness/harness/secrets"
@@ -38,29 +34,20 @@ type Run struct {
 	Client *session.Client
 	// Ran names the stages started so far, in order (the last one failed
 	// when RunStages returned an error).
-	Ran []string
-
-	mu      sync.Mutex // stages side by side may add closers at once
+	Ran     []string
 	closers []func()
 }
 
 // OnClose adds f to what Close ends; the last added ends first.
-func (r *Run) OnClose(f func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closers = append(r.closers, f)
-}
+func (r *Run) OnClose(f func()) { r.closers = append(r.closers, f) }
 
 // Close ends what the stages started (the backend client, then the
 // detectors); later calls do nothing.
 func (r *Run) Close() {
-	r.mu.Lock()
-	closers := r.closers
-	r.closers = nil
-	r.mu.Unlock()
-	for i := len(closers) - 1; i >= 0; i-- {
-		closers[i]()
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
 	}
+	r.closers = nil
 }
 
 // RunStages runs stages in order and stops at the first that fails; its
@@ -88,33 +75,14 @@ type OpeningInput struct {
 	Redactor *secrets.Redactor
 }
 
-// Opening is the list every run opens with: reset, preload (when asked,
-// side by side with the reset: one clears the API objects of the last run,
-// the other fills the node's image store, and neither needs the other),
+// Opening is the list every run opens with: reset, preload (when asked),
 // install, observe (the detectors) and the backend client.
 func Opening(in OpeningInput) []Stage {
-	first := ResetStage()
+	stages := []Stage{ResetStage()}
 	if len(in.Preload) > 0 {
-		first = SideBySide(first, PreloadStage(in.Preload...))
+		stages = append(stages, PreloadStage(in.Preload...))
 	}
-	return []Stage{first, InstallStage(in.Install), ObserveStage(), BackendStage(in.Redactor)}
-}
-
-// SideBySide is one stage that runs stages at once, each still timed as its
-// own phase. The first to fail cancels the others, and its error is the
-// stage's. Its name joins theirs with "+", as Run.Ran lists it.
-func SideBySide(stages ...Stage) Stage {
-	parts := make([]string, len(stages))
-	for i, s := range stages {
-		parts[i] = s.Name
-	}
-	return Stage{Name: strings.Join(parts, "+"), Run: func(ctx context.Context, r *Run) error {
-		g, gctx := errgroup.WithContext(ctx)
-		for _, s := range stages {
-			g.Go(func() error { return s.Run(gctx, r) })
-		}
-		return g.Wait()
-	}}
+	return append(stages, InstallStage(in.Install), ObserveStage(), BackendStage(in.Redactor))
 }
 
 // ResetStage removes every trace of an earlier platform (Platform.Reset).

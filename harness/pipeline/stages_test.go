@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/ambient-e2e/upgrade-harness/harness/cluster"
 	"github.com/ambient-e2e/upgrade-harness/harness/deploy"
@@ -20,13 +19,12 @@ func names(stages []Stage) []string {
 }
 
 // The cell and a sweep combination open with the same list; only the cell
-// preloads (the sweep preloads once for all its combinations), side by side
-// with the reset.
+// preloads (the sweep preloads once for all its combinations).
 func TestOpeningIsOneListThatLeavesOutThePreloadWhenNotAsked(t *testing.T) {
 	r := &deploy.Rendered{Release: "v0.2.0"}
 	cellOpening := names(Opening(OpeningInput{Preload: []*deploy.Rendered{r, r}, Install: InstallInput{Rendered: r}}))
 	sweepOpening := names(Opening(OpeningInput{Install: InstallInput{Rendered: r}}))
-	if want := []string{StageReset + "+" + StagePreload, StageInstall, StageObserve, StageBackend}; !slices.Equal(cellOpening, want) {
+	if want := []string{StageReset, StagePreload, StageInstall, StageObserve, StageBackend}; !slices.Equal(cellOpening, want) {
 		t.Errorf("with a preload: %v, want %v", cellOpening, want)
 	}
 	if want := []string{StageReset, StageInstall, StageObserve, StageBackend}; !slices.Equal(sweepOpening, want) {
@@ -58,46 +56,5 @@ func TestRunStagesStopsAtTheFirstFailureAndCloseEndsWhatRan(t *testing.T) {
 	run.Close()
 	if want := []string{"a", "b", "close b", "close a"}; !slices.Equal(did, want) {
 		t.Errorf("did %v, want %v", did, want)
-	}
-}
-
-// Stages side by side all start before any ends; the first failure cancels
-// the others and is the stage's error.
-func TestSideBySideStartsEveryStageAndTheFirstFailureCancelsTheRest(t *testing.T) {
-	started := make(chan string, 3)
-	waitForAll := func(name string) Stage {
-		return Stage{Name: name, Run: func(ctx context.Context, _ *Run) error {
-			started <- name
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(10 * time.Second):
-				return errors.New(name + " was not cancelled within 10s")
-			}
-		}}
-	}
-	boom := errors.New("reset: namespaces still present")
-	fails := Stage{Name: "c", Run: func(ctx context.Context, _ *Run) error {
-		// Fails only once the two others are running: had they run in
-		// order, "a" would never have let this one start.
-		for range 2 {
-			select {
-			case <-started:
-			case <-time.After(10 * time.Second):
-				return errors.New("the other stages did not start beside this one within 10s")
-			}
-		}
-		return boom
-	}}
-	s := SideBySide(waitForAll("a"), waitForAll("b"), fails)
-	if s.Name != "a+b+c" {
-		t.Errorf("name %q, want a+b+c", s.Name)
-	}
-	run, err := New(&cluster.Target{}).RunStages(context.Background(), s)
-	if !errors.Is(err, boom) {
-		t.Fatalf("error %v, want %v", err, boom)
-	}
-	if !slices.Equal(run.Ran, []string{"a+b+c"}) {
-		t.Errorf("ran %v", run.Ran)
 	}
 }

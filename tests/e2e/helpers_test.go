@@ -120,12 +120,11 @@ func deployFresh(ctx context.Context, t *testing.T, target *cluster.Target, cat 
 	return rendered
 }
 
-// installFresh runs the pipeline's reset and preload (side by side, as a
-// cell opens) and install stages for rendered.
+// installFresh runs the pipeline's reset, preload and install stages for rendered.
 func installFresh(ctx context.Context, t *testing.T, target *cluster.Target, rendered *deploy.Rendered) {
 	t.Helper()
 	plat := pipeline.New(target, pipeline.WithLogf(func(f string, a ...any) { t.Logf(f, a...) }))
-	run, err := plat.RunStages(ctx, pipeline.SideBySide(pipeline.ResetStage(), pipeline.PreloadStage(rendered)),
+	run, err := plat.RunStages(ctx, pipeline.ResetStage(), pipeline.PreloadStage(rendered),
 		pipeline.InstallStage(pipeline.InstallInput{Rendered: rendered, Timeout: 3 * time.Minute}))
 	run.Close()
 	NewWithT(t).Expect(err).NotTo(HaveOccurred(), "stages %v", run.Ran)
