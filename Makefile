@@ -161,10 +161,13 @@ unit:
 # tests run side by side, each test waiting for its lane's turn, the third lane
 # after the tests with clusters of their own (the suite raises -parallel so that
 # every test can wait at once; the lanes, not -parallel, bound what runs).
+# The suite compiles while the images are checked (built when missing), then
+# runs as go test runs it: in its package directory, verbose.
 test-e2e: bin engine
 	NODE_IMAGE="$${NODE_IMAGE:-$$($(HARNESS) node-image)}" && export NODE_IMAGE && \
-	$(HARNESS) images && \
-	$(GO) test -count=1 -timeout "$$E2E_TIMEOUT" -run "$$E2E_RUN" -skip "$$E2E_SKIP" -v ./tests/e2e/
+	{ $(GO) test -c -o $(BIN)/e2e.test ./tests/e2e/ & compile=$$!; $(HARNESS) images; images=$$?; \
+	  wait $$compile && [ $$images -eq 0 ]; } && \
+	cd tests/e2e && $(BIN)/e2e.test -test.timeout "$$E2E_TIMEOUT" -test.run "$$E2E_RUN" -test.skip "$$E2E_SKIP" -test.v
 
 # The e2e tests make test leaves out (their names end in Slow; over an hour on
 # 2 cores): the harness's own workflow runs them every night.
