@@ -114,7 +114,7 @@ help:
 	@echo "make bisect FROM=v0.2.0 [BUILDS=file.yaml | IMAGE_TEMPLATE='…{component}…{id}' IDS=file] [GOOD=] [BAD=] [TRUST_GOOD=true] [TRUST_BAD=true]"
 	@echo "                  [CATALOG=] [ORDER=] [PROBE=false] [SWEEP=false] [KEEP=] [CLUSTER=] [DRY_RUN=true] [ARTIFACTS=]"
 	@echo "                  the first build that breaks the upgrade from FROM, in about log2(N) cells (no list: the catalog's releases after FROM)"
-	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters"
+	@echo "make test         every test: lint-scripts, unit, fuzz (FUZZTIME=$$FUZZTIME a target), e2e on kind clusters but the Slow ones"
 	@echo "make unit         go vet and the unit tests (no cluster)"
 	@echo "make test-e2e     the e2e tests on kind clusters [E2E_TIMEOUT=] [E2E_RUN=] [E2E_SKIP=]"
 	@echo "make test-slow    the e2e tests make test leaves out (names ending in Slow; run nightly by harness-pr.yml)"
