@@ -481,7 +481,6 @@ func (r *runner) closeStaged() {
 	}
 }
 
-// startCRSession creates a session as an AgenticSession object, the way kubectl users do.
 // startSessionPair starts one session through the backend and one as a
 // custom resource named crName, both in role, side by side: each mostly
 // waits for its pod to start and its runner to be ready.
@@ -499,6 +498,7 @@ func (r *runner) startSessionPair(ctx context.Context, client *session.Client, r
 	return api, cr, err
 }
 
+// startCRSession creates a session as an AgenticSession object, the way kubectl users do.
 func (r *runner) startCRSession(ctx context.Context, client *session.Client, name, role string) (session.SessionRef, error) {
 	ref := session.SessionRef{Project: Project, Name: name}
 	r.ledger.SetSessionRole(Project, name, role)

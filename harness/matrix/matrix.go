@@ -156,7 +156,7 @@ func Run(ctx context.Context, in Input) (Output, error) {
 	}
 
 	if plan.Simulated {
-		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
+		if err := p.Phase("build simulated images", func() error { return BuildSimulated(ctx, cat, cells, in.Log) }); err != nil {
 			return Output{}, err
 		}
 		if own := cat.CandidateOwnImages(); len(own) > 0 && in.Kubeconfig == "" {
@@ -520,9 +520,9 @@ func pullImages(ctx context.Context, cat *catalog.Catalog, cells []upgrade.Cell,
 	return images.EnsurePulled(ctx, refs, log)
 }
 
-// buildSimulated builds every simulated image the cells use, each from its
+// BuildSimulated builds every simulated image the cells use, each from its
 // reference's own tag, so a release may borrow another release's images.
-func buildSimulated(ctx context.Context, cat *catalog.Catalog, cells []upgrade.Cell, log io.Writer) error {
+func BuildSimulated(ctx context.Context, cat *catalog.Catalog, cells []upgrade.Cell, log io.Writer) error {
 	refs, err := simulatedRefs(cat, cells)
 	if err != nil {
 		return err

@@ -81,7 +81,7 @@ func Sweep(ctx context.Context, in Input) (SweepOutput, error) {
 	p := progress.New(in.Log)
 	cat, cells := plan.Catalog, plan.Cells
 	if plan.Simulated {
-		if err := p.Phase("build simulated images", func() error { return buildSimulated(ctx, cat, cells, in.Log) }); err != nil {
+		if err := p.Phase("build simulated images", func() error { return BuildSimulated(ctx, cat, cells, in.Log) }); err != nil {
 			return SweepOutput{}, err
 		}
 	} else if in.Kubeconfig == "" {

@@ -15,8 +15,8 @@ import (
 	"github.com/ambient-e2e/upgrade-harness/harness/catalog"
 	"github.com/ambient-e2e/upgrade-harness/harness/cell"
 	"github.com/ambient-e2e/upgrade-harness/harness/chaos"
-	"github.com/ambient-e2e/upgrade-harness/harness/env/images"
 	"github.com/ambient-e2e/upgrade-harness/harness/ledger"
+	"github.com/ambient-e2e/upgrade-harness/harness/matrix"
 	"github.com/ambient-e2e/upgrade-harness/harness/verdict"
 )
 
@@ -230,10 +230,7 @@ func runCellWithFaults(ctx context.Context, t *testing.T, l lane, cat *catalog.C
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cells).To(HaveLen(1))
 	c := cells[0]
-	refs, err := cat.ImagesFor(c)
-	g.Expect(err).NotTo(HaveOccurred())
-	_, err = images.BuildSimulated(ctx, images.BuildInput{Refs: refs, Log: os.Stderr})
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(matrix.BuildSimulated(ctx, cat, cells, os.Stderr)).To(Succeed())
 	timing := cell.DefaultTiming()
 	timing.EventsGapThreshold = 2 * time.Second
 	return cell.Run(ctx, cell.Input{Target: l.target(ctx, t), Catalog: cat, Cell: c,
